@@ -1,0 +1,1 @@
+"""sentcse training: the Trainer subclass, objectives, data and the STS evaluator."""
