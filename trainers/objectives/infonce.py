@@ -7,7 +7,7 @@ Default tau = 0.05. Its gradient (arXiv 2402.18281) is GD * sum_{j!=i} W_ij (h'_
 GD = (1 - p_ii) / tau, W_ij = softmax over negatives of s_ij / tau, R = 1.
 """
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -20,15 +20,37 @@ def cosine_matrix(anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
     return F.normalize(anchor, dim=-1) @ F.normalize(positive, dim=-1).T
 
 
+def upcast_half(x: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 -> fp32 for a numerically safe softmax; fp32 and fp64 are kept as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def info_nce_from_similarity(similarity: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean over anchors (rows) of ``CE(similarity / temperature, label = i)``."""
+    logits = upcast_half(similarity) / temperature
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return F.cross_entropy(logits, labels)
+
+
 def info_nce(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) -> torch.Tensor:
     """Mean InfoNCE of ``anchor`` against ``positive`` (row i pairs with row i; the other rows are negatives)."""
-    logits = cosine_matrix(anchor, positive) / temperature
-    labels = torch.arange(logits.shape[0], device=logits.device)
-    return F.cross_entropy(logits.float(), labels)
+    return info_nce_from_similarity(cosine_matrix(anchor, positive), temperature)
+
+
+def softmax_gradient_components(logits: torch.Tensor, temperature: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``GD = (1 - p_ii) / tau`` and ``W = softmax over negatives`` of a ``(B, B)`` logit matrix (InfoNCE, ArcCon).
+
+    ``1 - p_ii`` is computed as ``exp(LSE_{j != i} - LSE_j)`` and ``W`` from a diagonal-masked softmax, so neither
+    divides by a vanishing ``1 - p_ii``.
+    """
+    eye = torch.eye(logits.shape[0], dtype=torch.bool, device=logits.device)
+    negatives = logits.masked_fill(eye, float("-inf"))
+    gd = torch.exp(torch.logsumexp(negatives, dim=-1) - torch.logsumexp(logits, dim=-1)) / temperature
+    return gd, torch.softmax(negatives, dim=-1)
 
 
 class InfoNCE(CseObjective):
-    """SimCSE's contrastive loss. Returns ``{"infonce": loss}``.
+    """SimCSE's contrastive loss, mean over anchors. Returns ``{"infonce": loss}``.
 
     Args:
         temperature: tau > 0 (default 0.05, SimCSE).
@@ -44,4 +66,21 @@ class InfoNCE(CseObjective):
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
         check_views(anchor, positive)
-        return {self.name: info_nce(anchor, positive, self.temperature)}
+        return {self.name: self.loss_from_similarity(cosine_matrix(anchor, positive))}
+
+    def loss_from_similarity(self, similarity: torch.Tensor) -> torch.Tensor:
+        """The loss (mean over anchors) as a function of the ``(B, B)`` cosine matrix ``s_ij = cos(h_i, h'_j)``."""
+        return info_nce_from_similarity(similarity, self.temperature)
+
+    @torch.no_grad()
+    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Closed-form ``(GD (B,), W (B, B) zero diagonal, R (B,))`` of each anchor's own loss term.
+
+        ``d l_i / d h_i = GD_i * sum_{j != i} W_ij (h'_j - R_i h'_i)`` for the L2-normalised anchor h_i, with the
+        normalised positives h' held constant (arXiv 2402.18281). ``l_i`` is anchor i's term before the mean
+        over anchors, so the mean-reduced loss's gradient is this divided by B.
+        """
+        check_views(anchor, positive)
+        logits = upcast_half(cosine_matrix(anchor, positive)) / self.temperature
+        gd, weight = softmax_gradient_components(logits, self.temperature)
+        return gd, weight, torch.ones_like(gd)
