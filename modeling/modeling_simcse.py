@@ -1,0 +1,280 @@
+"""SimCSE (unsupervised) model: a pretrained encoder, a pooler and a training-only MLP head.
+
+Also the base class every sentcse model shares: backbone construction, pooling, ``from_backbone`` and
+``encode``. Self-contained (torch, transformers and sibling modules only) so that ``save_pretrained`` ships it
+as remote code.
+"""
+
+import inspect
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel
+from transformers import initialization as init
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
+from transformers.utils import ModelOutput
+
+from .configuration_simcse import SimCseConfig
+
+
+@dataclass
+class SimCseModelOutput(ModelOutput):
+    r"""
+    Output of every sentcse model's forward over N rows (in training, N = 2B: the two dropout views of B
+    sentences stacked, rows ``[:B]`` view 1 and ``[B:]`` view 2).
+
+    Args:
+        sentence_embedding (`torch.FloatTensor` of shape `(N, hidden_size)`): the inference embedding.
+        projection (`torch.FloatTensor` of shape `(N, hidden_size)`): the training-time embedding the
+            contrastive objective sees (e.g. through the MLP head).
+        last_hidden_state (`torch.FloatTensor` of shape `(N, sequence_length, hidden_size)`): backbone output.
+    """
+
+    sentence_embedding: Optional[torch.FloatTensor] = None
+    projection: Optional[torch.FloatTensor] = None
+    last_hidden_state: Optional[torch.FloatTensor] = None
+
+
+class MlpHead(nn.Module):
+    """SimCSE's training head: Linear(d, d) with tanh after (`"tanh"`), before (`"tanh_first"`) or none."""
+
+    def __init__(self, hidden_size: int, activation: str):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.activation = activation
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        if self.activation == "tanh_first":
+            return self.dense(torch.tanh(pooled))
+        out = self.dense(pooled)
+        return torch.tanh(out) if self.activation == "tanh" else out
+
+
+def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``states`` (N, L, d) over the positions where ``mask`` (N, L) is 1."""
+    mask = mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def _padding_offset(backbone: nn.Module) -> int:
+    """RoBERTa-style embeddings start positions after ``padding_idx``; BERT-style start at 0."""
+    embeddings = getattr(backbone, "embeddings", None)
+    padding_idx = getattr(embeddings, "padding_idx", None)
+    return padding_idx + 1 if isinstance(padding_idx, int) else 0
+
+
+class SimCsePreTrainedModel(PreTrainedModel):
+    """Base of the sentcse models: owns the backbone, the pooler and the encode API."""
+
+    config_class = SimCseConfig
+    base_model_prefix = "backbone"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def __init__(self, config: SimCseConfig):
+        super().__init__(config)
+        self.backbone = AutoModel.from_config(config.backbone_config, **self._backbone_kwargs(config.backbone_config))
+        self.mlp = MlpHead(config.hidden_size, config.mlp_activation) if self._uses_mlp(config) else None
+        self.tokenizer = None
+        self._apply_freeze()
+
+    # ----------------------------------------------------------------- construction
+    @staticmethod
+    def _uses_mlp(config) -> bool:
+        return config.pooler == "cls"
+
+    @staticmethod
+    def _backbone_kwargs(backbone_config) -> dict:
+        """Drop the backbone's own pooler (unused parameters break DDP) where its class allows it."""
+        backbone_class = MODEL_MAPPING.get(type(backbone_config), None)
+        if backbone_class is not None and "add_pooling_layer" in inspect.signature(backbone_class.__init__).parameters:
+            return {"add_pooling_layer": False}
+        return {}
+
+    def _apply_freeze(self) -> None:
+        embeddings = getattr(self.backbone, "embeddings", None) or self.backbone.get_input_embeddings()
+        for parameter in embeddings.parameters():
+            parameter.requires_grad_(not self.config.freeze_embeddings)
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # The backbone (a PreTrainedModel) is initialised by its own _init_weights; these are the heads.
+        std = getattr(self.config.backbone_config, "initializer_range", 0.02)
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+
+    @classmethod
+    def from_backbone(
+        cls,
+        backbone_name_or_path: str,
+        tokenizer=None,
+        dtype: torch.dtype = torch.float32,
+        backbone_kwargs: Optional[dict] = None,
+        **config_kwargs,
+    ):
+        """Wrap a pretrained encoder (Hub name or local folder) in a fresh sentcse model.
+
+        ``config_kwargs`` are this model's config fields (e.g. ``pooler="avg"``). The heads are newly
+        initialised; the tokenizer is loaded from the same place unless one is passed.
+        """
+        backbone = AutoModel.from_pretrained(backbone_name_or_path, dtype=dtype, **(backbone_kwargs or {}))
+        backbone_config = backbone.config
+        config = cls.config_class(backbone_config=backbone_config, **config_kwargs)
+        model = cls(config)
+        missing, unexpected = model.backbone.load_state_dict(backbone.state_dict(), strict=False)
+        if missing:
+            raise ValueError(f"backbone weights missing from {backbone_name_or_path!r}: {missing[:5]}")
+        model.config._name_or_path = str(backbone_name_or_path)
+        model.to(dtype)
+        model.tokenizer = tokenizer
+        if model.tokenizer is None:
+            try:
+                model.tokenizer = AutoTokenizer.from_pretrained(backbone_name_or_path)
+            except (OSError, ValueError):
+                model.tokenizer = None  # encode() will say where it looked
+        return model
+
+    # ----------------------------------------------------------------- forward pieces
+    def _needs_hidden_states(self) -> bool:
+        return self.config.pooler in ("avg_first_last", "avg_top2")
+
+    def encode_tokens(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False, **kwargs):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.backbone(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states or self._needs_hidden_states(),
+            return_dict=True,
+            **kwargs,
+        )
+
+    def pool(self, backbone_output, attention_mask: torch.Tensor):
+        """Return ``(projection, sentence_embedding)`` of the configured pooler (SimCSE's semantics)."""
+        pooler = self.config.pooler
+        last = backbone_output.last_hidden_state
+        if pooler in ("cls", "cls_before_pooler"):
+            pooled = last[:, 0]
+        elif pooler == "avg":
+            pooled = masked_mean(last, attention_mask)
+        elif pooler == "avg_first_last":
+            hidden = backbone_output.hidden_states
+            pooled = masked_mean((hidden[1] + hidden[-1]) / 2.0, attention_mask)
+        else:  # avg_top2
+            hidden = backbone_output.hidden_states
+            pooled = masked_mean((hidden[-2] + hidden[-1]) / 2.0, attention_mask)
+        if self.mlp is None:
+            return pooled, pooled
+        projected = self.mlp(pooled)
+        return projected, (pooled if self.config.mlp_only_train else projected)
+
+    # ----------------------------------------------------------------- inference API
+    def get_tokenizer(self):
+        """The tokenizer passed or attached, else the one saved beside the weights (``name_or_path``)."""
+        if self.tokenizer is None:
+            source = self.name_or_path
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(source)
+            except (OSError, ValueError) as error:
+                raise OSError(
+                    f"no tokenizer found at {source!r}: save one beside the weights (tokenizer.save_pretrained) "
+                    "or pass tokenizer=... to encode()"
+                ) from error
+        return self.tokenizer
+
+    def max_input_length(self, tokenizer) -> int:
+        """Longest input the backbone's position embeddings allow (and the tokenizer's own limit)."""
+        positions = getattr(self.config.backbone_config, "max_position_embeddings", 512)
+        return int(min(tokenizer.model_max_length, positions - _padding_offset(self.backbone)))
+
+    @torch.no_grad()
+    def encode(
+        self,
+        sentences: Union[str, Sequence[str]],
+        batch_size: int = 64,
+        normalize: bool = False,
+        device: Optional[Union[str, torch.device]] = None,
+        show_progress_bar: bool = False,
+        convert_to_numpy: bool = True,
+        tokenizer=None,
+        max_length: Optional[int] = None,
+    ) -> Union[np.ndarray, torch.Tensor]:
+        """Embed sentences for inference (the model's ``sentence_embedding``), in input order.
+
+        Batches are formed from length-sorted sentences (less padding), with no autograd. Inputs longer than
+        ``max_length`` (default: the backbone's position limit) are truncated. An empty string is a valid input:
+        it encodes as ``[CLS] [SEP]`` and gets that embedding. Returns ``(n, d)`` (``(d,)`` for one string), as
+        float32 numpy or a tensor on the model's device.
+        """
+        single = isinstance(sentences, str)
+        sentences = [sentences] if single else list(sentences)
+        for index, sentence in enumerate(sentences):
+            if not isinstance(sentence, str):
+                raise TypeError(f"encode() takes strings; item {index} is {type(sentence).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        tokenizer = tokenizer if tokenizer is not None else self.get_tokenizer()
+        limit = max_length or self.max_input_length(tokenizer)
+        if device is not None:
+            self.to(device)
+        device = self.device
+        order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
+        batches = range(0, len(sentences), batch_size)
+        if show_progress_bar:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="Encoding", unit="batch")
+        was_training = self.training
+        self.eval()
+        chunks: List[torch.Tensor] = []
+        try:
+            for start in batches:
+                batch = [sentences[i] for i in order[start : start + batch_size]]
+                features = tokenizer(
+                    batch, padding=True, truncation=True, max_length=limit, return_tensors="pt", padding_side="right"
+                )
+                features = {key: value.to(device) for key, value in features.items() if key in ("input_ids", "attention_mask", "token_type_ids")}
+                embedding = self(**features).sentence_embedding
+                if normalize:
+                    embedding = nn.functional.normalize(embedding, dim=-1)
+                chunks.append(embedding.float())
+        finally:
+            self.train(was_training)
+        width = self.config.hidden_size
+        stacked = torch.cat(chunks) if chunks else torch.empty(0, width, device=device)
+        result = torch.empty_like(stacked)
+        result[torch.tensor(order, device=device, dtype=torch.long)] = stacked
+        if single:
+            result = result[0]
+        return result.cpu().numpy() if convert_to_numpy else result
+
+
+class SimCseModel(SimCsePreTrainedModel):
+    """Unsupervised SimCSE: ``forward`` encodes N rows; the objective contrasts the two dropout views."""
+
+    def __init__(self, config: SimCseConfig):
+        super().__init__(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.LongTensor] = None,
+        **kwargs,
+    ) -> SimCseModelOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        out = self.encode_tokens(input_ids, attention_mask, token_type_ids)
+        projection, embedding = self.pool(out, attention_mask)
+        return SimCseModelOutput(sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state)
+
+
+__all__ = ["SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "masked_mean"]
