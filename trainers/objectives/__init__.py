@@ -1,19 +1,50 @@
 """Training objectives, one per file. ``build_objective`` maps the CLI's ``--objective`` name to a module."""
 
+from typing import Optional
+
+from .arccon import ArcCon
+from .barlow_twins import BarlowTwins
 from .base import CseObjective, check_views
 from .infonce import InfoNCE, cosine_matrix, info_nce
+from .met import MET
+from .mhe import MHE
+from .mhs import MHS
+from .mpt import MPT
+from .vicreg import VARIANTS, NonContrastiveObjective, VICReg
 
 # name -> class; every class takes its hyperparameters as constructor keyword arguments.
 CONTRASTIVE_OBJECTIVES = {
     "infonce": InfoNCE,
+    "arccon": ArcCon,
+    "mpt": MPT,
+    "met": MET,
+    "barlow_twins": BarlowTwins,
+    "vicreg": VICReg,
+    "mhe": MHE,
+    "mhs": MHS,
 }
 
+# The objectives that take ``variant="orig"|"mod"`` (the CLI's ``--objective_variant``).
+VARIANT_OBJECTIVES = ("barlow_twins", "vicreg", "mhe", "mhs")
 
-def build_objective(name: str, **kwargs) -> CseObjective:
-    """Instantiate the contrastive objective called ``name`` with ``kwargs`` as hyperparameters."""
+
+def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseObjective:
+    """Instantiate the contrastive objective called ``name`` with ``kwargs`` as hyperparameters.
+
+    ``variant`` ("orig" or "mod") goes to the non-contrastive objectives (``VARIANT_OBJECTIVES``); ``None`` keeps
+    their default ("orig"). Any other objective with a variant is an error.
+    """
     if name not in CONTRASTIVE_OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; choose one of {sorted(CONTRASTIVE_OBJECTIVES)}")
+    if variant is not None:
+        if name not in VARIANT_OBJECTIVES:
+            raise ValueError(f"objective {name!r} has no variant (got variant={variant!r}); only {VARIANT_OBJECTIVES} do")
+        kwargs["variant"] = variant
     return CONTRASTIVE_OBJECTIVES[name](**kwargs)
 
 
-__all__ = ["CseObjective", "check_views", "InfoNCE", "cosine_matrix", "info_nce", "CONTRASTIVE_OBJECTIVES", "build_objective"]
+__all__ = [
+    "CseObjective", "check_views", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
+    "VICReg", "MHE", "MHS", "NonContrastiveObjective", "VARIANTS", "CONTRASTIVE_OBJECTIVES", "VARIANT_OBJECTIVES",
+    "build_objective",
+]

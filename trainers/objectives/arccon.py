@@ -5,8 +5,9 @@
     L = 1/B sum_i l_i                                  (mean over anchors, as the official code's CrossEntropyLoss)
 
 Zhang et al., "A Contrastive Framework for Learning Sentence Representations from Pairwise and Triple-wise
-Perspective in Angular Space", ACL 2022 (ArcCon); as re-implemented by Nie et al., "A Unified Gradient
-Paradigm for Contrastive Sentence Representation Learning" (arXiv 2402.18281, code BDBC-KG-NLP/UnderstandingCSE).
+Perspective in Angular Space", ACL 2022 (ArcCon); in the form of Li, Zhang & Nie, "Towards Better
+Understanding of Contrastive Sentence Representation Learning: A Unified Paradigm for Gradient", ACL 2024
+(arXiv 2402.18281; official code BDBC-KG-NLP/UnderstandingCSE, ``isotropy/models.py``).
 
 Defaults: u = 10 degrees, tau = 0.05.
 

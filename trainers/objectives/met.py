@@ -4,9 +4,10 @@
     l_i = [ d_ii - min_{j != i} d_ij + m ]_+
     L = 1/B sum_i l_i                                                 (mean over anchors, as the official code)
 
-The triplet objective in the form used by Nie et al., "A Unified Gradient Paradigm for Contrastive Sentence
-Representation Learning" (arXiv 2402.18281, code BDBC-KG-NLP/UnderstandingCSE); the triplet loss itself goes
-back to Schroff et al., "FaceNet", CVPR 2015.
+The triplet objective in the form of Li, Zhang & Nie, "Towards Better Understanding of Contrastive Sentence
+Representation Learning: A Unified Paradigm for Gradient", ACL 2024 (arXiv 2402.18281; official code
+BDBC-KG-NLP/UnderstandingCSE, ``isotropy/models.py``); the margin triplet loss goes back to Schroff et al.,
+"FaceNet", CVPR 2015.
 
 Default: m = 0.45. The floor 1e-4 under the square root is the official code's (it keeps the gradient finite
 for identical vectors).
