@@ -1,0 +1,44 @@
+"""Tiny randomly initialised backbones and a word-piece tokenizer, built offline for the unit tests."""
+
+import string
+from transformers import BertConfig, BertTokenizer, RobertaConfig
+
+WORDS = "the a an of and to in is was for on with as by at from cat dog sat mat run fast slow big small red blue".split()
+
+
+def tiny_tokenizer() -> BertTokenizer:
+    """A lower-casing WordPiece tokenizer whose vocabulary covers every ASCII letter and digit."""
+    pieces = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + pieces + ["##" + p for p in pieces]
+    vocab = {token: index for index, token in enumerate(dict.fromkeys(vocab))}
+    return BertTokenizer(vocab=vocab, model_max_length=64)
+
+
+def tiny_backbone_config(family: str = "bert", vocab_size: int = 128, dropout: float = 0.1):
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=72,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
+    if family == "bert":
+        return BertConfig(**common)
+    if family == "roberta":
+        # pad id 0 to match the tiny BERT-style tokenizer; positions then start at 1 (RoBERTa's offset).
+        return RobertaConfig(pad_token_id=0, bos_token_id=2, eos_token_id=3, **common)
+    raise ValueError(family)
+
+
+def tiny_model(model_class, tokenizer, family: str = "bert", dropout: float = 0.1, **config_kwargs):
+    head_defaults = {"cnn_channels": 16} if model_class.config_class.model_type == "sarcse" else {}
+    config = model_class.config_class(
+        backbone_config=tiny_backbone_config(family, vocab_size=len(tokenizer), dropout=dropout),
+        **{**head_defaults, **config_kwargs},
+    )
+    model = model_class(config)
+    model.tokenizer = tokenizer
+    return model.eval()
