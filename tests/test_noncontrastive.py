@@ -26,7 +26,7 @@ def ref_views(x0, x1, w_gd, m):
         if w_gd:
             rows = []
             for i in range(u.shape[0]):
-                nearest = max(float(u[i] @ u[j]) for j in range(u.shape[0]) if j != i)
+                nearest = max(float((u[i] @ u[j]).detach()) for j in range(u.shape[0]) if j != i)
                 rows.append(u[i] if 1 - nearest < m else u[i].detach())
             u = torch.stack(rows)
         views.append(u)
