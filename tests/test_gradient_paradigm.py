@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainers.diagnostics import anchor_gradient, fit_gradient_components, gradient_components, gradient_diagnostics
+from trainers.diagnostics import anchor_gradient, batch_components, fit_gradient_components, gradient_diagnostics
 from trainers.objectives import (
     CONTRASTIVE_OBJECTIVES,
     VARIANT_OBJECTIVES,
@@ -162,8 +162,8 @@ def test_closed_form_residual_is_zero(name, dtype):
     for use_closed_form in (True, False):
         stats = gradient_diagnostics(CLOSED_FORM[name](), anchor, positive, use_closed_form=use_closed_form)
         assert stats["grad/fit_residual"] < 1e-8, (use_closed_form, stats)
-    components, *_ = gradient_components(CLOSED_FORM[name](), anchor, positive, use_closed_form=False)
-    reference, *_ = gradient_components(CLOSED_FORM[name](), anchor, positive)
+    components, *_ = batch_components(CLOSED_FORM[name](), anchor, positive, use_closed_form=False)
+    reference, *_ = batch_components(CLOSED_FORM[name](), anchor, positive)
     active = reference.active
     torch.testing.assert_close(components.gd, reference.gd, rtol=1e-6, atol=1e-8)
     torch.testing.assert_close(components.ratio[active], reference.ratio[active], rtol=1e-5, atol=1e-7)

@@ -12,16 +12,18 @@ i.e. ``g_i = H'^T a_i`` with ``a_ij = GD_i W_ij`` (j != i) and ``a_ii = -GD_i R_
 What is computed (``gradient_diagnostics``), every call on detached copies, never touching the model's graph,
 any ``.grad`` or the optimizer:
 
-1. h, h' = L2-normalised float64 copies of the two views; g = autograd gradient of the objective's total loss (the sum
-   of its terms) w.r.t. h, with h' constant, times B (the objectives average over anchors; for the four
-   contrastive losses B * dL/dh_i is exactly anchor i's own term's gradient).
+1. h, h' = L2-normalised float64 copies of the two views; g = autograd gradient of the objective's total loss
+   (the sum of its terms) w.r.t. h, with h' constant, times B (the objectives average over anchors; for the four
+   contrastive losses B * dL/dh_i is exactly anchor i's own term's gradient). The objective runs on the
+   embeddings' device; everything after the backward runs on CPU in float64 ((B, d) tensors are moved).
 2. The coefficients: where the objective has ``gradient_components`` (InfoNCE, ArcCon, MPT, MET) the closed form;
    otherwise a least-squares fit (below). The fit's or the closed form's relative residual against g is
    reported either way (for a closed form it is a check and should be ~0).
 
 The fit, and why it is done in the tangent space. Every objective L2-normalises its inputs inside ``forward``,
 so autograd only sees the tangential part ``P_i g_i`` (``P_i = I - h_i h_i^T``) of the paradigm's gradient: the
-radial part cannot change a normalised embedding. So the fit is ``min_a ||P_i (g_i - H'^T a)||``, which recovers
+radial part cannot change a normalised embedding (g is projected onto the tangent space first, in case an
+objective does not normalise). So the fit is ``min_a ||P_i (g_i - H'^T a)||``, which recovers
 exactly the paradigm's coefficients when they exist (the closed form and the fit agree to rounding on InfoNCE).
 It is solved as ``min_{a, c} ||g_i - H'^T a - c h_i||`` by partialling out: one ``torch.linalg.lstsq`` of the
 shared ``(d, B)`` matrix ``H'^T`` against the 2B right-hand sides ``[g_i, h_i]`` (driver ``gelsd`` on CPU, in
@@ -43,7 +45,9 @@ Reported (means over the batch; the W and R statistics over the anchors that rec
 - ``grad/fit_residual``: ``||g - fit||_F / ||g||_F`` over the batch, in [0, 1] for the fit (0 when g = 0).
 - ``grad/closed_form``: 1.0 when the closed form was used, else 0.0.
 
-Cost: one objective forward and a backward on (B, d) tensors and one (d, B) lstsq; no model forward.
+Cost: one objective forward and a backward on (B, d) tensors and one (d, B) lstsq; no model forward. On a
+2-core CPU at B = 64, d = 256: about 2 ms with the closed form, 5-10 ms with the fit (single BLAS thread); a
+CPU oversubscribed by other processes makes multi-threaded BLAS spin and can multiply this many times.
 """
 
 import math
@@ -162,7 +166,7 @@ def closed_form_components(objective: torch.nn.Module, g: torch.Tensor, h: torch
     return GradientComponents(gd, weight, ratio, coefficients, gd != 0, residual, closed_form=True)
 
 
-def gradient_components(
+def batch_components(
     objective: torch.nn.Module,
     anchor: torch.Tensor,
     positive: torch.Tensor,
@@ -229,11 +233,11 @@ def gradient_diagnostics(
             fit exact to ~1e-12 (in fp32, autograd's ``p_ii - 1`` cancels when p_ii ~ 1); ``None`` keeps the
             embeddings' dtype, e.g. for an objective with fp32 parameters.
     """
-    components, g, h, h_pos = gradient_components(objective, anchor, positive, output, use_closed_form, dtype)
+    components, g, h, h_pos = batch_components(objective, anchor, positive, output, use_closed_form, dtype)
     return summarize(components, g, h, h_pos, prefix)
 
 
 __all__ = [
     "GradientComponents", "anchor_gradient", "fit_gradient_components", "closed_form_components",
-    "gradient_components", "summarize", "gradient_diagnostics",
+    "batch_components", "summarize", "gradient_diagnostics",
 ]

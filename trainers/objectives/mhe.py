@@ -13,8 +13,9 @@ align_i = 2 - 2 u0_i . u1_i:
           view v keeps its gradient only where 1 - max_{j != i} uv_i . uv_j < m; other rows are sg(uv_i).
                                                                   m = 0.30, tau = 0.05, ratio = 1.75
 
-"orig" is the official code's surrogate (a log-sum-exp of the pairwise similarities), not the textbook MHE. Each switch can be set on its own (the official code composes them freely); with w_w off, the logits are
-not divided by tau and omega_i = 1/N; with w_r off, ratio is 1.
+"orig" is the official code's surrogate (a log-sum-exp of the pairwise similarities), not the textbook MHE.
+Each switch can be set on its own (the official code composes them freely); with w_w off, the logits are not
+divided by tau and omega_i = 1/N; with w_r off, ratio is 1.
 
 Liu et al., "Learning towards Minimum Hyperspherical Energy", NeurIPS 2018; surrogate and modification from
 Li, Zhang & Nie, "Towards Better Understanding of Contrastive Sentence Representation Learning: A Unified
