@@ -25,6 +25,15 @@ KEYS = {"grad/gd", "grad/active", "grad/w_max", "grad/w_hardest", "grad/w_entrop
         "grad/fit_residual", "grad/closed_form"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny tensors: one intra-op thread is faster, and immune to BLAS spinning on a shared, oversubscribed CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def make_views(batch=B, dim=D, seed=0, noise=0.6, shift=0.0, dtype=torch.float64):
     """Two correlated views (positives closer than negatives), optionally sharing a mean direction."""
     generator = torch.Generator().manual_seed(seed)

@@ -17,6 +17,15 @@ N, D = 10, 6
 MARGIN, TAU = 0.30, 0.05
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny tensors: one intra-op thread is faster, and immune to BLAS spinning on a shared, oversubscribed CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ----------------------------------------------------------------------------------------------- references
 def ref_views(x0, x1, w_gd, m):
     """L2-normalise; under w_gd row i of a view keeps its gradient iff 1 - max_{j != i} u_i . u_j < m."""
