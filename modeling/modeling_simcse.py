@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers import initialization as init
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.utils import ModelOutput
@@ -122,8 +122,9 @@ class SimCsePreTrainedModel(PreTrainedModel):
         ``config_kwargs`` are this model's config fields (e.g. ``pooler="avg"``). The heads are newly
         initialised; the tokenizer is loaded from the same place unless one is passed.
         """
-        backbone = AutoModel.from_pretrained(backbone_name_or_path, dtype=dtype, **(backbone_kwargs or {}))
-        backbone_config = backbone.config
+        backbone_config = AutoConfig.from_pretrained(backbone_name_or_path)
+        kwargs = {**cls._backbone_kwargs(backbone_config), **(backbone_kwargs or {})}
+        backbone = AutoModel.from_pretrained(backbone_name_or_path, config=backbone_config, dtype=dtype, **kwargs)
         config = cls.config_class(backbone_config=backbone_config, **config_kwargs)
         model = cls(config)
         missing, unexpected = model.backbone.load_state_dict(backbone.state_dict(), strict=False)

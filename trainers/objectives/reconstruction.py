@@ -1,0 +1,57 @@
+"""SARCSE's self-adaptive reconstruction loss (Liu et al., arXiv 2402.15153; METHODS.md section 1).
+
+    L_rec(view) = sum_i w(t_i) * ||X_hat_i - X_i||^2 / (number of real tokens in the local batch)
+    w(t) = max(theta, 1 - log(1 + c(t)) / log(1 + c_max))          (c: corpus token counts)
+    L = contrastive + beta * L_rec(view 1) + gamma * L_rec(view 2)
+
+Defaults: theta = 0.1, beta = gamma = 2.5e-4. X are the backbone's content-token states (detached by default),
+X_hat the decoder's reconstruction from the sentence embedding; tokens past the decoder length are not rebuilt.
+The term is local to each process (token-level), so it is never gathered.
+"""
+
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from .base import CseObjective
+
+
+def weighted_reconstruction_error(
+    reconstruction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """sum over real tokens of w * squared error (summed over dims), divided by the number of real tokens."""
+    length = min(reconstruction.shape[1], target.shape[1])
+    mask = mask[:, :length].to(reconstruction.dtype)
+    squared = (reconstruction[:, :length] - target[:, :length]).float().square().sum(-1)
+    return (squared * weights[:, :length] * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+class SelfAdaptiveReconstruction(CseObjective):
+    """Returns ``{"reconstruction": beta * L_rec(view 1) + gamma * L_rec(view 2)}`` from a SARCSE output.
+
+    Args:
+        token_weights: ``(vocab_size,)`` tensor of w(t) (see ``trainers.token_frequency.token_weights``).
+        beta, gamma: coefficients of the two views (default 2.5e-4 each).
+    """
+
+    name = "reconstruction"
+
+    def __init__(self, token_weights: torch.Tensor, beta: float = 2.5e-4, gamma: float = 2.5e-4):
+        super().__init__()
+        if beta < 0 or gamma < 0:
+            raise ValueError(f"beta and gamma must be >= 0, got beta={beta}, gamma={gamma}")
+        self.register_buffer("token_weights", token_weights.float(), persistent=False)
+        self.beta = beta
+        self.gamma = gamma
+
+    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
+        if output is None or getattr(output, "reconstruction", None) is None:
+            raise ValueError("SelfAdaptiveReconstruction needs a SarcseModel output with its reconstruction (train mode)")
+        half = output.reconstruction.shape[0] // 2
+        weights = self.token_weights.to(output.token_ids.device)[output.token_ids]
+        losses = [
+            weighted_reconstruction_error(output.reconstruction[rows], output.token_states[rows], output.token_mask[rows], weights[rows])
+            for rows in (slice(0, half), slice(half, None))
+        ]
+        return {self.name: self.beta * losses[0] + self.gamma * losses[1]}

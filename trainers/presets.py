@@ -1,0 +1,53 @@
+"""The gradient-paradigm paper's training settings (arXiv 2402.18281, official scripts; METHODS.md section 3).
+
+``--preset NAME`` sets the objective, its hyperparameters, the MLP head layout, frozen embeddings and the batch /
+learning rate / evaluation interval of that row. Pass the backbone yourself (``--backbone bert-base-uncased`` or
+``roberta-base``); every other flag still applies. Common to all: max length 32, 1 epoch, seed 42, pooler cls.
+"""
+
+import json
+
+_BERT = {"mlp_activation": "none", "per_device_train_batch_size": 128, "eval_steps": 125}
+_ROBERTA = {"mlp_activation": "tanh_first", "per_device_train_batch_size": 512, "eval_steps": 50}
+
+
+def _row(family, objective, variant, learning_rate, **objective_kwargs):
+    return {**family, "objective": objective, "objective_variant": variant, "learning_rate": learning_rate,
+            "objective_kwargs": objective_kwargs}
+
+
+PRESETS = {
+    "bert-orig-barlow_twins": _row(_BERT, "barlow_twins", "orig", 1e-5, lambda_=30.0),
+    "bert-orig-vicreg": _row(_BERT, "vicreg", "orig", 1e-5, lambda_=30.0),
+    "bert-orig-mhe": _row(_BERT, "mhe", "orig", 1e-5, lambda_=10.0),
+    "bert-orig-mhs": _row(_BERT, "mhs", "orig", 5e-6, lambda_=1.0),
+    "bert-mod-barlow_twins": _row(_BERT, "barlow_twins", "mod", 1e-5, lambda_=1.0, margin=0.30, temperature=0.05, ratio=1.50),
+    "bert-mod-vicreg": _row(_BERT, "vicreg", "mod", 1e-5, lambda_=1.0, margin=0.30, temperature=0.05, ratio=1.50),
+    "bert-mod-mhe": _row(_BERT, "mhe", "mod", 1e-5, lambda_=1.0, margin=0.30, temperature=0.05, ratio=1.75),
+    "bert-mod-mhs": _row(_BERT, "mhs", "mod", 1e-5, lambda_=1.0, margin=0.30, ratio=1.75),
+    "roberta-orig-barlow_twins": _row(_ROBERTA, "barlow_twins", "orig", 1e-6, lambda_=30.0),
+    "roberta-orig-vicreg": _row(_ROBERTA, "vicreg", "orig", 1e-6, lambda_=30.0),
+    "roberta-orig-mhe": _row(_ROBERTA, "mhe", "orig", 1e-6, lambda_=10.0),
+    "roberta-orig-mhs": _row(_ROBERTA, "mhs", "orig", 1e-6, lambda_=1.0),
+    "roberta-mod-barlow_twins": _row(_ROBERTA, "barlow_twins", "mod", 1e-5, lambda_=1.0, margin=0.37, temperature=0.05, ratio=1.25),
+    "roberta-mod-vicreg": _row(_ROBERTA, "vicreg", "mod", 1e-5, lambda_=1.0, margin=0.37, temperature=0.05, ratio=1.25),
+    "roberta-mod-mhe": _row(_ROBERTA, "mhe", "mod", 1e-5, lambda_=1.0, margin=0.30, temperature=0.05, ratio=1.25),
+    "roberta-mod-mhs": _row(_ROBERTA, "mhs", "mod", 1e-5, lambda_=1.0, margin=0.27, ratio=1.00),
+}
+
+TRAINING_FIELDS = ("per_device_train_batch_size", "eval_steps", "learning_rate")
+
+
+def apply_preset(name: str, model_args, training_args) -> None:
+    """Write preset ``name`` into the parsed model and training arguments (pooler cls, frozen embeddings)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    preset = dict(PRESETS[name])
+    for key in TRAINING_FIELDS:
+        setattr(training_args, key, preset.pop(key))
+    training_args.save_steps = training_args.eval_steps
+    model_args.objective_kwargs = json.dumps(preset.pop("objective_kwargs"))
+    model_args.pooler = "cls"
+    model_args.freeze_embeddings = True
+    for key, value in preset.items():
+        setattr(model_args, key, value)
