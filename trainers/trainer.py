@@ -142,7 +142,7 @@ class CseTrainer(Trainer):
         terms = self.objective(anchor, positive, output)
         loss = torch.stack([value.float() for value in terms.values()]).sum()
         if not torch.isfinite(loss):
-            values = {name: float(value) for name, value in terms.items()}
+            values = {name: float(value.detach()) for name, value in terms.items()}
             raise NonFiniteLossError(
                 f"non-finite loss at step {self.state.global_step}: {values}. Training stopped; the last good "
                 f"checkpoint is kept in {self.args.output_dir} (resume with --resume_from_checkpoint). Lower "

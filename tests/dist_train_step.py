@@ -1,0 +1,47 @@
+"""One SGD step of CseTrainer on a fixed tiny model; run alone or under `accelerate launch --num_processes N`.
+
+Writes the training loss and the updated weights to OUT (rank 0 only). Used by tests/test_training.py to check
+that N processes with batch b equal one process with batch N*b.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny import tiny_model, tiny_tokenizer  # noqa: E402
+
+from modeling import SimCseModel  # noqa: E402
+from trainers.data import Corpus, TwoViewCollator  # noqa: E402
+from trainers.objectives.method import build_method_objective  # noqa: E402
+from trainers.trainer import CseTrainer, CseTrainingArguments  # noqa: E402
+
+SENTENCES = [f"the cat {w} on the mat {i}" for i, w in enumerate("sat ran was big red blue fast slow".split())]
+
+
+def main(out: str, per_device_batch: int) -> None:
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = tiny_model(SimCseModel, tokenizer, dropout=0.0, pooler="cls")
+    args = CseTrainingArguments(
+        output_dir=str(Path(out).parent / "trainer_out"), per_device_train_batch_size=per_device_batch, max_steps=1,
+        optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", max_grad_norm=0.0, eval_strategy="no",
+        save_strategy="no", load_best_model_at_end=False, report_to="none", logging_steps=1, use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = CseTrainer(
+        model=model, args=args, train_dataset=Corpus(SENTENCES, "test").to_dataset(),
+        data_collator=TwoViewCollator(tokenizer, 16), objective=build_method_objective(model.config),
+    )
+    result = trainer.train()
+    if trainer.is_world_process_zero():
+        weights = {name: p.detach().contiguous() for name, p in trainer.model.named_parameters()}
+        save_file(weights, out)
+        Path(out + ".json").write_text(json.dumps({"loss": result.training_loss, "world": args.world_size}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,279 @@
+"""Issue 4: objectives against independent references, data handling, multi-process equivalence, resume, NaN."""
+
+import gzip
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from transformers import BertModel, TrainerCallback
+
+from modeling import ReCseModel, SarcseModel, SimCseModel
+from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
+from trainers.data import Corpus, TwoViewCollator, load_corpus, read_corpus
+from trainers.objectives import InfoNCE
+from trainers.objectives.method import build_method_objective
+from trainers.objectives.reconstruction import SelfAdaptiveReconstruction
+from trainers.objectives.reshaping import ReshapedPositive
+from trainers.token_frequency import count_tokens, load_token_counts, save_token_counts, token_weights
+from trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+
+# ---------------------------------------------------------------- objectives vs independent references
+def reference_info_nce(a, b, tau):
+    total = 0.0
+    for i in range(a.shape[0]):
+        sims = [float(F.cosine_similarity(a[i], b[j], dim=0)) / tau for j in range(b.shape[0])]
+        total += -sims[i] + math.log(sum(math.exp(s) for s in sims))
+    return total / a.shape[0]
+
+
+def test_infonce_matches_reference():
+    torch.manual_seed(0)
+    a, b = torch.randn(6, 5), torch.randn(6, 5)
+    assert InfoNCE(0.05)(a, b)["infonce"].item() == pytest.approx(reference_info_nce(a, b, 0.05), rel=1e-5)
+
+
+def test_self_adaptive_reconstruction_matches_reference():
+    torch.manual_seed(1)
+    n, t, lr, d, vocab = 4, 5, 6, 3, 11
+    output = SimpleNamespace(
+        reconstruction=torch.randn(n, lr, d),
+        token_states=torch.randn(n, t, d),
+        token_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool),
+        token_ids=torch.randint(0, vocab, (n, t)),
+    )
+    weights = torch.rand(vocab) + 0.1
+    term = SelfAdaptiveReconstruction(weights, beta=0.3, gamma=0.7)(None, None, output)["reconstruction"]
+
+    def view(rows):
+        total, tokens = 0.0, 0
+        for r in rows:
+            for i in range(t):
+                if output.token_mask[r, i]:
+                    error = ((output.reconstruction[r, i] - output.token_states[r, i]) ** 2).sum()
+                    total += float(weights[output.token_ids[r, i]] * error)
+                    tokens += 1
+        return total / max(tokens, 1)
+
+    assert term.item() == pytest.approx(0.3 * view([0, 1]) + 0.7 * view([2, 3]), rel=1e-5)
+
+
+def test_token_weights_formula_and_round_trip(tmp_path):
+    counts = {5: 100, 6: 10, 7: 1}
+    weights = token_weights(counts, vocab_size=9, theta=0.1)
+    assert weights[5].item() == pytest.approx(0.1)  # the most frequent token falls to theta
+    assert weights[6].item() == pytest.approx(1 - math.log(11) / math.log(101))
+    assert weights[7].item() == pytest.approx(1 - math.log(2) / math.log(101))
+    assert weights[0].item() == 1.0  # unseen
+    save_token_counts(counts, tmp_path, "abc")
+    assert load_token_counts(tmp_path, "abc") == counts
+    assert load_token_counts(tmp_path, "other") is None
+    (tmp_path / "token_counts.json").write_text("{broken")
+    with pytest.raises(ValueError, match="corrupted"):
+        load_token_counts(tmp_path)
+
+
+def test_count_tokens_skips_special_tokens():
+    tokenizer = tiny_tokenizer()
+    counts = count_tokens(["the cat", "the"], tokenizer, max_length=8)
+    the, cat = tokenizer.convert_tokens_to_ids(["the", "cat"])
+    assert counts == {the: 2, cat: 1}
+
+
+def test_reshaped_positive_and_recse_objective_match_reference():
+    torch.manual_seed(2)
+    h1, h2, r = torch.randn(5, 4), torch.randn(5, 4), torch.randn(10, 4)
+    output = SimpleNamespace(reshaped=r)
+    got = ReshapedPositive(0.1)(h1, h2, output)["reshape"].item()
+    expected = 0.5 * (reference_info_nce(h1, r[:5], 0.1) + reference_info_nce(h2, r[5:], 0.1))
+    assert got == pytest.approx(expected, rel=1e-5)
+    config = ReCseModel.config_class(backbone_config=tiny_backbone_config(), lambda_dropout=0.25, temperature=0.2,
+                                     reshape_temperature=0.1)
+    terms = build_method_objective(config)(h1, h2, output)
+    assert terms["reshape"].item() == pytest.approx(expected, rel=1e-5)
+    assert terms["infonce"].item() == pytest.approx(0.25 * reference_info_nce(h1, h2, 0.2), rel=1e-5)
+    config.lambda_dropout = 0.0
+    assert set(build_method_objective(config)(h1, h2, output)) == {"reshape"}
+
+
+def test_sarcse_objective_needs_token_weights():
+    config = SarcseModel.config_class(backbone_config=tiny_backbone_config())
+    with pytest.raises(ValueError, match="token weights"):
+        build_method_objective(config)
+
+
+# ---------------------------------------------------------------- data
+def test_read_corpus_skips_and_counts_blank_lines(tmp_path):
+    path = tmp_path / "corpus.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("first sentence\n\n   \nsecond one\n")
+    corpus = read_corpus(path)
+    assert corpus.sentences == ["first sentence", "second one"] and corpus.blank_lines == 2
+
+
+def test_bad_corpora_raise_clear_errors(tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("fine\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.txt: line 2 is not valid UTF-8"):
+        read_corpus(bad)
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n\n  \n")
+    with pytest.raises(ValueError, match="no sentence found"):
+        read_corpus(blank)
+    with pytest.raises(FileNotFoundError, match="--train_file"):
+        load_corpus(str(tmp_path / "missing.txt"))
+
+
+def test_collator_stacks_two_identical_views():
+    tokenizer = tiny_tokenizer()
+    batch = TwoViewCollator(tokenizer, max_length=6)([{"sentence": "the cat sat on the big red mat"}, {"sentence": "a"}])
+    assert batch["input_ids"].shape == (4, 6)
+    assert torch.equal(batch["input_ids"][:2], batch["input_ids"][2:])
+    assert batch["attention_mask"][:, 0].all()  # right padding
+
+
+# ---------------------------------------------------------------- multi-process equivalence
+def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    script = str(TESTS / "dist_train_step.py")
+    single = subprocess.run([sys.executable, script, str(tmp_path / "one.safetensors"), "8"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    # accelerate's --cpu multi-process path needs mpirun; --multi_gpu runs torch.distributed, and the script's
+    # use_cpu=True makes it gloo on CPU.
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
+              script, str(tmp_path / "two.safetensors"), "4"]
+    double = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert double.returncode == 0, double.stderr[-3000:]
+    one, two = (json.loads((tmp_path / f"{n}.safetensors.json").read_text()) for n in ("one", "two"))
+    assert two["world"] == 2 and one["world"] == 1
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
+    w1, w2 = load_file(tmp_path / "one.safetensors"), load_file(tmp_path / "two.safetensors")
+    initial = tiny_model(SimCseModel, tiny_tokenizer())  # changed weights prove a real step happened
+    assert not torch.allclose(w1["mlp.dense.weight"], w1["mlp.dense.weight"] * 0 + initial.state_dict()["mlp.dense.weight"])
+    for name in w1:
+        torch.testing.assert_close(w2[name], w1[name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+# ---------------------------------------------------------------- resume and NaN
+SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog fast slow run".split()]
+
+
+def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), objective=None, **overrides):
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = tiny_model(model_class, tokenizer, max_length=12).train()
+    args = dict(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=6, save_steps=2, eval_strategy="no",
+        load_best_model_at_end=False, save_total_limit=None, report_to="none", logging_steps=1, use_cpu=True,
+        learning_rate=1e-3, disable_tqdm=True, seed=7,
+    )
+    args.update(overrides)
+    counts = count_tokens(SENTENCES, tokenizer, 12)
+    weights = token_weights(counts, len(tokenizer), model.config.theta) if model_class is SarcseModel else None
+    return CseTrainer(
+        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus(SENTENCES, "test").to_dataset(),
+        data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
+        objective=objective or build_method_objective(model.config, weights), token_counts=counts,
+        callbacks=list(callbacks),
+    )
+
+
+class InterruptAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path):
+    full = _trainer(tmp_path / "full")
+    full.train()
+    interrupted = _trainer(tmp_path / "cut", callbacks=[InterruptAt(3)])
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.train()
+    assert (tmp_path / "cut" / "checkpoint-2" / "token_counts.json").is_file()
+    resumed = _trainer(tmp_path / "cut")
+    resumed.train(resume_from_checkpoint=str(tmp_path / "cut" / "checkpoint-2"))
+    assert resumed.state.global_step == 6
+    expected = full.model.state_dict()
+    for name, value in resumed.model.state_dict().items():
+        torch.testing.assert_close(value, expected[name], atol=1e-6, rtol=0, msg=name)
+    logged = [entry for entry in full.state.log_history if "loss" in entry]
+    assert {"loss/infonce", "loss/reconstruction", "grad/gd", "grad/ratio"} <= set(logged[0])
+
+
+class NanAfter(torch.nn.Module):
+    """Wraps an objective and turns its loss into NaN from the given call on."""
+
+    def __init__(self, objective, calls):
+        super().__init__()
+        self.objective, self.calls, self.count = objective, calls, 0
+        self.contrastive = objective.contrastive
+
+    def forward(self, anchor, positive, output=None):
+        self.count += 1
+        terms = self.objective(anchor, positive, output)
+        if self.count > self.calls:
+            terms["infonce"] = terms["infonce"] * float("nan")
+        return terms
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path):
+    probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
+    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, objective=NanAfter(probe.objective, 2))
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*last good checkpoint"):
+        trainer.train()
+    checkpoint = tmp_path / "run" / "checkpoint-2"
+    assert (checkpoint / "model.safetensors").is_file()
+    SimCseModel.from_pretrained(checkpoint)
+
+
+# ---------------------------------------------------------------- the CLI end to end
+def _load_train_script():
+    spec = importlib.util.spec_from_file_location("sentcse_train_script", REPO / "examples" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_script_writes_a_self_describing_folder(tmp_path):
+    tokenizer = tiny_tokenizer()
+    backbone = tmp_path / "backbone"
+    BertModel(tiny_backbone_config(vocab_size=len(tokenizer))).save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n\n")
+    out = tmp_path / "out"
+    train = _load_train_script()
+    train.main([
+        "--method", "sarcse", "--backbone", str(backbone), "--train_file", str(corpus), "--output_dir", str(out),
+        "--per_device_train_batch_size", "4", "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1",
+        "--cnn_channels", "8", "--theta", "0.2", "--report_to", "none", "--skip_raw_eval", "--sts_dir", str(tmp_path),
+        "--max_length", "16", "--disable_tqdm", "true",
+    ])
+    files = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "modeling_sarcse.py", "token_counts.json", "trainer_state.json",
+            "tokenizer_config.json"} <= files
+    config = json.loads((out / "config.json").read_text())
+    assert config["theta"] == 0.2 and config["cnn_channels"] == 8 and config["max_length"] == 16
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["best_metric"] is not None and state["best_model_checkpoint"]
+    from transformers import AutoModel
+
+    assert AutoModel.from_pretrained(out).encode(["the cat"]).shape == (1, 32)
