@@ -6,7 +6,9 @@
     python examples/train.py config.yaml                      # every flag from a YAML/JSON file
 
 Every model field of METHODS.md is a flag (see --help); so is every transformers TrainingArguments field.
-The output folder is Hub-ready: config, safetensors, tokenizer, code files, token counts (SARCSE), logs.
+The output folder is Hub-ready: config, safetensors, tokenizer, code files, token counts (SARCSE), logs, a model
+card (README.md) with training_curve.png, and the sentence-transformers files (trainers/export.py).
+--push_to_hub [--hub_model_id NAME] uploads that folder once, at the end (not at every save).
 """
 
 import json
@@ -21,9 +23,10 @@ from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from trainers.data import TwoViewCollator, load_corpus
+from trainers.export import finish_output_folder
 from trainers.objectives.method import build_method_objective
 from trainers.presets import PRESETS, apply_preset
-from trainers.sts import DEV_TASK, StsEvaluator, default_sts_dir, format_table
+from trainers.sts import DEV_TASK, StsEvaluator, format_table
 from trainers.token_frequency import corpus_fingerprint, count_tokens, load_token_counts, token_weights
 from trainers.trainer import CseTrainer, CseTrainingArguments
 
@@ -66,11 +69,11 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    train_file: str = field(default=str(DATA / "wiki-sample-20k.txt.gz"), metadata={"help": ".txt/.gz or Hub dataset"})
+    train_file: str = field(default=str(DATA / "wiki-sample-4k.txt.gz"), metadata={"help": ".txt/.gz or Hub dataset"})
     max_length: int = field(default=32, metadata={"help": "training sequence length (tokens)"})
     max_train_samples: Optional[int] = None
     dev_dir: str = field(default=str(DATA / "stsb"), metadata={"help": "folder with sts-dev.csv (model selection)"})
-    sts_dir: Optional[str] = field(default=None, metadata={"help": "SentEval folder for the final 7-task table"})
+    sts_dir: Optional[str] = field(default=None, metadata={"help": "SentEval folder: print the 7-task table at the end"})
     skip_raw_eval: bool = field(default=False, metadata={"help": "do not score the raw backbone first"})
 
 
@@ -100,6 +103,9 @@ def main(argv=None):
         raise SystemExit(f"--method must be one of {sorted(modeling.MODEL_CLASSES)}, got {model_args.method!r}")
     if model_args.preset:
         apply_preset(model_args.preset, model_args, training_args)
+    # The finished folder (card, plot, sentence-transformers files) is pushed once at the end by
+    # finish_output_folder; the Trainer's own push (a commit per save, its own README) stays off.
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     set_seed(training_args.seed)
     model_class = modeling.MODEL_CLASSES[model_args.method]
     dev_evaluator = StsEvaluator(sts_dir=data_args.dev_dir, tasks=[DEV_TASK])
@@ -146,12 +152,15 @@ def main(argv=None):
     dev = trainer.evaluate()
     if trainer.is_world_process_zero():
         print(f"STS-B dev after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}")
-        sts_dir = Path(data_args.sts_dir) if data_args.sts_dir else default_sts_dir()
-        if (sts_dir / "STS").is_dir():
-            results = StsEvaluator(sts_dir=sts_dir).evaluate(trainer.model)
+        if data_args.sts_dir:
+            results = StsEvaluator(sts_dir=data_args.sts_dir).evaluate(trainer.model)
             (Path(training_args.output_dir) / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
             print(format_table(results))
-        print(f"Saved to {Path(training_args.output_dir).resolve()} (AutoModel.from_pretrained(path, trust_remote_code=True))")
+        run = {"method": model_args.method, "backbone": model_args.backbone, "preset": model_args.preset,
+               "train_file": data_args.train_file, "n_sentences": len(corpus.sentences)}
+        card = finish_output_folder(trainer, run=run, final_eval=dev, push_to_hub=push_to_hub)
+        print(f"Saved to {Path(training_args.output_dir).resolve()} with its model card {card.name} (AutoModel.from_pretrained"
+              "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
     return trainer
 
 

@@ -264,7 +264,7 @@ def test_train_script_writes_a_self_describing_folder(tmp_path):
     train.main([
         "--method", "sarcse", "--backbone", str(backbone), "--train_file", str(corpus), "--output_dir", str(out),
         "--per_device_train_batch_size", "4", "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1",
-        "--cnn_channels", "8", "--theta", "0.2", "--report_to", "none", "--skip_raw_eval", "--sts_dir", str(tmp_path),
+        "--cnn_channels", "8", "--theta", "0.2", "--report_to", "none", "--skip_raw_eval",
         "--max_length", "16", "--disable_tqdm", "true",
     ])
     files = {p.name for p in out.iterdir()}
