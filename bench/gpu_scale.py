@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""Paper-scale runs on a GPU: SimCSE / SARCSE / reCSE x 3 seeds on bert-mini-wiki, wiki1m, 1 epoch, bf16.
+
+    python bench/gpu_scale.py                                     # needs CUDA; otherwise says so and exits 0
+    python bench/gpu_scale.py --runs simcse --seeds 42 --timing_only
+
+Two parts, both only when ``torch.cuda.is_available()``:
+
+1. GPU step times: the three methods' CseTrainer steps (``bench/steps.py``; bf16 autocast as the Trainer does it,
+   batch 64, max length 32), interleaved step by step after a warm-up, ``torch.cuda.synchronize()`` around each;
+   plus ``torch.cuda.max_memory_allocated`` per method.
+2. Quality at the SimCSE recipe's scale: each (method, seed) through ``examples/train.py`` (wiki1m, 1 epoch, batch
+   64, lr 3e-5, bf16, STS-B dev every 125 steps, best checkpoint, then the 7 STS tasks), one JSON per run in
+   ``bench/results/gpu_scale/`` (resumable: existing files are skipped), with the wall time of every optimizer step
+   (evaluation excluded). The table (``--table`` rebuilds it) goes to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    RESULTS, SENTEVAL, WIKI1M, Run, bert_mini_path, fmt_ms, fmt_ratio, header_lines, interleaved, load_average,
+    machine_info, markdown_table, now, quiet, ratios, read_sentences, summarize, update_section,
+)
+
+GPU_DIR = RESULTS / "gpu_scale"
+METHODS = ["simcse", "sarcse", "recse"]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", nargs="+", default=METHODS, choices=METHODS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--train_file", default=str(WIKI1M))
+    p.add_argument("--sts_dir", default=str(SENTEVAL))
+    p.add_argument("--eval_steps", type=int, default=125)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=50)
+    p.add_argument("--timing_only", action="store_true")
+    p.add_argument("--table", action="store_true", help="only rebuild the table from bench/results/gpu_scale/")
+    p.add_argument("--work_dir", default="/tmp/sentcse-gpu-scale")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--no_markdown", action="store_true")
+    return p.parse_args(argv)
+
+
+def step_timing(args) -> dict:
+    import torch
+    from steps import COMMON_ARGS, sentcse_trainer, trainer_step
+
+    COMMON_ARGS["bf16"] = True
+    rounds = args.warmup + args.repeats
+    sentences = read_sentences(64 * rounds, path=Path(args.train_file))
+    batches = [sentences[i * 64:(i + 1) * 64] for i in range(rounds)]
+    trainers, inputs, memory = {}, {}, {}
+    for method in args.runs:
+        trainer, collate = sentcse_trainer(bert_mini_path(), method, sentences)
+        trainers[method] = trainer
+        inputs[method] = [collate(b) for b in batches]
+
+    def make(method):
+        def fn(r):
+            torch.cuda.synchronize()
+            trainer_step(trainers[method], inputs[method][r])
+            torch.cuda.synchronize()
+        return fn
+
+    times = interleaved({m: make(m) for m in args.runs}, args.warmup, args.repeats, log=False)
+    for method in args.runs:
+        torch.cuda.reset_peak_memory_stats()
+        trainer_step(trainers[method], inputs[method][0])
+        torch.cuda.synchronize()
+        memory[method] = torch.cuda.max_memory_allocated() / 2**20
+    return {"seconds": {m: summarize(t) for m, t in times.items()}, "ratio_to_simcse": ratios(times, args.runs[0]),
+            "max_memory_allocated_mib": memory, "raw_seconds": times}
+
+
+def quality_runs(args) -> None:
+    import quality
+
+    GPU_DIR.mkdir(parents=True, exist_ok=True)
+    budget = ["--train_file", args.train_file, "--num_train_epochs", "1", "--per_device_train_batch_size", "64",
+              "--learning_rate", "3e-5", "--bf16", "true", "--eval_steps", str(args.eval_steps),
+              "--save_steps", str(args.eval_steps)]
+    machine = machine_info()
+    for method in args.runs:
+        for seed in args.seeds:
+            path = GPU_DIR / f"{method}_seed{seed}.json"
+            if path.exists() and not args.force:
+                print(f"[gpu_scale] {path.name} exists, skipped", flush=True)
+                continue
+            print(f"[gpu_scale] {method} seed {seed}: start ({now()})", flush=True)
+            step_times: list = []
+            date, load = now(), load_average()
+            try:
+                record = quality.train_run(method, seed, bert_mini_path(), budget, args.work_dir, args.sts_dir, step_times)
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+                continue
+            record.update({"date": date, "load_average_start": load, "load_average_end": load_average(),
+                           "machine": machine, "step_seconds": summarize(step_times), "budget": budget})
+            path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def write_table(args, timing: dict = None) -> None:
+    import quality
+
+    records = [json.loads(p.read_text()) for p in sorted(GPU_DIR.glob("*.json"))] if GPU_DIR.is_dir() else []
+    lines = ["## 6. Paper scale on a GPU (`bench/gpu_scale.py`)", ""]
+    if timing:
+        lines += header_lines(timing)
+        rows = [[m, fmt_ms(timing["timing"]["seconds"][m], 1), fmt_ratio(timing["timing"]["ratio_to_simcse"][m]),
+                 f"{timing['timing']['max_memory_allocated_mib'][m]:.0f}"] for m in timing["timing"]["seconds"]]
+        lines += ["", "GPU step time (bf16, batch 64, max length 32, interleaved):", "",
+                  markdown_table(["method", "step ms, median [IQR]", "ratio to SimCSE", "CUDA max allocated MiB"], rows), ""]
+    if records:
+        table, _, _ = quality.build_table([{**r, "budget": {"max_steps": "wiki1m-1ep"}} for r in records])
+        steps = {r["run"]: [] for r in records}
+        for r in records:
+            steps[r["run"]].append(r["step_seconds"]["median"] * 1e3)
+        lines += ["Quality (wiki1m, 1 epoch, bf16, STS-B dev every 125 steps, best checkpoint):", "", table, "",
+                  "Median optimizer-step time per run (ms): " + "; ".join(f"{k}: {', '.join(f'{v:.1f}' for v in vs)}" for k, vs in steps.items())]
+    if not timing and not records:
+        lines += [f"- Not run: no CUDA device was available ({now()}; this task had no GPU lent). "
+                  "Reproduce on a GPU machine: `python bench/gpu_scale.py` (then `--table`)."]
+    update_section("gpu_scale", "\n".join(lines))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    quiet()
+    import torch
+
+    if args.table:
+        write_table(args)
+        return
+    if not torch.cuda.is_available():
+        print("gpu_scale: no CUDA device available; nothing to do (run this on a GPU machine).")
+        if not args.no_markdown and not (GPU_DIR.is_dir() and any(GPU_DIR.glob("*.json"))):
+            write_table(args)
+        return
+    run = Run("gpu_scale", sys.argv[1:] if argv is None else argv)
+    timing = run.finish({"args": vars(args), "timing": step_timing(args)})
+    if not args.timing_only:
+        quality_runs(args)
+    if not args.no_markdown:
+        write_table(args, timing)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,349 @@
+#!/usr/bin/env python
+"""STS quality of every method and objective on bert-mini-wiki under one fixed budget, resumable.
+
+    python bench/quality.py --runs raw simcse sarcse recse --seeds 42 --max_steps 100 --eval_steps 50
+    python bench/quality.py                      # the whole grid: every run x seeds 42 43 44, 300 steps
+    python bench/quality.py --table              # only rebuild the table from bench/results/quality/*.json
+
+Budget (the same for every run): wiki100k (/work/shared/data/wiki), batch 64, max length 32, ``--max_steps``
+steps (default 300), STS-B dev every ``--eval_steps`` (default 50) and the best dev checkpoint kept; then the 7
+STS tasks (SentEval data, /work/shared/data/senteval; STS12-16 "all", STS-B and SICK-R test) on that checkpoint.
+Each run goes through ``examples/train.py``'s ``main([...])`` (``--report_to none``, output under /tmp, deleted
+afterwards) and writes ``bench/results/quality/<run>_seed<seed>.json``; existing files are skipped (``--force``
+redoes them), so the grid can be completed over several sessions. The table is assembled from whatever exists:
+mean +- std over seeds per task, and the [decision] comparisons (METHODS.md) on STS-B dev (mean over seeds of the
+best-checkpoint dev Spearman; never a test set).
+
+Runs: ``raw`` (the untrained backbone, mean pooling; no training), ``simcse``, ``sarcse``, ``recse`` (defaults),
+SimCSE with each other objective (``arccon mpt met`` with SimCSE's settings; ``barlow_twins vicreg mhe mhs`` x
+``orig mod`` with the gradient-paradigm paper's BERT settings: its objective hyperparameters, learning rate,
+MLP without activation and frozen embeddings, but this budget's batch and steps), and the decision variants
+``sarcse_cls`` (embedding_source cls), ``recse_matrix`` (sqrt matrix), ``recse_last_hidden`` (reshape_source
+last_hidden).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    REPO, RESULTS, SENTEVAL, WIKI100K, bert_mini_path, load_average, machine_info, markdown_table, now, quiet,
+    update_section,
+)
+
+QUALITY_DIR = RESULTS / "quality"
+TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")
+COLUMNS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R")
+DEV = "STSBenchmark-dev"
+
+
+def _preset_flags(objective: str, variant: str) -> list:
+    from trainers.presets import PRESETS
+
+    preset = PRESETS[f"bert-{variant}-{objective}"]
+    return ["--objective", objective, "--objective_variant", variant, "--objective_kwargs", json.dumps(preset["objective_kwargs"]),
+            "--learning_rate", str(preset["learning_rate"]), "--mlp_activation", preset["mlp_activation"],
+            "--pooler", "cls", "--freeze_embeddings", "true"]
+
+
+def run_flags(name: str) -> list:
+    """The examples/train.py flags of a run (on top of the common budget)."""
+    if name in ("simcse", "sarcse", "recse"):
+        return ["--method", name]
+    if name == "sarcse_cls":
+        return ["--method", "sarcse", "--embedding_source", "cls"]
+    if name == "recse_matrix":
+        return ["--method", "recse", "--sqrt", "matrix"]
+    if name == "recse_last_hidden":
+        return ["--method", "recse", "--reshape_source", "last_hidden"]
+    if name in ("arccon", "mpt", "met"):
+        return ["--method", "simcse", "--objective", name]
+    objective, _, variant = name.rpartition("_")
+    if variant in ("orig", "mod") and objective in ("barlow_twins", "vicreg", "mhe", "mhs"):
+        return ["--method", "simcse", *_preset_flags(objective, variant)]
+    raise ValueError(f"unknown run {name!r}")
+
+
+TRAINED_RUNS = ["simcse", "sarcse", "recse", "arccon", "mpt", "met",
+                *[f"{o}_{v}" for o in ("barlow_twins", "vicreg", "mhe", "mhs") for v in ("orig", "mod")],
+                "sarcse_cls", "recse_matrix", "recse_last_hidden"]
+ALL_RUNS = ["raw", *TRAINED_RUNS]
+# [decision] comparisons on STS-B dev: (question, default run, alternative run)
+DECISIONS = [
+    ("SARCSE embedding_source", ("cnn (default)", "sarcse"), ("cls", "sarcse_cls")),
+    ("reCSE sqrt", ("signed (default)", "recse"), ("matrix", "recse_matrix")),
+    ("reCSE reshape_source", ("embeddings (default)", "recse"), ("last_hidden", "recse_last_hidden")),
+]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", nargs="+", default=ALL_RUNS, choices=ALL_RUNS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--max_steps", type=int, default=300)
+    p.add_argument("--eval_steps", type=int, default=50)
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--backbone", default=None, help="default: bert-mini-wiki (shared copy, else the bundled one)")
+    p.add_argument("--train_file", default=str(WIKI100K))
+    p.add_argument("--sts_dir", default=str(SENTEVAL))
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--work_dir", default="/tmp/sentcse-quality")
+    p.add_argument("--force", action="store_true", help="redo runs whose JSON exists")
+    p.add_argument("--table", action="store_true", help="only rebuild the table from the existing JSON files")
+    p.add_argument("--no_markdown", action="store_true")
+    return p.parse_args(argv)
+
+
+def result_path(name: str, seed, max_steps: int) -> Path:
+    return QUALITY_DIR / (f"{name}.json" if name == "raw" else f"{name}_seed{seed}_steps{max_steps}.json")
+
+
+def _scores(results: dict) -> dict:
+    return {task: results["tasks"][task]["spearman"] for task in (*TASKS, DEV) if task in results["tasks"]}
+
+
+def do_raw(args, backbone: str) -> dict:
+    from modeling import SimCseModel
+    from trainers.sts import StsEvaluator
+
+    start = time.perf_counter()
+    model = SimCseModel.from_backbone(backbone, pooler="avg")
+    results = StsEvaluator(sts_dir=args.sts_dir).evaluate(model).to_dict()
+    return {"run": "raw", "seed": None, "pooler": "avg", "scores": _scores(results), "best_dev": _scores(results)[DEV],
+            "seconds": time.perf_counter() - start}
+
+
+def budget_flags(args) -> list:
+    """The common budget of this benchmark as examples/train.py flags."""
+    return ["--train_file", args.train_file, "--per_device_train_batch_size", str(args.batch_size),
+            "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps), "--save_steps", str(args.eval_steps)]
+
+
+def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, sts_dir: str, step_times=None) -> dict:
+    """One examples/train.py run (``run_flags(name)`` + ``budget``); returns its record; deletes its output folder.
+
+    ``step_times``: a list that receives the wall time of every optimizer step (callback; evaluation excluded).
+    """
+    sys.path.insert(0, str(REPO / "examples"))
+    import train as train_example
+    from transformers import TrainerCallback
+    from trainers.trainer import CseTrainer
+
+    out = Path(work_dir) / f"{name}_seed{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    argv = [
+        *run_flags(name), "--backbone", backbone, "--max_length", "32", *budget,
+        "--dev_dir", sts_dir, "--sts_dir", sts_dir, "--skip_raw_eval", "true",
+        "--output_dir", str(out), "--report_to", "none", "--seed", str(seed), "--logging_steps", "10",
+        "--disable_tqdm", "true",
+    ]
+    original_init = CseTrainer.__init__
+    if step_times is not None:
+        class StepTimer(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                self.start = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                step_times.append(time.perf_counter() - self.start)
+
+        def init_with_timer(self, *a, **kw):
+            original_init(self, *a, **kw)
+            self.add_callback(StepTimer())
+
+        CseTrainer.__init__ = init_with_timer
+    start = time.perf_counter()
+    try:
+        trainer = train_example.main(argv)
+        results = json.loads((out / "sts_results.json").read_text())
+        history = [{"step": h["step"], "stsb_dev": h["eval_stsb_spearman"]} for h in trainer.state.log_history if "eval_stsb_spearman" in h]
+        train_log = [h for h in trainer.state.log_history if "loss" in h]
+        record = {
+            "run": name, "seed": seed, "flags": argv, "scores": _scores(results),
+            "best_dev": trainer.state.best_metric, "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
+            "dev_curve": history, "train_log": train_log, "global_step": trainer.state.global_step,
+            "seconds": time.perf_counter() - start,
+        }
+    finally:
+        CseTrainer.__init__ = original_init
+        shutil.rmtree(out, ignore_errors=True)  # checkpoints are not kept
+    return record
+
+
+def do_train(args, name: str, seed: int, backbone: str) -> dict:
+    return train_run(name, seed, backbone, budget_flags(args), args.work_dir, args.sts_dir)
+
+
+def _step_of(checkpoint):
+    if not checkpoint:
+        return None
+    try:
+        return int(str(checkpoint).rstrip("/").rsplit("-", 1)[-1])
+    except ValueError:
+        return None
+
+
+def run_grid(args) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    backbone = args.backbone or bert_mini_path()
+    QUALITY_DIR.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()
+    for name in args.runs:
+        for seed in ([None] if name == "raw" else args.seeds):
+            path = result_path(name, seed, args.max_steps)
+            if path.exists() and not args.force:
+                print(f"[quality] {path.name} exists, skipped", flush=True)
+                continue
+            print(f"[quality] {name} seed {seed}: start ({now()}, load {load_average()})", flush=True)
+            load_start, date = load_average(), now()
+            try:
+                record = do_raw(args, backbone) if name == "raw" else do_train(args, name, seed, backbone)
+            except Exception:  # noqa: BLE001  (one failed run must not stop the grid)
+                traceback.print_exc()
+                print(f"[quality] {name} seed {seed}: FAILED", flush=True)
+                continue
+            record.update({"backbone": backbone, "date": date, "load_average_start": load_start,
+                           "load_average_end": load_average(), "machine": machine,
+                           "budget": {"max_steps": args.max_steps, "eval_steps": args.eval_steps, "batch_size": args.batch_size,
+                                      "max_length": 32, "train_file": args.train_file}})
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+            tmp.replace(path)
+            avg = _avg(record["scores"])
+            print(f"[quality] {name} seed {seed}: avg {avg:.2f}, best dev {record['best_dev']:.2f} "
+                  f"({record['seconds']:.0f} s) -> {path.relative_to(REPO)}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------ table
+def _avg(scores: dict) -> float:
+    return float(sum(scores[t] for t in TASKS) / len(TASKS)) if all(t in scores for t in TASKS) else math.nan
+
+
+def _mean_std(values):
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+    return mean, std
+
+
+def _cell(values, digits=2):
+    mean, std = _mean_std(values)
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def load_records() -> list:
+    return [json.loads(p.read_text()) for p in sorted(QUALITY_DIR.glob("*.json"))]
+
+
+def build_table(records: list) -> tuple:
+    groups = {}
+    for r in records:
+        key = ("raw", None) if r["run"] == "raw" else (r["run"], r["budget"]["max_steps"])
+        groups.setdefault(key, []).append(r)
+    order = {name: i for i, name in enumerate(ALL_RUNS)}
+    keys = sorted(groups, key=lambda k: (order.get(k[0], 99), k[1] or 0))
+    rows, summary = [], {}
+    for key in keys:
+        recs = groups[key]
+        name, steps = key
+        seeds = sorted(r["seed"] for r in recs if r["seed"] is not None)
+        cells = [_cell([r["scores"][t] for r in recs if t in r["scores"]]) for t in TASKS]
+        avgs = [_avg(r["scores"]) for r in recs]
+        devs = [r["best_dev"] for r in recs]
+        label = "raw backbone (mean pooling, untrained)" if name == "raw" else name
+        rows.append([label, "-" if name == "raw" else str(steps), ", ".join(map(str, seeds)) or "-", *cells,
+                     _cell([a for a in avgs if not math.isnan(a)]), _cell(devs)])
+        summary[f"{name}@{steps}" if steps else name] = {
+            "seeds": seeds, "tasks": {t: _mean_std([r["scores"][t] for r in recs if t in r["scores"]]) for t in TASKS},
+            "avg": _mean_std([a for a in avgs if not math.isnan(a)]), "best_dev": _mean_std(devs)}
+    table = markdown_table(["run", "steps", "seeds", *COLUMNS, "Avg", "STS-B dev (best ckpt)"], rows)
+    decisions = []
+    for question, (label_a, run_a), (label_b, run_b) in DECISIONS:
+        for steps in sorted({k[1] for k in groups if k[0] in (run_a, run_b)}):
+            a, b = groups.get((run_a, steps), []), groups.get((run_b, steps), [])
+            dev_a, dev_b = [r["best_dev"] for r in a], [r["best_dev"] for r in b]
+            if not a or not b:
+                verdict = f"incomplete (have: {run_a} x{len(a)}, {run_b} x{len(b)})"
+            else:
+                (ma, sa), (mb, sb) = _mean_std(dev_a), _mean_std(dev_b)
+                if len(a) < 2 or len(b) < 2:
+                    verdict = f"diff {mb - ma:+.2f}; one seed: cannot be judged"
+                else:
+                    spread = max(sa, sb)
+                    verdict = f"diff {mb - ma:+.2f} vs seed std {spread:.2f}: " + (
+                        "beyond the seed spread" if abs(mb - ma) > 2 * spread else "within the seed spread (no decision)")
+            decisions.append([question, str(steps), f"{label_a}: {_cell(dev_a)}", f"{label_b}: {_cell(dev_b)}", verdict])
+    decision_table = markdown_table(["decision", "steps", "default (STS-B dev)", "alternative (STS-B dev)", "reading"],
+                                    decisions) if decisions else "(no decision run yet)"
+    return table, decision_table, summary
+
+
+def write_table(args) -> None:
+    records = load_records()
+    table, decision_table, summary = build_table(records)
+    info = machine_info()
+    summary_record = {"benchmark": "quality", "date": now(), "machine": info, "runs": summary,
+                      "files": sorted(p.name for p in QUALITY_DIR.glob("*.json"))}
+    (RESULTS / "quality.json").write_text(json.dumps(summary_record, indent=2) + "\n")
+    print(table)
+    print(decision_table)
+    if args.no_markdown:
+        return
+    loads = sorted({(r.get("load_average_start") or [None])[0] for r in records if r.get("load_average_start")})
+    dates = sorted({r.get("date", "")[:10] for r in records})
+    missing = [n for n in ALL_RUNS if not any(r["run"] == n for r in records)]
+    lines = [
+        "## 5. STS quality under one fixed budget (`bench/quality.py`)", "",
+        f"- Machine: see sections 1-4 (runs recorded in `bench/results/quality/*.json`, each with its machine and load "
+        f"average); run dates {', '.join(dates) or '-'}; 1-min load average at the start of the runs "
+        f"{min(loads) if loads else '-'}-{max(loads) if loads else '-'}.",
+        "- Budget: bert-mini-wiki, wiki100k, batch 64, max length 32, the given number of steps, STS-B dev every "
+        "`--eval_steps` steps, best dev checkpoint; then STS12-16 ('all'), STS-B test, SICK-R test (Spearman x100, "
+        "SentEval data). Cells: mean ± std over the seeds (a single seed shows the value only).",
+        "- Reproduce: `python bench/quality.py --runs raw simcse sarcse recse --seeds 42 --max_steps 100 --eval_steps 50` "
+        "(what was run), the full grid `python bench/quality.py` (all runs x seeds 42 43 44, 300 steps), then "
+        "`python bench/quality.py --table`.",
+        f"- Not run yet: {', '.join(missing) if missing else 'none'}.",
+        "",
+        table,
+        "",
+        "[decision] comparisons (METHODS.md), on STS-B dev only (mean over seeds of the best-checkpoint dev Spearman):",
+        "",
+        decision_table,
+    ]
+    update_section("quality", "\n".join(lines))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    quiet()
+    if not args.table:
+        run_grid(args)
+    write_table(args)
+
+
+if __name__ == "__main__":
+    main()
