@@ -2,11 +2,14 @@
 """Evaluate a sentence encoder on the STS tasks (SentEval protocol, SimCSE's "all" setting for STS12-16).
 
     python examples/evaluate.py MODEL [--tasks ...] [--pooler ...] [--sts_dir ...] [--batch_size N] [--output JSON]
+    python examples/evaluate.py CHECKPOINT_FOLDER --write_card [--hub_model_id USER/NAME]
 
 MODEL is a saved sentcse checkpoint (config.json model_type simcse/sarcse/recse), a sentence-transformers folder
 (modules.json: its pooling config picks the pooler) or a plain Hugging Face encoder (pooler --pooler, default avg).
 Prints the table (STS12 STS13 STS14 STS15 STS16 STS-B SICK-R Avg, Spearman x100, then STS-B dev) and, with
 --output, writes every score (Spearman, Pearson, pair counts, per-subset scores, timings) as JSON.
+--write_card (a local sentcse checkpoint folder): merges the scores into the folder's sts_results.json and
+rewrites its model card (README.md, trainers/model_card.py).
 The logic lives in trainers/sts.py.
 """
 
@@ -44,12 +47,30 @@ def parse_args(argv=None):
                         help="sentence-transformers: load MODEL with SentenceTransformer instead (for comparison)")
     parser.add_argument("--output", default=None, help="write the results as JSON here")
     parser.add_argument("--subsets", action="store_true", help="also print STS12-16's per-subset Spearmans")
+    parser.add_argument("--write_card", action="store_true",
+                        help="MODEL is a local sentcse checkpoint folder: merge these scores into its sts_results.json "
+                             "and rewrite its README.md model card")
+    parser.add_argument("--hub_model_id", default=None,
+                        help="with --write_card: the Hub id the card's usage snippets and model-index name "
+                             "(default: the one recorded at training, else path/to/FOLDER)")
     return parser.parse_args(argv)
+
+
+def check_card_folder(model: str) -> Path:
+    """--write_card needs a local sentcse checkpoint folder; fail before any evaluation otherwise."""
+    folder = Path(model).expanduser()
+    config = folder / "config.json"
+    model_type = json.loads(config.read_text()).get("model_type") if config.is_file() else None
+    if model_type not in sts.SENTCSE_MODEL_TYPES:
+        raise SystemExit(f"--write_card needs a local sentcse checkpoint folder (config.json with model_type in "
+                         f"{list(sts.SENTCSE_MODEL_TYPES)}); {model} is not one")
+    return folder
 
 
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    card_folder = check_card_folder(args.model) if args.write_card else None
     evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=args.tasks, source=args.source, batch_size=args.batch_size)
     evaluator.load()  # fail on missing data before loading the model
     start = time.perf_counter()
@@ -72,6 +93,11 @@ def main(argv=None):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
         print(f"wrote {out}")
+    if card_folder is not None:
+        from trainers.model_card import merge_sts_results, write_model_card
+
+        merge_sts_results(card_folder, results)
+        print(f"updated {write_model_card(card_folder, repo_id=args.hub_model_id)}")
     return results
 
 

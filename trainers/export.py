@@ -133,15 +133,18 @@ def upload_folder_to_hub(
     revision: Optional[str] = None,
     commit_message: str = "Upload sentcse model",
     ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
+    create_repo: bool = True,
 ):
-    """Create ``repo_id`` (if needed) and upload ``folder`` as it is, minus intermediate checkpoints
-    (``hub_upload_files`` lists what goes). Returns ``HfApi.upload_folder``'s ``CommitInfo``."""
+    """Create ``repo_id`` (if needed, unless ``create_repo=False``) and upload ``folder`` as it is, minus
+    intermediate checkpoints (``hub_upload_files`` lists what goes). Returns ``HfApi.upload_folder``'s
+    ``CommitInfo``."""
     from huggingface_hub import HfApi
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} holds no saved model (config.json): nothing to upload")
-    repo_id = create_hub_repo(repo_id, token=token, private=private)
+    if create_repo:
+        repo_id = create_hub_repo(repo_id, token=token, private=private)
     api = HfApi(token=token)
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -201,7 +204,7 @@ def finish_output_folder(trainer, run: Optional[dict] = None, final_eval: Option
     card = write_hub_outputs(trainer, output_dir, run=run, final_eval=final_eval, repo_id=repo_id)
     if push_to_hub:
         commit = upload_folder_to_hub(output_dir, repo_id, token=args.hub_token, private=args.hub_private_repo,
-                                      revision=args.hub_revision, commit_message="End of training")
+                                      revision=args.hub_revision, commit_message="End of training", create_repo=False)
         logger.info("pushed %s to %s", output_dir, getattr(commit, "repo_url", repo_id))
     return card
 

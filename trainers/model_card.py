@@ -359,10 +359,20 @@ def plot_training_curve(log_history: Sequence[Mapping[str, Any]], path: Union[st
 
 
 # ------------------------------------------------------------------------------------------------ results
+def _task_name(name: str) -> str:
+    """``trainers.sts.canonical_task``, also accepting format_table's column names ("STS-B dev")."""
+    from .sts import canonical_task
+
+    try:
+        return canonical_task(name)
+    except ValueError:
+        return canonical_task(name.replace(" ", "-"))
+
+
 def normalize_results(results) -> Dict[str, Dict[str, Any]]:
     """``{task: {"spearman", "n_pairs", "source"}}`` from ``StsResults``, its ``to_dict()`` (or JSON) or a plain
     ``{task: spearman}`` mapping (task names as ``trainers.sts.canonical_task`` accepts them)."""
-    from .sts import StsResults, canonical_task
+    from .sts import StsResults
 
     if results is None:
         return {}
@@ -371,10 +381,7 @@ def normalize_results(results) -> Dict[str, Dict[str, Any]]:
     out: Dict[str, Dict[str, Any]] = {}
     tasks = results["tasks"] if isinstance(results, Mapping) and "tasks" in results else results
     for name, value in dict(tasks).items():
-        try:
-            task = canonical_task(name)
-        except ValueError:  # format_table's column names ("STS-B dev")
-            task = canonical_task(name.replace(" ", "-"))
+        task = _task_name(name)
         if isinstance(value, Mapping):
             out[task] = {"spearman": float(value["spearman"]), "n_pairs": value.get("n_pairs"), "source": value.get("source")}
         elif hasattr(value, "spearman"):
@@ -387,8 +394,9 @@ def normalize_results(results) -> Dict[str, Dict[str, Any]]:
 def merge_sts_results(folder: Union[str, Path], results) -> Path:
     """Merge ``results`` into ``folder/sts_results.json`` (new tasks replace old ones, others are kept; each task
     keeps its own data source) and recompute the 7-task average. Returns the file."""
-    from .sts import StsResults, TEST_TASKS, canonical_task
+    from .sts import StsResults, TEST_TASKS
 
+    canonical_task = _task_name
     path = Path(folder) / STS_RESULTS_FILE
     old = _read_json(path) or {}
     new = results.to_dict() if isinstance(results, StsResults) else dict(results)
