@@ -4,8 +4,8 @@ from typing import Optional
 
 from .arccon import ArcCon
 from .barlow_twins import BarlowTwins
-from .base import CseObjective, check_views
-from .infonce import InfoNCE, cosine_matrix, info_nce
+from .base import CseObjective, SimilarityObjective, check_views, cosine_matrix, upcast_half
+from .infonce import InfoNCE, info_nce
 from .met import MET
 from .mhe import MHE
 from .mhs import MHS
@@ -44,7 +44,7 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
 
 
 __all__ = [
-    "CseObjective", "check_views", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
+    "CseObjective", "SimilarityObjective", "check_views", "upcast_half", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
     "VICReg", "MHE", "MHS", "NonContrastiveObjective", "VARIANTS", "CONTRASTIVE_OBJECTIVES", "VARIANT_OBJECTIVES",
     "build_objective",
 ]

@@ -20,17 +20,17 @@ for two numerically identical views ``arccos`` would return NaN gradients. Insid
 """
 
 import math
-from typing import Dict, Optional, Tuple
+from typing import Tuple
 
 import torch
 
-from .base import CseObjective, check_views
-from .infonce import cosine_matrix, info_nce_from_similarity, softmax_gradient_components, upcast_half
+from .base import SimilarityObjective, check_views, cosine_matrix, upcast_half
+from .infonce import info_nce_from_similarity, softmax_gradient_components
 
 ARCCOS_EPS = 1e-6
 
 
-class ArcCon(CseObjective):
+class ArcCon(SimilarityObjective):
     """InfoNCE whose positive logit is ``cos(theta_ii + u)``. Returns ``{"arccon": loss}``.
 
     Args:
@@ -58,10 +58,6 @@ class ArcCon(CseObjective):
         similarity = upcast_half(similarity)
         positive_logit = torch.cos(self._positive_angle(similarity) + self.margin)
         return info_nce_from_similarity(torch.diagonal_scatter(similarity, positive_logit), self.temperature)
-
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
-        check_views(anchor, positive)
-        return {self.name: self.loss_from_similarity(cosine_matrix(anchor, positive))}
 
     @torch.no_grad()
     def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ It returns a ``dict`` of named scalar loss terms; the trainer sums them into the
 from typing import Dict, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -32,3 +33,27 @@ def check_views(anchor: torch.Tensor, positive: torch.Tensor) -> None:
         )
     if anchor.shape[0] < 2:
         raise ValueError("a contrastive objective needs at least 2 sentences in the (gathered) batch")
+
+
+def cosine_matrix(anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """``(B, B)`` matrix of cosine similarities ``s_ij = cos(anchor_i, positive_j)``."""
+    return F.normalize(anchor, dim=-1) @ F.normalize(positive, dim=-1).T
+
+
+def upcast_half(x: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 -> fp32 for a numerically safe softmax; fp32 and fp64 are kept as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+class SimilarityObjective(CseObjective):
+    """An objective that is a function of the ``(B, B)`` cosine matrix of the two views: subclasses set ``name``
+    and implement ``loss_from_similarity(similarity) -> scalar``."""
+
+    name = ""
+
+    def loss_from_similarity(self, similarity: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
+        check_views(anchor, positive)
+        return {self.name: self.loss_from_similarity(cosine_matrix(anchor, positive))}

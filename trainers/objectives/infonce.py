@@ -7,22 +7,12 @@ Default tau = 0.05. Its gradient (arXiv 2402.18281) is GD * sum_{j!=i} W_ij (h'_
 GD = (1 - p_ii) / tau, W_ij = softmax over negatives of s_ij / tau, R = 1.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
 
-from .base import CseObjective, check_views
-
-
-def cosine_matrix(anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
-    """``(B, B)`` matrix of cosine similarities ``s_ij = cos(anchor_i, positive_j)``."""
-    return F.normalize(anchor, dim=-1) @ F.normalize(positive, dim=-1).T
-
-
-def upcast_half(x: torch.Tensor) -> torch.Tensor:
-    """fp16/bf16 -> fp32 for a numerically safe softmax; fp32 and fp64 are kept as they are."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+from .base import SimilarityObjective, check_views, cosine_matrix, upcast_half
 
 
 def info_nce_from_similarity(similarity: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -49,7 +39,7 @@ def softmax_gradient_components(logits: torch.Tensor, temperature: float) -> Tup
     return gd, torch.softmax(negatives, dim=-1)
 
 
-class InfoNCE(CseObjective):
+class InfoNCE(SimilarityObjective):
     """SimCSE's contrastive loss, mean over anchors. Returns ``{"infonce": loss}``.
 
     Args:
@@ -63,10 +53,6 @@ class InfoNCE(CseObjective):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
-
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
-        check_views(anchor, positive)
-        return {self.name: self.loss_from_similarity(cosine_matrix(anchor, positive))}
 
     def loss_from_similarity(self, similarity: torch.Tensor) -> torch.Tensor:
         """The loss (mean over anchors) as a function of the ``(B, B)`` cosine matrix ``s_ij = cos(h_i, h'_j)``."""

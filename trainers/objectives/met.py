@@ -16,13 +16,12 @@ Gradient paradigm (for the normalised anchor, positives constant), with k = argm
 ``GD = 1[d_ik - d_ii < m] / d_ik``, ``W`` one-hot on k, ``R = d_ik / d_ii``.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
 
-from .base import CseObjective, check_views
-from .infonce import cosine_matrix, upcast_half
+from .base import SimilarityObjective, check_views, cosine_matrix, upcast_half
 
 DISTANCE_FLOOR = 1e-4
 
@@ -38,7 +37,7 @@ def nearest_negative(distance: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor
     return distance.masked_fill(eye, float("inf")).min(dim=-1)
 
 
-class MET(CseObjective):
+class MET(SimilarityObjective):
     """Hinge on the gap between the nearest negative and the positive distance. Returns ``{"met": loss}``.
 
     Args:
@@ -58,10 +57,6 @@ class MET(CseObjective):
         distance = distance_from_similarity(upcast_half(similarity))
         negative, _ = nearest_negative(distance)
         return F.relu(torch.diagonal(distance) - negative + self.margin).mean()
-
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
-        check_views(anchor, positive)
-        return {self.name: self.loss_from_similarity(cosine_matrix(anchor, positive))}
 
     @torch.no_grad()
     def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

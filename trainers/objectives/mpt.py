@@ -14,13 +14,12 @@ Gradient paradigm (for the normalised anchor, positives constant): ``GD = 1[s_ii
 ``W`` one-hot on the hardest negative k = argmax_{j != i} s_ij, ``R = 1``.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
 
-from .base import CseObjective, check_views
-from .infonce import cosine_matrix, upcast_half
+from .base import SimilarityObjective, check_views, cosine_matrix, upcast_half
 
 
 def hardest_negative(similarity: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -29,7 +28,7 @@ def hardest_negative(similarity: torch.Tensor) -> Tuple[torch.Tensor, torch.Tens
     return similarity.masked_fill(eye, float("-inf")).max(dim=-1)
 
 
-class MPT(CseObjective):
+class MPT(SimilarityObjective):
     """Hinge on the gap between the positive and the hardest negative cosine. Returns ``{"mpt": loss}``.
 
     Args:
@@ -49,10 +48,6 @@ class MPT(CseObjective):
         similarity = upcast_half(similarity)
         negative, _ = hardest_negative(similarity)
         return F.relu(negative - torch.diagonal(similarity) + self.margin).mean()
-
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
-        check_views(anchor, positive)
-        return {self.name: self.loss_from_similarity(cosine_matrix(anchor, positive))}
 
     @torch.no_grad()
     def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

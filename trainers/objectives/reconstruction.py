@@ -12,7 +12,6 @@ The term is local to each process (token-level), so it is never gathered.
 from typing import Dict, Optional
 
 import torch
-from torch import nn
 
 from .base import CseObjective
 

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import CseObjective, check_views
-from .infonce import upcast_half
+from .base import upcast_half
 
 VARIANTS = ("orig", "mod")
 
