@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+from transformers import initialization as init
 
 from .configuration_recse import ReCseConfig
 from .modeling_simcse import SimCseModelOutput, SimCsePreTrainedModel
@@ -87,7 +88,7 @@ class ReCsePreTrainedModel(SimCsePreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, ReshapeHead):
-            nn.init.constant_(module.compress_vector, 1.0 / module.compress_vector.numel())
+            init.constant_(module.compress_vector, 1.0 / module.compress_vector.numel())
 
 
 class ReCseModel(ReCsePreTrainedModel):
