@@ -138,7 +138,7 @@ def test_training_card_parses_and_describes_the_run(trained):
     assert "| torch |" in text and "| accelerator |" in text
     png = (trained.out / "training_curve.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
-    assert "token" not in json.dumps(info["training_args"]).lower().replace("token_", "")  # no credentials
+    assert not any("token" in key for key in info["training_args"])  # hub_token and the like are never written
 
 
 def test_evaluate_write_card_updates_the_results(trained, stsb, tmp_path):
