@@ -1,4 +1,4 @@
-"""reCSE: reshaped features as the positive (Huang et al., arXiv 2408.04975).
+"""reCSE: reshaped features as the positive (Zhao, Gao & Yan, arXiv 2408.04975).
 
 The token features x (n x d) of a sentence are reshaped up to the d x d second-order matrix M = x^T x / n,
 densified by a square root, and compressed back to a d-vector r = Linear(sqrt(M) a); r is the positive

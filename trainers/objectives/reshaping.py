@@ -1,4 +1,4 @@
-"""reCSE's reshaped-positive objective (Huang et al., arXiv 2408.04975; METHODS.md section 2).
+"""reCSE's reshaped-positive objective (Zhao, Gao & Yan, arXiv 2408.04975; METHODS.md section 2).
 
     L = 1/2 [InfoNCE(h1, r1; tau') + InfoNCE(h2, r2; tau')] + lambda_dropout * contrastive(h1, h2)
 
