@@ -87,6 +87,8 @@ class CseTrainingArguments(TrainingArguments):
     report_to: Optional[List[str]] = field(default=None, metadata={"help": "default: tensorboard when installed"})
 
     def __post_init__(self):
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # nothing to pin to; avoids a warning per dataloader
         if self.report_to is None:
             try:
                 import tensorboard  # noqa: F401
