@@ -109,6 +109,19 @@ class SimCsePreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """``PreTrainedModel.from_pretrained``, with a clear error for corrupted or truncated weight files."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except Exception as error:
+            if type(error).__name__ != "SafetensorError":
+                raise
+            raise OSError(
+                f"the weights of {str(pretrained_model_name_or_path)!r} are corrupted or truncated ({error}); copy or "
+                "download the checkpoint again, or load an earlier checkpoint-N folder"
+            ) from error
+
+    @classmethod
     def from_backbone(
         cls,
         backbone_name_or_path: str,

@@ -74,6 +74,20 @@ def test_auto_model_loads_registered_classes_without_remote_code(saved_models):
         np.testing.assert_allclose(loaded.encode(SENTENCES), expected, atol=1e-6, rtol=0)
 
 
+def test_corrupted_checkpoint_names_the_folder(saved_models, tmp_path):
+    import shutil
+
+    from transformers import AutoModel
+
+    folder, _, _ = saved_models[(SarcseModel, "bert")]
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    weights = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(OSError, match="broken.*corrupted or truncated"):
+        AutoModel.from_pretrained(broken)
+
+
 def test_trust_remote_code_loads_without_sentcse(saved_models, tmp_path):
     """A fresh interpreter that cannot import sentcse loads every folder from its own code files."""
     cases = []
