@@ -8,8 +8,10 @@ For every (backbone, batch size, mode) a fresh subprocess builds the reCSE CseTr
 embeddings, signed sqrt, chunk 16), runs ``--warmup`` steps, resets the kernel's peak-RSS counter
 (``/proc/self/clear_refs``), runs ``--steps`` timed steps and reports:
 
-- peak RSS during the timed steps (VmHWM), and that peak minus the RSS just before them (the step's transient
-  memory); on CUDA also ``torch.cuda.max_memory_allocated`` (reset before the timed steps);
+- peak RSS over all its steps (VmHWM, reset once model and trainer are built), and that peak minus the RSS before
+  the first step (what training adds: activations, gradients, AdamW state; freed memory is kept by the allocator,
+  so a per-step transient cannot be read from RSS); on CUDA also ``torch.cuda.max_memory_allocated`` (reset
+  before the timed steps);
 - the bytes autograd keeps for backward during one forward (``saved_tensors_hooks``, storages counted once), for
   the whole model and for the reshaping head alone: deterministic, unlike RSS (allocator caching);
 - the step times of that subprocess (not interleaved).
@@ -45,8 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--max_length", type=int, default=32)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=4, help="timed steps per memory subprocess")
-    p.add_argument("--ratio_warmup", type=int, default=3)
-    p.add_argument("--ratio_repeats", type=int, default=12)
+    p.add_argument("--ratio_warmup", type=int, default=2)
+    p.add_argument("--ratio_repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no_markdown", action="store_true")
     p.add_argument("--child", choices=["on", "off", "ratio"], help=argparse.SUPPRESS)
@@ -136,17 +138,17 @@ def child(args) -> dict:
                      "raw_seconds": times})
         return info
 
-    for r in range(args.warmup):
-        trainer_step(trainer, inputs[r])
-    info["saved_bytes"] = saved_bytes(trainer, inputs[0])
     import gc
 
     gc.collect()
+    baseline = _status_kib("VmRSS")  # model, data and trainer built; no step yet (no gradients, no AdamW state)
+    info["peak_reset"] = _reset_peak_rss()
+    for r in range(args.warmup):
+        trainer_step(trainer, inputs[r])
+    info["saved_bytes"] = saved_bytes(trainer, inputs[0])
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    rss_before = _status_kib("VmRSS")
-    info["peak_reset"] = _reset_peak_rss()
     times = []
     for r in range(args.warmup, args.warmup + args.steps):
         start = time.perf_counter()
@@ -156,9 +158,9 @@ def child(args) -> dict:
         times.append(time.perf_counter() - start)
     peak = _status_kib("VmHWM")
     info.update({
-        "rss_before_steps_mib": rss_before / 1024,
+        "baseline_rss_mib": baseline / 1024,
         "peak_rss_mib": peak / 1024,
-        "step_peak_over_baseline_mib": (peak - rss_before) / 1024,
+        "training_peak_over_baseline_mib": (peak - baseline) / 1024,
         "seconds": summarize(times),
         "cuda_max_memory_allocated_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
     })
@@ -191,7 +193,8 @@ def markdown(record: dict) -> str:
     lines += [
         f"- Setting: reCSE defaults (reshape_source `embeddings`, sqrt `signed`, reshape_chunk_size 16), max length "
         f"{a['max_length']}, wiki100k, CPU fp32, {a['threads']} torch thread(s). Memory: one fresh subprocess per "
-        f"mode, {a['warmup']} warm-up steps, peak RSS (VmHWM, reset before) over {a['steps']} steps; 'autograd saved' = "
+        f"mode; peak RSS (VmHWM, reset once the model and trainer are built) over {a['warmup']} + {a['steps']} steps, "
+        "and that peak minus the RSS before the first step (activations, gradients, AdamW state); 'autograd saved' = "
         "bytes of the tensors kept for backward by one forward (deterministic). Time ratio: a separate subprocess "
         f"alternating the two modes on one model, {a['ratio_warmup']} warm-up + {a['ratio_repeats']} timed rounds.",
         "",
@@ -204,7 +207,8 @@ def markdown(record: dict) -> str:
         rows.append([
             f"{r['backbone']} (d={on['hidden_size']})", f"{on['batch_size']} ({on['rows']} rows)",
             f"{off['peak_rss_mib']:.0f} / {on['peak_rss_mib']:.0f} ({peak_ratio:.2f})",
-            f"{off['step_peak_over_baseline_mib']:.0f} / {on['step_peak_over_baseline_mib']:.0f}",
+            f"{off['training_peak_over_baseline_mib']:.0f} / {on['training_peak_over_baseline_mib']:.0f} "
+            f"({on['training_peak_over_baseline_mib'] / off['training_peak_over_baseline_mib']:.2f})",
             f"{off['saved_bytes']['total'] / 2**20:.0f} / {on['saved_bytes']['total'] / 2**20:.0f} ({saved_ratio:.2f})",
             f"{off['saved_bytes']['reshape_head'] / 2**20:.0f} / {on['saved_bytes']['reshape_head'] / 2**20:.1f}",
             f"{r['analytic']['one_nxdxd_tensor_mib']:.0f}",
@@ -213,7 +217,7 @@ def markdown(record: dict) -> str:
         ])
         if on.get("cuda_max_memory_allocated_mib") is not None:
             rows[-1].append(f"{off['cuda_max_memory_allocated_mib']:.0f} / {on['cuda_max_memory_allocated_mib']:.0f}")
-    headers = ["backbone", "batch", "peak RSS MiB off / on (on/off)", "step transient MiB off / on",
+    headers = ["backbone", "batch", "peak RSS MiB off / on (on/off)", "training peak over loaded baseline MiB off / on (on/off)",
                "autograd saved MiB off / on (on/off)", "of which reshape head off / on", "one (N,d,d) fp32 tensor MiB",
                "step ms off / on, median [IQR]", "time ratio on/off, median [IQR] (min-max)"]
     if any(r["on"].get("cuda_max_memory_allocated_mib") is not None for r in record["results"]):
