@@ -145,7 +145,7 @@ def machine_line(info: dict) -> str:
     fam = f" {info['cpu_family_model']}" if info.get("cpu_family_model") else ""
     return (f"{info['cpus']}-core CPU VM (lscpu: {info['cpu_model']}{fam}, {info['memory_gib']} GiB RAM{gpu}); torch {v['torch']}, "
             f"transformers {v['transformers']}, sentence-transformers {v['sentence_transformers']}, "
-            f"Python {info['python']}; {info['torch_threads']} torch threads; sentcse {info['git_commit']}")
+            f"Python {info['python']}; sentcse commit {info['git_commit']}")
 
 
 def load_average() -> List[float]:
@@ -162,9 +162,9 @@ def now() -> str:
 class Run:
     """Bookkeeping of one benchmark invocation: start time and load, then ``finish`` writes the JSON."""
 
-    def __init__(self, name: str, argv: Sequence[str]):
+    def __init__(self, name: str, argv: Sequence[str], script: Optional[str] = None):
         self.name = name
-        self.command = "python " + " ".join([f"bench/{name}.py", *argv])
+        self.command = "python " + " ".join([f"bench/{script or name}.py", *argv])
         self.started = now()
         self.load_start = load_average()
         self.clock = time.perf_counter()

@@ -44,6 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tag", default="", help="suffix of the result/section name (e.g. _compile)")
     p.add_argument("--no_markdown", action="store_true")
     return p.parse_args(argv)
 
@@ -56,7 +57,7 @@ def main(argv=None):
     from steps import COMMON_ARGS, sentcse_trainer, st_trainer, trainer_step
 
     torch.set_num_threads(args.threads)
-    run = Run(f"profile_train_step_{args.backbone}", sys.argv[1:] if argv is None else argv)
+    run = Run(f"profile_train_step_{args.backbone}{args.tag}", sys.argv[1:] if argv is None else argv, script="profile_train_step")
     variants = list(dict.fromkeys(args.variants + (["sentcse_compile"] if args.compile else [])))
     path = backbone_path(args.backbone)
     rounds = args.warmup + args.repeats
@@ -126,13 +127,13 @@ def main(argv=None):
                          "profile_top_ops_ms_per_step": ops, "profile_total_self_ms_per_step": total / 3 / 1e3,
                          "profile_table": table, "raw_seconds": times})
     if not args.no_markdown:
-        update_section(f"profile_train_step_{args.backbone}", markdown(record))
+        update_section(f"profile_train_step_{args.backbone}{args.tag}", markdown(record))
     return record
 
 
 def markdown(record: dict) -> str:
     a = record["args"]
-    lines = [f"### 1b. Profile of the sentcse SimCSE step on {a['backbone']} (`bench/profile_train_step.py`)", ""]
+    lines = [f"### 1b. Profile of the sentcse SimCSE step on {a['backbone']}{a.get('tag', '')} (`bench/profile_train_step.py`)", ""]
     lines += header_lines(record)
     lines += [f"- {a['warmup']} warm-up + {a['repeats']} timed interleaved rounds, batch 64, max length 32, "
               f"{a['threads']} torch thread(s). Padding share of the token positions: "

@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Re-render the BENCHMARKS.md sections from the JSON results already in bench/results/ (no measurement).
+
+    python bench/render.py
+"""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS, update_section  # noqa: E402
+
+SECTIONS = {  # section name -> (module, JSON file)
+    "train_speed": ("train_speed", "train_speed.json"),
+    "profile_train_step_bert-mini-wiki": ("profile_train_step", "profile_train_step_bert-mini-wiki.json"),
+    "profile_train_step_all-MiniLM-L6-v2": ("profile_train_step", "profile_train_step_all-MiniLM-L6-v2.json"),
+    "method_overhead": ("method_overhead", "method_overhead.json"),
+    "profile_sarcse": ("profile_sarcse", "profile_sarcse.json"),
+    "recse_memory": ("recse_memory", "recse_memory.json"),
+    "encode_speed": ("encode_speed", "encode_speed.json"),
+}
+
+
+def main():
+    for section, (module, filename) in SECTIONS.items():
+        path = RESULTS / filename
+        if path.is_file():
+            update_section(section, __import__(module).markdown(json.loads(path.read_text())))
+    import quality
+
+    quality.write_table(quality.parse_args(["--table"]))
+
+
+if __name__ == "__main__":
+    main()
