@@ -133,7 +133,8 @@ def main(argv=None):
 
 def markdown(record: dict) -> str:
     a = record["args"]
-    lines = [f"### 1b. Profile of the sentcse SimCSE step on {a['backbone']}{a.get('tag', '')} (`bench/profile_train_step.py`)", ""]
+    tag = f" ({a['tag'].strip('_')})" if a.get("tag") else ""
+    lines = [f"### 1b. Step profile and options: {a['backbone']}{tag} (`bench/profile_train_step.py`)", ""]
     lines += header_lines(record)
     lines += [f"- {a['warmup']} warm-up + {a['repeats']} timed interleaved rounds, batch 64, max length 32, "
               f"{a['threads']} torch thread(s). Padding share of the token positions: "

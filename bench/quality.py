@@ -128,10 +128,13 @@ def budget_flags(args) -> list:
             "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps), "--save_steps", str(args.eval_steps)]
 
 
-def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, sts_dir: str, step_times=None) -> dict:
+def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, sts_dir, step_times=None,
+              dev_dir=None) -> dict:
     """One examples/train.py run (``run_flags(name)`` + ``budget``); returns its record; deletes its output folder.
 
-    ``step_times``: a list that receives the wall time of every optimizer step (callback; evaluation excluded).
+    ``sts_dir``: SentEval folder for the final 7-task table (None: dev only); ``dev_dir``: STS-B dev (default
+    ``sts_dir``). ``step_times``: a list that receives the wall time of every optimizer step (callback; evaluation
+    excluded).
     """
     sys.path.insert(0, str(REPO / "examples"))
     import train as train_example
@@ -142,7 +145,7 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
     shutil.rmtree(out, ignore_errors=True)
     argv = [
         *run_flags(name), "--backbone", backbone, "--max_length", "32", *budget,
-        "--dev_dir", sts_dir, "--sts_dir", sts_dir, "--skip_raw_eval", "true",
+        "--dev_dir", dev_dir or sts_dir, *(["--sts_dir", sts_dir] if sts_dir else []), "--skip_raw_eval", "true",
         "--output_dir", str(out), "--report_to", "none", "--seed", str(seed), "--logging_steps", "10",
         "--disable_tqdm", "true",
     ]
@@ -171,7 +174,8 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
     start = time.perf_counter()
     try:
         trainer = train_example.main(argv)
-        results = json.loads((out / "sts_results.json").read_text())
+        sts_file = out / "sts_results.json"  # absent when sts_dir has no STS/ folder (dev-only data)
+        results = json.loads(sts_file.read_text()) if sts_file.is_file() else {"tasks": {}}
         history = [{"step": h["step"], "stsb_dev": h["eval_stsb_spearman"]} for h in trainer.state.log_history if "eval_stsb_spearman" in h]
         train_log = [h for h in trainer.state.log_history if "loss" in h]
         record = {
@@ -314,7 +318,9 @@ def write_table(args) -> None:
         return
     loads = sorted({(r.get("load_average_start") or [None])[0] for r in records if r.get("load_average_start")})
     dates = sorted({r.get("date", "")[:10] for r in records})
-    missing = [n for n in ALL_RUNS if not any(r["run"] == n for r in records)]
+    default = parse_args([])
+    missing = [n for n in ALL_RUNS if n != "raw" and not {r["seed"] for r in records if r["run"] == n
+                                                          and r["budget"]["max_steps"] == default.max_steps} >= set(default.seeds)]
     lines = [
         "## 5. STS quality under one fixed budget (`bench/quality.py`)", "",
         f"- Machine: see sections 1-4 (runs recorded in `bench/results/quality/*.json`, each with its machine and load "
@@ -326,7 +332,8 @@ def write_table(args) -> None:
         "- Reproduce: `python bench/quality.py --runs raw simcse sarcse recse --seeds 42 --max_steps 100 --eval_steps 50` "
         "(what was run), the full grid `python bench/quality.py` (all runs x seeds 42 43 44, 300 steps), then "
         "`python bench/quality.py --table`.",
-        f"- Not run yet: {', '.join(missing) if missing else 'none'}.",
+        f"- Not yet complete at the default budget ({default.max_steps} steps x seeds {' '.join(map(str, default.seeds))}): "
+        f"{', '.join(missing) if missing else 'none'}.",
         "",
         table,
         "",

@@ -16,10 +16,12 @@ SECTIONS = {  # section name -> (module, JSON file)
     "train_speed": ("train_speed", "train_speed.json"),
     "profile_train_step_bert-mini-wiki": ("profile_train_step", "profile_train_step_bert-mini-wiki.json"),
     "profile_train_step_all-MiniLM-L6-v2": ("profile_train_step", "profile_train_step_all-MiniLM-L6-v2.json"),
+    "profile_train_step_bert-mini-wiki_compile": ("profile_train_step", "profile_train_step_bert-mini-wiki_compile.json"),
     "method_overhead": ("method_overhead", "method_overhead.json"),
     "profile_sarcse": ("profile_sarcse", "profile_sarcse.json"),
     "recse_memory": ("recse_memory", "recse_memory.json"),
     "encode_speed": ("encode_speed", "encode_speed.json"),
+    "profile_encode": ("profile_encode", "profile_encode.json"),
 }
 
 
