@@ -165,4 +165,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main().accelerator.end_training()  # also tears down the process group of a multi-process run

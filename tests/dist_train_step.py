@@ -30,7 +30,7 @@ def main(out: str, per_device_batch: int) -> None:
         output_dir=str(Path(out).parent / "trainer_out"), per_device_train_batch_size=per_device_batch, max_steps=1,
         optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", max_grad_norm=0.0, eval_strategy="no",
         save_strategy="no", load_best_model_at_end=False, report_to="none", logging_steps=1, use_cpu=True,
-        disable_tqdm=True,
+        disable_tqdm=True, ddp_find_unused_parameters=False,
     )
     trainer = CseTrainer(
         model=model, args=args, train_dataset=Corpus(SENTENCES, "test").to_dataset(),
@@ -41,6 +41,10 @@ def main(out: str, per_device_batch: int) -> None:
         weights = {name: p.detach().contiguous() for name, p in trainer.model.named_parameters()}
         save_file(weights, out)
         Path(out + ".json").write_text(json.dumps({"loss": result.training_loss, "world": args.world_size}))
+    if torch.distributed.is_initialized():
+        # Tear gloo down before exit: a live process group at interpreter shutdown can abort the process.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
