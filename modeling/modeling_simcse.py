@@ -158,8 +158,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
         return self.config.pooler in ("avg_first_last", "avg_top2")
 
     def encode_tokens(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False, **kwargs):
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
+        """The backbone's output; ``attention_mask`` is required (each ``forward`` fills a missing one)."""
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         return self.backbone(
