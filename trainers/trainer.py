@@ -18,6 +18,7 @@ from transformers import Trainer, TrainingArguments
 
 from .diagnostics import gradient_diagnostics
 from .objectives.base import CseObjective
+from .sts import DEV_TASK
 from .token_frequency import save_token_counts
 
 logger = logging.getLogger(__name__)
@@ -120,8 +121,6 @@ class CseTrainer(Trainer):
         **kwargs,
     ):
         if dev_evaluator is not None and kwargs.get("eval_dataset") is None:
-            from .sts import DEV_TASK
-
             kwargs["eval_dataset"] = dev_evaluator.load()[DEV_TASK]  # the pairs evaluate() scores
         super().__init__(*args, **kwargs)
         # compute_loss returns a per-micro-batch mean: let the Trainer average over accumulation steps.
@@ -174,8 +173,6 @@ class CseTrainer(Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> Dict[str, float]:
         if self.dev_evaluator is None:
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-        from .sts import DEV_TASK
-
         model = self.accelerator.unwrap_model(self.model)
         result = self.dev_evaluator.evaluate_task(model, DEV_TASK)
         metrics = {f"{metric_key_prefix}_{DEV_METRIC}": result.spearman, f"{metric_key_prefix}_stsb_pearson": result.pearson}
