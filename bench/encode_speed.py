@@ -29,7 +29,6 @@ from common import (  # noqa: E402
 )
 
 GOAL = 1.1
-PROTOTYPE = "prototype: token-count sort"
 TOLERANCE = 1e-4
 
 
@@ -40,8 +39,6 @@ def parse_args(argv=None):
     p.add_argument("--chunk", type=int, default=1000, help="sentences per round")
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no_prototype", dest="prototype", action="store_false",
-                   help="skip the bench-side prototype that sorts by token count instead of characters")
     p.add_argument("--no_markdown", action="store_true")
     return p.parse_args(argv)
 
@@ -74,23 +71,6 @@ def main(argv=None):
     def enc_cse(batch, normalize=False):
         return cse.encode(batch, batch_size=args.batch_size, normalize=normalize, max_length=max_length)
 
-    def enc_token_sorted(batch):
-        """Prototype (bench-side, not sentcse's encode): tokenise everything once, sort by TOKEN count, then batch.
-
-        sentcse and ST both sort by character length, which leaves a third of the positions as padding on wiki
-        text; sorting by token count leaves about 1%. Same model forward and pooling as ``SimCseModel.encode``."""
-        features = tokenizer(batch, truncation=True, max_length=max_length)
-        ids = features["input_ids"]
-        order = sorted(range(len(batch)), key=lambda i: -len(ids[i]))
-        out = torch.empty(len(batch), cse.config.hidden_size)
-        with torch.no_grad():
-            for start in range(0, len(order), args.batch_size):
-                rows = order[start:start + args.batch_size]
-                padded = tokenizer.pad({k: [features[k][i] for i in rows] for k in features.keys()}, padding=True,
-                                       return_tensors="pt")
-                out[torch.tensor(rows)] = cse(**padded).sentence_embedding.float()
-        return out.numpy()
-
     def enc_st(batch, model=st, normalize=False):
         return model.encode(batch, batch_size=args.batch_size, normalize_embeddings=normalize, convert_to_numpy=True,
                             show_progress_bar=False)
@@ -99,10 +79,7 @@ def main(argv=None):
     a, b = enc_cse(warm), enc_st(warm)
     warm_diff = float(np.abs(a - b).max())
     normalized_diff = float(np.abs(enc_cse(warm, normalize=True) - enc_st(warm, model=st_full)).max())
-    enc_token_sorted(warm)
     sides = {"sentcse": enc_cse, "sentence-transformers": enc_st}
-    if args.prototype:
-        sides[PROTOTYPE] = enc_token_sorted
     outputs = {k: [None] * len(chunks) for k in sides}
 
     def make(side):
@@ -114,25 +91,20 @@ def main(argv=None):
     emb_cse = np.concatenate(outputs["sentcse"])
     emb_st = np.concatenate(outputs["sentence-transformers"])
     max_diff = float(np.abs(emb_cse - emb_st).max())
-    prototype = None
-    if args.prototype:
-        emb_proto = np.concatenate(outputs[PROTOTYPE])
-        order_char = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
-        lengths = [len(x) for x in tokenizer(sentences, truncation=True, max_length=max_length)["input_ids"]]
+    # Why the speed differs: padded positions under each library's sort (per chunk, as encoded here).
+    lengths = [len(x) for x in tokenizer(sentences, truncation=True, max_length=max_length)["input_ids"]]
 
-        def padding(order):
-            real = padded = 0
-            for c in range(0, len(sentences), args.chunk):  # per chunk, as encoded here
-                idx = [i for i in order if c <= i < c + args.chunk]
-                for b in range(0, len(idx), args.batch_size):
-                    rows = [lengths[i] for i in idx[b:b + args.batch_size]]
-                    real, padded = real + sum(rows), padded + max(rows) * len(rows)
-            return {"padding_share": 1 - real / padded, "positions": padded, "real_tokens": real}
+    def padding(order):
+        real = padded = 0
+        for c in range(0, len(sentences), args.chunk):
+            idx = [i for i in order if c <= i < c + args.chunk]
+            for b in range(0, len(idx), args.batch_size):
+                rows = [lengths[i] for i in idx[b:b + args.batch_size]]
+                real, padded = real + sum(rows), padded + max(rows) * len(rows)
+        return {"padding_share": 1 - real / padded, "positions": padded, "real_tokens": real}
 
-        order_tok = sorted(range(len(sentences)), key=lambda i: -lengths[i])
-        prototype = {"max_abs_diff_vs_st": float(np.abs(emb_proto - emb_st).max()),
-                     "ratio_over_st": summarize(np.asarray(times["sentence-transformers"]) / np.asarray(times[PROTOTYPE])),
-                     "padding_char_sorted": padding(order_char), "padding_token_sorted": padding(order_tok)}
+    padding_stats = {"st_character_sorted": padding(sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))),
+                     "sentcse_token_sorted": padding(sorted(range(len(sentences)), key=lambda i: -lengths[i]))}
     cos = (emb_cse * emb_st).sum(1) / (np.linalg.norm(emb_cse, axis=1) * np.linalg.norm(emb_st, axis=1))
     sizes = np.asarray([len(c) for c in chunks], dtype=np.float64)
     throughput = {k: len(sentences) / sum(v) for k, v in times.items()}
@@ -148,7 +120,7 @@ def main(argv=None):
         "min_cosine": float(cos.min()), "identical_within_tolerance": identical,
         "sentences_per_second": throughput, "ratio_sentcse_over_st": ratio,
         "per_round_sentences_per_second": {k: summarize(v) for k, v in per_round.items()}, "raw_seconds": times,
-        "prototype_token_sorted": prototype,
+        "padding": padding_stats,
     })
     if not args.no_markdown:
         update_section("encode_speed", markdown(record))
@@ -177,17 +149,13 @@ def markdown(record: dict) -> str:
     p = record["per_round_sentences_per_second"]
     rows = [[k, f"{s[k]:.1f}", f"{p[k]['median']:.1f} [{p[k]['q25']:.1f}-{p[k]['q75']:.1f}]"] for k in s]
     rows.append(["ratio sentcse / ST", f"{s['sentcse'] / s['sentence-transformers']:.3f}", fmt_ratio(record["ratio_sentcse_over_st"], 3)])
-    proto = record.get("prototype_token_sorted")
-    if proto:
-        rows.append([f"ratio {PROTOTYPE} / ST", f"{s[PROTOTYPE] / s['sentence-transformers']:.3f}", fmt_ratio(proto["ratio_over_st"], 3)])
     lines.append(markdown_table(["encoder", "sentences/s (total)", "per chunk: median [IQR] (ratio: (min-max))"], rows))
-    if proto:
-        pc, pt = proto["padding_char_sorted"], proto["padding_token_sorted"]
-        lines += ["", f"Prototype (bench-side only, `enc_token_sorted` in the script; not sentcse's `encode`): tokenise the "
-                  f"chunk once, sort by token count, batch, same forward and pooling. Padded positions: "
-                  f"{pc['padding_share']:.1%} with the character-length sort both libraries use ({pc['positions']} "
-                  f"positions) vs {pt['padding_share']:.1%} sorted by token count ({pt['positions']}); max abs diff "
-                  f"vs ST {proto['max_abs_diff_vs_st']:.1e}."]
+    pad = record.get("padding")
+    if pad:
+        st, cse = pad["st_character_sorted"], pad["sentcse_token_sorted"]
+        lines += ["", f"Why: sentcse tokenises once and batches by token count; sentence-transformers batches by character "
+                  f"length. Padded positions: {cse['padding_share']:.1%} for sentcse ({cse['positions']} positions) vs "
+                  f"{st['padding_share']:.1%} for sentence-transformers ({st['positions']})."]
     return "\n".join(lines)
 
 

@@ -221,7 +221,8 @@ class SimCsePreTrainedModel(PreTrainedModel):
     ) -> Union[np.ndarray, torch.Tensor]:
         """Embed sentences for inference (the model's ``sentence_embedding``), in input order.
 
-        Batches are formed from length-sorted sentences (less padding), with no autograd. Inputs longer than
+        All sentences are tokenised once and batched by token count (longest first), so a batch carries almost
+        no padding; no autograd. Inputs longer than
         ``max_length`` (default: the backbone's position limit) are truncated. An empty string is a valid input:
         it encodes as ``[CLS] [SEP]`` and gets that embedding. Returns ``(n, d)`` (``(d,)`` for one string), as
         float32 numpy or a tensor on the model's device.
@@ -238,7 +239,10 @@ class SimCsePreTrainedModel(PreTrainedModel):
         if device is not None:
             self.to(device)
         device = self.device
-        order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
+        features = tokenizer(sentences, truncation=True, max_length=limit) if sentences else {"input_ids": []}
+        features = {key: features[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in features}
+        order = sorted(range(len(sentences)), key=lambda i: -len(features["input_ids"][i]))
+        pad_ids = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0, "token_type_ids": 0}
         batches = range(0, len(sentences), batch_size)
         if show_progress_bar:
             from tqdm.auto import tqdm
@@ -249,12 +253,13 @@ class SimCsePreTrainedModel(PreTrainedModel):
         chunks: List[torch.Tensor] = []
         try:
             for start in batches:
-                batch = [sentences[i] for i in order[start : start + batch_size]]
-                features = tokenizer(
-                    batch, padding=True, truncation=True, max_length=limit, return_tensors="pt", padding_side="right"
-                )
-                features = {key: value.to(device) for key, value in features.items() if key in ("input_ids", "attention_mask", "token_type_ids")}
-                embedding = self(**features).sentence_embedding
+                rows = order[start : start + batch_size]
+                longest = len(features["input_ids"][rows[0]])  # rows are sorted longest first
+                batch = {  # right padding (SARCSE's CNN and the poolers expect it)
+                    key: torch.tensor([values[i] + [pad_ids[key]] * (longest - len(values[i])) for i in rows], device=device)
+                    for key, values in features.items()
+                }
+                embedding = self(**batch).sentence_embedding
                 if normalize:
                     embedding = nn.functional.normalize(embedding, dim=-1)
                 chunks.append(embedding.float())
