@@ -164,7 +164,8 @@ class Run:
 
     def __init__(self, name: str, argv: Sequence[str], script: Optional[str] = None):
         self.name = name
-        self.command = "python " + " ".join([f"bench/{script or name}.py", *argv])
+        shown = [a for a in argv if a != "--no_markdown"]  # the command that also writes the BENCHMARKS.md section
+        self.command = "python " + " ".join([f"bench/{script or name}.py", *shown])
         self.started = now()
         self.load_start = load_average()
         self.clock = time.perf_counter()

@@ -18,8 +18,8 @@ Runs: ``raw`` (the untrained backbone, mean pooling; no training), ``simcse``, `
 SimCSE with each other objective (``arccon mpt met`` with SimCSE's settings; ``barlow_twins vicreg mhe mhs`` x
 ``orig mod`` with the gradient-paradigm paper's BERT settings: its objective hyperparameters, learning rate,
 MLP without activation and frozen embeddings, but this budget's batch and steps), and the decision variants
-``sarcse_cls`` (embedding_source cls), ``recse_matrix`` (sqrt matrix), ``recse_last_hidden`` (reshape_source
-last_hidden).
+``sarcse_cls`` (embedding_source cls), ``sarcse_c128`` (cnn_channels 128: the cheaper head), ``recse_matrix``
+(sqrt matrix), ``recse_last_hidden`` (reshape_source last_hidden).
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def run_flags(name: str) -> list:
         return ["--method", name]
     if name == "sarcse_cls":
         return ["--method", "sarcse", "--embedding_source", "cls"]
+    if name == "sarcse_c128":
+        return ["--method", "sarcse", "--cnn_channels", "128"]
     if name == "recse_matrix":
         return ["--method", "recse", "--sqrt", "matrix"]
     if name == "recse_last_hidden":
@@ -75,11 +77,12 @@ def run_flags(name: str) -> list:
 
 TRAINED_RUNS = ["simcse", "sarcse", "recse", "arccon", "mpt", "met",
                 *[f"{o}_{v}" for o in ("barlow_twins", "vicreg", "mhe", "mhs") for v in ("orig", "mod")],
-                "sarcse_cls", "recse_matrix", "recse_last_hidden"]
+                "sarcse_cls", "sarcse_c128", "recse_matrix", "recse_last_hidden"]
 ALL_RUNS = ["raw", *TRAINED_RUNS]
 # [decision] comparisons on STS-B dev: (question, default run, alternative run)
 DECISIONS = [
     ("SARCSE embedding_source", ("cnn (default)", "sarcse"), ("cls", "sarcse_cls")),
+    ("SARCSE cnn_channels", ("256 (default)", "sarcse"), ("128", "sarcse_c128")),
     ("reCSE sqrt", ("signed (default)", "recse"), ("matrix", "recse_matrix")),
     ("reCSE reshape_source", ("embeddings (default)", "recse"), ("last_hidden", "recse_last_hidden")),
 ]

@@ -19,9 +19,9 @@ SECTIONS = {  # section name -> (module, JSON file)
     "profile_train_step_bert-mini-wiki_compile": ("profile_train_step", "profile_train_step_bert-mini-wiki_compile.json"),
     "method_overhead": ("method_overhead", "method_overhead.json"),
     "profile_sarcse": ("profile_sarcse", "profile_sarcse.json"),
+    "objective_gradients": ("objective_gradients", "objective_gradients.json"),
     "recse_memory": ("recse_memory", "recse_memory.json"),
     "encode_speed": ("encode_speed", "encode_speed.json"),
-    "profile_encode": ("profile_encode", "profile_encode.json"),
 }
 
 
