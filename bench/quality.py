@@ -15,6 +15,7 @@ mean +- std over seeds per task, and the [decision] comparisons (METHODS.md) on 
 best-checkpoint dev Spearman; never a test set).
 
 Runs: ``raw`` (the untrained backbone, mean pooling; no training), ``simcse``, ``sarcse``, ``recse`` (defaults),
+``simcse_avg`` (SimCSE with mean pooling: a control for SARCSE, whose embedding pools over the tokens),
 SimCSE with each other objective (``arccon mpt met`` with SimCSE's settings; ``barlow_twins vicreg mhe mhs`` x
 ``orig mod`` with the gradient-paradigm paper's BERT settings: its objective hyperparameters, learning rate,
 MLP without activation and frozen embeddings, but this budget's batch and steps), and the decision variants
@@ -59,6 +60,8 @@ def run_flags(name: str) -> list:
     """The examples/train.py flags of a run (on top of the common budget)."""
     if name in ("simcse", "sarcse", "recse"):
         return ["--method", name]
+    if name == "simcse_avg":
+        return ["--method", "simcse", "--pooler", "avg"]
     if name == "sarcse_cls":
         return ["--method", "sarcse", "--embedding_source", "cls"]
     if name == "sarcse_c128":
@@ -75,7 +78,7 @@ def run_flags(name: str) -> list:
     raise ValueError(f"unknown run {name!r}")
 
 
-TRAINED_RUNS = ["simcse", "sarcse", "recse", "arccon", "mpt", "met",
+TRAINED_RUNS = ["simcse", "simcse_avg", "sarcse", "recse", "arccon", "mpt", "met",
                 *[f"{o}_{v}" for o in ("barlow_twins", "vicreg", "mhe", "mhs") for v in ("orig", "mod")],
                 "sarcse_cls", "sarcse_c128", "recse_matrix", "recse_last_hidden"]
 ALL_RUNS = ["raw", *TRAINED_RUNS]
