@@ -144,6 +144,19 @@ def test_encode_matches_one_by_one_in_input_order(model_class, family, tokenizer
     torch.testing.assert_close(as_tensor.norm(dim=-1), torch.ones(len(non_empty)))
 
 
+def test_encode_batches_by_token_count(tokenizer):
+    model = tiny_model(SimCseModel, tokenizer)
+    widths = []
+    model.backbone.register_forward_pre_hook(lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
+                                             with_kwargs=True)
+    # Character length and token count disagree: 17 characters / 5 tokens, 7 / 9, 5 / 7, 3 / 3.
+    sentences = ["small small small", "a,b,c,d", "a,b,c", "cat"]
+    assert [len(ids) for ids in tokenizer(sentences)["input_ids"]] == [5, 9, 7, 3]
+    model.encode(sentences, batch_size=2)
+    assert widths == [(2, 9), (2, 5)]  # by characters the batches would be 9 and 7 wide
+    assert model.encode([]).shape == (0, model.config.hidden_size)
+
+
 @pytest.mark.parametrize("model_class", MODEL_CLASSES)
 def test_short_long_and_empty_sentences(model_class, tokenizer):
     model = tiny_model(model_class, tokenizer)
