@@ -56,20 +56,34 @@ def _preset_flags(objective: str, variant: str) -> list:
             "--pooler", "cls", "--freeze_embeddings", "true"]
 
 
+# The [decision] options every SARCSE / reCSE run pins explicitly, so a result file keeps its meaning when a
+# default changes: the variants differ from these in one option each.
+SARCSE_OPTIONS = {"embedding_source": "cnn", "cnn_channels": "256"}
+RECSE_OPTIONS = {"sqrt": "signed", "reshape_source": "embeddings"}
+VARIANTS = {  # run -> (method, the option it changes, its value)
+    "sarcse_cls": ("sarcse", "embedding_source", "cls"),
+    "sarcse_c128": ("sarcse", "cnn_channels", "128"),
+    "recse_matrix": ("recse", "sqrt", "matrix"),
+    "recse_last_hidden": ("recse", "reshape_source", "last_hidden"),
+}
+
+
+def _option_flags(method: str, changed: dict) -> list:
+    options = {**(SARCSE_OPTIONS if method == "sarcse" else RECSE_OPTIONS), **changed}
+    return ["--method", method, *[f for key, value in options.items() for f in (f"--{key}", value)]]
+
+
 def run_flags(name: str) -> list:
     """The examples/train.py flags of a run (on top of the common budget)."""
-    if name in ("simcse", "sarcse", "recse"):
-        return ["--method", name]
+    if name == "simcse":
+        return ["--method", "simcse"]
+    if name in ("sarcse", "recse"):
+        return _option_flags(name, {})
+    if name in VARIANTS:
+        method, key, value = VARIANTS[name]
+        return _option_flags(method, {key: value})
     if name == "simcse_avg":
         return ["--method", "simcse", "--pooler", "avg"]
-    if name == "sarcse_cls":
-        return ["--method", "sarcse", "--embedding_source", "cls"]
-    if name == "sarcse_c128":
-        return ["--method", "sarcse", "--cnn_channels", "128"]
-    if name == "recse_matrix":
-        return ["--method", "recse", "--sqrt", "matrix"]
-    if name == "recse_last_hidden":
-        return ["--method", "recse", "--reshape_source", "last_hidden"]
     if name in ("arccon", "mpt", "met"):
         return ["--method", "simcse", "--objective", name]
     objective, _, variant = name.rpartition("_")
@@ -80,15 +94,20 @@ def run_flags(name: str) -> list:
 
 TRAINED_RUNS = ["simcse", "simcse_avg", "sarcse", "recse", "arccon", "mpt", "met",
                 *[f"{o}_{v}" for o in ("barlow_twins", "vicreg", "mhe", "mhs") for v in ("orig", "mod")],
-                "sarcse_cls", "sarcse_c128", "recse_matrix", "recse_last_hidden"]
+                *VARIANTS]
 ALL_RUNS = ["raw", *TRAINED_RUNS]
-# [decision] comparisons on STS-B dev: (question, default run, alternative run)
-DECISIONS = [
-    ("SARCSE embedding_source", ("cnn (default)", "sarcse"), ("cls", "sarcse_cls")),
-    ("SARCSE cnn_channels", ("256 (default)", "sarcse"), ("128", "sarcse_c128")),
-    ("reCSE sqrt", ("signed (default)", "recse"), ("matrix", "recse_matrix")),
-    ("reCSE reshape_source", ("embeddings (default)", "recse"), ("last_hidden", "recse_last_hidden")),
-]
+# [decision] comparisons on STS-B dev: (question, (method, option), base run, variant run)
+DECISIONS = [(f"{'SARCSE' if method == 'sarcse' else 'reCSE'} {key}", (method, key), method, run)
+             for run, (method, key, _) in VARIANTS.items()]
+
+
+def _decision_label(method: str, key: str, run: str) -> str:
+    """The option's value in ``run``, marked "(default)" when it is the config's current default."""
+    from modeling import ReCseConfig, SarcseConfig
+
+    value = VARIANTS[run][2] if run in VARIANTS else (SARCSE_OPTIONS if method == "sarcse" else RECSE_OPTIONS)[key]
+    default = getattr((SarcseConfig if method == "sarcse" else ReCseConfig)(), key)
+    return f"{value} (default)" if str(default) == value else value
 
 
 def parse_args(argv=None):
@@ -291,7 +310,8 @@ def build_table(records: list) -> tuple:
             "avg": _mean_std([a for a in avgs if not math.isnan(a)]), "best_dev": _mean_std(devs)}
     table = markdown_table(["run", "steps", "seeds", *COLUMNS, "Avg", "STS-B dev (best ckpt)"], rows)
     decisions = []
-    for question, (label_a, run_a), (label_b, run_b) in DECISIONS:
+    for question, (method, key), run_a, run_b in DECISIONS:
+        label_a, label_b = _decision_label(method, key, run_a), _decision_label(method, key, run_b)
         for steps in sorted({k[1] for k in groups if k[0] in (run_a, run_b)}):
             a, b = groups.get((run_a, steps), []), groups.get((run_b, steps), [])
             dev_a, dev_b = [r["best_dev"] for r in a], [r["best_dev"] for r in b]
@@ -306,7 +326,7 @@ def build_table(records: list) -> tuple:
                     verdict = f"diff {mb - ma:+.2f} vs seed std {spread:.2f}: " + (
                         "beyond the seed spread" if abs(mb - ma) > 2 * spread else "within the seed spread (no decision)")
             decisions.append([question, str(steps), f"{label_a}: {_cell(dev_a)}", f"{label_b}: {_cell(dev_b)}", verdict])
-    decision_table = markdown_table(["decision", "steps", "default (STS-B dev)", "alternative (STS-B dev)", "reading"],
+    decision_table = markdown_table(["decision", "steps", "option A (STS-B dev)", "option B (STS-B dev)", "reading"],
                                     decisions) if decisions else "(no decision run yet)"
     return table, decision_table, summary
 
