@@ -35,11 +35,12 @@ from common import (  # noqa: E402
 )
 
 REFERENCE = "simcse"
-METHOD_VARIANTS = {
-    "simcse": ("simcse", {}),
-    "sarcse": ("sarcse", {}),
-    "recse_tfs_on": ("recse", {"time_for_space": True}),
-    "recse_tfs_off": ("recse", {"time_for_space": False}),
+METHOD_VARIANTS = {  # variant -> (method, config fields the model is built with, fields set before each step)
+    "simcse": ("simcse", {}, {}),
+    "sarcse": ("sarcse", {}, {}),
+    "sarcse_c256": ("sarcse", {"cnn_channels": 256}, {}),
+    "recse_tfs_on": ("recse", {}, {"time_for_space": True}),
+    "recse_tfs_off": ("recse", {}, {"time_for_space": False}),
 }
 OBJECTIVE_VARIANTS = {
     "arccon": ("arccon", None),
@@ -55,8 +56,8 @@ OBJECTIVE_VARIANTS = {
     "mhs_mod": ("mhs", "mod"),
 }
 ALL_VARIANTS = list(METHOD_VARIANTS) + list(OBJECTIVE_VARIANTS)
-LABELS = {"simcse": "SimCSE + InfoNCE (reference)", "sarcse": "SARCSE", "recse_tfs_on": "reCSE, time_for_space on (default)",
-          "recse_tfs_off": "reCSE, time_for_space off"}
+LABELS = {"simcse": "SimCSE + InfoNCE (reference)", "sarcse": "SARCSE (defaults)", "sarcse_c256": "SARCSE, cnn_channels 256",
+          "recse_tfs_on": "reCSE, time_for_space on (default)", "recse_tfs_off": "reCSE, time_for_space off"}
 SARCSE_GOAL = 1.15
 
 
@@ -101,13 +102,13 @@ def bench_backbone(name: str, args) -> dict:
     if name not in args.objective_backbones:
         variants = [v for v in variants if v in METHOD_VARIANTS]
     print(f"[{name}] building trainers ({path})", flush=True)
-    trainers = {}
     simcse, collate = sentcse_trainer(path, "simcse", sentences, args.max_length, args.batch_size)
-    trainers["simcse"] = simcse
-    if "sarcse" in variants:
-        trainers["sarcse"], _ = sentcse_trainer(path, "sarcse", sentences, args.max_length, args.batch_size)
-    if {"recse_tfs_on", "recse_tfs_off"} & set(variants):
-        trainers["recse"], _ = sentcse_trainer(path, "recse", sentences, args.max_length, args.batch_size)
+    trainers = {(REFERENCE, ()): simcse}  # one trainer per (method, build config), shared by the variants using it
+    for v in variants:
+        method, build, _ = METHOD_VARIANTS.get(v, (REFERENCE, {}, {}))
+        key = (method, tuple(sorted(build.items())))
+        if key not in trainers:
+            trainers[key], _ = sentcse_trainer(path, method, sentences, args.max_length, args.batch_size, **build)
     inputs = [collate(b) for b in batches]
     infonce = simcse.objective
     objectives = {"simcse": infonce}
@@ -116,8 +117,8 @@ def bench_backbone(name: str, args) -> dict:
 
     def make(v):
         if v in METHOD_VARIANTS:
-            method, options = METHOD_VARIANTS[v]
-            trainer = trainers[method]
+            method, build, options = METHOD_VARIANTS[v]
+            trainer = trainers[(method, tuple(sorted(build.items())))]
 
             def fn(r):
                 if method == "simcse":
@@ -165,8 +166,12 @@ def bench_backbone(name: str, args) -> dict:
     micro_stats = {k: summarize(v) for k, v in micro.items()}
     closed = {k: bool(gradient_diagnostics(getattr(o, "contrastive", o), anchor, positive)["grad/closed_form"])
               for k, o in micro_objectives.items()}
+    configs = {f"{method}{''.join(f'_{k}={v}' for k, v in build)}": {
+        key: value for key, value in trainer.model.config.to_dict().items()
+        if key in ("pooler", "kernel_sizes", "cnn_channels", "reshape_source", "sqrt", "reshape_chunk_size")}
+        for (method, build), trainer in trainers.items()}
     out = {
-        "backbone": name, "path": path, "hidden_size": int(embeddings.shape[1]), "variants": variants,
+        "backbone": name, "path": path, "hidden_size": int(embeddings.shape[1]), "variants": variants, "configs": configs,
         "objective_variants": objective_variants,
         "estimated_ratio_from_isolated_cost": {k: 1 + micro_stats[f"objective:{k}"]["median"] / reference_step
                                                - micro_stats["objective:simcse"]["median"] / reference_step
@@ -189,6 +194,11 @@ def _label(v: str) -> str:
     return f"SimCSE + {name}" + (f" ({variant})" if variant else "")
 
 
+def _configs_line(record: dict) -> str:
+    configs = record["results"][0]["configs"]
+    return "; ".join(f"{name}: " + ", ".join(f"{k} {v}" for k, v in fields.items()) for name, fields in configs.items())
+
+
 def markdown(record: dict) -> str:
     a = record["args"]
     lines = ["## 2. Method and objective overhead vs SimCSE + InfoNCE (`bench/method_overhead.py`)", ""]
@@ -197,8 +207,8 @@ def markdown(record: dict) -> str:
         f"- Setting: CseTrainer steps (training_step + clip + AdamW + scheduler + zero_grad; collation excluded; "
         f"diagnostics off), batch {a['batch_size']}, max length {a['max_length']}, wiki100k, fp32, {a['threads']} torch "
         f"thread(s), {a['warmup']} warm-up + {a['repeats']} timed rounds with every variant interleaved on the same "
-        "batch. Model defaults (SimCSE pooler `cls` + MLP; SARCSE cnn_channels 256, kernels 3/4/5; reCSE "
-        "reshape_source embeddings, signed sqrt, chunk 16). Objectives use their default (BERT-base) hyperparameters.",
+        f"batch. Model configs (defaults unless named): {_configs_line(record)}. Objectives use their default "
+        "(BERT-base) hyperparameters.",
         f"- Goal: SARCSE <= {SARCSE_GOAL}x SimCSE on all-MiniLM-L6-v2.",
         "",
         "Full step, ratio to SimCSE + InfoNCE in the same round, median [IQR] (min-max). 'est.': objective not "

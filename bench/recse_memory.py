@@ -4,8 +4,8 @@
     python bench/recse_memory.py                                   # bert-mini-wiki (d=256) and all-MiniLM-L6-v2 (d=384)
     python bench/recse_memory.py --batch_sizes 64 256 --steps 6
 
-For every (backbone, batch size, mode) a fresh subprocess builds the reCSE CseTrainer (defaults: reshape_source
-embeddings, signed sqrt, chunk 16), runs ``--warmup`` steps, resets the kernel's peak-RSS counter
+For every (backbone, batch size, mode) a fresh subprocess builds the reCSE CseTrainer (ReCseConfig defaults,
+recorded with each result), runs ``--warmup`` steps, resets the kernel's peak-RSS counter
 (``/proc/self/clear_refs``), runs ``--steps`` timed steps and reports:
 
 - peak RSS over all its steps (VmHWM, reset once model and trainer are built), and that peak minus the RSS before
@@ -190,8 +190,10 @@ def markdown(record: dict) -> str:
     a = record["args"]
     lines = ["## 3. reCSE `time_for_space`: peak memory and step time (`bench/recse_memory.py`)", ""]
     lines += header_lines(record)
+    first = record["results"][0]["on"]
     lines += [
-        f"- Setting: reCSE defaults (reshape_source `embeddings`, sqrt `signed`, reshape_chunk_size 16), max length "
+        f"- Setting: reCSE defaults (reshape_source `{first['reshape_source']}`, sqrt `{first['sqrt']}`, "
+        f"reshape_chunk_size {first['chunk_size']}), max length "
         f"{a['max_length']}, wiki100k, CPU fp32, {a['threads']} torch thread(s). Memory: one fresh subprocess per "
         f"mode; peak RSS (VmHWM, reset once the model and trainer are built) over {a['warmup']} + {a['steps']} steps, "
         "and that peak minus the RSS before the first step (activations, gradients, AdamW state); 'autograd saved' = "

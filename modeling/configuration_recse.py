@@ -11,8 +11,9 @@ class ReCseConfig(SimCseConfig):
     Configuration of [`ReCseModel`]. Takes every [`SimCseConfig`] argument, plus (METHODS.md section 2):
 
     Args:
-        reshape_source (`str`, *optional*, defaults to `"embeddings"`): features reshaped: the embedding-layer
-            output (`"embeddings"`) or the last layer (`"last_hidden"`).
+        reshape_source (`str`, *optional*, defaults to `"last_hidden"`): features reshaped: the last layer
+            (`"last_hidden"`, which beat `"embeddings"` on STS-B dev in BENCHMARKS.md section 5) or the
+            embedding-layer output (`"embeddings"`).
         sqrt (`str`, *optional*, defaults to `"signed"`): densification of M = x^T x / n: element-wise
             `sign(M) sqrt(|M| + eps)` (`"signed"`) or the matrix square root by Newton-Schulz (`"matrix"`).
         sqrt_eps (`float`, *optional*, defaults to 1e-6): eps of the signed square root / the matrix ridge.
@@ -27,7 +28,7 @@ class ReCseConfig(SimCseConfig):
 
     model_type = "recse"
 
-    reshape_source: str = "embeddings"
+    reshape_source: str = "last_hidden"
     sqrt: str = "signed"
     sqrt_eps: float = 1e-6
     newton_schulz_iterations: int = 5
@@ -38,7 +39,7 @@ class ReCseConfig(SimCseConfig):
 
     def __init__(
         self,
-        reshape_source: str = "embeddings",
+        reshape_source: str = "last_hidden",
         sqrt: str = "signed",
         sqrt_eps: float = 1e-6,
         newton_schulz_iterations: int = 5,

@@ -13,7 +13,8 @@ class SarcseConfig(SimCseConfig):
 
     Args:
         kernel_sizes (`Sequence[int]`, *optional*, defaults to `(3, 4, 5)`): TextCNN kernel sizes, each >= 1.
-        cnn_channels (`int`, *optional*, defaults to 256): channels c of each TextCNN branch.
+        cnn_channels (`int`, *optional*, defaults to 128): channels c of each TextCNN branch (128 beat 256 on
+            STS-B dev in BENCHMARKS.md section 5, at about half the head's cost).
         embedding_source (`str`, *optional*, defaults to `"cnn"`):
             `"cnn"`: the CNN-integrated z is the sentence embedding and the contrastive view; `"cls"`: the
             SimCSE pooler (`pooler`, training-only MLP) gives both, and z only feeds the reconstruction.
@@ -28,7 +29,7 @@ class SarcseConfig(SimCseConfig):
     model_type = "sarcse"
 
     kernel_sizes: Sequence[int] = (3, 4, 5)
-    cnn_channels: int = 256
+    cnn_channels: int = 128
     embedding_source: str = "cnn"
     decoder_length: Optional[int] = None
     detach_target: bool = True
@@ -39,7 +40,7 @@ class SarcseConfig(SimCseConfig):
     def __init__(
         self,
         kernel_sizes: Sequence[int] = (3, 4, 5),
-        cnn_channels: int = 256,
+        cnn_channels: int = 128,
         embedding_source: str = "cnn",
         decoder_length: Optional[int] = None,
         detach_target: bool = True,

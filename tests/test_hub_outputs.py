@@ -129,7 +129,7 @@ def test_training_card_parses_and_describes_the_run(trained):
     for option in ("embedding_source", "kernel_sizes", "cnn_channels", "decoder_length", "detach_target", "theta",
                    "beta", "gamma", "objective"):
         assert f"`{option}`" in text, option
-    assert "| `cnn_channels` | **8** | 256 |" in text and "| `theta` | **0.2** | 0.1 |" in text
+    assert "| `cnn_channels` | **8** | 128 |" in text and "| `theta` | **0.2** | 0.1 |" in text
     assert "![Training curve" in text and "(training_curve.png)" in text
     assert f'AutoModel.from_pretrained("{HUB_ID}", trust_remote_code=True)' in text
     assert f'SentenceTransformer("{HUB_ID}", trust_remote_code=True)' in text

@@ -65,6 +65,18 @@ def test_save_pretrained_writes_safetensors_and_auto_map(saved_models):
         assert {f"configuration_{module}.py", f"modeling_{module}.py", "modeling_simcse.py"} <= files
 
 
+@pytest.mark.parametrize("config_class", [SimCseConfig, SarcseConfig, ReCseConfig])
+def test_config_json_keeps_default_values(config_class, tmp_path):
+    """Every method field is written even at its default, so a checkpoint keeps its meaning when a [decision]
+    default changes (cnn_channels 256 -> 128 and reshape_source embeddings -> last_hidden did)."""
+    config = config_class(backbone_config=tiny_backbone_config())
+    config.save_pretrained(tmp_path)
+    written = json.loads((tmp_path / "config.json").read_text())
+    fields = [name for name in config_class.__annotations__ if name != "backbone_config"]
+    expected = config.to_dict()
+    assert fields and {name: written.get(name) for name in fields} == {name: expected[name] for name in fields}
+
+
 def test_auto_model_loads_registered_classes_without_remote_code(saved_models):
     from transformers import AutoModel
 
