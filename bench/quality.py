@@ -14,13 +14,15 @@ redoes them), so the grid can be completed over several sessions. The table is a
 mean +- std over seeds per task, and the [decision] comparisons (METHODS.md) on STS-B dev (mean over seeds of the
 best-checkpoint dev Spearman; never a test set).
 
-Runs: ``raw`` (the untrained backbone, mean pooling; no training), ``simcse``, ``sarcse``, ``recse`` (defaults),
+Runs: ``raw`` (the untrained backbone, mean pooling; no training), ``simcse``, ``sarcse``, ``recse`` (METHODS.md's
+first [decision] defaults, pinned: SARCSE cnn_channels 256, reCSE reshape_source embeddings),
 ``simcse_avg`` (SimCSE with mean pooling: a control for SARCSE, whose embedding pools over the tokens),
 SimCSE with each other objective (``arccon mpt met`` with SimCSE's settings; ``barlow_twins vicreg mhe mhs`` x
 ``orig mod`` with the gradient-paradigm paper's BERT settings: its objective hyperparameters, learning rate,
 MLP without activation and frozen embeddings, but this budget's batch and steps), and the decision variants
 ``sarcse_cls`` (embedding_source cls), ``sarcse_c128`` (cnn_channels 128: the cheaper head), ``recse_matrix``
-(sqrt matrix), ``recse_last_hidden`` (reshape_source last_hidden).
+(sqrt matrix), ``recse_last_hidden`` (reshape_source last_hidden). The last two of those won and are the defaults
+now (the decision table marks the current default).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _preset_flags(objective: str, variant: str) -> list:
 
 
 # The [decision] options every SARCSE / reCSE run pins explicitly, so a result file keeps its meaning when a
-# default changes: the variants differ from these in one option each.
+# default changes (two did): the variants differ from these in one option each.
 SARCSE_OPTIONS = {"embedding_source": "cnn", "cnn_channels": "256"}
 RECSE_OPTIONS = {"sqrt": "signed", "reshape_source": "embeddings"}
 VARIANTS = {  # run -> (method, the option it changes, its value)
