@@ -333,9 +333,32 @@ def build_table(records: list) -> tuple:
     return table, decision_table, summary
 
 
+def build_curve_table(records: list, max_steps: int) -> str:
+    """STS-B dev at every evaluation, mean over the seeds, for the runs at ``max_steps`` (where the best checkpoint
+    lies: early for a run that only loses what the backbone had, late for one that learns)."""
+    groups = {}
+    for r in records:
+        if r["run"] != "raw" and r["budget"]["max_steps"] == max_steps and r.get("dev_curve"):
+            groups.setdefault(r["run"], []).append(r)
+    if not groups:
+        return "(no run at this budget yet)"
+    order = {name: i for i, name in enumerate(ALL_RUNS)}
+    steps = sorted({h["step"] for recs in groups.values() for r in recs for h in r["dev_curve"]})
+    rows = []
+    for name in sorted(groups, key=lambda n: order.get(n, 99)):
+        recs = groups[name]
+        # the trainer's last evaluation is logged twice (the step's eval and the final one): keep the first per step
+        curves = [{h["step"]: h["stsb_dev"] for h in reversed(r["dev_curve"])} for r in recs]
+        cells = [f"{_mean_std([c[step] for c in curves if step in c])[0]:.2f}" if any(step in c for c in curves) else "-"
+                 for step in steps]
+        rows.append([name, str(len(recs)), *cells])
+    return markdown_table(["run", "seeds", *[f"dev @ {step}" for step in steps]], rows)
+
+
 def write_table(args) -> None:
     records = load_records()
     table, decision_table, summary = build_table(records)
+    curve_table = build_curve_table(records, parse_args([]).max_steps)
     info = machine_info()
     summary_record = {"benchmark": "quality", "date": now(), "machine": info, "runs": summary,
                       "files": sorted(p.name for p in QUALITY_DIR.glob("*.json"))}
@@ -357,9 +380,9 @@ def write_table(args) -> None:
         "- Budget: bert-mini-wiki, wiki100k, batch 64, max length 32, the given number of steps, STS-B dev every "
         "`--eval_steps` steps, best dev checkpoint; then STS12-16 ('all'), STS-B test, SICK-R test (Spearman x100, "
         "SentEval data). Cells: mean ± std over the seeds (a single seed shows the value only).",
-        "- Reproduce: `python bench/quality.py --runs raw simcse sarcse recse --seeds 42 --max_steps 100 --eval_steps 50` "
-        "(what was run), the full grid `python bench/quality.py` (all runs x seeds 42 43 44, 300 steps), then "
-        "`python bench/quality.py --table`.",
+        "- Reproduce: the grid `python bench/quality.py` (every run x seeds 42 43 44, 300 steps; existing result files "
+        "are skipped, `--runs NAME ...` picks runs), the table alone `python bench/quality.py --table`; the one-seed "
+        "rows: `--seeds 42 --max_steps 100 --eval_steps 50` (or `--max_steps 50 --eval_steps 25`).",
         f"- Not yet complete at the default budget ({default.max_steps} steps x seeds {' '.join(map(str, default.seeds))}): "
         f"{', '.join(missing) if missing else 'none'}.",
         "",
@@ -368,6 +391,10 @@ def write_table(args) -> None:
         "[decision] comparisons (METHODS.md), on STS-B dev only (mean over seeds of the best-checkpoint dev Spearman):",
         "",
         decision_table,
+        "",
+        f"STS-B dev at each evaluation, mean over the seeds ({default.max_steps}-step runs):",
+        "",
+        curve_table,
     ]
     update_section("quality", "\n".join(lines))
 
