@@ -13,6 +13,13 @@ Two parts, both only when ``torch.cuda.is_available()``:
    64, lr 3e-5, bf16, STS-B dev every 125 steps, best checkpoint, then the 7 STS tasks), one JSON per run in
    ``bench/results/gpu_scale/`` (resumable: existing files are skipped), with the wall time of every optimizer step
    (evaluation excluded). The table (``--table`` rebuilds it) goes to BENCHMARKS.md.
+
+On a leased GPU machine (the device tool: a copy of the repository, at most 64 MiB carried, about 15 minutes of
+device time per task) the full plan (9 runs x 15.6k steps) does not fit. Carry the data in an ignored folder and
+shrink the budget, e.g. ``mkdir -p .gpu-data && cp -r ../shared/data/senteval .gpu-data/ && zcat
+../shared/data/wiki/wiki1m.txt.gz | head -n 200000 | gzip > .gpu-data/wiki200k.txt.gz`` here (about 12 MiB), then
+there ``python bench/gpu_scale.py --train_file .gpu-data/wiki200k.txt.gz --sts_dir .gpu-data/senteval --seeds 42
+--max_train_samples 200000``; the budget used is recorded with every result.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ def parse_args(argv=None):
     p.add_argument("--train_file", default=str(WIKI1M))
     p.add_argument("--sts_dir", default=str(SENTEVAL))
     p.add_argument("--eval_steps", type=int, default=125)
+    p.add_argument("--max_train_samples", type=int, default=None, help="first N corpus sentences (default: all)")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--timing_only", action="store_true")
@@ -88,7 +96,8 @@ def quality_runs(args) -> None:
     GPU_DIR.mkdir(parents=True, exist_ok=True)
     budget = ["--train_file", args.train_file, "--num_train_epochs", "1", "--per_device_train_batch_size", "64",
               "--learning_rate", "3e-5", "--bf16", "true", "--eval_steps", str(args.eval_steps),
-              "--save_steps", str(args.eval_steps)]
+              "--save_steps", str(args.eval_steps),
+              *(["--max_train_samples", str(args.max_train_samples)] if args.max_train_samples else [])]
     machine = machine_info()
     for method in args.runs:
         for seed in args.seeds:
@@ -109,6 +118,12 @@ def quality_runs(args) -> None:
             path.write_text(json.dumps(record, indent=2) + "\n")
 
 
+def _flag(record: dict, name: str):
+    """The value of a train.py flag in a run's recorded budget (None when absent)."""
+    budget = record["budget"]
+    return budget[budget.index(name) + 1] if name in budget else None
+
+
 def write_table(args, timing: dict = None) -> None:
     import quality
 
@@ -121,11 +136,14 @@ def write_table(args, timing: dict = None) -> None:
         lines += ["", "GPU step time (bf16, batch 64, max length 32, interleaved):", "",
                   markdown_table(["method", "step ms, median [IQR]", "ratio to SimCSE", "CUDA max allocated MiB"], rows), ""]
     if records:
-        table, _, _ = quality.build_table([{**r, "budget": {"max_steps": "wiki1m-1ep"}} for r in records])
+        table, _, _ = quality.build_table([{**r, "budget": {"max_steps": "1 epoch"}} for r in records])
         steps = {r["run"]: [] for r in records}
         for r in records:
             steps[r["run"]].append(r["step_seconds"]["median"] * 1e3)
-        lines += ["Quality (wiki1m, 1 epoch, bf16, STS-B dev every 125 steps, best checkpoint):", "", table, "",
+        corpus = ", ".join(sorted({Path(_flag(r, "--train_file")).name + (f" (first {_flag(r, '--max_train_samples')} "
+                                   "sentences)" if _flag(r, "--max_train_samples") else "") for r in records}))
+        every = ", ".join(sorted({str(_flag(r, "--eval_steps")) for r in records}))
+        lines += [f"Quality ({corpus}, 1 epoch, bf16, STS-B dev every {every} steps, best checkpoint):", "", table, "",
                   "Median optimizer-step time per run (ms): " + "; ".join(f"{k}: {', '.join(f'{v:.1f}' for v in vs)}" for k, vs in steps.items())]
     if not timing and not records:
         lines += [f"- Not run: no CUDA device was available ({now()}; this task had no GPU lent). "
