@@ -65,6 +65,7 @@ class ModelArguments:
     reshape_chunk_size: Optional[int] = None
     reshape_temperature: Optional[float] = None
     lambda_dropout: Optional[float] = None
+    length_buckets: Optional[int] = field(default=None, metadata={"help": "training forward in N length groups (4; 1: one padded batch)"})
 
 
 @dataclass

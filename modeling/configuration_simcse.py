@@ -61,6 +61,10 @@ class SimCseConfig(PreTrainedConfig):
         objective (`str`, *optional*, defaults to `"infonce"`): the contrastive objective trained with.
         objective_variant (`str`, *optional*): `"orig"` or `"mod"` for the non-contrastive objectives.
         objective_kwargs (`dict`, *optional*): further hyperparameters of the objective (margin, ratio, ...).
+        length_buckets (`int`, *optional*, defaults to 4): a training forward runs the backbone on this many
+            groups of rows of similar length, each padded only to its own longest row: the same outputs with
+            fewer padded positions (about 0.87x the forward + backward time of one padded batch on a CPU,
+            BENCHMARKS.md section 1). 1 runs one padded batch.
     """
 
     model_type = "simcse"
@@ -78,6 +82,7 @@ class SimCseConfig(PreTrainedConfig):
     objective: str = "infonce"
     objective_variant: Optional[str] = None
     objective_kwargs: Optional[Dict[str, Any]] = None
+    length_buckets: int = 4
 
     def __init__(
         self,
@@ -91,12 +96,14 @@ class SimCseConfig(PreTrainedConfig):
         objective: str = "infonce",
         objective_variant: Optional[str] = None,
         objective_kwargs: Optional[Dict[str, Any]] = None,
+        length_buckets: int = 4,
         **kwargs,
     ):
         check_choice("pooler", pooler, POOLERS)
         check_choice("mlp_activation", mlp_activation, MLP_ACTIVATIONS)
         check_positive_int("max_length", max_length)
         check_positive("temperature", temperature)
+        check_positive_int("length_buckets", length_buckets)
         if objective_variant not in (None, "orig", "mod"):
             raise ValueError(f"objective_variant must be None, 'orig' or 'mod', got {objective_variant!r}")
         self.backbone_config = build_backbone_config(backbone_config)
@@ -109,6 +116,7 @@ class SimCseConfig(PreTrainedConfig):
         self.objective = objective
         self.objective_variant = objective_variant
         self.objective_kwargs = dict(objective_kwargs or {})
+        self.length_buckets = length_buckets
         super().__init__(**kwargs)
 
     @property

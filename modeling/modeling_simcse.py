@@ -15,6 +15,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers import initialization as init
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput
 
 from .configuration_simcse import SimCseConfig
@@ -57,6 +58,12 @@ def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``states`` (N, L, d) over the positions where ``mask`` (N, L) is 1."""
     mask = mask.unsqueeze(-1).to(states.dtype)
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def _is_right_padded(attention_mask: torch.Tensor) -> bool:
+    """Every row is its real tokens followed by padding (what slicing rows to their length assumes)."""
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return bool(((positions < attention_mask.sum(1, keepdim=True)) == attention_mask.bool()).all())
 
 
 def _padding_offset(backbone: nn.Module) -> int:
@@ -157,17 +164,43 @@ class SimCsePreTrainedModel(PreTrainedModel):
     def _needs_hidden_states(self) -> bool:
         return self.config.pooler in ("avg_first_last", "avg_top2")
 
-    def encode_tokens(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False, **kwargs):
-        """The backbone's output; ``attention_mask`` is required (each ``forward`` fills a missing one)."""
+    def encode_tokens(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False):
+        """The backbone's output; ``attention_mask`` is required (each ``forward`` fills a missing one).
+
+        In training, right-padded rows run in ``config.length_buckets`` groups of similar length (see
+        `_bucketed_backbone`); encode() already batches by token count, so inference runs as given.
+        """
+        row_kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        return self.backbone(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden_states or self._needs_hidden_states(),
-            return_dict=True,
-            **kwargs,
-        )
+            row_kwargs["token_type_ids"] = token_type_ids
+        output_hidden_states = output_hidden_states or self._needs_hidden_states()
+        buckets = self.config.length_buckets if self.training else 1
+        if buckets > 1 and input_ids.shape[0] > buckets and _is_right_padded(attention_mask):
+            return self._bucketed_backbone(row_kwargs, buckets, output_hidden_states)
+        return self.backbone(**row_kwargs, output_hidden_states=output_hidden_states, return_dict=True)
+
+    def _bucketed_backbone(self, row_kwargs: dict, buckets: int, output_hidden_states: bool) -> BaseModelOutput:
+        """The backbone over groups of rows sorted by length, each cut to its own longest row, then padded back
+        and put in input order: the same states on real tokens (padding positions hold zeros), for fewer FLOPs."""
+        attention_mask = row_kwargs["attention_mask"]
+        lengths = attention_mask.sum(1)
+        order = torch.argsort(lengths)
+        outputs = []
+        for rows in order.tensor_split(buckets):
+            length = int(lengths[rows].max())
+            bucket = {name: values[rows, :length] for name, values in row_kwargs.items()}
+            outputs.append(self.backbone(**bucket, output_hidden_states=output_hidden_states, return_dict=True))
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        full_length = attention_mask.shape[1]
+
+        def merge(states):
+            return torch.cat([nn.functional.pad(s, (0, 0, 0, full_length - s.shape[1])) for s in states])[inverse]
+
+        hidden_states = None
+        if output_hidden_states:
+            hidden_states = tuple(merge(layer) for layer in zip(*(out.hidden_states for out in outputs)))
+        return BaseModelOutput(last_hidden_state=merge([out.last_hidden_state for out in outputs]), hidden_states=hidden_states)
 
     def pool(self, backbone_output, attention_mask: torch.Tensor):
         """Return ``(projection, sentence_embedding)`` of the configured pooler (SimCSE's semantics)."""

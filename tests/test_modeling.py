@@ -200,6 +200,7 @@ def test_short_long_and_empty_sentences(model_class, tokenizer):
         (SimCseConfig, {"temperature": -1}, "temperature"),
         (SimCseConfig, {"pooler": "max"}, "pooler"),
         (SimCseConfig, {"mlp_activation": "relu"}, "mlp_activation"),
+        (SimCseConfig, {"length_buckets": 0}, "length_buckets"),
         (ReCseConfig, {"sqrt": "cube"}, "sqrt"),
         (ReCseConfig, {"reshape_source": "logits"}, "reshape_source"),
         (ReCseConfig, {"reshape_temperature": 0}, "reshape_temperature"),
@@ -231,6 +232,42 @@ def test_time_for_space_changes_no_number(sqrt, source, tokenizer):
     assert g_on.keys() == g_off.keys() and "reshape_head.compress_vector" in g_on
     for name in g_on:
         torch.testing.assert_close(g_on[name], g_off[name], atol=1e-6, rtol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_length_buckets_change_no_number(model_class, family, tokenizer):
+    """A bucketed training forward gives the single padded batch's outputs and gradients (dropout off)."""
+    batch = tokenizer(SENTENCES * 2, padding=True, return_tensors="pt")
+    extra = {"pooler": "avg_first_last"} if model_class is SimCseModel else {}
+    extra.update({"reshape_source": "embeddings"} if model_class is ReCseModel else {})
+    results = []
+    for buckets in (1, 3):
+        torch.manual_seed(5)
+        model = tiny_model(model_class, tokenizer, family, dropout=0.0, length_buckets=buckets, **extra).train()
+        output = model(**batch)
+        terms = [output.projection.square().sum(), output.sentence_embedding.sum()]
+        terms += [output.reshaped.sum()] if model_class is ReCseModel else []
+        terms += [output.reconstruction.square().sum()] if model_class is SarcseModel else []
+        torch.stack(terms).sum().backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        results.append((output.projection.detach(), output.sentence_embedding.detach(), grads))
+    (proj_1, emb_1, grads_1), (proj_3, emb_3, grads_3) = results
+    torch.testing.assert_close(proj_3, proj_1, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(emb_3, emb_1, atol=1e-5, rtol=1e-5)
+    assert grads_3.keys() == grads_1.keys() and any(name.startswith("backbone.") for name in grads_1)
+    for name in grads_1:
+        torch.testing.assert_close(grads_3[name], grads_1[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_length_buckets_leave_left_padded_rows_whole(tokenizer):
+    batch = tokenizer(SENTENCES, padding=True, return_tensors="pt", padding_side="left")
+    outputs = []
+    for buckets in (1, 4):
+        torch.manual_seed(5)
+        model = tiny_model(SimCseModel, tokenizer, dropout=0.0, pooler="avg", length_buckets=buckets).train()
+        outputs.append(model(**batch).sentence_embedding.detach())
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-6, rtol=0)
 
 
 def test_newton_schulz_square_root_squares_back():
