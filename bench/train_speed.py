@@ -150,6 +150,7 @@ def bench_backbone(name: str, args) -> dict:
     import numpy as np
 
     out = {"backbone": name, "path": path, "pooling": args.pooling, "same_token_ids": same_tokens,
+           "sentcse_length_buckets": cse.model.config.length_buckets,
            "real_tokens_per_batch": summarize(tokens),
            "trainable_parameters": {"sentcse": n_parameters(cse.model), "sentence-transformers": n_parameters(st.model)},
            "raw_seconds": record, "raw_total_seconds": totals, "sides": {}, "ratio_sentcse_over_st": {}}
@@ -174,6 +175,11 @@ def bench_backbone(name: str, args) -> dict:
     return out
 
 
+def _buckets(record: dict) -> str:
+    """sentcse's length_buckets in this run (a run before the option existed had one padded batch)."""
+    return ", ".join(sorted({str(r.get("sentcse_length_buckets", 1)) for r in record["results"]}))
+
+
 def markdown(record: dict) -> str:
     lines = ["## 1. Training step time: sentcse SimCSE vs sentence-transformers (`bench/train_speed.py`)", ""]
     lines += header_lines(record)
@@ -183,7 +189,8 @@ def markdown(record: dict) -> str:
         f"(one distinct batch per round, identical token ids on both sides), pooling `{a['pooling']}`, fp32, "
         f"{a['threads']} torch thread(s), {a['warmup']} warm-up + {a['repeats']} timed interleaved rounds. Step = the "
         "trainer's `training_step` (forward + objective + backward) + grad clipping + AdamW step + scheduler + "
-        "`zero_grad`; collation (tokenisation) timed apart. Gradient diagnostics off (their cost: section 2).",
+        "`zero_grad`; collation (tokenisation) timed apart. Gradient diagnostics off (their cost: section 2). "
+        f"sentcse runs its defaults: `length_buckets` {_buckets(record)} (1 before 2026-11-30).",
         f"- Goal: sentcse step <= {GOAL}x sentence-transformers'.",
         "",
     ]
