@@ -168,7 +168,7 @@ def bench_backbone(name: str, args) -> dict:
               for k, o in micro_objectives.items()}
     configs = {f"{method}{''.join(f'_{k}={v}' for k, v in build)}": {
         key: value for key, value in trainer.model.config.to_dict().items()
-        if key in ("pooler", "kernel_sizes", "cnn_channels", "reshape_source", "sqrt", "reshape_chunk_size")}
+        if key in ("pooler", "length_buckets", "kernel_sizes", "cnn_channels", "reshape_source", "sqrt", "reshape_chunk_size")}
         for (method, build), trainer in trainers.items()}
     out = {
         "backbone": name, "path": path, "hidden_size": int(embeddings.shape[1]), "variants": variants, "configs": configs,
