@@ -60,10 +60,10 @@ def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
-def _is_right_padded(attention_mask: torch.Tensor) -> bool:
-    """Every row is its real tokens followed by padding (what slicing rows to their length assumes)."""
+def _is_right_padded(attention_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
+    """Every row is its ``lengths`` real tokens followed by padding (what slicing rows to their length assumes)."""
     positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-    return bool(((positions < attention_mask.sum(1, keepdim=True)) == attention_mask.bool()).all())
+    return bool(((positions < lengths.unsqueeze(1)) == attention_mask.bool()).all())
 
 
 def _padding_offset(backbone: nn.Module) -> int:
@@ -175,24 +175,28 @@ class SimCsePreTrainedModel(PreTrainedModel):
             row_kwargs["token_type_ids"] = token_type_ids
         output_hidden_states = output_hidden_states or self._needs_hidden_states()
         buckets = self.config.length_buckets if self.training else 1
-        if buckets > 1 and input_ids.shape[0] > buckets and _is_right_padded(attention_mask):
-            return self._bucketed_backbone(row_kwargs, buckets, output_hidden_states)
+        if buckets > 1 and input_ids.shape[0] > buckets:
+            lengths = attention_mask.sum(1)
+            if _is_right_padded(attention_mask, lengths):
+                return self._bucketed_backbone(row_kwargs, lengths, buckets, output_hidden_states)
         return self.backbone(**row_kwargs, output_hidden_states=output_hidden_states, return_dict=True)
 
-    def _bucketed_backbone(self, row_kwargs: dict, buckets: int, output_hidden_states: bool) -> BaseModelOutput:
+    def _bucketed_backbone(
+        self, row_kwargs: dict, lengths: torch.Tensor, buckets: int, output_hidden_states: bool
+    ) -> BaseModelOutput:
         """The backbone over groups of rows sorted by length, each cut to its own longest row, then padded back
         and put in input order: the same states on real tokens (padding positions hold zeros), for fewer FLOPs."""
-        attention_mask = row_kwargs["attention_mask"]
-        lengths = attention_mask.sum(1)
         order = torch.argsort(lengths)
+        groups = order.tensor_split(buckets)
+        # rows are sorted, so a group's longest row is its last; one host transfer for all groups
+        group_lengths = lengths[torch.stack([rows[-1] for rows in groups])].tolist()
         outputs = []
-        for rows in order.tensor_split(buckets):
-            length = int(lengths[rows].max())
+        for rows, length in zip(groups, group_lengths):
             bucket = {name: values[rows, :length] for name, values in row_kwargs.items()}
             outputs.append(self.backbone(**bucket, output_hidden_states=output_hidden_states, return_dict=True))
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(order.numel(), device=order.device)
-        full_length = attention_mask.shape[1]
+        full_length = row_kwargs["attention_mask"].shape[1]
 
         def merge(states):
             return torch.cat([nn.functional.pad(s, (0, 0, 0, full_length - s.shape[1])) for s in states])[inverse]
