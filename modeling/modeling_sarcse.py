@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .configuration_sarcse import SarcseConfig
-from .modeling_simcse import SimCseModelOutput, SimCsePreTrainedModel
+from .modeling_simcse import LengthGroups, SimCseModelOutput, SimCsePreTrainedModel
 
 
 @dataclass
@@ -28,7 +28,9 @@ class SarcseModelOutput(SimCseModelOutput):
         token_mask (`torch.BoolTensor` of shape `(N, T)`): True at real content tokens.
         token_ids (`torch.LongTensor` of shape `(N, T)`): their vocabulary ids (for the frequency weights).
         reconstruction (`torch.FloatTensor` of shape `(N, Lr, hidden_size)`): X_hat; None unless requested
-            (by default only in training mode).
+            (by default only in training mode). With `config.length_buckets` > 1 a training forward rebuilds
+            each row only up to the longest content length of its length group (zeros after: the loss masks
+            every position past a row's content).
     """
 
     cnn_embedding: Optional[torch.FloatTensor] = None
@@ -91,19 +93,27 @@ class SarcseDecoder(nn.Module):
         hidden, channels, length = config.hidden_size, config.cnn_channels, config.decoder_length
         self.kernel_sizes: List[int] = list(config.kernel_sizes)
         self.channels = channels
+        self.length = length
         self.split = nn.Linear(hidden, channels * len(self.kernel_sizes))
         self.expand = nn.ModuleList(nn.ConvTranspose1d(channels, channels, length - k + 1) for k in self.kernel_sizes)
         self.project = nn.ModuleList(nn.ConvTranspose1d(channels, hidden, k) for k in self.kernel_sizes)
         self.refine = nn.Conv1d(hidden, hidden, 3, padding=1)
 
-    def forward(self, sentence_embedding: torch.Tensor) -> torch.Tensor:
-        parts = self.split(sentence_embedding).view(sentence_embedding.shape[0], len(self.kernel_sizes), self.channels)
-        branches = [
-            project(torch.relu(expand(parts[:, i].unsqueeze(-1))))
-            for i, (expand, project) in enumerate(zip(self.expand, self.project))
-        ]
-        merged = torch.stack(branches).mean(0)
-        return self.refine(merged).transpose(1, 2)
+    def forward(self, sentence_embedding: torch.Tensor, length: Optional[int] = None) -> torch.Tensor:
+        """X_hat, or exactly its first ``length`` positions (``X_hat[:, :length]``) at the cost of those alone."""
+        rows, channels = sentence_embedding.shape[0], self.channels
+        length = self.length if length is None else min(length, self.length)
+        built = min(length + 1, self.length)  # refine's window reads one position to the right
+        parts = self.split(sentence_embedding).view(rows, len(self.kernel_sizes), channels)
+        merged = 0
+        for i, (expand, project) in enumerate(zip(self.expand, self.project)):
+            # output position t < built reads expanded positions <= t only
+            inputs = min(expand.weight.shape[-1], built)
+            # a transposed convolution of a length-1 input is one matmul with its weight (faster as one)
+            weight = expand.weight[:, :, :inputs].reshape(channels, channels * inputs)
+            expanded = torch.relu((parts[:, i] @ weight).view(rows, channels, inputs) + expand.bias[:, None])
+            merged = merged + project(expanded)[..., :built]
+        return self.refine(merged / len(self.kernel_sizes))[..., :length].transpose(1, 2)
 
 
 class SarcsePreTrainedModel(SimCsePreTrainedModel):
@@ -138,7 +148,12 @@ class SarcseModel(SarcsePreTrainedModel):
             return_reconstruction = self.training
         out = self.encode_tokens(input_ids, attention_mask, token_type_ids)
         states, mask, ids, lengths = content_tokens(out.last_hidden_state, attention_mask, input_ids)
-        z = self.cnn_encoder(states, lengths)
+        buckets = self.config.length_buckets if self.training else 1
+        if buckets > 1 and states.shape[0] > buckets:
+            z, reconstruction = self._bucketed_head(states, lengths, buckets, return_reconstruction)
+        else:
+            z = self.cnn_encoder(states, lengths)
+            reconstruction = self.decoder(z) if return_reconstruction else None
         if self.config.embedding_source == "cnn":
             projection = embedding = z
         else:
@@ -151,8 +166,23 @@ class SarcseModel(SarcsePreTrainedModel):
             token_states=states.detach() if self.config.detach_target else states,
             token_mask=mask,
             token_ids=ids,
-            reconstruction=self.decoder(z) if return_reconstruction else None,
+            reconstruction=reconstruction,
         )
+
+    def _bucketed_head(
+        self, states: torch.Tensor, lengths: torch.Tensor, buckets: int, return_reconstruction: bool
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Encoder and decoder over groups of rows of similar content length, each cut to its own longest row:
+        the same z, and the same X_hat wherever the loss reads it (a group's positions past its longest row are
+        zeros), for fewer FLOPs."""
+        groups = LengthGroups(lengths, buckets)
+        embeddings, reconstructions = [], []
+        for rows, length in zip(groups.rows, groups.lengths):
+            embeddings.append(self.cnn_encoder(states[rows, :length], lengths[rows]))
+            if return_reconstruction:
+                reconstructions.append(self.decoder(embeddings[-1], length=length))
+        reconstruction = groups.merge(reconstructions, self.config.decoder_length) if return_reconstruction else None
+        return groups.merge(embeddings), reconstruction
 
 
 __all__ = ["SarcseModelOutput", "SarcsePreTrainedModel", "SarcseModel", "content_tokens"]

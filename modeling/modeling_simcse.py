@@ -66,6 +66,25 @@ def _is_right_padded(attention_mask: torch.Tensor, lengths: torch.Tensor) -> boo
     return bool(((positions < lengths.unsqueeze(1)) == attention_mask.bool()).all())
 
 
+class LengthGroups:
+    """Rows split into ``buckets`` groups of similar length, so that each group can run cut to its own longest
+    row (``lengths[i]`` real positions of row i, at the start of the row)."""
+
+    def __init__(self, lengths: torch.Tensor, buckets: int):
+        order = torch.argsort(lengths)
+        self.rows: List[torch.Tensor] = list(order.tensor_split(buckets))
+        # rows are sorted, so a group's longest row is its last; one host transfer for all groups
+        self.lengths: List[int] = lengths[torch.stack([rows[-1] for rows in self.rows])].tolist()
+        self.inverse = torch.empty_like(order)
+        self.inverse[order] = torch.arange(order.numel(), device=order.device)
+
+    def merge(self, pieces: Sequence[torch.Tensor], length: Optional[int] = None) -> torch.Tensor:
+        """Per-group results back in input order; with ``length``, (rows, L_g, d) pieces are zero-padded to it."""
+        if length is not None:
+            pieces = [nn.functional.pad(piece, (0, 0, 0, length - piece.shape[1])) for piece in pieces]
+        return torch.cat(list(pieces))[self.inverse]
+
+
 def _padding_offset(backbone: nn.Module) -> int:
     """RoBERTa-style embeddings start positions after ``padding_idx``; BERT-style start at 0."""
     embeddings = getattr(backbone, "embeddings", None)
@@ -184,27 +203,24 @@ class SimCsePreTrainedModel(PreTrainedModel):
     def _bucketed_backbone(
         self, row_kwargs: dict, lengths: torch.Tensor, buckets: int, output_hidden_states: bool
     ) -> BaseModelOutput:
-        """The backbone over groups of rows sorted by length, each cut to its own longest row, then padded back
+        """The backbone over groups of rows of similar length, each cut to its own longest row, then padded back
         and put in input order: the same states on real tokens (padding positions hold zeros), for fewer FLOPs."""
-        order = torch.argsort(lengths)
-        groups = order.tensor_split(buckets)
-        # rows are sorted, so a group's longest row is its last; one host transfer for all groups
-        group_lengths = lengths[torch.stack([rows[-1] for rows in groups])].tolist()
-        outputs = []
-        for rows, length in zip(groups, group_lengths):
-            bucket = {name: values[rows, :length] for name, values in row_kwargs.items()}
-            outputs.append(self.backbone(**bucket, output_hidden_states=output_hidden_states, return_dict=True))
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(order.numel(), device=order.device)
+        groups = LengthGroups(lengths, buckets)
+        outputs = [
+            self.backbone(
+                **{name: values[rows, :length] for name, values in row_kwargs.items()},
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+            )
+            for rows, length in zip(groups.rows, groups.lengths)
+        ]
         full_length = row_kwargs["attention_mask"].shape[1]
-
-        def merge(states):
-            return torch.cat([nn.functional.pad(s, (0, 0, 0, full_length - s.shape[1])) for s in states])[inverse]
-
         hidden_states = None
         if output_hidden_states:
-            hidden_states = tuple(merge(layer) for layer in zip(*(out.hidden_states for out in outputs)))
-        return BaseModelOutput(last_hidden_state=merge([out.last_hidden_state for out in outputs]), hidden_states=hidden_states)
+            layers = zip(*(out.hidden_states for out in outputs))
+            hidden_states = tuple(groups.merge(layer, full_length) for layer in layers)
+        last_hidden_state = groups.merge([out.last_hidden_state for out in outputs], full_length)
+        return BaseModelOutput(last_hidden_state=last_hidden_state, hidden_states=hidden_states)
 
     def pool(self, backbone_output, attention_mask: torch.Tensor):
         """Return ``(projection, sentence_embedding)`` of the configured pooler (SimCSE's semantics)."""
@@ -332,4 +348,4 @@ class SimCseModel(SimCsePreTrainedModel):
         return SimCseModelOutput(sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state)
 
 
-__all__ = ["SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "masked_mean"]
+__all__ = ["SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "masked_mean"]

@@ -248,7 +248,10 @@ def test_length_buckets_change_no_number(model_class, family, tokenizer):
         output = model(**batch)
         terms = [output.projection.square().sum(), output.sentence_embedding.sum()]
         terms += [output.reshaped.sum()] if model_class is ReCseModel else []
-        terms += [output.reconstruction.square().sum()] if model_class is SarcseModel else []
+        if model_class is SarcseModel:  # the loss reads X_hat at content tokens only
+            length = min(output.reconstruction.shape[1], output.token_mask.shape[1])
+            read = output.reconstruction[:, :length] * output.token_mask[:, :length].unsqueeze(-1)
+            terms.append(read.square().sum())
         torch.stack(terms).sum().backward()
         grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
         results.append((output.projection.detach(), output.sentence_embedding.detach(), grads))
@@ -258,6 +261,16 @@ def test_length_buckets_change_no_number(model_class, family, tokenizer):
     assert grads_3.keys() == grads_1.keys() and any(name.startswith("backbone.") for name in grads_1)
     for name in grads_1:
         torch.testing.assert_close(grads_3[name], grads_1[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_sarcse_decoder_builds_exact_prefixes(tokenizer):
+    """decoder(z, length=L) is X_hat[:, :L] (what the bucketed training head builds), for every L."""
+    model = tiny_model(SarcseModel, tokenizer).double()
+    z = torch.randn(3, model.config.hidden_size, dtype=torch.float64)
+    full = model.decoder(z)
+    assert full.shape == (3, model.config.decoder_length, model.config.hidden_size)
+    for length in range(model.config.decoder_length + 2):
+        torch.testing.assert_close(model.decoder(z, length=length), full[:, :length], atol=1e-12, rtol=0)
 
 
 def test_length_buckets_leave_left_padded_rows_whole(tokenizer):
