@@ -61,10 +61,10 @@ class SimCseConfig(PreTrainedConfig):
         objective (`str`, *optional*, defaults to `"infonce"`): the contrastive objective trained with.
         objective_variant (`str`, *optional*): `"orig"` or `"mod"` for the non-contrastive objectives.
         objective_kwargs (`dict`, *optional*): further hyperparameters of the objective (margin, ratio, ...).
-        length_buckets (`int`, *optional*, defaults to 4): a training forward runs the backbone on this many
-            groups of rows of similar length, each padded only to its own longest row: the same outputs with
-            fewer padded positions (about 0.87x the forward + backward time of one padded batch on a CPU,
-            BENCHMARKS.md section 1). 1 runs one padded batch.
+        length_buckets (`int`, *optional*, defaults to 4): a training forward runs the backbone (and SARCSE's
+            head) on this many groups of rows of similar length, each padded only to its own longest row: the
+            same outputs with fewer padded positions (about 0.87x the forward + backward time of one padded
+            batch on a CPU, BENCHMARKS.md section 1). 1 runs one padded batch.
     """
 
     model_type = "simcse"
