@@ -21,8 +21,9 @@ SimCSE with each other objective (``arccon mpt met`` with SimCSE's settings; ``b
 ``orig mod`` with the gradient-paradigm paper's BERT settings: its objective hyperparameters, learning rate,
 MLP without activation and frozen embeddings, but this budget's batch and steps), and the decision variants
 ``sarcse_cls`` (embedding_source cls), ``sarcse_c128`` (cnn_channels 128: the cheaper head), ``recse_matrix``
-(sqrt matrix), ``recse_last_hidden`` (reshape_source last_hidden). ``sarcse_c128`` and ``recse_last_hidden`` won
-on STS-B dev and are the defaults now (the decision table marks the current default).
+(sqrt matrix), ``recse_last_hidden`` (reshape_source last_hidden), ``recse_last_hidden_matrix`` (both: the sqrt
+decision again with the new reshape_source default). ``sarcse_c128`` and ``recse_last_hidden`` won on STS-B dev and
+are the defaults now (the decision table marks the current default).
 """
 
 from __future__ import annotations
@@ -62,11 +63,12 @@ def _preset_flags(objective: str, variant: str) -> list:
 # default changes (two did): the variants differ from these in one option each.
 SARCSE_OPTIONS = {"embedding_source": "cnn", "cnn_channels": "256"}
 RECSE_OPTIONS = {"sqrt": "signed", "reshape_source": "embeddings"}
-VARIANTS = {  # run -> (method, the option it changes, its value)
-    "sarcse_cls": ("sarcse", "embedding_source", "cls"),
-    "sarcse_c128": ("sarcse", "cnn_channels", "128"),
-    "recse_matrix": ("recse", "sqrt", "matrix"),
-    "recse_last_hidden": ("recse", "reshape_source", "last_hidden"),
+VARIANTS = {  # run -> (method, the options it changes)
+    "sarcse_cls": ("sarcse", {"embedding_source": "cls"}),
+    "sarcse_c128": ("sarcse", {"cnn_channels": "128"}),
+    "recse_matrix": ("recse", {"sqrt": "matrix"}),
+    "recse_last_hidden": ("recse", {"reshape_source": "last_hidden"}),
+    "recse_last_hidden_matrix": ("recse", {"reshape_source": "last_hidden", "sqrt": "matrix"}),
 }
 
 
@@ -82,8 +84,7 @@ def run_flags(name: str) -> list:
     if name in ("sarcse", "recse"):
         return _option_flags(name, {})
     if name in VARIANTS:
-        method, key, value = VARIANTS[name]
-        return _option_flags(method, {key: value})
+        return _option_flags(*VARIANTS[name])
     if name == "simcse_avg":
         return ["--method", "simcse", "--pooler", "avg"]
     if name in ("arccon", "mpt", "met"):
@@ -98,16 +99,20 @@ TRAINED_RUNS = ["simcse", "simcse_avg", "sarcse", "recse", "arccon", "mpt", "met
                 *[f"{o}_{v}" for o in ("barlow_twins", "vicreg", "mhe", "mhs") for v in ("orig", "mod")],
                 *VARIANTS]
 ALL_RUNS = ["raw", *TRAINED_RUNS]
-# [decision] comparisons on STS-B dev: (question, (method, option), base run, variant run)
+# [decision] comparisons on STS-B dev: (question, (method, option), base run, variant run); the variants that
+# change one option are compared with their method's base run, recse_last_hidden_matrix with recse_last_hidden
 DECISIONS = [(f"{'SARCSE' if method == 'sarcse' else 'reCSE'} {key}", (method, key), method, run)
-             for run, (method, key, _) in VARIANTS.items()]
+             for run, (method, changed) in VARIANTS.items() if len(changed) == 1 for key in changed]
+DECISIONS.append(("reCSE sqrt, with reshape_source last_hidden", ("recse", "sqrt"), "recse_last_hidden",
+                  "recse_last_hidden_matrix"))
 
 
 def _decision_label(method: str, key: str, run: str) -> str:
     """The option's value in ``run``, marked "(default)" when it is the config's current default."""
     from modeling import ReCseConfig, SarcseConfig
 
-    value = VARIANTS[run][2] if run in VARIANTS else (SARCSE_OPTIONS if method == "sarcse" else RECSE_OPTIONS)[key]
+    base = SARCSE_OPTIONS if method == "sarcse" else RECSE_OPTIONS
+    value = VARIANTS[run][1].get(key, base[key]) if run in VARIANTS else base[key]
     default = getattr((SarcseConfig if method == "sarcse" else ReCseConfig)(), key)
     return f"{value} (default)" if str(default) == value else value
 
