@@ -269,6 +269,10 @@ def test_sarcse_decoder_builds_exact_prefixes(tokenizer):
     z = torch.randn(3, model.config.hidden_size, dtype=torch.float64)
     full = model.decoder(z)
     assert full.shape == (3, model.config.decoder_length, model.config.hidden_size)
+    decoder = model.decoder  # METHODS.md section 1 spelled out with the modules' own forwards
+    parts = decoder.split(z).view(3, len(decoder.kernel_sizes), decoder.channels)
+    branches = [project(torch.relu(expand(parts[:, i, :, None]))) for i, (expand, project) in enumerate(zip(decoder.expand, decoder.project))]
+    torch.testing.assert_close(full, decoder.refine(torch.stack(branches).mean(0)).transpose(1, 2), atol=1e-12, rtol=0)
     for length in range(model.config.decoder_length + 2):
         torch.testing.assert_close(model.decoder(z, length=length), full[:, :length], atol=1e-12, rtol=0)
 
