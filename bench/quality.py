@@ -363,7 +363,6 @@ def build_curve_table(records: list, max_steps: int) -> str:
 def write_table(args) -> None:
     records = load_records()
     table, decision_table, summary = build_table(records)
-    curve_table = build_curve_table(records, parse_args([]).max_steps)
     info = machine_info()
     summary_record = {"benchmark": "quality", "date": now(), "machine": info, "runs": summary,
                       "files": sorted(p.name for p in QUALITY_DIR.glob("*.json"))}
@@ -375,6 +374,7 @@ def write_table(args) -> None:
     loads = sorted({(r.get("load_average_start") or [None])[0] for r in records if r.get("load_average_start")})
     dates = sorted({r.get("date", "")[:10] for r in records})
     default = parse_args([])
+    curve_table = build_curve_table(records, default.max_steps)
     missing = [n for n in ALL_RUNS if n != "raw" and not {r["seed"] for r in records if r["run"] == n
                                                           and r["budget"]["max_steps"] == default.max_steps} >= set(default.seeds)]
     lines = [

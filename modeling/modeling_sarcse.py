@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .configuration_sarcse import SarcseConfig
-from .modeling_simcse import LengthGroups, SimCseModelOutput, SimCsePreTrainedModel
+from .modeling_simcse import LengthGroups, SimCseModelOutput, SimCsePreTrainedModel, is_right_padded
 
 
 @dataclass
@@ -47,9 +47,10 @@ def content_tokens(
 
     Returns ``(states (N, T, d) zero at padding, mask (N, T), ids (N, T), lengths (N,))``.
     """
-    if not bool(attention_mask[:, 0].all()):
+    token_counts = attention_mask.sum(1)
+    if not is_right_padded(attention_mask, token_counts):
         raise ValueError("SARCSE needs right-padded inputs (tokenizer padding_side='right')")
-    lengths = (attention_mask.sum(1) - 2).clamp(min=0)
+    lengths = (token_counts - 2).clamp(min=0)
     longest = int(lengths.max()) if lengths.numel() else 0
     mask = torch.arange(longest, device=lengths.device)[None, :] < lengths[:, None]
     states = last_hidden_state[:, 1 : 1 + longest] * mask.unsqueeze(-1).to(last_hidden_state.dtype)
@@ -148,8 +149,8 @@ class SarcseModel(SarcsePreTrainedModel):
             return_reconstruction = self.training
         out = self.encode_tokens(input_ids, attention_mask, token_type_ids)
         states, mask, ids, lengths = content_tokens(out.last_hidden_state, attention_mask, input_ids)
-        buckets = self.config.length_buckets if self.training else 1
-        if buckets > 1 and states.shape[0] > buckets:
+        buckets = self._length_buckets(states.shape[0])
+        if buckets > 1:
             z, reconstruction = self._bucketed_head(states, lengths, buckets, return_reconstruction)
         else:
             z = self.cnn_encoder(states, lengths)

@@ -60,7 +60,7 @@ def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
-def _is_right_padded(attention_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
+def is_right_padded(attention_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
     """Every row is its ``lengths`` real tokens followed by padding (what slicing rows to their length assumes)."""
     positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
     return bool(((positions < lengths.unsqueeze(1)) == attention_mask.bool()).all())
@@ -193,12 +193,18 @@ class SimCsePreTrainedModel(PreTrainedModel):
         if token_type_ids is not None:
             row_kwargs["token_type_ids"] = token_type_ids
         output_hidden_states = output_hidden_states or self._needs_hidden_states()
-        buckets = self.config.length_buckets if self.training else 1
-        if buckets > 1 and input_ids.shape[0] > buckets:
+        buckets = self._length_buckets(input_ids.shape[0])
+        if buckets > 1:
             lengths = attention_mask.sum(1)
-            if _is_right_padded(attention_mask, lengths):
+            if is_right_padded(attention_mask, lengths):
                 return self._bucketed_backbone(row_kwargs, lengths, buckets, output_hidden_states)
         return self.backbone(**row_kwargs, output_hidden_states=output_hidden_states, return_dict=True)
+
+    def _length_buckets(self, rows: int) -> int:
+        """How many length groups a forward over ``rows`` rows runs in: ``config.length_buckets`` in training when
+        there are more rows than groups, else 1 (one padded batch)."""
+        buckets = self.config.length_buckets if self.training else 1
+        return buckets if rows > buckets else 1
 
     def _takes_inputs_embeds(self) -> bool:
         return "inputs_embeds" in inspect.signature(self.backbone.forward).parameters
@@ -356,4 +362,6 @@ class SimCseModel(SimCsePreTrainedModel):
         return SimCseModelOutput(sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state)
 
 
-__all__ = ["SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "masked_mean"]
+__all__ = [
+    "SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded", "masked_mean",
+]
