@@ -48,7 +48,7 @@ def main(argv=None):
     quiet()
     import numpy as np
     import torch
-    from modeling import SimCseModel
+    from sentcse.modeling import SimCseModel
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(args.threads)

@@ -81,7 +81,7 @@ def parse_args(argv=None):
 
 
 def objective_for(config, name, variant):
-    from trainers.objectives.method import build_method_objective
+    from sentcse.trainers.objectives.method import build_method_objective
 
     cfg = copy.deepcopy(config)
     cfg.objective, cfg.objective_variant = name, variant
@@ -91,7 +91,7 @@ def objective_for(config, name, variant):
 def bench_backbone(name: str, args) -> dict:
     import torch
     from steps import sentcse_trainer, trainer_step
-    from trainers.diagnostics import gradient_diagnostics
+    from sentcse.trainers.diagnostics import gradient_diagnostics
 
     path = backbone_path(name)
     rounds = args.warmup + args.repeats

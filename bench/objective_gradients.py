@@ -42,8 +42,8 @@ def parse_args(argv=None):
 
 
 def objective_of(name: str, variant):
-    from trainers.objectives import build_objective
-    from trainers.presets import PRESETS
+    from sentcse.trainers.objectives import build_objective
+    from sentcse.trainers.presets import PRESETS
 
     if variant is None:
         return build_objective(name)
@@ -55,7 +55,7 @@ def main(argv=None):
     quiet()
     import numpy as np
     import torch
-    from modeling import SimCseModel
+    from sentcse.modeling import SimCseModel
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

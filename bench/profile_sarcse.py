@@ -65,9 +65,9 @@ def main(argv=None):
     args = parse_args(argv)
     quiet()
     import torch
-    from modeling import SarcseConfig, SimCseModel
-    from modeling.modeling_sarcse import SarcseDecoder, SarcseTextCnnEncoder
-    from trainers.objectives.reconstruction import weighted_reconstruction_error
+    from sentcse.modeling import SarcseConfig, SimCseModel
+    from sentcse.modeling.modeling_sarcse import SarcseDecoder, SarcseTextCnnEncoder
+    from sentcse.trainers.objectives.reconstruction import weighted_reconstruction_error
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

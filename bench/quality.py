@@ -51,7 +51,7 @@ DEV = "STSBenchmark-dev"
 
 
 def _preset_flags(objective: str, variant: str) -> list:
-    from trainers.presets import PRESETS
+    from sentcse.trainers.presets import PRESETS
 
     preset = PRESETS[f"bert-{variant}-{objective}"]
     return ["--objective", objective, "--objective_variant", variant, "--objective_kwargs", json.dumps(preset["objective_kwargs"]),
@@ -109,7 +109,7 @@ DECISIONS.append(("reCSE sqrt, with reshape_source last_hidden", ("recse", "sqrt
 
 def _decision_label(method: str, key: str, run: str) -> str:
     """The option's value in ``run``, marked "(default)" when it is the config's current default."""
-    from modeling import ReCseConfig, SarcseConfig
+    from sentcse.modeling import ReCseConfig, SarcseConfig
 
     base = SARCSE_OPTIONS if method == "sarcse" else RECSE_OPTIONS
     value = VARIANTS[run][1].get(key, base[key]) if run in VARIANTS else base[key]
@@ -144,8 +144,8 @@ def _scores(results: dict) -> dict:
 
 
 def do_raw(args, backbone: str) -> dict:
-    from modeling import SimCseModel
-    from trainers.sts import StsEvaluator
+    from sentcse.modeling import SimCseModel
+    from sentcse.trainers.sts import StsEvaluator
 
     start = time.perf_counter()
     model = SimCseModel.from_backbone(backbone, pooler="avg")
@@ -171,7 +171,7 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
     sys.path.insert(0, str(REPO / "examples"))
     import train as train_example
     from transformers import TrainerCallback
-    from trainers.trainer import CseTrainer
+    from sentcse.trainers.trainer import CseTrainer
 
     out = Path(work_dir) / f"{name}_seed{seed}"
     shutil.rmtree(out, ignore_errors=True)

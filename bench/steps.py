@@ -74,12 +74,12 @@ def sentcse_trainer(
     ``config``: model config fields (``pooler``, ``objective``, ``objective_variant``, ``objective_kwargs``,
     ``time_for_space``, ...). Returns ``(trainer, collator)``.
     """
-    import modeling
+    import sentcse.modeling as modeling
     from datasets import Dataset
-    from trainers.data import TwoViewCollator
-    from trainers.objectives.method import build_method_objective
-    from trainers.token_frequency import count_tokens, token_weights
-    from trainers.trainer import CseTrainer, CseTrainingArguments
+    from sentcse.trainers.data import TwoViewCollator
+    from sentcse.trainers.objectives.method import build_method_objective
+    from sentcse.trainers.token_frequency import count_tokens, token_weights
+    from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
 
     torch.manual_seed(42)
     model = modeling.MODEL_CLASSES[method].from_backbone(backbone, max_length=max_length, **config)

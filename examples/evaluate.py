@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 try:
-    from trainers import sts
+    from sentcse.trainers import sts
 except ImportError:  # not pip-installed: use the repository this script belongs to
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from trainers import sts
+    from sentcse.trainers import sts
 
 
 def parse_args(argv=None):
@@ -94,7 +94,7 @@ def main(argv=None):
         out.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
         print(f"wrote {out}")
     if card_folder is not None:
-        from trainers.model_card import merge_sts_results, write_model_card
+        from sentcse.trainers.model_card import merge_sts_results, write_model_card
 
         merge_sts_results(card_folder, results)
         print(f"updated {write_model_card(card_folder, repo_id=args.hub_model_id)}")

@@ -18,17 +18,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import List, Optional
 
-import modeling
+import sentcse.modeling as modeling
 from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from trainers.data import TwoViewCollator, load_corpus
-from trainers.export import finish_output_folder
-from trainers.objectives.method import build_method_objective
-from trainers.presets import PRESETS, apply_preset
-from trainers.sts import DEV_TASK, StsEvaluator, format_table
-from trainers.token_frequency import corpus_fingerprint, count_tokens, load_token_counts, token_weights
-from trainers.trainer import CseTrainer, CseTrainingArguments
+from sentcse.trainers.data import TwoViewCollator, load_corpus
+from sentcse.trainers.export import finish_output_folder
+from sentcse.trainers.objectives.method import build_method_objective
+from sentcse.trainers.presets import PRESETS, apply_preset
+from sentcse.trainers.sts import DEV_TASK, StsEvaluator, format_table
+from sentcse.trainers.token_frequency import corpus_fingerprint, count_tokens, load_token_counts, token_weights
+from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
 
 logger = logging.getLogger("sentcse.train")
 DATA = Path(__file__).resolve().parent / "data"

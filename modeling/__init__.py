@@ -10,17 +10,23 @@ from .modeling_recse import ReCseModel, ReCseModelOutput
 from .modeling_sarcse import SarcseModel, SarcseModelOutput
 from .modeling_simcse import SimCseModel, SimCseModelOutput, SimCsePreTrainedModel
 
-MODEL_CLASSES = {"simcse": SimCseModel, "sarcse": SarcseModel, "recse": ReCseModel}
 
-for _model_class in MODEL_CLASSES.values():
-    _config_class = _model_class.config_class
-    AutoConfig.register(_config_class.model_type, _config_class, exist_ok=True)
-    AutoModel.register(_config_class, _model_class, exist_ok=True)
-    _config_class.register_for_auto_class()
-    _model_class.register_for_auto_class("AutoModel")
+
+def register_auto_classes(model_class) -> None:
+    """Register ``model_class`` and its config with AutoConfig/AutoModel, and for the auto classes (so
+    ``save_pretrained`` writes ``auto_map`` and copies the code files)."""
+    config_class = model_class.config_class
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, model_class, exist_ok=True)
+    config_class.register_for_auto_class()
+    model_class.register_for_auto_class("AutoModel")
+
+
+for _model_class in (SimCseModel, SarcseModel, ReCseModel):
+    register_auto_classes(_model_class)
 
 __all__ = [
-    "MODEL_CLASSES",
+    "register_auto_classes",
     "SimCseConfig",
     "SimCseModel",
     "SimCseModelOutput",

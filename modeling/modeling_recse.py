@@ -112,7 +112,7 @@ class ReCseModel(ReCsePreTrainedModel):
         if return_reshaped is None:
             return_reshaped = self.training
         from_embeddings = return_reshaped and self.config.reshape_source == "embeddings"
-        out = self.encode_tokens(input_ids, attention_mask, token_type_ids, output_hidden_states=from_embeddings)
+        out, _ = self.encode_tokens(input_ids, attention_mask, token_type_ids, output_hidden_states=from_embeddings)
         projection, embedding = self.pool(out, attention_mask)
         reshaped = None
         if return_reshaped:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .configuration_sarcse import SarcseConfig
-from .modeling_simcse import LengthGroups, SimCseModelOutput, SimCsePreTrainedModel, is_right_padded
+from .modeling_simcse import GroupedStates, SimCseModelOutput, SimCsePreTrainedModel, is_right_padded
 
 
 @dataclass
@@ -87,7 +87,8 @@ class SarcseTextCnnEncoder(nn.Module):
 
 class SarcseDecoder(nn.Module):
     """z (N, d) -> X_hat (N, Lr, d): per kernel k, ConvTranspose1d(c, c, Lr-k+1) expands a c-vector to length
-    Lr-k+1 and ConvTranspose1d(c, d, k) maps it to (Lr, d); branches averaged, refined by Conv1d(d, d, 3)."""
+    Lr-k+1 (then `decoder_activation`) and ConvTranspose1d(c, d, k) maps it to (Lr, d); branches averaged, refined
+    by Conv1d(d, d, 3)."""
 
     def __init__(self, config: SarcseConfig):
         super().__init__()
@@ -99,6 +100,7 @@ class SarcseDecoder(nn.Module):
         self.expand = nn.ModuleList(nn.ConvTranspose1d(channels, channels, length - k + 1) for k in self.kernel_sizes)
         self.project = nn.ModuleList(nn.ConvTranspose1d(channels, hidden, k) for k in self.kernel_sizes)
         self.refine = nn.Conv1d(hidden, hidden, 3, padding=1)
+        self.activation = config.decoder_activation
 
     def forward(self, sentence_embedding: torch.Tensor, length: Optional[int] = None) -> torch.Tensor:
         """X_hat, or exactly its first ``length`` positions (``X_hat[:, :length]``) at the cost of those alone."""
@@ -112,7 +114,9 @@ class SarcseDecoder(nn.Module):
             inputs = min(expand.weight.shape[-1], built)
             # a transposed convolution of a length-1 input is one matmul with its weight (faster as one)
             weight = expand.weight[:, :, :inputs].reshape(channels, channels * inputs)
-            expanded = torch.relu((parts[:, i] @ weight).view(rows, channels, inputs) + expand.bias[:, None])
+            expanded = (parts[:, i] @ weight).view(rows, channels, inputs) + expand.bias[:, None]
+            if self.activation == "relu":
+                expanded = torch.relu(expanded)
             merged = merged + project(expanded)[..., :built]
         return self.refine(merged / len(self.kernel_sizes))[..., :length].transpose(1, 2)
 
@@ -147,11 +151,10 @@ class SarcseModel(SarcsePreTrainedModel):
             attention_mask = torch.ones_like(input_ids)
         if return_reconstruction is None:
             return_reconstruction = self.training
-        out = self.encode_tokens(input_ids, attention_mask, token_type_ids)
+        out, grouped = self.encode_tokens(input_ids, attention_mask, token_type_ids)
         states, mask, ids, lengths = content_tokens(out.last_hidden_state, attention_mask, input_ids)
-        buckets = self._length_buckets(states.shape[0])
-        if buckets > 1:
-            z, reconstruction = self._bucketed_head(states, lengths, buckets, return_reconstruction)
+        if grouped is not None:
+            z, reconstruction = self._grouped_head(grouped, lengths, return_reconstruction)
         else:
             z = self.cnn_encoder(states, lengths)
             reconstruction = self.decoder(z) if return_reconstruction else None
@@ -170,18 +173,22 @@ class SarcseModel(SarcsePreTrainedModel):
             reconstruction=reconstruction,
         )
 
-    def _bucketed_head(
-        self, states: torch.Tensor, lengths: torch.Tensor, buckets: int, return_reconstruction: bool
+    def _grouped_head(
+        self, grouped: GroupedStates, lengths: torch.Tensor, return_reconstruction: bool
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Encoder and decoder over groups of rows of similar content length, each cut to its own longest row:
-        the same z, and the same X_hat wherever the loss reads it (a group's positions past its longest row are
-        zeros), for fewer FLOPs."""
-        groups = LengthGroups(lengths, buckets)
+        """Encoder and decoder over the backbone's length groups, each group's content tokens read from its own
+        states (no re-sort, no padding to the batch's longest row): the same z, and the same X_hat wherever the
+        loss reads it (a group's positions past its longest row are zeros), for fewer FLOPs."""
+        groups = grouped.groups
         embeddings, reconstructions = [], []
-        for rows, length in zip(groups.rows, groups.lengths):
-            embeddings.append(self.cnn_encoder(states[rows, :length], lengths[rows]))
+        for rows, group_states in zip(groups.rows, grouped.states):
+            content = max(group_states.shape[1] - 2, 0)
+            row_lengths = lengths[rows]
+            keep = torch.arange(content, device=row_lengths.device)[None, :] < row_lengths[:, None]
+            states = group_states[:, 1 : 1 + content] * keep.unsqueeze(-1).to(group_states.dtype)
+            embeddings.append(self.cnn_encoder(states, row_lengths))
             if return_reconstruction:
-                reconstructions.append(self.decoder(embeddings[-1], length=length))
+                reconstructions.append(self.decoder(embeddings[-1], length=content))
         reconstruction = groups.merge(reconstructions, self.config.decoder_length) if return_reconstruction else None
         return groups.merge(embeddings), reconstruction
 

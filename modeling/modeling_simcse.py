@@ -6,8 +6,9 @@ as remote code.
 """
 
 import inspect
+from pathlib import Path
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -19,6 +20,15 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.utils import ModelOutput
 
 from .configuration_simcse import SimCseConfig
+
+
+@dataclass
+class GroupedStates:
+    """A bucketed backbone forward: the groups, and each group's last-layer states cut to its longest row
+    (``states[g]`` is ``(len(groups.rows[g]), groups.lengths[g], d)``)."""
+
+    groups: "LengthGroups"
+    states: List[torch.Tensor]
 
 
 @dataclass
@@ -37,6 +47,14 @@ class SimCseModelOutput(ModelOutput):
     sentence_embedding: Optional[torch.FloatTensor] = None
     projection: Optional[torch.FloatTensor] = None
     last_hidden_state: Optional[torch.FloatTensor] = None
+
+    def views(self, name: str = "projection") -> Tuple[torch.Tensor, torch.Tensor]:
+        """The two dropout views of the field ``name`` of a training forward: rows ``[:B]`` and ``[B:]``."""
+        values = self[name]
+        if values is None or values.shape[0] % 2:
+            raise ValueError(f"{name} holds no two stacked views (got {None if values is None else tuple(values.shape)})")
+        first, second = values.chunk(2)
+        return first, second
 
 
 class MlpHead(nn.Module):
@@ -68,7 +86,8 @@ def is_right_padded(attention_mask: torch.Tensor, lengths: torch.Tensor) -> bool
 
 class LengthGroups:
     """Rows split into ``buckets`` groups of similar length, so that each group can run cut to its own longest
-    row (``lengths[i]`` real positions of row i, at the start of the row)."""
+    row (``lengths[i]`` real positions of row i, at the start of the row). Built once per training forward and
+    shared by the backbone and any head that reads the token states (SARCSE's)."""
 
     def __init__(self, lengths: torch.Tensor, buckets: int):
         order = torch.argsort(lengths)
@@ -100,9 +119,11 @@ class SimCsePreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
-    def __init__(self, config: SimCseConfig):
+    def __init__(self, config: SimCseConfig, backbone: Optional[PreTrainedModel] = None):
         super().__init__(config)
-        self.backbone = AutoModel.from_config(config.backbone_config, **self._backbone_kwargs(config.backbone_config))
+        if backbone is None:
+            backbone = AutoModel.from_config(config.backbone_config, **self._backbone_kwargs(config.backbone_config))
+        self.backbone = backbone
         self.mlp = MlpHead(config.hidden_size, config.mlp_activation) if self._uses_mlp(config) else None
         self.tokenizer = None
         self._apply_freeze()
@@ -158,23 +179,24 @@ class SimCsePreTrainedModel(PreTrainedModel):
     ):
         """Wrap a pretrained encoder (Hub name or local folder) in a fresh sentcse model.
 
-        ``config_kwargs`` are this model's config fields (e.g. ``pooler="avg"``). The heads are newly
-        initialised; the tokenizer is loaded from the same place unless one is passed.
+        ``config_kwargs`` are this model's config fields (e.g. ``pooler="avg"``), checked before any weight is
+        read. The backbone is loaded once and becomes the model's; the heads are newly initialised. The tokenizer
+        is loaded from the same place unless one is passed.
         """
-        backbone_config = AutoConfig.from_pretrained(backbone_name_or_path)
-        kwargs = {**cls._backbone_kwargs(backbone_config), **(backbone_kwargs or {})}
-        backbone = AutoModel.from_pretrained(backbone_name_or_path, config=backbone_config, dtype=dtype, **kwargs)
+        name = str(backbone_name_or_path)
+        if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
+            raise OSError(f"no folder {name!r}: pass an existing backbone folder or a Hub model name")
+        backbone_config = AutoConfig.from_pretrained(name)
         config = cls.config_class(backbone_config=backbone_config, **config_kwargs)
-        model = cls(config)
-        missing, unexpected = model.backbone.load_state_dict(backbone.state_dict(), strict=False)
-        if missing:
-            raise ValueError(f"backbone weights missing from {backbone_name_or_path!r}: {missing[:5]}")
-        model.config._name_or_path = str(backbone_name_or_path)
+        kwargs = {**cls._backbone_kwargs(backbone_config), **(backbone_kwargs or {})}
+        backbone = AutoModel.from_pretrained(name, config=backbone_config, dtype=dtype, **kwargs)
+        model = cls(config, backbone=backbone)
+        model.config._name_or_path = name
         model.to(dtype)
         model.tokenizer = tokenizer
         if model.tokenizer is None:
             try:
-                model.tokenizer = AutoTokenizer.from_pretrained(backbone_name_or_path)
+                model.tokenizer = AutoTokenizer.from_pretrained(name)
             except (OSError, ValueError):
                 model.tokenizer = None  # encode() will say where it looked
         return model
@@ -183,11 +205,14 @@ class SimCsePreTrainedModel(PreTrainedModel):
     def _needs_hidden_states(self) -> bool:
         return self.config.pooler in ("avg_first_last", "avg_top2")
 
-    def encode_tokens(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False):
-        """The backbone's output; ``attention_mask`` is required (each ``forward`` fills a missing one).
+    def encode_tokens(
+        self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False
+    ) -> Tuple[BaseModelOutput, Optional[GroupedStates]]:
+        """The backbone's output, and its per-group states when the forward ran in length groups (else None).
 
-        In training, right-padded rows run in ``config.length_buckets`` groups of similar length (see
-        `_bucketed_backbone`); encode() already batches by token count, so inference runs as given.
+        ``attention_mask`` is required (each ``forward`` fills a missing one). In training, right-padded rows run in
+        ``config.length_buckets`` groups of similar length (see `_bucketed_backbone`); encode() already batches by
+        token count, so inference runs as given.
         """
         row_kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
@@ -197,8 +222,8 @@ class SimCsePreTrainedModel(PreTrainedModel):
         if buckets > 1:
             lengths = attention_mask.sum(1)
             if is_right_padded(attention_mask, lengths):
-                return self._bucketed_backbone(row_kwargs, lengths, buckets, output_hidden_states)
-        return self.backbone(**row_kwargs, output_hidden_states=output_hidden_states, return_dict=True)
+                return self._bucketed_backbone(row_kwargs, LengthGroups(lengths, buckets), output_hidden_states)
+        return self.backbone(**row_kwargs, output_hidden_states=output_hidden_states, return_dict=True), None
 
     def _length_buckets(self, rows: int) -> int:
         """How many length groups a forward over ``rows`` rows runs in: ``config.length_buckets`` in training when
@@ -210,11 +235,10 @@ class SimCsePreTrainedModel(PreTrainedModel):
         return "inputs_embeds" in inspect.signature(self.backbone.forward).parameters
 
     def _bucketed_backbone(
-        self, row_kwargs: dict, lengths: torch.Tensor, buckets: int, output_hidden_states: bool
-    ) -> BaseModelOutput:
+        self, row_kwargs: dict, groups: LengthGroups, output_hidden_states: bool
+    ) -> Tuple[BaseModelOutput, GroupedStates]:
         """The backbone over groups of rows of similar length, each cut to its own longest row, then padded back
         and put in input order: the same states on real tokens (padding positions hold zeros), for fewer FLOPs."""
-        groups = LengthGroups(lengths, buckets)
         if self._takes_inputs_embeds():
             # one word-embedding lookup for all groups: its backward then fills one dense (vocab, d) gradient
             # instead of one per group (at 30k x 384 each such fill costs as much as a small layer)
@@ -233,8 +257,9 @@ class SimCsePreTrainedModel(PreTrainedModel):
         if output_hidden_states:
             layers = zip(*(out.hidden_states for out in outputs))
             hidden_states = tuple(groups.merge(layer, full_length) for layer in layers)
-        last_hidden_state = groups.merge([out.last_hidden_state for out in outputs], full_length)
-        return BaseModelOutput(last_hidden_state=last_hidden_state, hidden_states=hidden_states)
+        pieces = [out.last_hidden_state for out in outputs]
+        last_hidden_state = groups.merge(pieces, full_length)
+        return BaseModelOutput(last_hidden_state=last_hidden_state, hidden_states=hidden_states), GroupedStates(groups, pieces)
 
     def pool(self, backbone_output, attention_mask: torch.Tensor):
         """Return ``(projection, sentence_embedding)`` of the configured pooler (SimCSE's semantics)."""
@@ -357,11 +382,12 @@ class SimCseModel(SimCsePreTrainedModel):
     ) -> SimCseModelOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        out = self.encode_tokens(input_ids, attention_mask, token_type_ids)
+        out, _ = self.encode_tokens(input_ids, attention_mask, token_type_ids)
         projection, embedding = self.pool(out, attention_mask)
         return SimCseModelOutput(sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state)
 
 
 __all__ = [
-    "SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded", "masked_mean",
+    "GroupedStates", "SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
+    "masked_mean",
 ]

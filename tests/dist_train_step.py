@@ -14,10 +14,10 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny import tiny_model, tiny_tokenizer  # noqa: E402
 
-from modeling import SimCseModel  # noqa: E402
-from trainers.data import Corpus, TwoViewCollator  # noqa: E402
-from trainers.objectives.method import build_method_objective  # noqa: E402
-from trainers.trainer import CseTrainer, CseTrainingArguments  # noqa: E402
+from sentcse.modeling import SimCseModel  # noqa: E402
+from sentcse.trainers.data import Corpus, TwoViewCollator  # noqa: E402
+from sentcse.trainers.objectives.method import build_method_objective  # noqa: E402
+from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments  # noqa: E402
 
 SENTENCES = [f"the cat {w} on the mat {i}" for i, w in enumerate("sat ran was big red blue fast slow".split())]
 

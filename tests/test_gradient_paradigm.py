@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainers.diagnostics import anchor_gradient, batch_components, fit_gradient_components, gradient_diagnostics
-from trainers.objectives import (
+from sentcse.trainers.diagnostics import anchor_gradient, batch_components, fit_gradient_components, gradient_diagnostics
+from sentcse.trainers.objectives import (
     CONTRASTIVE_OBJECTIVES,
     VARIANT_OBJECTIVES,
     MET,

@@ -18,12 +18,12 @@ import torch
 from huggingface_hub import HfApi, ModelCard
 from transformers import BertModel
 
-import modeling
-from modeling import ReCseModel, SarcseModel, SimCseModel
+import sentcse.modeling as modeling
+from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from tiny import WORDS, tiny_backbone_config, tiny_model, tiny_tokenizer
-from trainers import model_card
-from trainers.export import HUB_IGNORE_PATTERNS, ST_FILES, export_sentence_transformers, hub_upload_files
-from trainers.model_card import build_model_card, merge_sts_results, write_model_card
+from sentcse.trainers import model_card
+from sentcse.trainers.export import HUB_IGNORE_PATTERNS, ST_FILES, export_sentence_transformers, hub_upload_files
+from sentcse.trainers.model_card import build_model_card, merge_sts_results, write_model_card
 
 REPO = Path(__file__).resolve().parents[1]
 STSB = REPO / "examples" / "data" / "stsb"

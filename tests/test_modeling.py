@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-import modeling
-from modeling import ReCseConfig, ReCseModel, SarcseConfig, SarcseModel, SimCseConfig, SimCseModel
+import sentcse.modeling as modeling
+from sentcse.modeling import ReCseConfig, ReCseModel, SarcseConfig, SarcseModel, SimCseConfig, SimCseModel
 from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -288,7 +288,7 @@ def test_length_buckets_leave_left_padded_rows_whole(tokenizer):
 
 
 def test_newton_schulz_square_root_squares_back():
-    from modeling.modeling_recse import newton_schulz_sqrt
+    from sentcse.modeling.modeling_recse import newton_schulz_sqrt
 
     x = torch.randn(3, 6, 4, dtype=torch.float64)
     psd = x.transpose(1, 2) @ x / 6

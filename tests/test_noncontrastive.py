@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from trainers.objectives import VARIANT_OBJECTIVES, BarlowTwins, MHE, MHS, VICReg, build_objective
+from sentcse.trainers.objectives import VARIANT_OBJECTIVES, BarlowTwins, MHE, MHS, VICReg, build_objective
 
 N, D = 10, 6
 MARGIN, TAU = 0.30, 0.05

@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from trainers import sts
+from sentcse.trainers import sts
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_STSB = REPO / "examples" / "data" / "stsb"

@@ -16,15 +16,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import BertModel, TrainerCallback
 
-from modeling import ReCseModel, SarcseModel, SimCseModel
+from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
-from trainers.data import Corpus, TwoViewCollator, load_corpus, read_corpus
-from trainers.objectives import InfoNCE
-from trainers.objectives.method import build_method_objective
-from trainers.objectives.reconstruction import SelfAdaptiveReconstruction
-from trainers.objectives.reshaping import ReshapedPositive
-from trainers.token_frequency import count_tokens, load_token_counts, save_token_counts, token_weights
-from trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
+from sentcse.trainers.data import Corpus, TwoViewCollator, load_corpus, read_corpus
+from sentcse.trainers.objectives import InfoNCE
+from sentcse.trainers.objectives.method import build_method_objective
+from sentcse.trainers.objectives.reconstruction import SelfAdaptiveReconstruction
+from sentcse.trainers.objectives.reshaping import ReshapedPositive
+from sentcse.trainers.token_frequency import count_tokens, load_token_counts, save_token_counts, token_weights
+from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent

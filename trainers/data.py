@@ -81,20 +81,28 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
 
 
 class TwoViewCollator:
-    """Tokenise a batch of B sentences and stack it twice: rows ``[:B]`` are view 1, ``[B:]`` view 2.
+    """Tokenise a batch and stack it twice (rows ``[:B]`` first, ``[B:]`` second), right-padded to its longest row
+    and truncated at ``max_length``.
 
-    The two views differ only by the dropout masks of the forward pass (SimCSE). Padding is dynamic (to the
-    longest sentence of the batch, right side), truncation at ``max_length``.
+    Training examples (``{"sentence": ...}``): both halves are the same B sentences; the two views differ only by
+    the dropout masks of the forward pass (SimCSE). Evaluation examples (``{"sentence1", "sentence2", "score"}``, STS
+    pairs): the halves are the pairs' first and second sentences, and ``labels`` holds the gold scores.
     """
 
     def __init__(self, tokenizer, max_length: int = 32):
         self.tokenizer = tokenizer
         self.max_length = max_length
 
-    def __call__(self, examples: Sequence[Dict[str, str]]) -> Dict[str, torch.Tensor]:
-        sentences = [example["sentence"] for example in examples]
+    def _tokenize(self, sentences: List[str]) -> Dict[str, torch.Tensor]:
         batch = self.tokenizer(
             sentences, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt", padding_side="right"
         )
-        keep = ("input_ids", "attention_mask", "token_type_ids")
-        return {key: torch.cat([value, value]) for key, value in batch.items() if key in keep}
+        return {key: value for key, value in batch.items() if key in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def __call__(self, examples: Sequence[Dict[str, str]]) -> Dict[str, torch.Tensor]:
+        if examples and "sentence1" in examples[0]:
+            batch = self._tokenize([e["sentence1"] for e in examples] + [e["sentence2"] for e in examples])
+            batch["labels"] = torch.tensor([float(e["score"]) for e in examples])
+            return batch
+        batch = self._tokenize([example["sentence"] for example in examples])
+        return {key: torch.cat([value, value]) for key, value in batch.items()}

@@ -717,7 +717,7 @@ def build_model_card(
     from huggingface_hub import ModelCard, ModelCardData
     from transformers import AutoConfig
 
-    import modeling  # noqa: F401  (registers the sentcse configs)
+    from .. import modeling  # noqa: F401  (registers the sentcse configs)
 
     from .export import MIN_SENTENCE_TRANSFORMERS
     from .sts import TEST_TASKS, format_table

@@ -1,8 +1,11 @@
 """``CseTrainer``: the Hugging Face Trainer for unsupervised sentence-embedding objectives.
 
-Public hooks only: ``compute_loss`` (one forward over the 2B two-view batch, cross-process gathering, the
-objective's named terms), ``evaluate`` (STS-B dev Spearman for ``metric_for_best_model``), ``log`` (adds the loss
-terms and gradient diagnostics) and ``save_model`` (adds the token-count table beside the weights).
+Public hooks only: ``compute_loss`` (one forward over the 2B two-view batch; the model output hands out its two
+views, which are gathered across processes once, with the output fields the objective declares), ``prediction_step``
+and ``compute_metrics`` (STS-B dev: cosine of each pair, Spearman over the gathered pairs, so the Trainer's own
+``evaluate`` logs it, calls the callbacks and picks the best checkpoint), ``log`` (adds the loss terms, reduced
+across processes, and the gradient diagnostics of the logged step's batch) and ``save_model`` (adds the method's
+checkpoint files, e.g. SARCSE's token counts).
 
 Gradient accumulation averages the loss of micro-batches; it is NOT a larger batch of in-batch negatives (each
 micro-batch only contrasts its own sentences). Use more processes or a larger per-device batch for that.
@@ -10,16 +13,17 @@ micro-batch only contrasts its own sentences). Use more processes or a larger pe
 
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional
 
+import numpy as np
 import torch
 import torch.distributed as dist
-from transformers import Trainer, TrainingArguments
+from scipy.stats import pearsonr, spearmanr
+from transformers import EvalPrediction, Trainer, TrainingArguments
 
 from .diagnostics import gradient_diagnostics
 from .objectives.base import CseObjective
-from .sts import DEV_TASK
-from .token_frequency import save_token_counts
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +62,10 @@ def gather_keep_local_grad(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def gather_views(embeddings: torch.Tensor):
-    """Split stacked ``(2b, d)`` rows into the two views and gather each across processes."""
-    view1, view2 = embeddings.chunk(2)
-    return gather_keep_local_grad(view1), gather_keep_local_grad(view2)
+def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
+    """Spearman and Pearson (x100) of the predicted cosine similarities against the gold scores."""
+    predicted, gold = np.asarray(prediction.predictions, dtype=np.float64), np.asarray(prediction.label_ids, dtype=np.float64)
+    return {DEV_METRIC: float(spearmanr(gold, predicted)[0] * 100), "stsb_pearson": float(pearsonr(gold, predicted)[0] * 100)}
 
 
 @dataclass
@@ -71,6 +75,7 @@ class CseTrainingArguments(TrainingArguments):
 
     output_dir: Optional[str] = field(default="sentcse-output", metadata={"help": "where checkpoints and the model go"})
     per_device_train_batch_size: int = 64
+    per_device_eval_batch_size: int = 64
     learning_rate: float = 3e-5
     num_train_epochs: float = 1.0
     eval_strategy: str = "steps"
@@ -104,43 +109,44 @@ class CseTrainer(Trainer):
     """Trainer for sentcse models.
 
     Args:
-        objective: the method's objective (``trainers.objectives.method.build_method_objective``).
-        dev_evaluator: an ``StsEvaluator`` with STS-B dev; ``evaluate`` reports ``eval_stsb_spearman``.
-        token_counts: SARCSE's corpus token counts, saved beside every checkpoint.
+        objective: the method's objective (``MethodSpec.build_objective``).
+        checkpoint_files: file name -> text written beside the weights of every save (``MethodResources``).
         diagnostics: log the gradient components (GD, W, R) of the contrastive term every logging step.
+
+    ``eval_dataset`` holds STS pairs (``sentence1``, ``sentence2``, ``score``; ``trainers.sts.sts_pairs_dataset``),
+    scored by ``sts_metrics`` unless another ``compute_metrics`` is passed.
     """
 
     def __init__(
         self,
         *args,
         objective: CseObjective,
-        dev_evaluator=None,
-        token_counts: Optional[Dict[int, int]] = None,
-        token_counts_fingerprint: str = "",
+        checkpoint_files: Optional[Mapping[str, str]] = None,
         diagnostics: bool = True,
         **kwargs,
     ):
-        if dev_evaluator is not None and kwargs.get("eval_dataset") is None:
-            kwargs["eval_dataset"] = dev_evaluator.load()[DEV_TASK]  # the pairs evaluate() scores
+        if kwargs.get("eval_dataset") is not None and kwargs.get("compute_metrics") is None:
+            kwargs["compute_metrics"] = sts_metrics
         super().__init__(*args, **kwargs)
         # compute_loss returns a per-micro-batch mean: let the Trainer average over accumulation steps.
         self.model_accepts_loss_kwargs = False
         self.objective = objective.to(self.args.device)
-        self.dev_evaluator = dev_evaluator
-        self.token_counts = token_counts
-        self.token_counts_fingerprint = token_counts_fingerprint
+        self.checkpoint_files = dict(checkpoint_files or {})
         self.diagnostics = diagnostics
-        self._term_sums: Dict[str, float] = {}
+        self._term_sums: Dict[str, torch.Tensor] = {}
         self._term_steps = 0
         self._diagnostics_logs: Dict[str, float] = {}
+        self._diagnostics_step = -1
 
     # ------------------------------------------------------------------ training
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         output = model(**inputs)
-        anchor, positive = gather_views(output.projection)
-        if getattr(output, "reshaped", None) is not None:
-            output["reshaped"] = torch.cat(gather_views(output.reshaped))
-        terms = self.objective(anchor, positive, output)
+        anchor, positive = (gather_keep_local_grad(view) for view in output.views())
+        gathered = {
+            name: tuple(gather_keep_local_grad(view) for view in output.views(name))
+            for name in self.objective.gathered_outputs
+        }
+        terms = self.objective(anchor, positive, output, gathered)
         loss = torch.stack([value.float() for value in terms.values()]).sum()
         if not torch.isfinite(loss):
             values = {name: float(value.detach()) for name, value in terms.items()}
@@ -155,33 +161,41 @@ class CseTrainer(Trainer):
 
     def _record_terms(self, terms, anchor, positive) -> None:
         for name, value in terms.items():
-            self._term_sums[name] = self._term_sums.get(name, 0.0) + float(value.detach())
+            value = value.detach().float()
+            self._term_sums[name] = self._term_sums[name] + value if name in self._term_sums else value
         self._term_steps += 1
+        # the step being computed is global_step + 1; the Trainer logs it when that is a multiple of logging_steps
+        step = self.state.global_step + 1
         logging_steps = max(1, int(self.args.logging_steps))
-        if self.diagnostics and not self._diagnostics_logs and self.state.global_step % logging_steps == 0:
+        logged = step % logging_steps == 0 or (self.args.logging_first_step and step == 1)
+        if self.diagnostics and logged and self._diagnostics_step != step:
             contrastive = getattr(self.objective, "contrastive", self.objective)
             self._diagnostics_logs = gradient_diagnostics(contrastive, anchor.detach(), positive.detach())
+            self._diagnostics_step = step
 
     def log(self, logs: Dict[str, float], *args, **kwargs) -> None:
         if "loss" in logs and self._term_steps:
-            logs.update({f"loss/{name}": total / self._term_steps for name, total in self._term_sums.items()})
+            names = sorted(self._term_sums)
+            means = torch.stack([self._term_sums[name] for name in names]) / self._term_steps
+            means = self.accelerator.reduce(means, reduction="mean")  # every rank logs; one transfer
+            logs.update({f"loss/{name}": value for name, value in zip(names, means.tolist())})
             logs.update(self._diagnostics_logs)
             self._term_sums, self._term_steps, self._diagnostics_logs = {}, 0, {}
         super().log(logs, *args, **kwargs)
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> Dict[str, float]:
-        if self.dev_evaluator is None:
-            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-        model = self.accelerator.unwrap_model(self.model)
-        result = self.dev_evaluator.evaluate_task(model, DEV_TASK)
-        metrics = {f"{metric_key_prefix}_{DEV_METRIC}": result.spearman, f"{metric_key_prefix}_stsb_pearson": result.pearson}
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-        return metrics
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """STS pairs (collated as rows ``[sentences1; sentences2]`` with ``labels``): the cosine of each pair."""
+        labels = inputs.pop("labels")
+        with torch.no_grad():
+            first, second = model(**inputs).views("sentence_embedding")
+            similarity = torch.nn.functional.cosine_similarity(first.float(), second.float(), dim=-1)
+        return None, similarity, labels
 
     # ------------------------------------------------------------------ saving
     def save_model(self, output_dir: Optional[str] = None, _internal_call: bool = False) -> None:
         super().save_model(output_dir, _internal_call)
-        if self.token_counts is not None and self.args.should_save:
-            save_token_counts(self.token_counts, output_dir or self.args.output_dir, self.token_counts_fingerprint)
+        if self.args.should_save:
+            folder = Path(output_dir or self.args.output_dir)
+            for name, text in self.checkpoint_files.items():
+                (folder / name).write_text(text)

@@ -1,26 +1,37 @@
 """The contract every training objective follows (METHODS.md section 5).
 
-An objective is an ``nn.Module`` called as ``objective(anchor, positive, output=None)``:
+An objective is an ``nn.Module`` called as ``objective(anchor, positive, output=None, gathered=None)``:
 
 - ``anchor``, ``positive``: ``(B, d)`` training-time embeddings of the two dropout views of the same B
   sentences (row i of each is sentence i), already gathered across processes by the trainer.
-- ``output``: the model's local ``ModelOutput`` (not gathered), for objectives that need more than the two
-  embeddings (SARCSE's token reconstruction, reCSE's reshaped view).
+- ``output``: the model's local ``ModelOutput`` (never gathered, never written to), for token-level terms
+  (SARCSE's reconstruction); ``output.views(name)`` splits a field into its two views.
+- ``gathered``: for each name in the objective's ``gathered_outputs``, the two views of that output field,
+  gathered across processes by the trainer like the embeddings (reCSE's reshaped view).
 
 It returns a ``dict`` of named scalar loss terms; the trainer sums them into the loss and logs each one.
 """
 
-from typing import Dict, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-class CseObjective(nn.Module):
-    """Base class: subclasses implement ``forward(anchor, positive, output=None) -> dict[str, Tensor]``."""
+# name of a model-output field -> its two views, gathered across processes
+Gathered = Optional[Mapping[str, Tuple[torch.Tensor, torch.Tensor]]]
 
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
+
+class CseObjective(nn.Module):
+    """Base class: subclasses implement ``forward(anchor, positive, output=None, gathered=None) -> dict[str, Tensor]``
+    and list in ``gathered_outputs`` the model-output fields they need gathered across processes."""
+
+    gathered_outputs: Tuple[str, ...] = ()
+
+    def forward(
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
+    ) -> Dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -54,6 +65,8 @@ class SimilarityObjective(CseObjective):
     def loss_from_similarity(self, similarity: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
+    ) -> Dict[str, torch.Tensor]:
         check_views(anchor, positive)
         return {self.name: self.loss_from_similarity(cosine_matrix(anchor, positive))}

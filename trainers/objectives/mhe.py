@@ -33,6 +33,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from .base import Gathered
 from .vicreg import NonContrastiveObjective
 
 
@@ -80,7 +81,9 @@ class MHE(NonContrastiveObjective):
             omega = torch.exp(row_lse - uniform.detach()) / self.temperature
         return uniform, omega
 
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
+    ) -> Dict[str, torch.Tensor]:
         u0, u1 = self.views(anchor, positive)
         align = 2 - 2 * (u0 * u1).sum(dim=-1)
         uniform0, omega0 = self.energy(u0)

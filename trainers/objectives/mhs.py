@@ -35,6 +35,7 @@ from typing import Dict, Optional
 
 import torch
 
+from .base import Gathered
 from .vicreg import NonContrastiveObjective
 
 DISTANCE_EPS = 1e-4
@@ -76,7 +77,9 @@ class MHS(NonContrastiveObjective):
     ):
         super().__init__(variant, lambda_, margin, None, ratio, w_gd, w_w, w_r)
 
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
+    ) -> Dict[str, torch.Tensor]:
         u0, u1 = self.views(anchor, positive)
         align = 2 - 2 * (u0 * u1).sum(dim=-1)
         dmin0 = nearest_cross_view_distance(u0, u1)

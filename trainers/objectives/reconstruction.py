@@ -13,7 +13,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .base import CseObjective
+from .base import CseObjective, Gathered
 
 
 def weighted_reconstruction_error(
@@ -44,13 +44,12 @@ class SelfAdaptiveReconstruction(CseObjective):
         self.beta = beta
         self.gamma = gamma
 
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
+    ) -> Dict[str, torch.Tensor]:
         if output is None or getattr(output, "reconstruction", None) is None:
             raise ValueError("SelfAdaptiveReconstruction needs a SarcseModel output with its reconstruction (train mode)")
-        half = output.reconstruction.shape[0] // 2
         weights = self.token_weights.to(output.token_ids.device)[output.token_ids]
-        losses = [
-            weighted_reconstruction_error(output.reconstruction[rows], output.token_states[rows], output.token_mask[rows], weights[rows])
-            for rows in (slice(0, half), slice(half, None))
-        ]
+        views = zip(output.views("reconstruction"), output.views("token_states"), output.views("token_mask"), weights.chunk(2))
+        losses = [weighted_reconstruction_error(*view) for view in views]
         return {self.name: self.beta * losses[0] + self.gamma * losses[1]}

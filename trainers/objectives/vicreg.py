@@ -43,7 +43,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .base import CseObjective, check_views
+from .base import CseObjective, Gathered, check_views
 from .base import upcast_half
 
 VARIANTS = ("orig", "mod")
@@ -170,7 +170,9 @@ class VICReg(NonContrastiveObjective):
             positive = self.orig_positive(u1, u2)
         return positive, negative
 
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
+    ) -> Dict[str, torch.Tensor]:
         u0, u1 = self.views(anchor, positive)
         pos01, neg01 = self.directed_terms(u0, u1)
         pos10, neg10 = self.directed_terms(u1, u0)

@@ -1,0 +1,1 @@
+"""Model-card templates (Jinja2), shipped as package data and read with importlib.resources."""

@@ -1,0 +1,42 @@
+"""sentcse: unsupervised sentence embeddings (SimCSE, SARCSE, reCSE, the unified gradient paradigm) as Hugging
+Face models. Importing it registers the models with ``AutoConfig`` / ``AutoModel``.
+
+The public API; everything else lives in ``sentcse.modeling`` (the models, shipped as remote code) and
+``sentcse.trainers`` (training, evaluation, model cards).
+"""
+
+from .modeling import (
+    ReCseConfig,
+    ReCseModel,
+    SarcseConfig,
+    SarcseModel,
+    SimCseConfig,
+    SimCseModel,
+)
+from .trainers.data import TwoViewCollator, load_corpus
+from .trainers.methods import METHODS, MethodSpec, get_method, register_method
+from .trainers.objectives import build_objective
+from .trainers.sts import StsEvaluator, format_table, load_encoder
+from .trainers.trainer import CseTrainer, CseTrainingArguments
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CseTrainer",
+    "CseTrainingArguments",
+    "METHODS",
+    "MethodSpec",
+    "ReCseConfig",
+    "ReCseModel",
+    "SarcseConfig",
+    "SarcseModel",
+    "SimCseConfig",
+    "SimCseModel",
+    "StsEvaluator",
+    "TwoViewCollator",
+    "build_objective",
+    "format_table",
+    "get_method",
+    "load_encoder",
+    "register_method",
+]

@@ -1,0 +1,61 @@
+"""SARCSE (Liu et al., arXiv 2402.15153): SimCSE plus a TextCNN sentence encoder whose embedding must rebuild every
+token, under self-adaptive (frequency) weights."""
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from ...modeling import SarcseModel
+from ..objectives.reconstruction import SelfAdaptiveReconstruction
+from ..token_frequency import TOKEN_COUNTS_FILE, corpus_fingerprint, count_tokens, load_token_counts, token_weights
+from .spec import MethodResources, MethodSpec
+
+POOLER_FIELDS = frozenset({"pooler", "mlp_only_train", "mlp_activation"})
+
+
+def prepare(config, sentences: Sequence[str], tokenizer, output_dir: Path) -> MethodResources:
+    """The corpus token counts (reused from ``output_dir`` when they were counted for this corpus) and weights."""
+    fingerprint = corpus_fingerprint(sentences, tokenizer, config.max_length)
+    counts = load_token_counts(output_dir, fingerprint)
+    if counts is None:
+        counts = count_tokens(sentences, tokenizer, config.max_length)
+    payload = {"fingerprint": fingerprint, "counts": {str(k): int(v) for k, v in sorted(counts.items())}}
+    return MethodResources(
+        term_inputs={"token_weights": token_weights(counts, len(tokenizer), config.theta)},
+        checkpoint_files={TOKEN_COUNTS_FILE: json.dumps(payload)},
+    )
+
+
+def extra_terms(config, resources: MethodResources):
+    weights = resources.term_inputs.get("token_weights")
+    if weights is None:
+        raise ValueError("SARCSE needs token weights from the training corpus (MethodSpec.prepare)")
+    return [SelfAdaptiveReconstruction(weights, beta=config.beta, gamma=config.gamma)]
+
+
+SARCSE = MethodSpec(
+    model_class=SarcseModel,
+    title="SARCSE",
+    paper="Self-Adaptive Reconstruction with Contrastive Learning for Unsupervised Sentence Embeddings",
+    arxiv="2402.15153",
+    summary="SimCSE plus a multi-scale TextCNN sentence encoder and a decoder that rebuilds every token of the "
+    "sentence from its embedding; the reconstruction error is weighted by token frequency, so frequent tokens "
+    "count less.",
+    citation="""@misc{liu2024sarcse,
+  title     = {Self-Adaptive Reconstruction with Contrastive Learning for Unsupervised Sentence Embeddings},
+  author    = {Liu, Junlong and Shang, Xichen and Feng, Huawen and Zheng, Junhao and Ma, Qianli},
+  year      = {2024},
+  eprint    = {2402.15153},
+  archivePrefix = {arXiv},
+  primaryClass  = {cs.CL},
+  url       = {https://arxiv.org/abs/2402.15153}
+}""",
+    extra_terms=extra_terms,
+    prepare=prepare,
+    card_hidden_fields=lambda config: POOLER_FIELDS if config.embedding_source == "cnn" else frozenset(),
+    inference_embedding=lambda config: (
+        "the TextCNN-integrated z (max-pooled CNN features of the content tokens)"
+        if config.embedding_source == "cnn" else None
+    ),
+    card_template=lambda config: "sarcse.md.j2",
+)
