@@ -81,11 +81,11 @@ def parse_args(argv=None):
 
 
 def objective_for(config, name, variant):
-    from sentcse.trainers.objectives.method import build_method_objective
+    from sentcse.trainers.methods import get_method
 
     cfg = copy.deepcopy(config)
     cfg.objective, cfg.objective_variant = name, variant
-    return build_method_objective(cfg)
+    return get_method(cfg.model_type).build_objective(cfg)
 
 
 def bench_backbone(name: str, args) -> dict:

@@ -10,6 +10,7 @@ through their own trainer code with the same optimizer (the Trainer's default Ad
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -68,28 +69,25 @@ def sentcse_trainer(
     output_dir: Optional[str] = None,
     **config,
 ):
-    """A ``CseTrainer`` built as ``examples/train.py`` builds it (model from the backbone, TwoViewCollator,
-    ``build_method_objective``; SARCSE token weights counted on ``sentences``), ready for ``trainer_step``.
+    """A ``CseTrainer`` built as ``sentcse-train`` builds it (model from the backbone, TwoViewCollator, the method's
+    ``MethodSpec.prepare`` on ``sentences`` and ``build_objective``), ready for ``trainer_step``.
 
     ``config``: model config fields (``pooler``, ``objective``, ``objective_variant``, ``objective_kwargs``,
     ``time_for_space``, ...). Returns ``(trainer, collator)``.
     """
-    import sentcse.modeling as modeling
     from datasets import Dataset
     from sentcse.trainers.data import TwoViewCollator
-    from sentcse.trainers.objectives.method import build_method_objective
-    from sentcse.trainers.token_frequency import count_tokens, token_weights
+    from sentcse.trainers.methods import get_method
     from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
 
     torch.manual_seed(42)
-    model = modeling.MODEL_CLASSES[method].from_backbone(backbone, max_length=max_length, **config)
+    spec = get_method(method)
+    model = spec.model_class.from_backbone(backbone, max_length=max_length, **config)
     tokenizer = model.get_tokenizer()
     sentences = list(sentences or ["a sentence .", "another sentence ."])
-    weights = None
-    if method == "sarcse":
-        weights = token_weights(count_tokens(sentences, tokenizer, max_length), len(tokenizer), model.config.theta)
     args = CseTrainingArguments(output_dir=output_dir or tempfile.mkdtemp(prefix="sentcse-bench-"),
                                 **{**COMMON_ARGS, "per_device_train_batch_size": batch_size})
+    resources = spec.prepare(model.config, sentences, tokenizer, Path(args.output_dir))
     collator = TwoViewCollator(tokenizer, max_length)
     trainer = CseTrainer(
         model=model,
@@ -97,7 +95,7 @@ def sentcse_trainer(
         train_dataset=Dataset.from_dict({"sentence": sentences}),
         data_collator=collator,
         processing_class=tokenizer,
-        objective=build_method_objective(model.config, weights),
+        objective=spec.build_objective(model.config, resources),
         diagnostics=diagnostics,
     )
     _prepare(trainer)

@@ -4,27 +4,24 @@
     python examples/evaluate.py MODEL [--tasks ...] [--pooler ...] [--sts_dir ...] [--batch_size N] [--output JSON]
     python examples/evaluate.py CHECKPOINT_FOLDER --write_card [--hub_model_id USER/NAME]
 
-MODEL is a saved sentcse checkpoint (config.json model_type simcse/sarcse/recse), a sentence-transformers folder
-(modules.json: its pooling config picks the pooler) or a plain Hugging Face encoder (pooler --pooler, default avg).
+MODEL is a saved sentcse checkpoint (config.json model_type a registered method: simcse/sarcse/recse), a
+sentence-transformers folder (modules.json: its pooling config picks the pooler) or a plain Hugging Face encoder
+(pooler --pooler, default avg).
 Prints the table (STS12 STS13 STS14 STS15 STS16 STS-B SICK-R Avg, Spearman x100, then STS-B dev) and, with
 --output, writes every score (Spearman, Pearson, pair counts, per-subset scores, timings) as JSON.
 --write_card (a local sentcse checkpoint folder): merges the scores into the folder's sts_results.json and
 rewrites its model card (README.md, trainers/model_card.py).
-The logic lives in trainers/sts.py.
+The logic lives in trainers/sts/.
 """
 
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-try:
-    from sentcse.trainers import sts
-except ImportError:  # not pip-installed: use the repository this script belongs to
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from sentcse.trainers import sts
+from sentcse.trainers import sts
+from sentcse.trainers.methods import METHODS
 
 
 def parse_args(argv=None):
@@ -36,9 +33,12 @@ def parse_args(argv=None):
     parser.add_argument("--pooler", default=None, choices=["cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2"],
                         help="pooler (default: the checkpoint's own; the sentence-transformers pooling config; else avg). "
                              "For an untrained encoder, cls means the raw [CLS] state")
+    default_dir = sts.default_sts_dir()
+    now = f"now {default_dir}" if default_dir is not None else "neither is set: pass --sts_dir"
     parser.add_argument("--sts_dir", default=None,
-                        help=f"SentEval data folder (default: {sts.default_sts_dir()}); a folder with just "
-                             "sts-dev.csv/sts-test.csv (examples/data/stsb) serves the STS-B tasks")
+                        help=f"SentEval data folder (default: $SENTCSE_STS_DIR, else $SENTCSE_SHARED/data/senteval; "
+                             f"{now}); a folder with just sts-dev.csv/sts-test.csv (examples/data/stsb) serves the "
+                             "STS-B tasks")
     parser.add_argument("--source", default="senteval", choices=["senteval", "hub"],
                         help="hub: load the mteb/*-sts datasets from the Hugging Face Hub instead (needs the network)")
     parser.add_argument("--batch_size", type=int, default=64)
@@ -61,9 +61,9 @@ def check_card_folder(model: str) -> Path:
     folder = Path(model).expanduser()
     config = folder / "config.json"
     model_type = json.loads(config.read_text()).get("model_type") if config.is_file() else None
-    if model_type not in sts.SENTCSE_MODEL_TYPES:
+    if model_type not in METHODS:
         raise SystemExit(f"--write_card needs a local sentcse checkpoint folder (config.json with model_type in "
-                         f"{list(sts.SENTCSE_MODEL_TYPES)}); {model} is not one")
+                         f"{sorted(METHODS)}); {model} is not one")
     return folder
 
 
@@ -94,7 +94,7 @@ def main(argv=None):
         out.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
         print(f"wrote {out}")
     if card_folder is not None:
-        from sentcse.trainers.model_card import merge_sts_results, write_model_card
+        from sentcse.trainers.cards import merge_sts_results, write_model_card
 
         merge_sts_results(card_folder, results)
         print(f"updated {write_model_card(card_folder, repo_id=args.hub_model_id)}")

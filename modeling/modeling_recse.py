@@ -94,8 +94,8 @@ class ReCsePreTrainedModel(SimCsePreTrainedModel):
 class ReCseModel(ReCsePreTrainedModel):
     """reCSE: SimCSE's encoder and pooler plus the reshaping head producing the positive view r."""
 
-    def __init__(self, config: ReCseConfig):
-        super().__init__(config)
+    def __init__(self, config: ReCseConfig, backbone=None):
+        super().__init__(config, backbone=backbone)
         self.reshape_head = ReshapeHead(config)
         self.post_init()
 

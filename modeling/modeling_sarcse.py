@@ -133,8 +133,8 @@ class SarcsePreTrainedModel(SimCsePreTrainedModel):
 class SarcseModel(SarcsePreTrainedModel):
     """SARCSE: backbone + TextCNN sentence encoder + token-reconstructing decoder."""
 
-    def __init__(self, config: SarcseConfig):
-        super().__init__(config)
+    def __init__(self, config: SarcseConfig, backbone=None):
+        super().__init__(config, backbone=backbone)
         self.cnn_encoder = SarcseTextCnnEncoder(config)
         self.decoder = SarcseDecoder(config)
         self.post_init()

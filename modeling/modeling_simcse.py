@@ -111,6 +111,14 @@ def _padding_offset(backbone: nn.Module) -> int:
     return padding_idx + 1 if isinstance(padding_idx, int) else 0
 
 
+def load_backbone_config(name_or_path: str):
+    """The config of a backbone folder or Hub name; a local-looking path that is no folder fails at once (no Hub
+    retries)."""
+    if str(name_or_path).startswith((".", "/", "~")) and not Path(name_or_path).expanduser().is_dir():
+        raise OSError(f"no folder {str(name_or_path)!r}: pass an existing backbone folder or a Hub model name")
+    return AutoConfig.from_pretrained(name_or_path)
+
+
 class SimCsePreTrainedModel(PreTrainedModel):
     """Base of the sentcse models: owns the backbone, the pooler and the encode API."""
 
@@ -184,9 +192,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
         is loaded from the same place unless one is passed.
         """
         name = str(backbone_name_or_path)
-        if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
-            raise OSError(f"no folder {name!r}: pass an existing backbone folder or a Hub model name")
-        backbone_config = AutoConfig.from_pretrained(name)
+        backbone_config = load_backbone_config(name)
         config = cls.config_class(backbone_config=backbone_config, **config_kwargs)
         kwargs = {**cls._backbone_kwargs(backbone_config), **(backbone_kwargs or {})}
         backbone = AutoModel.from_pretrained(name, config=backbone_config, dtype=dtype, **kwargs)
@@ -369,8 +375,8 @@ class SimCsePreTrainedModel(PreTrainedModel):
 class SimCseModel(SimCsePreTrainedModel):
     """Unsupervised SimCSE: ``forward`` encodes N rows; the objective contrasts the two dropout views."""
 
-    def __init__(self, config: SimCseConfig):
-        super().__init__(config)
+    def __init__(self, config: SimCseConfig, backbone=None):
+        super().__init__(config, backbone=backbone)
         self.post_init()
 
     def forward(
@@ -388,6 +394,6 @@ class SimCseModel(SimCsePreTrainedModel):
 
 
 __all__ = [
-    "GroupedStates", "SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
+    "GroupedStates", "load_backbone_config", "SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
     "masked_mean",
 ]

@@ -1,7 +1,8 @@
 """One SGD step of CseTrainer on a fixed tiny model; run alone or under `accelerate launch --num_processes N`.
 
-Writes the training loss and the updated weights to OUT (rank 0 only). Used by tests/test_training.py to check
-that N processes with batch b equal one process with batch N*b.
+Writes the training loss, the initial weights (OUT.initial) and the updated weights (OUT) (rank 0 only). Used by
+tests/test_training.py to check that N processes with batch b equal one process with batch N*b, for SimCSE and for
+reCSE (whose reshaped views are gathered too).
 """
 
 import json
@@ -14,18 +15,19 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny import tiny_model, tiny_tokenizer  # noqa: E402
 
-from sentcse.modeling import SimCseModel  # noqa: E402
 from sentcse.trainers.data import Corpus, TwoViewCollator  # noqa: E402
-from sentcse.trainers.objectives.method import build_method_objective  # noqa: E402
+from sentcse.trainers.methods import get_method  # noqa: E402
 from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments  # noqa: E402
 
 SENTENCES = [f"the cat {w} on the mat {i}" for i, w in enumerate("sat ran was big red blue fast slow".split())]
 
 
-def main(out: str, per_device_batch: int) -> None:
+def main(out: str, per_device_batch: int, method: str) -> None:
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
-    model = tiny_model(SimCseModel, tokenizer, dropout=0.0, pooler="cls")
+    spec = get_method(method)
+    model = tiny_model(spec.model_class, tokenizer, dropout=0.0, pooler="cls")
+    initial = {name: p.detach().clone().contiguous() for name, p in model.named_parameters()}
     args = CseTrainingArguments(
         output_dir=str(Path(out).parent / "trainer_out"), per_device_train_batch_size=per_device_batch, max_steps=1,
         optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", max_grad_norm=0.0, eval_strategy="no",
@@ -34,12 +36,13 @@ def main(out: str, per_device_batch: int) -> None:
     )
     trainer = CseTrainer(
         model=model, args=args, train_dataset=Corpus(SENTENCES, "test").to_dataset(),
-        data_collator=TwoViewCollator(tokenizer, 16), objective=build_method_objective(model.config),
+        data_collator=TwoViewCollator(tokenizer, 16), objective=spec.build_objective(model.config),
     )
     result = trainer.train()
     if trainer.is_world_process_zero():
         weights = {name: p.detach().contiguous() for name, p in trainer.model.named_parameters()}
         save_file(weights, out)
+        save_file(initial, out + ".initial")
         Path(out + ".json").write_text(json.dumps({"loss": result.training_loss, "world": args.world_size}))
     if torch.distributed.is_initialized():
         # Tear gloo down before exit: a live process group at interpreter shutdown can abort the process.
@@ -48,4 +51,4 @@ def main(out: str, per_device_batch: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])

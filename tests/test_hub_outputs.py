@@ -4,6 +4,7 @@ One tiny SARCSE training through examples/train.py (``--push_to_hub``, the Hub i
 card, remote-code and upload tests; the export and template tests use in-memory tiny models.
 """
 
+import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -21,9 +22,17 @@ from transformers import BertModel
 import sentcse.modeling as modeling
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from tiny import WORDS, tiny_backbone_config, tiny_model, tiny_tokenizer
-from sentcse.trainers import model_card
-from sentcse.trainers.export import HUB_IGNORE_PATTERNS, ST_FILES, export_sentence_transformers, hub_upload_files
-from sentcse.trainers.model_card import build_model_card, merge_sts_results, write_model_card
+from sentcse.trainers import cards
+from sentcse.trainers.cards import (
+    HUB_IGNORE_PATTERNS,
+    ST_FILES,
+    build_model_card,
+    export_sentence_transformers,
+    hub_upload_files,
+    merge_sts_results,
+    write_model_card,
+)
+from sentcse.trainers.methods import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 STSB = REPO / "examples" / "data" / "stsb"
@@ -179,7 +188,7 @@ def test_card_per_method_names_its_options_and_round_trips_the_scores(tmp_path, 
     tokenizer = tiny_tokenizer()
     model = tiny_model(model_class, tokenizer, **config)
     model.save_pretrained(tmp_path)
-    assert model_card.template_name(model.config) == template
+    assert cards.template_name(model.config) == template
     path = write_model_card(tmp_path, results=FULL_RESULTS, repo_id="someone/model")
     card = ModelCard.load(path)
     expected = {("STS12", "test"): 61.23, ("STS13", "test"): 70.5, ("STS14", "test"): 65.01, ("STS15", "test"): 73.0,
@@ -196,15 +205,38 @@ def test_card_per_method_names_its_options_and_round_trips_the_scores(tmp_path, 
     assert "| 67.93 |" in card.text and "STS average (7 tasks): 67.93" in card.text  # the average, in the table
 
 
-def test_card_falls_back_to_the_builtin_template(tmp_path, monkeypatch):
-    monkeypatch.setattr(model_card, "REPO_TEMPLATE_DIR", tmp_path / "missing")
-    monkeypatch.delenv(model_card.TEMPLATE_DIR_ENV, raising=False)
-    assert model_card.template_dir() is None
+def test_card_templates_are_package_data_and_can_be_overridden(tmp_path, monkeypatch):
+    """The templates come from the installed package (no checkout needed); a folder passed as ``templates=`` (or
+    named by $SENTCSE_MODEL_CARDS) overrides the templates it holds; a method without a template of its own gets
+    base.md.j2 with its registry summary."""
+    monkeypatch.delenv(cards.TEMPLATE_DIR_ENV, raising=False)
+    assert "base.md.j2" in cards.template_loader().list_templates()
     model = tiny_model(ReCseModel, tiny_tokenizer())
     model.save_pretrained(tmp_path / "m")
-    card = build_model_card(tmp_path / "m", results={"STS-B": 50.0})
+    override = tmp_path / "templates"
+    override.mkdir()
+    (override / "recse.md.j2").write_text('{% extends "base.md.j2" %}{% block method %}OVERRIDDEN{% endblock %}')
+    card = build_model_card(tmp_path / "m", results={"STS-B": 50.0}, templates=override)
     assert _index(ModelCard(str(card))) == {("STS-B", "test"): 50.0}
-    assert "`reshape_source`" in card.text and "trust_remote_code=True" in card.text
+    assert "OVERRIDDEN" in card.text and "`reshape_source`" in card.text and "trust_remote_code=True" in card.text
+    monkeypatch.setenv(cards.TEMPLATE_DIR_ENV, str(override))
+    assert "OVERRIDDEN" in build_model_card(tmp_path / "m").text
+    monkeypatch.delenv(cards.TEMPLATE_DIR_ENV)
+
+    spec = METHODS["recse"]
+    monkeypatch.setitem(METHODS, "recse", dataclasses.replace(spec, card_template=lambda config: "base.md.j2"))
+    text = build_model_card(tmp_path / "m").text
+    assert spec.summary in text and f"[arXiv:{spec.arxiv}]" in text and "OVERRIDDEN" not in text
+
+
+def test_card_rejects_a_foreign_checkpoint(tmp_path):
+    BertModel(tiny_backbone_config()).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="not a sentcse checkpoint"):
+        build_model_card(tmp_path)
+
+
+def test_git_commit_only_inside_a_work_tree(tmp_path):
+    assert cards.git_commit(tmp_path) is None  # not a repository: no commit is made up
 
 
 def test_merge_sts_results_keeps_other_tasks(tmp_path):

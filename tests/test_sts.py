@@ -1,4 +1,4 @@
-"""STS evaluation (trainers/sts.py, examples/evaluate.py): data loading, the "all" setting, agreement with
+"""STS evaluation (trainers/sts/, examples/evaluate.py): data loading, the "all" setting, agreement with
 sentence-transformers, error messages and the CLI. Real data come from ../shared (skipped where absent, failing
 under CI=true); a hashing bag-of-words encoder stands in for a model wherever the model does not matter."""
 
@@ -15,6 +15,7 @@ import torch
 from scipy.stats import spearmanr
 
 from sentcse.trainers import sts
+from sentcse.trainers.sts import encoders, loading
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_STSB = REPO / "examples" / "data" / "stsb"
@@ -144,7 +145,46 @@ def test_example_stsb_folder_serves_stsb_only(shared_dir):
     assert (EXAMPLE_STSB / "README.md").is_file() and (EXAMPLE_STSB / "LICENSE.txt").is_file()
 
 
-def test_stsb_dev_entry_point_caches_and_restores_training_mode(monkeypatch):
+def test_default_sts_dir_comes_from_the_environment_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("SENTCSE_STS_DIR", raising=False)
+    monkeypatch.delenv("SENTCSE_SHARED", raising=False)
+    assert sts.default_sts_dir() is None  # no folder is assumed next to the checkout
+    with pytest.raises(FileNotFoundError, match="--sts_dir.*SENTCSE_STS_DIR"):
+        sts.load_sts_task("STSBenchmark-dev", cache=False)
+    with pytest.raises(FileNotFoundError, match="--sts_dir"):
+        sts.StsEvaluator(tasks=["STSBenchmark-dev"]).load()
+
+    monkeypatch.setenv("SENTCSE_SHARED", str(tmp_path / "shared"))
+    assert sts.default_sts_dir() == tmp_path / "shared" / "data" / "senteval"
+    monkeypatch.setenv("SENTCSE_STS_DIR", str(EXAMPLE_STSB))
+    assert sts.default_sts_dir() == EXAMPLE_STSB  # SENTCSE_STS_DIR wins
+    assert sts.load_sts_task("STSBenchmark-dev", cache=False).n_pairs == 1500
+
+
+def test_sts_pairs_dataset_concatenates_subsets_in_order(tmp_path):
+    _write_senteval(tmp_path)
+    task = sts.load_sts_task("STS12", tmp_path, cache=False)
+    ds = sts.sts_pairs_dataset(task)
+    assert ds.column_names == ["sentence1", "sentence2", "score"]
+    assert ds.features["score"].dtype == "float64"
+    pairs = task.concatenated()
+    assert len(ds) == task.n_pairs == 19
+    assert ds["sentence1"] == pairs.sentences1 and ds["sentence2"] == pairs.sentences2
+    assert ds["score"] == pairs.scores.tolist()
+    assert ds["sentence1"][:3] == task.subsets["MSRpar"].sentences1  # first subset first
+    with pytest.raises(TypeError, match="StsTask"):
+        sts.sts_pairs_dataset("STS12")
+
+
+def test_seven_task_average():
+    scores = {t: float(i) for i, t in enumerate(sts.TEST_TASKS)}
+    assert sts.seven_task_average(scores) == pytest.approx(3.0)
+    assert sts.seven_task_average({**scores, sts.DEV_TASK: 100.0}) == pytest.approx(3.0)  # dev is not averaged
+    del scores["SICKRelatedness"]
+    assert sts.seven_task_average(scores) is None
+
+
+def test_stsb_dev_evaluation_caches_and_restores_training_mode(monkeypatch):
     class Module(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -157,11 +197,12 @@ def test_stsb_dev_entry_point_caches_and_restores_training_mode(monkeypatch):
 
     sts.clear_cache()
     model = Module().train()
-    first = sts.evaluate_stsb_dev(model, sts_dir=EXAMPLE_STSB)
+    evaluator = sts.StsEvaluator(sts_dir=EXAMPLE_STSB, tasks=[sts.DEV_TASK])
+    first = evaluator.evaluate_task(model, sts.DEV_TASK).spearman
     assert model.training and model.seen_training == [False]
     loads = []
-    monkeypatch.setattr(sts, "_load_senteval_split", lambda *a: loads.append(a))
-    assert sts.evaluate_stsb_dev(model, sts_dir=EXAMPLE_STSB) == first  # no reload, same number
+    monkeypatch.setattr(loading, "_load_senteval_split", lambda *a: loads.append(a))
+    assert evaluator.evaluate_task(model, sts.DEV_TASK).spearman == first  # no reload, same number
     assert loads == []
     assert 10 < first < 90
     sts.clear_cache()
@@ -314,15 +355,15 @@ def test_sentence_transformers_folder_pooler(tmp_path):
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
     norm = [{"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
     root = folder("mean", base + norm, {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
-    assert sts._sentence_transformers_pooler(root) == ("avg", root / "0_Transformer")
+    assert encoders._sentence_transformers_pooler(root) == ("avg", root / "0_Transformer")
     root = folder("cls", base, {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
-    assert sts._sentence_transformers_pooler(root)[0] == "cls_before_pooler"
+    assert encoders._sentence_transformers_pooler(root)[0] == "cls_before_pooler"
     root = folder("new", base, {"pooling_mode": "mean"})
-    assert sts._sentence_transformers_pooler(root)[0] == "avg"
+    assert encoders._sentence_transformers_pooler(root)[0] == "avg"
     root = folder("max", base, {"pooling_mode_max_tokens": True})
     with pytest.raises(ValueError, match="--pooler"):
-        sts._sentence_transformers_pooler(root)
+        encoders._sentence_transformers_pooler(root)
     dense = [{"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]
     root = folder("dense", base + dense, {"pooling_mode": "mean"})
     with pytest.raises(ValueError, match="sentence-transformers"):
-        sts._sentence_transformers_pooler(root)
+        encoders._sentence_transformers_pooler(root)

@@ -1,4 +1,5 @@
-"""Issue 4: objectives against independent references, data handling, multi-process equivalence, resume, NaN."""
+"""Training: the objectives against independent references, data handling, multi-process equivalence (SimCSE and
+reCSE's gathered reshaped views), resume, the non-finite-loss stop, and the CLI end to end."""
 
 import gzip
 import importlib.util
@@ -8,7 +9,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -20,11 +20,12 @@ from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
 from sentcse.trainers.data import Corpus, TwoViewCollator, load_corpus, read_corpus
 from sentcse.trainers.objectives import InfoNCE
-from sentcse.trainers.objectives.method import build_method_objective
+from sentcse.trainers.methods import get_method
 from sentcse.trainers.objectives.reconstruction import SelfAdaptiveReconstruction
 from sentcse.trainers.objectives.reshaping import ReshapedPositive
 from sentcse.trainers.token_frequency import count_tokens, load_token_counts, save_token_counts, token_weights
 from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
+from sentcse.modeling import SarcseModelOutput
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -48,7 +49,7 @@ def test_infonce_matches_reference():
 def test_self_adaptive_reconstruction_matches_reference():
     torch.manual_seed(1)
     n, t, lr, d, vocab = 4, 5, 6, 3, 11
-    output = SimpleNamespace(
+    output = SarcseModelOutput(
         reconstruction=torch.randn(n, lr, d),
         token_states=torch.randn(n, t, d),
         token_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool),
@@ -95,23 +96,25 @@ def test_count_tokens_skips_special_tokens():
 def test_reshaped_positive_and_recse_objective_match_reference():
     torch.manual_seed(2)
     h1, h2, r = torch.randn(5, 4), torch.randn(5, 4), torch.randn(10, 4)
-    output = SimpleNamespace(reshaped=r)
-    got = ReshapedPositive(0.1)(h1, h2, output)["reshape"].item()
+    gathered = {"reshaped": (r[:5], r[5:])}
+    got = ReshapedPositive(0.1)(h1, h2, None, gathered)["reshape"].item()
     expected = 0.5 * (reference_info_nce(h1, r[:5], 0.1) + reference_info_nce(h2, r[5:], 0.1))
     assert got == pytest.approx(expected, rel=1e-5)
     config = ReCseModel.config_class(backbone_config=tiny_backbone_config(), lambda_dropout=0.25, temperature=0.2,
                                      reshape_temperature=0.1)
-    terms = build_method_objective(config)(h1, h2, output)
+    objective = get_method("recse").build_objective(config)
+    assert objective.gathered_outputs == ("reshaped",)
+    terms = objective(h1, h2, None, gathered)
     assert terms["reshape"].item() == pytest.approx(expected, rel=1e-5)
     assert terms["infonce"].item() == pytest.approx(0.25 * reference_info_nce(h1, h2, 0.2), rel=1e-5)
     config.lambda_dropout = 0.0
-    assert set(build_method_objective(config)(h1, h2, output)) == {"reshape"}
+    assert set(get_method("recse").build_objective(config)(h1, h2, None, gathered)) == {"reshape"}
 
 
 def test_sarcse_objective_needs_token_weights():
     config = SarcseModel.config_class(backbone_config=tiny_backbone_config())
     with pytest.raises(ValueError, match="token weights"):
-        build_method_objective(config)
+        get_method("sarcse").build_objective(config)
 
 
 # ---------------------------------------------------------------- data
@@ -145,25 +148,27 @@ def test_collator_stacks_two_identical_views():
 
 
 # ---------------------------------------------------------------- multi-process equivalence
-def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+@pytest.mark.parametrize("method", ["simcse", "recse"])
+def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = str(TESTS / "dist_train_step.py")
-    single = subprocess.run([sys.executable, script, str(tmp_path / "one.safetensors"), "8"], env=env,
+    single = subprocess.run([sys.executable, script, str(tmp_path / "one.safetensors"), "8", method], env=env,
                             capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr[-3000:]
     # accelerate's --cpu multi-process path needs mpirun; --multi_gpu runs torch.distributed, and the script's
     # use_cpu=True makes it gloo on CPU.
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
-              script, str(tmp_path / "two.safetensors"), "4"]
+              script, str(tmp_path / "two.safetensors"), "4", method]
     double = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert double.returncode == 0, double.stderr[-3000:]
     one, two = (json.loads((tmp_path / f"{n}.safetensors.json").read_text()) for n in ("one", "two"))
     assert two["world"] == 2 and one["world"] == 1
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
     w1, w2 = load_file(tmp_path / "one.safetensors"), load_file(tmp_path / "two.safetensors")
-    initial = tiny_model(SimCseModel, tiny_tokenizer())  # changed weights prove a real step happened
-    assert not torch.allclose(w1["mlp.dense.weight"], w1["mlp.dense.weight"] * 0 + initial.state_dict()["mlp.dense.weight"])
+    initial = load_file(tmp_path / "one.safetensors.initial")  # the same run's starting weights
+    assert not torch.allclose(w1["mlp.dense.weight"], initial["mlp.dense.weight"]), "the step changed nothing"
+    torch.testing.assert_close(load_file(tmp_path / "two.safetensors.initial")["mlp.dense.weight"], initial["mlp.dense.weight"])
     for name in w1:
         torch.testing.assert_close(w2[name], w1[name], atol=1e-5, rtol=1e-5, msg=name)
 
@@ -182,13 +187,13 @@ def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), objective=None, **
         learning_rate=1e-3, disable_tqdm=True, seed=7,
     )
     args.update(overrides)
-    counts = count_tokens(SENTENCES, tokenizer, 12)
-    weights = token_weights(counts, len(tokenizer), model.config.theta) if model_class is SarcseModel else None
+    spec = get_method(model.config.model_type)
+    resources = spec.prepare(model.config, SENTENCES, tokenizer, tmp_path)
     return CseTrainer(
         model=model, args=CseTrainingArguments(**args), train_dataset=Corpus(SENTENCES, "test").to_dataset(),
         data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
-        objective=objective or build_method_objective(model.config, weights), token_counts=counts,
-        callbacks=list(callbacks),
+        objective=objective or spec.build_objective(model.config, resources),
+        checkpoint_files=resources.checkpoint_files, callbacks=list(callbacks),
     )
 
 
@@ -221,14 +226,16 @@ def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path):
 class NanAfter(torch.nn.Module):
     """Wraps an objective and turns its loss into NaN from the given call on."""
 
+    gathered_outputs = ()
+
     def __init__(self, objective, calls):
         super().__init__()
         self.objective, self.calls, self.count = objective, calls, 0
         self.contrastive = objective.contrastive
 
-    def forward(self, anchor, positive, output=None):
+    def forward(self, anchor, positive, output=None, gathered=None):
         self.count += 1
-        terms = self.objective(anchor, positive, output)
+        terms = self.objective(anchor, positive, output, gathered)
         if self.count > self.calls:
             terms["infonce"] = terms["infonce"] * float("nan")
         return terms
@@ -261,7 +268,7 @@ def test_train_script_writes_a_self_describing_folder(tmp_path):
     corpus.write_text("\n".join(SENTENCES) + "\n\n")
     out = tmp_path / "out"
     train = _load_train_script()
-    train.main([
+    train.main(defaults=train.BUNDLED, argv=[
         "--method", "sarcse", "--backbone", str(backbone), "--train_file", str(corpus), "--output_dir", str(out),
         "--per_device_train_batch_size", "4", "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1",
         "--cnn_channels", "8", "--theta", "0.2", "--report_to", "none", "--skip_raw_eval",

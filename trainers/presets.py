@@ -1,7 +1,7 @@
 """The gradient-paradigm paper's training settings (arXiv 2402.18281, official scripts; METHODS.md section 3).
 
 ``--preset NAME`` sets the objective, its hyperparameters, the MLP head layout, frozen embeddings and the batch /
-learning rate / evaluation interval of that row. Pass the backbone yourself (``--backbone bert-base-uncased`` or
+learning rate / evaluation interval of that row, as defaults: a flag given explicitly wins. Pass the backbone yourself (``--backbone bert-base-uncased`` or
 ``roberta-base``); every other flag still applies. Common to all: max length 32, 1 epoch, seed 42, pooler cls.
 """
 
@@ -35,19 +35,12 @@ PRESETS = {
     "roberta-mod-mhs": _row(_ROBERTA, "mhs", "mod", 1e-5, lambda_=1.0, margin=0.27, ratio=1.00),
 }
 
-TRAINING_FIELDS = ("per_device_train_batch_size", "eval_steps", "learning_rate")
 
 
-def apply_preset(name: str, model_args, training_args) -> None:
-    """Write preset ``name`` into the parsed model and training arguments (pooler cls, frozen embeddings)."""
+def preset_defaults(name: str) -> dict:
+    """Preset ``name`` as argument defaults (model and training fields by name): flags given explicitly override
+    them. Every preset uses the cls pooler with frozen embeddings and saves at each evaluation."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    preset = dict(PRESETS[name])
-    for key in TRAINING_FIELDS:
-        setattr(training_args, key, preset.pop(key))
-    training_args.save_steps = training_args.eval_steps
-    model_args.objective_kwargs = json.dumps(preset.pop("objective_kwargs"))
-    model_args.pooler = "cls"
-    model_args.freeze_embeddings = True
-    for key, value in preset.items():
-        setattr(model_args, key, value)
+    values = dict(PRESETS[name])
+    return {**values, "save_steps": values["eval_steps"], "pooler": "cls", "freeze_embeddings": True}

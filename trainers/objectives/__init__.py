@@ -1,5 +1,6 @@
 """Training objectives, one per file. ``build_objective`` maps the CLI's ``--objective`` name to a module."""
 
+import inspect
 from typing import Optional
 
 from .arccon import ArcCon
@@ -40,7 +41,12 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
         if name not in VARIANT_OBJECTIVES:
             raise ValueError(f"objective {name!r} has no variant (got variant={variant!r}); only {VARIANT_OBJECTIVES} do")
         kwargs["variant"] = variant
-    return CONTRASTIVE_OBJECTIVES[name](**kwargs)
+    objective_class = CONTRASTIVE_OBJECTIVES[name]
+    accepted = [p for p in inspect.signature(objective_class.__init__).parameters if p not in ("self", "args", "kwargs")]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"objective {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; valid: {', '.join(accepted)}")
+    return objective_class(**kwargs)
 
 
 __all__ = [

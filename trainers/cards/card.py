@@ -1,0 +1,248 @@
+"""The model card (README.md) of a sentcse checkpoint folder, rendered from the Jinja2 templates.
+
+The method's title, paper, citation and summary come from its ``MethodSpec`` (``trainers.methods``); the table of
+options from the config's declared fields (their meaning, kind and default). Templates are package data of
+``sentcse.model_cards``; a folder passed as ``templates=`` or named by ``$SENTCSE_MODEL_CARDS`` overrides any of
+them by file name.
+"""
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any, Dict, FrozenSet, List, Optional, Union
+
+from ... import model_cards
+from ...modeling.configuration_simcse import declared_fields
+from ..methods import METHODS, MethodSpec, get_method
+from ..objectives import VARIANT_OBJECTIVES
+from ..token_frequency import TOKEN_COUNTS_FILE
+from .curve import plot_training_curve
+from .export import MIN_SENTENCE_TRANSFORMERS
+from .files import CARD_FILE, CURVE_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE, read_json
+from .objectives import GRADIENT_PARADIGM_CITATION, objective_info
+from .results import card_scores, eval_results, headline, result_rows, results_table
+from .sections import backbone_info, corpus_info, environment_rows, format_value, training_rows
+
+DEFAULT_LICENSE = "apache-2.0"
+TEMPLATE_DIR_ENV = "SENTCSE_MODEL_CARDS"
+
+# The common fields the options table shows last, in this order: what the contrastive term is.
+OBJECTIVE_FIELDS = ("objective", "objective_variant", "objective_kwargs", "temperature")
+# Speed options change no number of the model: the card leaves them out.
+SPEED_FIELDS = frozenset({"length_buckets"})
+MLP_FIELDS = frozenset({"mlp_only_train", "mlp_activation"})
+
+_POOLER_EMBEDDINGS = {
+    "cls_before_pooler": "the raw [CLS] state",
+    "avg": "the mean of the last layer over the real tokens",
+    "avg_first_last": "the mean over the real tokens of the first and last layers",
+    "avg_top2": "the mean over the real tokens of the last two layers",
+}
+
+
+# ------------------------------------------------------------------------------------------------ templates
+def template_loader(templates: Union[str, Path, None] = None):
+    """The Jinja2 loader of the card templates: ``templates`` first, then ``$SENTCSE_MODEL_CARDS``, then the
+    package data (any install: a folder or a zip). An override folder may hold only the templates it changes."""
+    import jinja2
+
+    folders = [str(Path(f).expanduser()) for f in (templates, os.environ.get(TEMPLATE_DIR_ENV)) if f]
+    return jinja2.ChoiceLoader([jinja2.FileSystemLoader(folders), jinja2.PackageLoader(model_cards.__name__, "")])
+
+
+def _jinja_environment(templates: Union[str, Path, None] = None):
+    import jinja2
+
+    return jinja2.Environment(loader=template_loader(templates), undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+
+
+def _spec(config) -> MethodSpec:
+    if config.model_type not in METHODS:
+        raise ValueError(f"not a sentcse config: model_type {config.model_type!r}")
+    return METHODS[config.model_type]
+
+
+def template_name(config) -> str:
+    """The method's template (``MethodSpec.card_template``; "base.md.j2" for a method without its own)."""
+    return _spec(config).card_template(config)
+
+
+# ------------------------------------------------------------------------------------------------ options table
+def hidden_fields(config, spec: MethodSpec) -> FrozenSet[str]:
+    """The declared fields the options table leaves out for ``config``: those that do not apply, plus the method's
+    own rule (``MethodSpec.card_hidden_fields``)."""
+    hidden = set(SPEED_FIELDS) | set(spec.card_hidden_fields(config))
+    if config.pooler != "cls":
+        hidden |= MLP_FIELDS
+    if config.objective not in VARIANT_OBJECTIVES:
+        hidden.add("objective_variant")
+    if not config.objective_kwargs:
+        hidden.add("objective_kwargs")
+    return frozenset(hidden)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _declared_default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _derived_default(config, name: str) -> Any:
+    """What ``config.<name>`` is when left at its declared default, the other fields as they are (a default
+    derived from other fields, e.g. ``decoder_length = max_length - 2``); None where that config is invalid."""
+    fields = declared_fields(type(config))
+    values = {n: getattr(config, n) for n in fields if n != name}
+    values[name] = _declared_default(fields[name])
+    try:
+        return getattr(type(config)(backbone_config=config.backbone_config, **values), name)
+    except (TypeError, ValueError):
+        return None
+
+
+def decision_rows(config, spec: Optional[MethodSpec] = None) -> List[Dict[str, Any]]:
+    """The options table: one row (option, value, default, changed, kind, description) per declared config field
+    that applies to ``config``; the method's own fields first, then the common ones, then the objective's."""
+    spec = spec or _spec(config)
+    fields = declared_fields(type(config))
+    own = [name for name in spec.own_fields if name in fields]
+    common = [name for name in fields if name not in own and name not in OBJECTIVE_FIELDS]
+    hidden = hidden_fields(config, spec)
+    rows = []
+    for name in own + common + [name for name in OBJECTIVE_FIELDS if name in fields]:
+        if name in hidden:
+            continue
+        field, value = fields[name], getattr(config, name)
+        default_text = field.metadata.get("default_text")
+        if default_text:
+            default = _derived_default(config, name)
+            shown = f"{default_text} = {format_value(default)}" if default is not None else default_text
+        else:
+            default = _declared_default(field)
+            shown = format_value(default)
+        rows.append({
+            "option": name,
+            "value": format_value(value),
+            "default": shown,
+            "changed": _plain(value) != _plain(default),
+            "kind": field.metadata["kind"],
+            "description": spec.field_help(name),
+        })
+    return rows
+
+
+def inference_embedding(config, spec: Optional[MethodSpec] = None) -> str:
+    """Which vector ``encode`` returns, in words: the method's text, else the pooler's."""
+    text = (spec or _spec(config)).inference_embedding(config)
+    if text:
+        return text
+    if config.pooler == "cls":
+        if config.mlp_only_train:
+            return "the raw [CLS] state (the MLP head is training-only)"
+        return "[CLS] through the MLP head"
+    return _POOLER_EMBEDDINGS[config.pooler]
+
+
+# ------------------------------------------------------------------------------------------------ the card
+def build_model_card(
+    folder: Union[str, Path],
+    results=None,
+    repo_id: Optional[str] = None,
+    model_name: Optional[str] = None,
+    license: str = DEFAULT_LICENSE,
+    templates: Union[str, Path, None] = None,
+):
+    """The ``huggingface_hub.ModelCard`` of the checkpoint in ``folder`` (see the package docstring).
+
+    ``results``: STS scores (``StsResults``, its dict, or ``{task: spearman}``); default: ``sts_results.json``
+    plus the final STS-B dev score of ``training_info.json``. ``repo_id`` names the model in the usage snippets
+    and the model-index (default: the ``hub_model_id`` recorded in training_info.json, else
+    ``path/to/<folder name>``). ``templates``: a folder of templates overriding the packaged ones.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+    from transformers import AutoConfig
+
+    folder = Path(folder)
+    config = AutoConfig.from_pretrained(folder)
+    if config.model_type not in METHODS:
+        raise ValueError(f"{folder} is not a sentcse checkpoint (model_type {config.model_type!r})")
+    spec = METHODS[config.model_type]
+    info = read_json(folder / TRAINING_INFO_FILE) or {}
+    state = read_json(folder / TRAINER_STATE_FILE) or {}
+    run = info.get("run") or {}
+    repo_id = repo_id or run.get("hub_model_id")
+    scores = card_scores(folder, info, results)
+
+    name = model_name or (repo_id.split("/")[-1] if repo_id else folder.resolve().name)
+    objective = objective_info(config)
+    backbone = backbone_info(config, run)
+    corpus = corpus_info(run)
+    citations = [spec.citation]
+    if objective["is_gradient_paradigm"]:
+        citations.append(GRADIENT_PARADIGM_CITATION)
+    if spec.name != "simcse":  # every method builds on SimCSE
+        citations.append(get_method("simcse").citation)
+
+    tags = ["sentence-transformers", "sentence-similarity", "feature-extraction", "sentcse", config.model_type]
+    if objective["is_gradient_paradigm"]:
+        tags.append(config.objective.replace("_", "-"))
+    card_data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="sentence-similarity",
+        tags=tags,
+        license=license,
+        language="en",
+        base_model=backbone["name"] if backbone["hub"] else None,
+        datasets=[corpus["name"]] if corpus["hub"] else None,
+        model_name=name,
+        eval_results=eval_results(scores) or None,
+    )
+    context = {
+        "model_name": name,
+        "repo_id": repo_id or f"path/to/{folder.resolve().name}",
+        "folder_hint": str(folder),
+        "config": config,
+        "method": {"title": spec.title, "paper": spec.paper, "arxiv": spec.arxiv, "summary": spec.summary},
+        "objective": objective,
+        "backbone": backbone,
+        "corpus": corpus,
+        "hidden_size": config.hidden_size,
+        "decisions": decision_rows(config, spec),
+        "inference_embedding": inference_embedding(config, spec),
+        "headline": headline(scores),
+        "results": result_rows(scores),
+        "results_table": results_table(scores),
+        "training_rows": training_rows(info, state, config),
+        "curve_image": CURVE_FILE if (folder / CURVE_FILE).is_file() else None,
+        "token_counts_file": TOKEN_COUNTS_FILE if (folder / TOKEN_COUNTS_FILE).is_file() else None,
+        "environment_rows": environment_rows(info),
+        "citations": citations,
+        "st_min_version": MIN_SENTENCE_TRANSFORMERS,
+    }
+    body = _jinja_environment(templates).get_template(template_name(config)).render(**context)
+    body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
+
+
+def write_model_card(folder: Union[str, Path], results=None, **kwargs) -> Path:
+    """Render ``folder/README.md`` (``build_model_card``); redraws ``training_curve.png`` from trainer_state.json
+    when it is missing. Returns the README path."""
+    folder = Path(folder)
+    state = read_json(folder / TRAINER_STATE_FILE)
+    if state and not (folder / CURVE_FILE).is_file():
+        plot_training_curve(state.get("log_history") or [], folder / CURVE_FILE)
+    card = build_model_card(folder, results=results, **kwargs)
+    path = folder / CARD_FILE
+    card.save(path)
+    return path
+
+
+__all__ = ["DEFAULT_LICENSE", "TEMPLATE_DIR_ENV", "build_model_card", "decision_rows", "hidden_fields",
+           "inference_embedding", "template_loader", "template_name", "write_model_card"]

@@ -1,0 +1,118 @@
+"""The environment record of a run (library versions, hardware, sentcse's git commit) and ``training_info.json``.
+
+``package_version`` and ``git_commit`` are the package's only version and commit helpers.
+"""
+
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+from .files import TRAINING_INFO_FILE, write_json
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+RECORDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets", "huggingface_hub",
+                     "sentence-transformers")
+
+
+def package_version(name: str) -> Optional[str]:
+    """The installed version of the distribution ``name``, or None when it is not installed."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _git(directory: Path, *args: str) -> Optional[subprocess.CompletedProcess]:
+    try:
+        return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):  # no git, or it hangs
+        return None
+
+
+def git_commit(directory: Union[str, Path] = PACKAGE_DIR) -> Optional[str]:
+    """The short commit of the git work tree holding ``directory`` (default: this package's source), with
+    " (with local changes)" when tracked files differ from it; None when ``directory`` is not in a work tree.
+
+    An installed copy (site-packages) that happens to sit inside someone else's repository, e.g. a virtual
+    environment in a project folder, is git-ignored there: it reports no commit either."""
+    inside = _git(Path(directory), "rev-parse", "--is-inside-work-tree")
+    if inside is None or inside.returncode != 0 or inside.stdout.strip() != "true":
+        return None
+    ignored = _git(Path(directory), "check-ignore", "-q", ".")
+    if ignored is None or ignored.returncode == 0:
+        return None
+    head = _git(Path(directory), "rev-parse", "--short", "HEAD")
+    if head is None or head.returncode != 0:
+        return None
+    dirty = _git(Path(directory), "status", "--porcelain", "--untracked-files=no")
+    return head.stdout.strip() + (" (with local changes)" if dirty is not None and dirty.stdout.strip() else "")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def collect_environment(world_size: int = 1) -> Dict[str, Any]:
+    """Library versions and hardware of this process (for the card's Environment section)."""
+    import torch
+
+    env: Dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in RECORDED_PACKAGES:
+        installed = package_version(package)
+        if installed:
+            env[package] = installed
+    commit = git_commit()
+    if commit:
+        env["sentcse commit"] = commit
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        env["accelerator"] = ", ".join(sorted(set(names))) + f" ({len(names)} visible per process)"
+        env["cuda"] = torch.version.cuda
+    else:
+        env["accelerator"] = "none (CPU)"
+    env["cpu"] = f"{_cpu_name()} ({os.cpu_count()} logical cores)"
+    env["processes"] = world_size
+    return env
+
+
+def _sanitized_args(training_args) -> Dict[str, Any]:
+    if training_args is None:
+        return {}
+    if hasattr(training_args, "to_sanitized_dict"):
+        values = training_args.to_sanitized_dict()
+    else:
+        values = dict(training_args)
+    values.pop("hub_token", None)
+    # The folder is uploaded as it is: no credential may end up in it.
+    return {k: v for k, v in values.items() if not k.startswith("_") and "token" not in k.lower()}
+
+
+def save_training_info(
+    folder: Union[str, Path],
+    training_args=None,
+    run: Optional[Mapping[str, Any]] = None,
+    final_eval: Optional[Mapping[str, float]] = None,
+    environment: Optional[Mapping[str, Any]] = None,
+) -> Path:
+    """Write ``training_info.json``: the training arguments (no tokens), the run description (method, backbone,
+    corpus, ...), the final evaluation metrics and the environment, so the card can be rebuilt later."""
+    world_size = int(getattr(training_args, "world_size", 1) or 1)
+    info = {
+        "training_args": _sanitized_args(training_args),
+        "run": dict(run or {}),
+        "final_eval": {k: float(v) for k, v in (final_eval or {}).items() if isinstance(v, (int, float))},
+        "environment": dict(environment) if environment is not None else collect_environment(world_size),
+    }
+    return write_json(Path(folder) / TRAINING_INFO_FILE, info, default=str)
+
+
+__all__ = ["collect_environment", "git_commit", "package_version", "save_training_info"]

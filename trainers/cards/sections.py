@@ -1,0 +1,125 @@
+"""The card's description of a run: its training hyperparameters, environment, backbone and corpus.
+
+Everything here reads ``training_info.json`` (``info``) and ``trainer_state.json`` (``state``) as loaded dicts.
+"""
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .environment import collect_environment
+
+Rows = List[Tuple[str, str]]
+
+
+def format_value(value: Any) -> str:
+    """A config or argument value as the card's tables show it ("-" for None or an empty mapping)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={format_value(v)}" for k, v in value.items()) if value else "-"
+    return str(value)
+
+
+def is_local(name: Optional[str]) -> bool:
+    """Whether a backbone / corpus name is a local path rather than a Hub id."""
+    if not name:
+        return True
+    return (Path(name).expanduser().exists() or name.startswith((".", "/", "~"))
+            or name.endswith((".txt", ".gz", ".jsonl", ".csv")))
+
+
+def training_rows(info: Mapping[str, Any], state: Mapping[str, Any], config) -> Rows:
+    """(name, value) rows of the Training table: corpus, batch, schedule, steps, model selection, runtime."""
+    args = info.get("training_args") or {}
+    run = info.get("run") or {}
+    rows: Rows = []
+
+    def add(name, value):
+        if value is not None and value != "":
+            rows.append((name, format_value(value)))
+
+    corpus = run.get("train_file")
+    if corpus:
+        n = run.get("n_sentences")
+        add("corpus", f"`{Path(corpus).name if is_local(corpus) else corpus}`" + (f" ({n:,} sentences)" if n else ""))
+    add("preset", run.get("preset"))
+    per_device = args.get("per_device_train_batch_size", state.get("train_batch_size"))
+    processes = int(run.get("world_size") or (info.get("environment") or {}).get("processes") or 1)
+    accumulation = int(args.get("gradient_accumulation_steps") or 1)
+    if per_device:
+        add("batch size", f"{per_device} per process x {processes} process(es)"
+            + (f" x {accumulation} accumulation steps" if accumulation > 1 else "")
+            + f" = {int(per_device) * processes} in-batch sentences per contrastive batch")
+    add("learning rate", args.get("learning_rate"))
+    if args.get("lr_scheduler_type"):
+        warmup = args.get("warmup_steps") or args.get("warmup_ratio")
+        add("schedule", f"{args['lr_scheduler_type']}" + (f", warmup {warmup}" if warmup else ""))
+    add("optimizer", args.get("optim"))
+    if args.get("weight_decay"):
+        add("weight decay", args.get("weight_decay"))
+    max_steps = args.get("max_steps", state.get("max_steps"))
+    if max_steps and max_steps > 0:
+        add("max steps", max_steps)
+    else:
+        add("epochs", args.get("num_train_epochs", state.get("num_train_epochs")))
+    add("steps trained", state.get("global_step"))
+    add("max length (tokens)", config.max_length)
+    add("precision", "bf16" if args.get("bf16") else "fp16" if args.get("fp16") else "fp32" if args else None)
+    add("seed", args.get("seed"))
+    eval_steps = args.get("eval_steps", state.get("eval_steps"))
+    if eval_steps:
+        add("model selection", f"STS-B dev Spearman every {format_value(eval_steps)} steps"
+            + (", best checkpoint kept" if args.get("load_best_model_at_end", True) else ""))
+    best = state.get("best_metric")
+    if best is not None:
+        step = re.search(r"checkpoint-(\d+)", str(state.get("best_model_checkpoint") or ""))
+        add("best STS-B dev", f"{best:.2f}" + (f" (step {step.group(1)})" if step else ""))
+    history = state.get("log_history") or []
+    runtime = next((e.get("train_runtime") for e in reversed(history) if "train_runtime" in e), None)
+    if runtime is not None:
+        add("training time", f"{runtime / 60:.1f} min" if runtime >= 60 else f"{runtime:.1f} s")
+    return rows
+
+
+def environment_rows(info: Mapping[str, Any]) -> Rows:
+    """(name, value) rows of the Environment table: the training's record, else this process's."""
+    env = info.get("environment")
+    label = "training"
+    if not env:
+        env, label = collect_environment(), "card generation (no training record)"
+    return [("recorded at", label)] + [(key, format_value(value)) for key, value in env.items()]
+
+
+def corpus_info(run: Mapping[str, Any]) -> Dict[str, Any]:
+    """The template's ``corpus``: description (Markdown), name, hub."""
+    train_file = run.get("train_file")
+    n = run.get("n_sentences")
+    count = f"{n:,} unlabeled sentences" if n else "unlabeled sentences"
+    if not train_file:
+        return {"description": "unlabeled sentences", "hub": False, "name": None}
+    if is_local(train_file):
+        name = Path(train_file).name
+        return {"description": f"`{name}` ({count}, a local file)", "hub": False, "name": name}
+    return {"description": f"[`{train_file}`](https://huggingface.co/datasets/{train_file}) ({count})", "hub": True,
+            "name": train_file}
+
+
+def backbone_info(config, run: Mapping[str, Any]) -> Dict[str, Any]:
+    """The template's ``backbone``: name, hub, link (Markdown)."""
+    name = run.get("backbone")
+    if not name:
+        kind = config.backbone_config.model_type
+        return {"name": kind, "hub": False, "link": f"a `{kind}` backbone"}
+    if is_local(name):
+        return {"name": Path(name).name, "hub": False, "link": f"`{Path(name).name}` (a local backbone)"}
+    return {"name": name, "hub": True, "link": f"[`{name}`](https://huggingface.co/{name})"}
+
+
+__all__ = ["backbone_info", "corpus_info", "environment_rows", "format_value", "is_local", "training_rows"]

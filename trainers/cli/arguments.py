@@ -1,0 +1,142 @@
+"""The training CLI's arguments: the method's config fields become flags, generated from the config class.
+
+``--method NAME`` is read first; the parser then has exactly that method's config fields (a flag of another
+method is an unknown argument), the data arguments and every ``TrainingArguments`` field. ``--preset`` values are
+parser defaults, so a flag given explicitly wins. ``--objective_kwargs`` takes a YAML or JSON mapping.
+"""
+
+import argparse
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+from transformers import HfArgumentParser
+
+from ...modeling.configuration_simcse import declared_fields
+from ..methods import METHODS, MethodSpec, get_method
+from ..presets import PRESETS, preset_defaults
+from ..trainer import CseTrainingArguments
+
+
+class UsageError(ValueError):
+    """A user error in the command line or config file: printed as one line, exit status 2."""
+
+
+@dataclasses.dataclass
+class RunArguments:
+    method: str = dataclasses.field(default="sarcse", metadata={"help": "the method: " + ", ".join(METHODS)})
+    backbone: Optional[str] = dataclasses.field(default=None, metadata={"help": "encoder folder or Hub name"})
+    preset: Optional[str] = dataclasses.field(default=None, metadata={"help": "paper settings (defaults a flag "
+                                              f"overrides): {', '.join(PRESETS)}"})
+
+
+@dataclasses.dataclass
+class DataArguments:
+    train_file: Optional[str] = dataclasses.field(default=None, metadata={"help": ".txt/.gz file or Hub dataset"})
+    max_train_samples: Optional[int] = None
+    dev_dir: Optional[str] = dataclasses.field(
+        default=None, metadata={"help": "folder with sts-dev.csv for model selection (default: --sts_dir)"})
+    sts_dir: Optional[str] = dataclasses.field(default=None, metadata={"help": "SentEval folder: print the 7-task "
+                                               "table at the end"})
+    skip_raw_eval: bool = dataclasses.field(default=False, metadata={"help": "do not score the raw backbone first"})
+
+
+def _flag_type(annotation) -> Any:
+    """The flag type of a config field: Optional[X] (None keeps the config's default); lists stay lists."""
+    if annotation in (List[int], typing.List[int], list):
+        return List[int]
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    base = args[0] if typing.get_origin(annotation) is typing.Union and len(args) == 1 else annotation
+    if typing.get_origin(base) in (dict, Dict) or base in (dict, Dict):
+        return Optional[str]  # a YAML / JSON mapping
+    if typing.get_origin(base) in (list, List):
+        return List[int]
+    return Optional[base]
+
+
+def method_arguments(spec: MethodSpec) -> type:
+    """A dataclass with one optional field per config field of ``spec``'s config (help from the config)."""
+    fields = []
+    for name, config_field in declared_fields(spec.config_class).items():
+        metadata = {"help": spec.field_help(name)}
+        choices = getattr(config_field.metadata.get("check"), "choices", None)
+        if choices:
+            metadata["choices"] = [choice for choice in choices if choice is not None]
+        fields.append((name, _flag_type(config_field.type), dataclasses.field(default=None, metadata=metadata)))
+    arguments = dataclasses.make_dataclass(f"{spec.name.title()}Arguments", fields)
+    arguments._argument_group_name = f"{spec.name} config (None keeps the config's default)"
+    return arguments
+
+
+def parse_objective_kwargs(value: Any) -> Dict[str, Any]:
+    if value is None or isinstance(value, dict):
+        return dict(value or {})
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise UsageError(f"--objective_kwargs is not a YAML/JSON mapping ({error.__class__.__name__}): {value!r}; "
+                         'write e.g. --objective_kwargs \'{"margin": 0.3}\'') from None
+    if not isinstance(parsed, dict):
+        raise UsageError(f"--objective_kwargs must be a mapping such as '{{\"margin\": 0.3}}', got {value!r}")
+    return parsed
+
+
+def config_kwargs(spec: MethodSpec, method_args) -> Dict[str, Any]:
+    """The config fields given on the command line (None keeps the config's default)."""
+    values = {name: getattr(method_args, name) for name in declared_fields(spec.config_class)}
+    values = {name: value for name, value in values.items() if value is not None}
+    if "objective_kwargs" in values:
+        values["objective_kwargs"] = parse_objective_kwargs(values["objective_kwargs"])
+    return values
+
+
+def _read_config_file(path: str) -> Dict[str, Any]:
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} not found") from None
+    except yaml.YAMLError as error:
+        raise UsageError(f"{path} is not valid YAML/JSON: {str(error).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"{path} must hold a mapping of flag names to values")
+    return values
+
+
+def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> Tuple[Any, ...]:
+    """``(run_args, method_args, data_args, training_args, spec)`` from the command line (or one YAML/JSON file).
+
+    ``defaults`` are argument defaults below presets and flags (examples/train.py passes its bundled data)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    file_values = None
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+        file_values = _read_config_file(argv[0])
+        first = {key: file_values.get(key) for key in ("method", "preset")}
+    else:
+        probe = argparse.ArgumentParser(add_help=False)
+        probe.add_argument("--method", default=None)
+        probe.add_argument("--preset", default=None)
+        first = vars(probe.parse_known_args(argv)[0])
+    method = first.get("method") or (defaults or {}).get("method") or RunArguments.method
+    if method not in METHODS:
+        raise UsageError(f"--method must be one of {sorted(METHODS)}, got {method!r}")
+    spec = get_method(method)
+    types = (RunArguments, method_arguments(spec), DataArguments, CseTrainingArguments)
+    parser = HfArgumentParser(types)
+    merged = dict(defaults or {})
+    if first.get("preset"):
+        if first["preset"] not in PRESETS:
+            raise UsageError(f"--preset must be one of {sorted(PRESETS)}, got {first['preset']!r}")
+        merged.update(preset_defaults(first["preset"]))
+    if "objective_kwargs" in merged and isinstance(merged["objective_kwargs"], dict):
+        merged["objective_kwargs"] = yaml.safe_dump(merged["objective_kwargs"], default_flow_style=True).strip()
+    if file_values is not None:
+        try:
+            return (*parser.parse_dict({**merged, **file_values}), spec)
+        except ValueError as error:
+            raise UsageError(f"{argv[0]}: {error}") from None
+    known = {f.name for dtype in types for f in dataclasses.fields(dtype)}
+    parser.set_defaults(**{key: value for key, value in merged.items() if key in known})
+    return (*parser.parse_args_into_dataclasses(args=argv), spec)

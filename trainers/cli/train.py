@@ -1,0 +1,118 @@
+"""``sentcse-train``: train a sentcse model on unlabeled sentences (``examples/train.py`` calls this with the
+bundled offline data as defaults).
+
+Everything that can be checked cheaply is checked before the expensive part: the flags, the config values, the
+objective and its kwargs, the corpus and the dev data, then the raw backbone is scored and the model loaded.
+"""
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from ...modeling.modeling_simcse import load_backbone_config
+from ..cards import finish_output_folder
+from ..data import TwoViewCollator, load_corpus
+from ..objectives.method import contrastive_from_config
+from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
+from ..trainer import CseTrainer
+from .arguments import UsageError, config_kwargs, parse_args
+
+logger = logging.getLogger("sentcse.train")
+
+
+def _checked(what: str, build):
+    try:
+        return build()
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"{what}: {error}") from None
+
+
+def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
+    """Parse ``argv``, train, write the Hub-ready folder; returns the trainer. Raises ``UsageError`` for bad input."""
+    run_args, method_args, data_args, training_args, spec = parse_args(argv, defaults)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    if not run_args.backbone:
+        raise UsageError("--backbone is required: an encoder folder or a Hub model name")
+    if not data_args.train_file:
+        raise UsageError("--train_file is required: a .txt/.gz file with one sentence per line, or a Hub dataset")
+    dev_dir = data_args.dev_dir or data_args.sts_dir
+    if dev_dir is None:
+        raise UsageError("pass --dev_dir (a folder with sts-dev.csv) or --sts_dir (SentEval data) for model selection")
+    kwargs = config_kwargs(spec, method_args)
+    backbone_config = load_backbone_config(run_args.backbone)
+    config = _checked(f"--method {spec.name}", lambda: spec.config_class(backbone_config=backbone_config, **kwargs))
+    _checked(f"--objective {config.objective}", lambda: contrastive_from_config(config))
+    corpus = load_corpus(data_args.train_file, data_args.max_train_samples)
+    logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, len(corpus.sentences), corpus.blank_lines)
+    dev_evaluator = StsEvaluator(sts_dir=dev_dir, tasks=[DEV_TASK])
+    dev_pairs = sts_pairs_dataset(dev_evaluator.load()[DEV_TASK])
+
+    # The finished folder (card, plot, sentence-transformers files) is pushed once at the end by
+    # finish_output_folder; the Trainer's own push (a commit per save, its own README) stays off.
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    set_seed(training_args.seed)
+    if not data_args.skip_raw_eval and training_args.should_log:
+        raw = load_raw_backbone(run_args.backbone)
+        print(f"STS-B dev before training (raw backbone, mean pooling): {dev_evaluator.evaluate_task(raw, DEV_TASK).spearman:.2f}")
+        del raw
+
+    model = spec.model_class.from_backbone(run_args.backbone, **kwargs)
+    tokenizer = model.get_tokenizer()
+    resources = spec.prepare(model.config, corpus.sentences, tokenizer, Path(training_args.output_dir))
+
+    resume = training_args.resume_from_checkpoint
+    if resume in ("last", "true", "True"):
+        resume = get_last_checkpoint(training_args.output_dir)
+        if resume is None:
+            raise UsageError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: no checkpoint in "
+                             f"{training_args.output_dir}")
+
+    trainer = CseTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=corpus.to_dataset(),
+        eval_dataset=dev_pairs,
+        data_collator=TwoViewCollator(tokenizer, model.config.max_length),
+        processing_class=tokenizer,
+        objective=spec.build_objective(model.config, resources),
+        checkpoint_files=resources.checkpoint_files,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()
+    dev = trainer.evaluate()
+    if trainer.is_world_process_zero():
+        print(f"STS-B dev after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}")
+        if data_args.sts_dir:
+            results = StsEvaluator(sts_dir=data_args.sts_dir).evaluate(trainer.model)
+            (Path(training_args.output_dir) / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
+            print(format_table(results))
+        description = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
+                       "train_file": data_args.train_file, "n_sentences": len(corpus.sentences)}
+        card = finish_output_folder(trainer, run=description, final_eval=dev, push_to_hub=push_to_hub)
+        print(f"Saved to {Path(training_args.output_dir).resolve()} with its model card {card.name} (AutoModel.from_pretrained"
+              "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
+    return trainer
+
+
+def load_raw_backbone(backbone: str):
+    """The untrained backbone with mean pooling, the reference every run is compared with."""
+    from ...modeling import SimCseModel
+
+    return SimCseModel.from_backbone(backbone, pooler="avg")
+
+
+def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
+    """Console entry point: a user error prints one line and exits with status 2."""
+    try:
+        trainer = run(argv, defaults)
+    except UsageError as error:
+        print(f"sentcse-train: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    trainer.accelerator.end_training()  # also tears down the process group of a multi-process run
+    return trainer

@@ -1,0 +1,63 @@
+"""STS evaluation in the SentEval / SimCSE protocol (METHODS.md section 4).
+
+Tasks (``ALL_TASKS``): ``STS12`` ... ``STS16`` in SimCSE's "all" setting (ONE Spearman over every sub-dataset's
+pairs concatenated; the per-subset scores are kept in ``TaskResult.subsets``), ``STSBenchmark`` and
+``SICKRelatedness`` (test splits), and ``STSBenchmark-dev``, the only split used for model selection (the Trainer
+scores ``sts_pairs_dataset(load_sts_task(DEV_TASK, ...))``). Also loadable: ``STSBenchmark-train``,
+``SICKRelatedness-train``, ``SICKRelatedness-dev`` (SICK_trial.txt).
+
+Scores are cosine similarities of the model's embeddings; Spearman and Pearson are reported x100. A model is
+anything with ``encode(sentences, batch_size=..., show_progress_bar=..., convert_to_numpy=True)`` returning an
+``(N, d)`` array, or a plain callable ``sentences -> (N, d) array``; each unique sentence of a task is encoded once.
+
+Data come from a SentEval-layout folder (``source="senteval"``: ``sts_dir=...``, else ``default_sts_dir()``) or
+from the Hugging Face Hub (``source="hub"``: the ``mteb/*-sts`` datasets; see ``HUB_DATASETS``).
+
+Modules: ``tasks`` (names, aliases, counts), ``loading`` (readers, cache), ``evaluator`` (scoring), ``report``
+(tables, the seven-task average), ``encoders`` (loading a model to evaluate).
+"""
+
+from .encoders import load_encoder
+from .evaluator import StsEvaluator, StsResults, SubsetResult, TaskResult, correlations, cosine_pairs
+from .loading import StsPairs, StsTask, clear_cache, default_sts_dir, load_sts_task, sts_pairs_dataset
+from .report import format_subsets, format_table
+from .tasks import (
+    ALL_TASKS,
+    DEFAULT_TASKS,
+    DEV_TASK,
+    EXPECTED_N_PAIRS,
+    HUB_DATASETS,
+    STS_SUBSETS,
+    TABLE_COLUMNS,
+    TEST_TASKS,
+    seven_task_average,
+    canonical_task,
+)
+
+__all__ = [
+    "ALL_TASKS",
+    "DEFAULT_TASKS",
+    "DEV_TASK",
+    "EXPECTED_N_PAIRS",
+    "HUB_DATASETS",
+    "STS_SUBSETS",
+    "TABLE_COLUMNS",
+    "TEST_TASKS",
+    "StsEvaluator",
+    "StsPairs",
+    "StsResults",
+    "StsTask",
+    "SubsetResult",
+    "TaskResult",
+    "canonical_task",
+    "clear_cache",
+    "correlations",
+    "cosine_pairs",
+    "default_sts_dir",
+    "format_subsets",
+    "format_table",
+    "load_encoder",
+    "load_sts_task",
+    "seven_task_average",
+    "sts_pairs_dataset",
+]
