@@ -150,7 +150,7 @@ def test_training_card_parses_and_describes_the_run(trained):
     assert not any("token" in key for key in info["training_args"])  # hub_token and the like are never written
 
 
-def test_evaluate_write_card_updates_the_results(trained, stsb, tmp_path):
+def test_evaluate_write_card_updates_the_results(trained, stsb, tmp_path, capsys):
     folder = tmp_path / "ckpt"
     import shutil
 
@@ -163,8 +163,9 @@ def test_evaluate_write_card_updates_the_results(trained, stsb, tmp_path):
     assert f'"{HUB_ID}"' in card.text  # the Hub id recorded at training is kept
     saved = json.loads((folder / "sts_results.json").read_text())
     assert saved["tasks"]["STSBenchmark"]["n_pairs"] == 300
-    with pytest.raises(SystemExit, match="sentcse checkpoint"):
+    with pytest.raises(SystemExit) as stopped:
         _load_script("evaluate").main([str(tmp_path), "--sts_dir", str(stsb), "--tasks", "STS-B", "--write_card"])
+    assert stopped.value.code == 2 and "needs a local sentcse checkpoint folder" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ the card

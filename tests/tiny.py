@@ -42,3 +42,13 @@ def tiny_model(model_class, tokenizer, family: str = "bert", dropout: float = 0.
     model = model_class(config)
     model.tokenizer = tokenizer
     return model.eval()
+
+
+def save_tiny_backbone(folder):
+    """A tiny random BERT and its tokenizer saved in ``folder`` (a backbone the CLI can load); returns the folder."""
+    from transformers import BertModel
+
+    tokenizer = tiny_tokenizer()
+    BertModel(tiny_backbone_config(vocab_size=len(tokenizer))).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,46 @@
+"""A toy method registered the way a maintainer adds one: a config with its own field, a model, an extra loss
+term, and a ``MethodSpec``; nothing else in sentcse is touched (used by tests/test_layout.py)."""
+
+import torch
+
+from sentcse.modeling import SimCseConfig, SimCseModel
+from sentcse.modeling.configuration_simcse import config_field, positive
+from sentcse.trainers.methods import MethodSpec
+from sentcse.trainers.objectives import CseObjective
+
+
+class ToyConfig(SimCseConfig):
+    r"""
+    A SimCSE config plus a norm penalty.
+
+    Args:
+{fields}
+    """
+
+    model_type = "toy-cse"
+
+    norm_weight: float = config_field(0.5, "weight of the mean squared norm of the projections", positive)
+
+
+class ToyModel(SimCseModel):
+    config_class = ToyConfig
+
+
+class NormPenalty(CseObjective):
+    def __init__(self, weight: float):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, anchor, positive, output=None, gathered=None):
+        return {"norm": self.weight * (anchor.square().sum(-1).mean() + positive.square().sum(-1).mean())}
+
+
+TOY = MethodSpec(
+    model_class=ToyModel,
+    title="ToyCSE",
+    paper="A toy method",
+    arxiv="0000.00000",
+    citation="@misc{toy}",
+    summary="SimCSE with a norm penalty.",
+    extra_terms=lambda config, resources: [NormPenalty(config.norm_weight)],
+)

@@ -1,0 +1,107 @@
+"""``sentcse-evaluate``: score a sentence encoder on the STS tasks (SentEval protocol, SimCSE's "all" setting for
+STS12-16).
+
+    sentcse-evaluate MODEL [--tasks ...] [--pooler ...] [--sts_dir ...] [--batch_size N] [--output JSON]
+    sentcse-evaluate CHECKPOINT_FOLDER --write_card [--hub_model_id USER/NAME]
+
+MODEL is a saved sentcse checkpoint (config.json model_type a registered method), a sentence-transformers folder
+(modules.json: its pooling config picks the pooler) or a plain Hugging Face encoder (pooler --pooler, default avg).
+Prints the table (STS12 STS13 STS14 STS15 STS16 STS-B SICK-R Avg, Spearman x100, then STS-B dev) and, with
+--output, writes every score as JSON. --write_card merges the scores into a local checkpoint folder's
+sts_results.json and rewrites its model card. Flags take either spelling (``--sts_dir`` or ``--sts-dir``).
+"""
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from transformers import HfArgumentParser
+
+from ...modeling.configuration_simcse import POOLERS
+from .. import sts
+from ..cards import merge_sts_results, write_model_card
+from ..methods import METHODS
+from .arguments import UsageError
+
+
+@dataclasses.dataclass
+class EvaluateArguments:
+    model: str = dataclasses.field(metadata={"help": "sentcse checkpoint, sentence-transformers folder or Hugging "
+                                             "Face encoder (folder or cached name)"})
+    tasks: List[str] = dataclasses.field(default_factory=lambda: list(sts.DEFAULT_TASKS), metadata={
+        "help": "tasks to score; also STSBenchmark-train, SICKRelatedness-dev/-train; aliases STS-B, SICK-R, stsb-dev"})
+    pooler: Optional[str] = dataclasses.field(default=None, metadata={
+        "choices": list(POOLERS), "help": "pooler (default: the checkpoint's own; the sentence-transformers pooling "
+        "config; else avg); for an untrained encoder, cls means the raw [CLS] state"})
+    sts_dir: Optional[str] = dataclasses.field(default=None, metadata={
+        "help": "SentEval data folder (default: $SENTCSE_STS_DIR, else $SENTCSE_SHARED/data/senteval); a folder with "
+        "just sts-dev.csv/sts-test.csv (examples/data/stsb) serves the STS-B tasks"})
+    source: str = dataclasses.field(default="senteval", metadata={
+        "choices": ["senteval", "hub"], "help": "hub: the mteb/*-sts datasets from the Hugging Face Hub (network)"})
+    batch_size: int = 64
+    device: Optional[str] = dataclasses.field(default=None, metadata={"help": "e.g. cuda, cpu"})
+    backend: str = dataclasses.field(default="sentcse", metadata={
+        "choices": ["sentcse", "sentence-transformers"], "help": "sentence-transformers: load MODEL with "
+        "SentenceTransformer instead (for comparison)"})
+    output: Optional[str] = dataclasses.field(default=None, metadata={"help": "write the results as JSON here"})
+    subsets: bool = dataclasses.field(default=False, metadata={"help": "also print STS12-16's per-subset Spearmans"})
+    write_card: bool = dataclasses.field(default=False, metadata={
+        "help": "MODEL is a local sentcse checkpoint folder: merge these scores into its sts_results.json and "
+        "rewrite its README.md model card"})
+    hub_model_id: Optional[str] = dataclasses.field(default=None, metadata={
+        "help": "with --write_card: the Hub id the card's usage snippets and model-index name"})
+
+
+def check_card_folder(model: str) -> Path:
+    """--write_card needs a local sentcse checkpoint folder; fail before any evaluation otherwise."""
+    folder = Path(model).expanduser()
+    config = folder / "config.json"
+    model_type = json.loads(config.read_text()).get("model_type") if config.is_file() else None
+    if model_type not in METHODS:
+        raise UsageError(f"--write_card needs a local sentcse checkpoint folder (config.json with model_type in "
+                         f"{sorted(METHODS)}); {model} is not one")
+    return folder
+
+
+def run(argv: Optional[Sequence[str]] = None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):
+        argv = ["--model", *argv]  # MODEL is positional on the command line
+    (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    card_folder = check_card_folder(args.model) if args.write_card else None
+    evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=args.tasks, source=args.source, batch_size=args.batch_size)
+    evaluator.load()  # fail on missing data before loading the model
+    start = time.perf_counter()
+    model = sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device)
+    load_seconds = time.perf_counter() - start
+    results = evaluator.evaluate(model)
+    config = getattr(model, "config", None)
+    results.meta.update({"model": str(args.model), "pooler": getattr(config, "pooler", args.pooler),
+                         "backend": args.backend, "model_load_seconds": load_seconds})
+    print(sts.format_table(results))
+    if args.subsets:
+        print(sts.format_subsets(results))
+    print(f"evaluated in {results.seconds:.1f}s (+{load_seconds:.1f}s loading the model)")
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
+        print(f"wrote {out}")
+    if card_folder is not None:
+        merge_sts_results(card_folder, results)
+        print(f"updated {write_model_card(card_folder, repo_id=args.hub_model_id)}")
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None):
+    """Console entry point: a user error prints one line and exits with status 2."""
+    try:
+        return run(argv)
+    except UsageError as error:
+        print(f"sentcse-evaluate: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
