@@ -139,4 +139,17 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
             raise UsageError(f"{argv[0]}: {error}") from None
     known = {f.name for dtype in types for f in dataclasses.fields(dtype)}
     parser.set_defaults(**{key: value for key, value in merged.items() if key in known})
-    return (*parser.parse_args_into_dataclasses(args=argv), spec)
+    *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if remaining:
+        raise UsageError(_unknown_flags_message(remaining, spec))
+    return (*parsed, spec)
+
+
+def _unknown_flags_message(remaining: Sequence[str], spec: MethodSpec) -> str:
+    flags = [arg for arg in remaining if arg.startswith("--")] or list(remaining)
+    owners = {}
+    for flag in flags:
+        name = flag[2:].split("=")[0].replace("-", "_")
+        owners[flag] = [other.name for other in METHODS.values() if name in declared_fields(other.config_class)]
+    notes = [f"{flag} (a flag of --method {' / '.join(methods)})" if methods else flag for flag, methods in owners.items()]
+    return f"--method {spec.name} has no flag {', '.join(notes)}; see --method {spec.name} --help"

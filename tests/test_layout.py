@@ -1,0 +1,213 @@
+"""The package layout and its contracts: one installed name (``sentcse``), a complete package list, no import
+cycle, checkpoints saved before the layout loading with identical embeddings, a method added through the registry
+alone, config fields checked on construction and on change, and CLI flags generated from the chosen method."""
+
+import ast
+import configparser
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sentcse.modeling import SarcseConfig, SimCseConfig
+from sentcse.trainers.cli.arguments import parse_args
+from tiny import save_tiny_backbone
+
+REPO = Path(__file__).resolve().parents[1]
+LIBRARY = {"modeling": "sentcse.modeling", "trainers": "sentcse.trainers", "model_cards": "sentcse.model_cards"}
+PRE_LAYOUT = Path(__file__).resolve().parent / "data" / "pre_layout_checkpoints"
+
+
+def test_setup_cfg_lists_every_library_package():
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    found = {"sentcse"}
+    for folder, name in LIBRARY.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPO / folder).parts
+            found.add(".".join((name, *relative)))
+    assert found == listed
+
+
+def test_installed_name_is_sentcse_only(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+    def run(code):
+        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    ok = run("import sentcse; from sentcse import SarcseModel, CseTrainer, StsEvaluator; print(sentcse.__file__)")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    for name in ("modeling", "trainers"):
+        assert run(f"import {name}").returncode != 0, f"`import {name}` works outside the repository"
+
+
+def _import_graph():
+    """Edges between the library's modules (relative and absolute sentcse imports), by module name."""
+    modules = {}
+    for folder, package in LIBRARY.items():
+        for path in (REPO / folder).rglob("*.py"):
+            parts = path.relative_to(REPO / folder).with_suffix("").parts
+            name = ".".join((package, *parts))[: -len(".__init__")] if parts[-1] == "__init__" else ".".join((package, *parts))
+            modules[name] = (path, parts[-1] == "__init__")
+    graph = {}
+    for name, (path, is_package) in modules.items():
+        base = name if is_package else name.rsplit(".", 1)[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    anchor = base.split(".")
+                    anchor = anchor[: len(anchor) - node.level + 1]
+                    target = ".".join(anchor + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                candidates = [target] + [f"{target}.{alias.name}" for alias in node.names]
+                edges.update(c for c in candidates if c in modules and c != name)
+            elif isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names if alias.name in modules)
+        graph[name] = edges
+    return graph
+
+
+def test_no_import_cycle_in_the_library():
+    graph = _import_graph()
+    state = {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if target.startswith(node + "."):
+                continue  # a package importing its own submodules is how packages are built
+            if state.get(target) == "open":
+                raise AssertionError(f"import cycle: {' -> '.join(stack + [target])}")
+            if target not in state:
+                visit(target, stack + [target])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert len(graph) > 30
+
+
+def test_library_files_stay_small():
+    sizes = {path: len(path.read_text().splitlines()) for folder in ("modeling", "trainers") for path in (REPO / folder).rglob("*.py")}
+    too_long = {str(path.relative_to(REPO)): lines for path, lines in sizes.items() if lines > 420}
+    assert not too_long
+
+
+@pytest.mark.parametrize("method", ["simcse", "sarcse", "recse"])
+@pytest.mark.parametrize("remote_code", [False, True])
+def test_checkpoints_saved_before_the_layout_give_identical_embeddings(method, remote_code):
+    from transformers import AutoModel
+
+    folder = PRE_LAYOUT / method
+    expected = json.loads((folder / "expected_embeddings.json").read_text())
+    model = AutoModel.from_pretrained(folder, trust_remote_code=remote_code)
+    if not remote_code:
+        assert type(model).__module__.startswith("sentcse.modeling")
+    got = model.encode(expected["sentences"])
+    np.testing.assert_array_equal(got, np.asarray(expected["embeddings"], dtype=np.float32))
+
+
+# ------------------------------------------------------------------------------------------------ configs
+def test_config_fields_are_checked_on_construction_and_on_change():
+    with pytest.raises(ValueError, match="theta is not a field of a simcse config"):
+        SimCseConfig(theta=0.5)
+    with pytest.raises(ValueError, match="pooler must be one of"):
+        SimCseConfig(pooler="max")
+    config = SarcseConfig(max_length=16)
+    assert config.decoder_length == 14  # derived default
+    with pytest.raises(ValueError, match="decoder_length must be >= the largest kernel size"):
+        config.decoder_length = 2
+    assert config.decoder_length == 14  # a rejected change leaves the config as it was
+    with pytest.raises(ValueError, match="cnn_channels must be an integer >= 1"):
+        config.cnn_channels = 0
+    config.kernel_sizes = [2, 3]
+    config.decoder_length = 3
+    assert SarcseConfig.from_dict(config.to_dict()).decoder_length == 3
+
+
+def test_config_docstrings_list_their_fields():
+    for field in ("theta", "cnn_channels", "decoder_activation", "pooler"):
+        assert f"{field} (defaults to" in SarcseConfig.__doc__
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+@pytest.fixture
+def backbone(tmp_path):
+    return save_tiny_backbone(tmp_path / "backbone")
+
+
+def test_flags_come_from_the_chosen_method(tmp_path, backbone, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        _train(tmp_path, backbone, "--method", "simcse", "--theta", "0.5")
+    assert stopped.value.code == 2
+    assert "--method simcse has no flag --theta (a flag of --method sarcse)" in capsys.readouterr().err
+    _, method_args, _, _, spec = parse_args(["--method", "sarcse", "--theta", "0.5", "--sts-dir", "d"])
+    assert spec.name == "sarcse" and method_args.theta == 0.5
+
+
+def test_a_preset_is_defaults_that_flags_override():
+    _, method_args, _, training_args, _ = parse_args(["--method", "simcse", "--preset", "bert-mod-vicreg"])
+    assert training_args.learning_rate == 1e-5 and method_args.objective == "vicreg"
+    _, method_args, _, training_args, _ = parse_args(
+        ["--method", "simcse", "--preset", "bert-mod-vicreg", "--learning_rate", "1e-6", "--objective_variant", "orig"])
+    assert training_args.learning_rate == 1e-6 and method_args.objective_variant == "orig"
+    assert training_args.per_device_train_batch_size == 128  # from the preset
+
+
+def _train(tmp_path, backbone, *flags):
+    from sentcse.trainers.cli.train import main
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog".split()))
+    return main([
+        "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(REPO / "examples" / "data" / "stsb"),
+        "--output_dir", str(tmp_path / "out"), "--per_device_train_batch_size", "4", "--max_steps", "1",
+        "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none",
+        "--skip_raw_eval", "--max_length", "16", "--disable_tqdm", "true", "--logging_steps", "1",
+        "--lr_scheduler_type", "constant", "--warmup_steps", "0", *flags,
+    ])
+
+
+def test_a_preset_trains_at_the_explicit_learning_rate(tmp_path, backbone):
+    trainer = _train(tmp_path, backbone, "--method", "simcse", "--preset", "bert-mod-vicreg", "--learning_rate", "1e-6",
+                     "--per_device_train_batch_size", "4")
+    logged = [entry for entry in trainer.state.log_history if "learning_rate" in entry]
+    assert logged and logged[0]["learning_rate"] == pytest.approx(1e-6)
+    assert trainer.model.config.objective == "vicreg" and trainer.model.config.freeze_embeddings
+
+
+def test_objective_kwargs_errors_name_the_flag_and_the_valid_keys(tmp_path, backbone, capsys):
+    for kwargs, expected in (("{margin: [", "--objective_kwargs is not a YAML/JSON mapping"),
+                             ("{marg: 0.3}", "no hyperparameter 'marg'; valid: margin")):
+        with pytest.raises(SystemExit) as stopped:
+            _train(tmp_path, backbone, "--method", "simcse", "--objective", "mpt", "--objective_kwargs", kwargs)
+        assert stopped.value.code == 2 and expected in capsys.readouterr().err
+    trainer = _train(tmp_path, backbone, "--method", "simcse", "--objective", "mpt", "--objective_kwargs", "margin: 0.3")
+    assert trainer.objective.contrastive.margin == 0.3
+
+
+def test_a_method_added_through_the_registry_trains_through_the_cli(tmp_path, backbone):
+    from sentcse.trainers.methods import METHODS, register_method
+    from toy_method import TOY
+
+    register_method(TOY)
+    try:
+        trainer = _train(tmp_path, backbone, "--method", "toy-cse", "--norm_weight", "0.25")
+        assert type(trainer.model).__name__ == "ToyModel" and trainer.model.config.norm_weight == 0.25
+        logged = next(entry for entry in trainer.state.log_history if "loss" in entry)
+        assert {"loss/infonce", "loss/norm"} <= set(logged)
+        config = json.loads((tmp_path / "out" / "config.json").read_text())
+        assert config["model_type"] == "toy-cse" and config["norm_weight"] == 0.25
+        assert "ToyCSE" in (tmp_path / "out" / "README.md").read_text()
+    finally:
+        METHODS.pop("toy-cse")
+    assert torch.isfinite(torch.tensor(logged["loss"]))
