@@ -185,7 +185,8 @@ def test_noncontrastive_diagnostics_are_finite(name, variant):
     stats = gradient_diagnostics(build_objective(name, variant=variant), anchor, positive)
     assert set(stats) == KEYS
     assert stats["grad/closed_form"] == 0.0
-    assert 0.0 <= stats["grad/fit_residual"] <= 1.0
+    # 16 sentences in 8 dimensions: the other view spans the space, so the least-squares fit must be exact
+    assert stats["grad/fit_residual"] < 1e-8
     assert stats["grad/active"] > 0
     assert all(math.isfinite(value) for value in stats.values()), stats
 
@@ -231,7 +232,8 @@ def test_diagnostics_handle_more_sentences_than_dimensions_and_no_gradient():
     anchor, positive = make_views(batch=40, dim=8, seed=3)
     for name in ("infonce", "vicreg"):
         stats = gradient_diagnostics(build_objective(name), anchor, positive, use_closed_form=False)
-        assert 0.0 <= stats["grad/fit_residual"] <= 1.0 and all(math.isfinite(v) for v in stats.values())
+        # 40 sentences in 8 dimensions: the fit is exact (rank-deficient least squares handled)
+        assert stats["grad/fit_residual"] < 1e-8 and all(math.isfinite(v) for v in stats.values())
     # MPT with every anchor past the margin: no gradient at all
     anchor, positive = make_views(batch=8, dim=64, seed=0, noise=0.01)
     for use_closed_form in (True, False):

@@ -1,4 +1,4 @@
-"""Issue 7: Hub-ready outputs: model card, training curve, sentence-transformers export, remote code, upload.
+"""Hub-ready outputs: model card, training curve, sentence-transformers export, remote code, upload.
 
 One tiny SARCSE training through examples/train.py (``--push_to_hub``, the Hub intercepted at ``HfApi``) feeds the
 card, remote-code and upload tests; the export and template tests use in-memory tiny models.

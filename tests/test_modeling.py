@@ -1,4 +1,5 @@
-"""Issue 2: the three model classes, safetensors + auto_map export, remote-code loading, encode, bad input."""
+"""The three model classes: safetensors + auto_map export, remote-code loading, encode, bad input, and the
+training-only speed paths (length buckets, reCSE's time for space) that must change no number."""
 
 import json
 import random
@@ -13,6 +14,7 @@ import torch
 
 import sentcse.modeling as modeling
 from sentcse.modeling import ReCseConfig, ReCseModel, SarcseConfig, SarcseModel, SimCseConfig, SimCseModel
+from sentcse.modeling.configuration_simcse import declared_fields
 from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,12 +59,14 @@ def test_save_pretrained_writes_safetensors_and_auto_map(saved_models):
         assert "model.safetensors" in files
         assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
         config = json.loads((folder / "config.json").read_text())
-        module = {"simcse": "simcse", "sarcse": "sarcse", "recse": "recse"}[config["model_type"]]
-        assert config["auto_map"] == {
-            "AutoConfig": f"configuration_{module}.{model_class.config_class.__name__}",
-            "AutoModel": f"modeling_{module}.{model_class.__name__}",
-        }
-        assert {f"configuration_{module}.py", f"modeling_{module}.py", "modeling_simcse.py"} <= files
+        expected = {
+            SimCseModel: ("configuration_simcse.SimCseConfig", "modeling_simcse.SimCseModel"),
+            SarcseModel: ("configuration_sarcse.SarcseConfig", "modeling_sarcse.SarcseModel"),
+            ReCseModel: ("configuration_recse.ReCseConfig", "modeling_recse.ReCseModel"),
+        }[model_class]
+        assert config["auto_map"] == {"AutoConfig": expected[0], "AutoModel": expected[1]}
+        code_files = {f"{entry.split('.')[0]}.py" for entry in expected}
+        assert code_files | {"configuration_simcse.py", "modeling_simcse.py"} <= files
 
 
 @pytest.mark.parametrize("config_class", [SimCseConfig, SarcseConfig, ReCseConfig])
@@ -72,9 +76,11 @@ def test_config_json_keeps_default_values(config_class, tmp_path):
     config = config_class(backbone_config=tiny_backbone_config())
     config.save_pretrained(tmp_path)
     written = json.loads((tmp_path / "config.json").read_text())
-    fields = [name for name in config_class.__annotations__ if name != "backbone_config"]
-    expected = config.to_dict()
-    assert fields and {name: written.get(name) for name in fields} == {name: expected[name] for name in fields}
+    fields = declared_fields(config_class)
+    assert len(fields) >= 10
+    for name in fields:
+        assert name in written, f"{name} is not written at its default"
+        assert written[name] == json.loads(json.dumps(getattr(config, name))), name
 
 
 def test_auto_model_loads_registered_classes_without_remote_code(saved_models):
@@ -223,10 +229,17 @@ def test_time_for_space_changes_no_number(sqrt, source, tokenizer):
             ReCseModel, tokenizer, dropout=0.0, sqrt=sqrt, reshape_source=source, time_for_space=time_for_space,
             reshape_chunk_size=5,
         ).train()
+        calls = []
+        reshape = model.reshape_head._reshape
+        model.reshape_head._reshape = lambda features, mask: calls.append(features.shape[0]) or reshape(features, mask)
         output = model(**batch)
         (output.reshaped.square().sum() + output.projection.sum()).backward()
         grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
         results.append((output.reshaped.detach(), grads))
+        rows = batch["input_ids"].shape[0]
+        chunks = [min(5, rows - start) for start in range(0, rows, 5)]
+        # checkpointed: one call per chunk in forward and again in backward (recomputed); else one call for all rows
+        assert sorted(calls) == sorted(chunks * 2 if time_for_space else [rows]), calls
     (r_off, g_off), (r_on, g_on) = results
     torch.testing.assert_close(r_on, r_off, atol=1e-6, rtol=0)
     assert g_on.keys() == g_off.keys() and "reshape_head.compress_vector" in g_on
@@ -245,7 +258,13 @@ def test_length_buckets_change_no_number(model_class, family, tokenizer):
     for buckets in (1, 3):
         torch.manual_seed(5)
         model = tiny_model(model_class, tokenizer, family, dropout=0.0, length_buckets=buckets, **extra).train()
+        counts = {"backbone": 0, "head": 0}
+        model.backbone.register_forward_hook(lambda *_: counts.__setitem__("backbone", counts["backbone"] + 1))
+        if model_class is SarcseModel:
+            model.cnn_encoder.register_forward_hook(lambda *_: counts.__setitem__("head", counts["head"] + 1))
         output = model(**batch)
+        assert counts["backbone"] == buckets  # the bucketed path ran (one backbone forward per length group)
+        assert counts["head"] == (buckets if model_class is SarcseModel else 0)
         terms = [output.projection.square().sum(), output.sentence_embedding.sum()]
         terms += [output.reshaped.sum()] if model_class is ReCseModel else []
         if model_class is SarcseModel:  # the loss reads X_hat at content tokens only
