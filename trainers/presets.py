@@ -36,7 +36,6 @@ PRESETS = {
 }
 
 
-
 def preset_defaults(name: str) -> dict:
     """Preset ``name`` as argument defaults (model and training fields by name): flags given explicitly override
     them. Every preset uses the cls pooler with frozen embeddings and saves at each evaluation."""
