@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+from sentcse.trainers.cards.environment import git_commit as repo_commit, package_version
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -94,21 +95,9 @@ def _lscpu() -> Dict[str, str]:
     return out
 
 
-def _version(module: str) -> Optional[str]:
-    try:
-        return __import__(module).__version__
-    except Exception:  # noqa: BLE001
-        return None
-
-
 def git_commit() -> Optional[str]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "modeling", "trainers"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10)
-        return commit.stdout.strip() + (" (+ uncommitted changes in modeling/ or trainers/)" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
+    """The repository's commit (the package's one git helper, pointed at the checkout the benchmark runs from)."""
+    return repo_commit(REPO)
 
 
 def machine_info() -> dict:
@@ -133,7 +122,7 @@ def machine_info() -> dict:
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": {name: _version(name) for name in ("torch", "transformers", "sentence_transformers", "numpy", "accelerate")},
+        "versions": {name: package_version(name) for name in ("torch", "transformers", "sentence_transformers", "numpy", "accelerate")},
         "git_commit": git_commit(),
     }
 
