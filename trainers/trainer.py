@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from scipy.stats import pearsonr, spearmanr
 from transformers import EvalPrediction, Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
 
 from .diagnostics import gradient_diagnostics
 from .objectives.base import CseObjective
@@ -151,13 +152,19 @@ class CseTrainer(Trainer):
         if not torch.isfinite(loss):
             values = {name: float(value.detach()) for name, value in terms.items()}
             raise NonFiniteLossError(
-                f"non-finite loss at step {self.state.global_step}: {values}. Training stopped; the last good "
-                f"checkpoint is kept in {self.args.output_dir} (resume with --resume_from_checkpoint). Lower "
-                "--learning_rate, use fp32/bf16 instead of fp16, or check the corpus for degenerate lines."
+                f"non-finite loss at step {self.state.global_step}: {values}. Training stopped; {self._on_disk()}. "
+                "Lower --learning_rate, use fp32/bf16 instead of fp16, or check the corpus for degenerate lines."
             )
         if model.training:
             self._record_terms(terms, anchor, positive)
         return (loss, output) if return_outputs else loss
+
+    def _on_disk(self) -> str:
+        """What an interrupted run leaves on disk, said as it is."""
+        last = get_last_checkpoint(self.args.output_dir) if Path(self.args.output_dir).is_dir() else None
+        if last is None:
+            return f"no checkpoint was written to {self.args.output_dir} yet"
+        return f"the last checkpoint on disk is {last} (resume with --resume_from_checkpoint last)"
 
     def _record_terms(self, terms, anchor, positive) -> None:
         for name, value in terms.items():

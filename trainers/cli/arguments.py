@@ -31,12 +31,16 @@ class RunArguments:
     backbone: Optional[str] = dataclasses.field(default=None, metadata={"help": "encoder folder or Hub name"})
     preset: Optional[str] = dataclasses.field(default=None, metadata={"help": "paper settings (defaults a flag "
                                               f"overrides): {', '.join(PRESETS)}"})
+    overwrite_output_dir: bool = dataclasses.field(default=False, metadata={
+        "help": "replace what --output_dir holds (another run's model and checkpoints are deleted first)"})
+    traceback: bool = dataclasses.field(default=False, metadata={
+        "help": "show the full traceback of a user error (also: SENTCSE_TRACEBACK=1)"})
 
 
 @dataclasses.dataclass
 class DataArguments:
     train_file: Optional[str] = dataclasses.field(default=None, metadata={"help": ".txt/.gz file or Hub dataset"})
-    max_train_samples: Optional[int] = None
+    max_train_samples: Optional[int] = dataclasses.field(default=None, metadata={"help": "use the first N sentences"})
     dev_dir: Optional[str] = dataclasses.field(
         default=None, metadata={"help": "folder with sts-dev.csv for model selection (default: --sts_dir)"})
     sts_dir: Optional[str] = dataclasses.field(default=None, metadata={"help": "SentEval folder: print the 7-task "

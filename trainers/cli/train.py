@@ -1,35 +1,43 @@
 """``sentcse-train``: train a sentcse model on unlabeled sentences (``examples/train.py`` calls this with the
 bundled offline data as defaults).
 
-Everything that can be checked cheaply is checked before the expensive part: the flags, the config values, the
-objective and its kwargs, the corpus and the dev data, then the raw backbone is scored and the model loaded.
+Everything that can be checked cheaply is checked before the expensive part, in this order: the flags, the
+config values, the objective and its kwargs, the tokenizer and ``max_length``, the corpus and the run size, the
+dev data, the output folder (one run per folder) and the checkpoint to resume; only then is the raw backbone
+scored and the model loaded. A user error prints one line and exits with status 2 (``--traceback`` or
+``SENTCSE_TRACEBACK=1`` shows the traceback).
 """
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import AutoTokenizer, set_seed
 
 from ...modeling.modeling_simcse import load_backbone_config
 from ..cards import finish_output_folder
 from ..data import TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
 from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
-from ..trainer import CseTrainer
+from ..trainer import CseTrainer, NonFiniteLossError
 from .arguments import UsageError, config_kwargs, parse_args
+from .runs import RUN_FILE, check_run_size, prepare_output_folder, run_description, run_file_text
 
 logger = logging.getLogger("sentcse.train")
 
 
 def _checked(what: str, build):
+    """``build()``, with a ValueError / OSError of bad input turned into a one-line user error."""
     try:
         return build()
-    except (ValueError, TypeError) as error:
-        raise UsageError(f"{what}: {error}") from None
+    except UsageError:
+        raise
+    except (ValueError, TypeError, OSError, EOFError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{what}: {message}") from error
 
 
 def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
@@ -40,17 +48,28 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         raise UsageError("--backbone is required: an encoder folder or a Hub model name")
     if not data_args.train_file:
         raise UsageError("--train_file is required: a .txt/.gz file with one sentence per line, or a Hub dataset")
+    if data_args.max_train_samples is not None and data_args.max_train_samples < 1:
+        raise UsageError(f"--max_train_samples must be >= 1, got {data_args.max_train_samples}")
     dev_dir = data_args.dev_dir or data_args.sts_dir
     if dev_dir is None:
         raise UsageError("pass --dev_dir (a folder with sts-dev.csv) or --sts_dir (SentEval data) for model selection")
     kwargs = config_kwargs(spec, method_args)
-    backbone_config = load_backbone_config(run_args.backbone)
+    backbone_config = _checked("--backbone", lambda: load_backbone_config(run_args.backbone))
     config = _checked(f"--method {spec.name}", lambda: spec.config_class(backbone_config=backbone_config, **kwargs))
     _checked(f"--objective {config.objective}", lambda: contrastive_from_config(config))
-    corpus = load_corpus(data_args.train_file, data_args.max_train_samples)
+
+    tokenizer = _checked("--backbone tokenizer", lambda: AutoTokenizer.from_pretrained(run_args.backbone))
+    collator = _checked("--max_length", lambda: TwoViewCollator(tokenizer, config.max_length))
+    corpus = _checked("--train_file", lambda: load_corpus(data_args.train_file, data_args.max_train_samples))
     logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, len(corpus.sentences), corpus.blank_lines)
+    check_run_size(len(corpus.sentences), training_args)
     dev_evaluator = StsEvaluator(sts_dir=dev_dir, tasks=[DEV_TASK])
-    dev_pairs = sts_pairs_dataset(dev_evaluator.load()[DEV_TASK])
+    dev_pairs = sts_pairs_dataset(_checked("--dev_dir", dev_evaluator.load)[DEV_TASK])
+    output_dir = Path(training_args.output_dir)
+    description = run_description(spec.name, run_args.backbone, data_args.train_file, data_args.max_train_samples,
+                                  kwargs, training_args)
+    resume = prepare_output_folder(output_dir, description, run_args.overwrite_output_dir,
+                                   training_args.resume_from_checkpoint)
 
     # The finished folder (card, plot, sentence-transformers files) is pushed once at the end by
     # finish_output_folder; the Trainer's own push (a commit per save, its own README) stays off.
@@ -61,26 +80,20 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         print(f"STS-B dev before training (raw backbone, mean pooling): {dev_evaluator.evaluate_task(raw, DEV_TASK).spearman:.2f}")
         del raw
 
-    model = spec.model_class.from_backbone(run_args.backbone, **kwargs)
-    tokenizer = model.get_tokenizer()
-    resources = spec.prepare(model.config, corpus.sentences, tokenizer, Path(training_args.output_dir))
-
-    resume = training_args.resume_from_checkpoint
-    if resume in ("last", "true", "True"):
-        resume = get_last_checkpoint(training_args.output_dir)
-        if resume is None:
-            raise UsageError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: no checkpoint in "
-                             f"{training_args.output_dir}")
-
+    model = spec.model_class.from_backbone(run_args.backbone, tokenizer=tokenizer, **kwargs)
+    resources = spec.prepare(model.config, corpus.sentences, tokenizer, output_dir)
+    if training_args.should_save:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / RUN_FILE).write_text(run_file_text(description))
     trainer = CseTrainer(
         model=model,
         args=training_args,
         train_dataset=corpus.to_dataset(),
         eval_dataset=dev_pairs,
-        data_collator=TwoViewCollator(tokenizer, model.config.max_length),
+        data_collator=collator,
         processing_class=tokenizer,
         objective=spec.build_objective(model.config, resources),
-        checkpoint_files=resources.checkpoint_files,
+        checkpoint_files={**resources.checkpoint_files, RUN_FILE: run_file_text(description)},
     )
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
@@ -90,12 +103,12 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         print(f"STS-B dev after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}")
         if data_args.sts_dir:
             results = StsEvaluator(sts_dir=data_args.sts_dir).evaluate(trainer.model)
-            (Path(training_args.output_dir) / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
+            (output_dir / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
             print(format_table(results))
-        description = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
-                       "train_file": data_args.train_file, "n_sentences": len(corpus.sentences)}
-        card = finish_output_folder(trainer, run=description, final_eval=dev, push_to_hub=push_to_hub)
-        print(f"Saved to {Path(training_args.output_dir).resolve()} with its model card {card.name} (AutoModel.from_pretrained"
+        summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
+                   "train_file": data_args.train_file, "n_sentences": len(corpus.sentences)}
+        card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub)
+        print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
               "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
     return trainer
 
@@ -107,12 +120,20 @@ def load_raw_backbone(backbone: str):
     return SimCseModel.from_backbone(backbone, pooler="avg")
 
 
+def _show_traceback(argv: Optional[Sequence[str]]) -> bool:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return os.environ.get("SENTCSE_TRACEBACK", "") not in ("", "0") or "--traceback" in arguments
+
+
 def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
-    """Console entry point: a user error prints one line and exits with status 2."""
+    """Console entry point: a user error prints one line and exits with status 2; a non-finite loss says what is on
+    disk and exits with status 1."""
     try:
         trainer = run(argv, defaults)
-    except UsageError as error:
+    except (UsageError, NonFiniteLossError) as error:
+        if _show_traceback(argv):
+            raise
         print(f"sentcse-train: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(2 if isinstance(error, UsageError) else 1) from None
     trainer.accelerator.end_training()  # also tears down the process group of a multi-process run
     return trainer

@@ -1,0 +1,109 @@
+"""Runs never lose or mix a user's work, and bad input is met before the expensive part: one run per output
+folder, resume only from this run's own checkpoints, incomplete checkpoints named, runs that would train nothing
+refused, and every user error one line with exit status 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sentcse.trainers.cli.runs import RUN_FILE
+from sentcse.trainers.cli.train import main
+from tiny import save_tiny_backbone
+
+REPO = Path(__file__).resolve().parents[1]
+STSB = REPO / "examples" / "data" / "stsb"
+SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog".split()]
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory):
+    return save_tiny_backbone(tmp_path_factory.mktemp("backbone") / "bert")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(SENTENCES) + "\n")
+    return path
+
+
+def flags(backbone, corpus, out, *extra):
+    return [
+        "--method", "simcse", "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(STSB),
+        "--output_dir", str(out), "--per_device_train_batch_size", "4", "--max_steps", "4", "--save_steps", "2",
+        "--eval_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none", "--skip_raw_eval",
+        "--max_length", "16", "--disable_tqdm", "true", "--save_total_limit", "1", *extra,
+    ]
+
+
+def user_error(capsys, argv) -> str:
+    """The one error line of a run that must stop with status 2 (log lines may come before it; no traceback)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("sentcse-train: error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err[-2000:]
+    return errors[0]
+
+
+def test_a_folder_holding_a_run_is_refused_then_overwritten_on_request(tmp_path, backbone, corpus, capsys):
+    out = tmp_path / "out"
+    main(flags(backbone, corpus, out))
+    first = json.loads((out / RUN_FILE).read_text())["fingerprint"]
+    assert "already holds a run" in user_error(capsys, flags(backbone, corpus, out, "--learning_rate", "1e-4"))
+    assert (out / "model.safetensors").is_file()  # nothing was touched
+    main(flags(backbone, corpus, out, "--learning_rate", "1e-4", "--overwrite_output_dir"))
+    assert json.loads((out / RUN_FILE).read_text())["fingerprint"] != first
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"]
+
+
+def test_resume_picks_only_this_runs_checkpoints(tmp_path, backbone, corpus, capsys, caplog):
+    out = tmp_path / "out"
+    main(flags(backbone, corpus, out, "--save_total_limit", "3"))
+    other = flags(backbone, corpus, out, "--max_steps", "2", "--resume_from_checkpoint", "last")
+    message = user_error(capsys, other)
+    assert "no checkpoint of this run" in message and "belong to another run" in message
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]  # none rotated away
+    with caplog.at_level("INFO", logger="sentcse.train"):
+        trainer = main(flags(backbone, corpus, out, "--save_total_limit", "3", "--resume_from_checkpoint", "last"))
+    assert trainer.state.global_step == 4
+    assert any("resuming from" in r.message and "checkpoint-4" in r.message for r in caplog.records)
+    assert "does not exist" in user_error(capsys, flags(backbone, corpus, tmp_path / "nowhere", "--resume_from_checkpoint", "last"))
+
+
+def test_an_incomplete_checkpoint_is_named_with_the_previous_one(tmp_path, backbone, corpus, capsys):
+    out = tmp_path / "out"
+    main(flags(backbone, corpus, out, "--save_total_limit", "3"))
+    weights = out / "checkpoint-4" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    message = user_error(capsys, flags(backbone, corpus, out, "--save_total_limit", "3", "--resume_from_checkpoint", "last"))
+    assert "checkpoint-4 is incomplete or corrupt (model.safetensors" in message
+    assert "--resume_from_checkpoint " + str(out / "checkpoint-2") in message
+
+
+@pytest.mark.parametrize("case, extra, expected", [
+    ("one sentence", ["--max_train_samples", "1"], "fewer than one batch of 4"),
+    ("no sample", ["--max_train_samples", "0"], "--max_train_samples must be >= 1, got 0"),
+    ("zero steps", ["--max_steps", "-1", "--num_train_epochs", "0.1"], "make 0 optimizer steps"),
+    ("temperature", ["--temperature", "0"], "temperature must be a number > 0"),
+    ("objective", ["--objective", "simclr"], "unknown objective 'simclr'"),
+    ("missing backbone", ["--backbone", "./no/such/folder"], "no folder"),
+])
+def test_degenerate_runs_and_bad_values_fail_before_training(tmp_path, backbone, corpus, capsys, case, extra, expected):
+    out = tmp_path / "out"
+    assert expected in user_error(capsys, flags(backbone, corpus, out, *extra))
+    assert not out.exists()  # nothing was written
+
+
+def test_a_traceback_only_when_asked(tmp_path, backbone, corpus):
+    script = "from sentcse.trainers.cli.train import main; import sys; main(sys.argv[1:])"
+    argv = flags(backbone, corpus, tmp_path / "out", "--temperature", "0")
+    plain = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    shown = subprocess.run([sys.executable, "-c", script, *argv, "--traceback"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode != 0 and "Traceback" in shown.stderr

@@ -1,0 +1,173 @@
+"""One run per output folder: what a run is (its fingerprint), which folder it may write, which checkpoint it
+resumes, and the run sizes that would train nothing.
+
+A run writes ``sentcse_run.json`` (its fingerprint and what it is made of) in its output folder and beside every
+checkpoint. A folder that holds another run's model or checkpoints is refused unless ``--overwrite_output_dir``
+(the folder is emptied first) or a resume of that same run; a resume only picks checkpoints with this run's
+fingerprint, so checkpoint rotation never sees, and never deletes, another run's.
+"""
+
+import hashlib
+import json
+import logging
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .arguments import UsageError
+
+logger = logging.getLogger("sentcse.train")
+
+RUN_FILE = "sentcse_run.json"
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# What a run is: changing one of these makes another run, whose checkpoints must not be mixed with this one's.
+TRAINING_FIELDS = ("seed", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+                   "max_steps", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim")
+MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+
+
+def run_description(spec_name: str, backbone: str, train_file: str, max_train_samples: Optional[int],
+                    config_kwargs: Dict[str, Any], training_args) -> Dict[str, Any]:
+    """The run's identity: method, backbone, corpus, the config fields set and the training fields that shape it."""
+    return {
+        "method": spec_name,
+        "backbone": str(backbone),
+        "train_file": str(train_file),
+        "max_train_samples": max_train_samples,
+        "config": {key: config_kwargs[key] for key in sorted(config_kwargs)},
+        "training": {name: getattr(training_args, name, None) for name in TRAINING_FIELDS},
+        "processes": int(training_args.world_size),
+    }
+
+
+def fingerprint(description: Dict[str, Any]) -> str:
+    text = json.dumps(description, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_file_text(description: Dict[str, Any]) -> str:
+    return json.dumps({"fingerprint": fingerprint(description), "run": description}, indent=2, default=str) + "\n"
+
+
+def _read_fingerprint(folder: Path) -> Optional[str]:
+    try:
+        return json.loads((folder / RUN_FILE).read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def checkpoints(folder: Path) -> Dict[int, Path]:
+    found = {}
+    if folder.is_dir():
+        for path in folder.iterdir():
+            match = CHECKPOINT.match(path.name)
+            if match and path.is_dir():
+                found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def holds_a_run(folder: Path) -> bool:
+    """A saved model or checkpoints (a run stopped before its first checkpoint left nothing worth keeping)."""
+    return folder.is_dir() and (bool(checkpoints(folder)) or any((folder / name).exists() for name in MODEL_FILES))
+
+
+def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool, resume: Optional[str]) -> Optional[str]:
+    """Check the output folder for this run; returns the checkpoint to resume from (None: start fresh).
+
+    ``resume``: None, "last" (this run's newest checkpoint) or a checkpoint folder."""
+    mine = fingerprint(description)
+    if overwrite and resume:
+        raise UsageError("--overwrite_output_dir and --resume_from_checkpoint contradict each other: choose one")
+    if resume:
+        return _resume_point(folder, mine, resume)
+    if holds_a_run(folder):
+        if not overwrite:
+            theirs = _read_fingerprint(folder)
+            same = " (the same run: add --resume_from_checkpoint last to continue it)" if theirs == mine else ""
+            raise UsageError(
+                f"output folder {folder} already holds a run's model or checkpoints{same}; pass --overwrite_output_dir "
+                "to replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir"
+            )
+        logger.warning("--overwrite_output_dir: emptying %s", folder)
+        shutil.rmtree(folder)
+    return None
+
+
+def _resume_point(folder: Path, mine: str, resume: str) -> str:
+    if resume.lower() in ("last", "true"):
+        if not folder.is_dir():
+            raise UsageError(f"--resume_from_checkpoint {resume}: output folder {folder} does not exist; check "
+                             "--output_dir (the folder of the run to continue)")
+        own = {step: path for step, path in checkpoints(folder).items() if _read_fingerprint(path) == mine}
+        if not own:
+            others = len(checkpoints(folder))
+            why = f" ({others} checkpoint(s) there belong to another run: other flags or data)" if others else ""
+            raise UsageError(f"--resume_from_checkpoint {resume}: no checkpoint of this run in {folder}{why}; run "
+                             "with the same flags as the interrupted run, or without --resume_from_checkpoint")
+        step, path = next(reversed(own.items()))
+    else:
+        path = Path(resume)
+        if not path.is_dir():
+            raise UsageError(f"--resume_from_checkpoint {resume}: no checkpoint folder there")
+        if _read_fingerprint(path) not in (mine, None):
+            raise UsageError(f"--resume_from_checkpoint {resume}: that checkpoint belongs to another run (other "
+                             "flags or data); resume it with its own flags")
+        match = CHECKPOINT.match(path.name)
+        step = int(match.group(1)) if match else None
+    check_checkpoint(path)
+    logger.info("resuming from %s (step %s)", path, step)
+    return str(path)
+
+
+def check_checkpoint(path: Path) -> None:
+    """Fail with one line, naming the file, when a checkpoint is incomplete or corrupt (a run killed mid-save)."""
+    from safetensors import safe_open
+
+    problem = None
+    state = path / "trainer_state.json"
+    try:
+        json.loads(state.read_text())
+    except (OSError, ValueError) as error:
+        problem = f"{state.name}: {error.__class__.__name__}"
+    weights = sorted(path.glob("*.safetensors"))
+    if problem is None and not weights:
+        problem = "no model.safetensors"
+    for file in weights if problem is None else ():
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                for key in handle.keys():
+                    handle.get_slice(key)
+        except Exception as error:  # safetensors raises its own error type for a truncated file
+            problem = f"{file.name}: {error}"
+            break
+    if problem is None:
+        return
+    earlier = [p for step, p in checkpoints(path.parent).items() if p != path and step < _step(path)]
+    hint = f"resume from the previous one: --resume_from_checkpoint {earlier[-1]}" if earlier else "start the run again"
+    raise UsageError(f"checkpoint {path} is incomplete or corrupt ({problem}); {hint}")
+
+
+def _step(path: Path) -> int:
+    match = CHECKPOINT.match(path.name)
+    return int(match.group(1)) if match else math.inf
+
+
+def check_run_size(sentences: int, training_args) -> None:
+    """A run that would train nothing is an error before training."""
+    batch = training_args.per_device_train_batch_size * training_args.world_size
+    batches = sentences // batch if training_args.dataloader_drop_last else math.ceil(sentences / batch)
+    if batches == 0:
+        raise UsageError(
+            f"the corpus has {sentences} sentence(s), fewer than one batch of {batch} (per device x processes) with "
+            "dataloader_drop_last: add sentences or lower --per_device_train_batch_size"
+        )
+    if training_args.max_steps > 0:
+        return
+    steps = math.floor(batches / training_args.gradient_accumulation_steps * training_args.num_train_epochs)
+    if steps < 1:
+        raise UsageError(
+            f"{batches} batch(es) x {training_args.num_train_epochs} epoch(s) / {training_args.gradient_accumulation_steps} "
+            "accumulation steps make 0 optimizer steps: raise --num_train_epochs or set --max_steps"
+        )
