@@ -338,9 +338,32 @@ def test_evaluate_cli_writes_table_and_json(tmp_path, monkeypatch, capsys):
     assert set(data["tasks"]) == {"STSBenchmark", "STSBenchmark-dev"}
     assert data["tasks"]["STSBenchmark"]["n_pairs"] == 1379 and data["meta"]["model"] == "some/model"
     assert loaded == [("some/model", {"pooler": "avg", "backend": "sentcse", "device": None})]
-    with pytest.raises(FileNotFoundError, match="--sts_dir"):  # before any model is loaded
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:  # before any model is loaded
         module.main(["some/model", "--sts_dir", str(EXAMPLE_STSB), "--tasks", "STS12"])
+    assert stopped.value.code == 2 and "--sts_dir" in capsys.readouterr().err
     assert len(loaded) == 1
+
+
+def test_evaluate_example_scores_the_bundled_folder_without_flags(tmp_path, monkeypatch, capsys):
+    from tiny import tiny_model, tiny_tokenizer
+    from sentcse.modeling import SimCseModel
+
+    monkeypatch.delenv("SENTCSE_STS_DIR", raising=False)
+    monkeypatch.delenv("SENTCSE_SHARED", raising=False)
+    model = tiny_model(SimCseModel, tiny_tokenizer())
+    model.save_pretrained(tmp_path / "model")
+    model.tokenizer.save_pretrained(tmp_path / "model")
+    spec = importlib.util.spec_from_file_location("evaluate_example", REPO / "examples" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main([str(tmp_path / "model")], defaults=module.BUNDLED)
+    assert set(results.tasks) == {"STSBenchmark", "STSBenchmark-dev"}
+    assert "skipped (not in" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stopped:
+        module.main([str(tmp_path / "modle")], defaults=module.BUNDLED)  # a typo'd folder
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "cannot load" in err and "modle" in err and "Traceback" not in err
 
 
 def test_sentence_transformers_folder_pooler(tmp_path):

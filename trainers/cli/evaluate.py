@@ -32,8 +32,9 @@ from .arguments import UsageError
 class EvaluateArguments:
     model: str = dataclasses.field(metadata={"help": "sentcse checkpoint, sentence-transformers folder or Hugging "
                                              "Face encoder (folder or cached name)"})
-    tasks: List[str] = dataclasses.field(default_factory=lambda: list(sts.DEFAULT_TASKS), metadata={
-        "help": "tasks to score; also STSBenchmark-train, SICKRelatedness-dev/-train; aliases STS-B, SICK-R, stsb-dev"})
+    tasks: Optional[List[str]] = dataclasses.field(default=None, metadata={
+        "help": "tasks to score (default: the seven test tasks and STS-B dev that the data folder has); also "
+        "STSBenchmark-train, SICKRelatedness-dev/-train; aliases STS-B, SICK-R, stsb-dev"})
     pooler: Optional[str] = dataclasses.field(default=None, metadata={
         "choices": list(POOLERS), "help": "pooler (default: the checkpoint's own; the sentence-transformers pooling "
         "config; else avg); for an untrained encoder, cls means the raw [CLS] state"})
@@ -67,17 +68,51 @@ def check_card_folder(model: str) -> Path:
     return folder
 
 
-def run(argv: Optional[Sequence[str]] = None):
+def available_tasks(sts_dir, source: str) -> List[str]:
+    """The default tasks the data have; the others are named once (a folder such as examples/data/stsb holds only
+    STS-B)."""
+    found, missing = [], []
+    for task in sts.DEFAULT_TASKS:
+        try:
+            sts.load_sts_task(task, sts_dir, source)
+            found.append(task)
+        except FileNotFoundError:
+            missing.append(task)
+    if not found:
+        sts.load_sts_task(sts.DEFAULT_TASKS[0], sts_dir, source)  # raises the error that says where it looked
+    if missing:
+        print(f"skipped (not in {sts_dir or sts.default_sts_dir()}): {', '.join(missing)}")
+    return found
+
+
+def _load_model(args):
+    try:
+        return sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device)
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"cannot load {args.model!r}: {first}") from error
+
+
+def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
+    """``defaults``: argument defaults (examples/evaluate.py passes the bundled STS-B folder as ``sts_dir``, used
+    when neither --sts_dir nor the environment names one)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):
         argv = ["--model", *argv]  # MODEL is positional on the command line
-    (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses(args=argv)
+    parser = HfArgumentParser(EvaluateArguments)
+    if defaults and sts.default_sts_dir() is None:
+        parser.set_defaults(**defaults)
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     card_folder = check_card_folder(args.model) if args.write_card else None
-    evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=args.tasks, source=args.source, batch_size=args.batch_size)
-    evaluator.load()  # fail on missing data before loading the model
+    try:  # fail on missing data before loading the model
+        tasks = args.tasks or available_tasks(args.sts_dir, args.source)
+        evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=tasks, source=args.source, batch_size=args.batch_size)
+        evaluator.load()
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from error
     start = time.perf_counter()
-    model = sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device)
+    model = _load_model(args)
     load_seconds = time.perf_counter() - start
     results = evaluator.evaluate(model)
     config = getattr(model, "config", None)
@@ -98,10 +133,10 @@ def run(argv: Optional[Sequence[str]] = None):
     return results
 
 
-def main(argv: Optional[Sequence[str]] = None):
+def main(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
     """Console entry point: a user error prints one line and exits with status 2."""
     try:
-        return run(argv)
+        return run(argv, defaults)
     except UsageError as error:
         print(f"sentcse-evaluate: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
