@@ -140,3 +140,7 @@ def main(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
     except UsageError as error:
         print(f"sentcse-evaluate: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

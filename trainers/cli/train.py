@@ -137,3 +137,7 @@ def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]
         raise SystemExit(2 if isinstance(error, UsageError) else 1) from None
     trainer.accelerator.end_training()  # also tears down the process group of a multi-process run
     return trainer
+
+
+if __name__ == "__main__":
+    main()
