@@ -6,20 +6,24 @@ as remote code.
 """
 
 import inspect
-from pathlib import Path
+import numbers
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
+from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.utils import ModelOutput
 
 from .configuration_simcse import SimCseConfig
+from .inputs import (  # noqa: F401  (load_backbone_config, looks_local: re-exported)
+    check_max_length, checked_device, load_backbone_config, load_tokenizer, looks_local, sentence_list,
+    special_token_count,
+)
 
 
 @dataclass
@@ -111,14 +115,6 @@ def _padding_offset(backbone: nn.Module) -> int:
     return padding_idx + 1 if isinstance(padding_idx, int) else 0
 
 
-def load_backbone_config(name_or_path: str):
-    """The config of a backbone folder or Hub name; a local-looking path that is no folder fails at once (no Hub
-    retries)."""
-    if str(name_or_path).startswith((".", "/", "~")) and not Path(name_or_path).expanduser().is_dir():
-        raise OSError(f"no folder {str(name_or_path)!r}: pass an existing backbone folder or a Hub model name")
-    return AutoConfig.from_pretrained(name_or_path)
-
-
 class SimCsePreTrainedModel(PreTrainedModel):
     """Base of the sentcse models: owns the backbone, the pooler and the encode API."""
 
@@ -134,6 +130,8 @@ class SimCsePreTrainedModel(PreTrainedModel):
         self.backbone = backbone
         self.mlp = MlpHead(config.hidden_size, config.mlp_activation) if self._uses_mlp(config) else None
         self.tokenizer = None
+        # the trust_remote_code this model was loaded with (from_pretrained / from_backbone), reused for the tokenizer
+        self._trust_remote_code: Optional[bool] = None
         self._apply_freeze()
 
     # ----------------------------------------------------------------- construction
@@ -165,9 +163,14 @@ class SimCsePreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """``PreTrainedModel.from_pretrained``, with a clear error for corrupted or truncated weight files."""
+        """``PreTrainedModel.from_pretrained``, with a clear error for corrupted or truncated weight files.
+
+        The ``trust_remote_code`` given (``AutoModel.from_pretrained`` passes it on) is kept on the model, so that
+        ``get_tokenizer``/``encode`` load the tokenizer from the same folder without asking again.
+        """
+        trust_remote_code = kwargs.get("trust_remote_code")
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+            model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         except Exception as error:
             if type(error).__name__ != "SafetensorError":
                 raise
@@ -175,6 +178,8 @@ class SimCsePreTrainedModel(PreTrainedModel):
                 f"the weights of {str(pretrained_model_name_or_path)!r} are corrupted or truncated ({error}); copy or "
                 "download the checkpoint again, or load an earlier checkpoint-N folder"
             ) from error
+        (model[0] if isinstance(model, tuple) else model)._trust_remote_code = trust_remote_code  # tuple: loading info
+        return model
 
     @classmethod
     def from_backbone(
@@ -183,26 +188,34 @@ class SimCsePreTrainedModel(PreTrainedModel):
         tokenizer=None,
         dtype: torch.dtype = torch.float32,
         backbone_kwargs: Optional[dict] = None,
+        trust_remote_code: Optional[bool] = None,
         **config_kwargs,
     ):
         """Wrap a pretrained encoder (Hub name or local folder) in a fresh sentcse model.
 
         ``config_kwargs`` are this model's config fields (e.g. ``pooler="avg"``), checked before any weight is
         read. The backbone is loaded once and becomes the model's; the heads are newly initialised. The tokenizer
-        is loaded from the same place unless one is passed.
+        is loaded from the same place unless one is passed. ``trust_remote_code`` (or the one in ``backbone_kwargs``)
+        is used for the backbone's config, weights and tokenizer alike, and kept for ``get_tokenizer``.
         """
         name = str(backbone_name_or_path)
-        backbone_config = load_backbone_config(name)
+        backbone_kwargs = dict(backbone_kwargs or {})
+        if trust_remote_code is None:
+            trust_remote_code = backbone_kwargs.get("trust_remote_code")
+        else:
+            backbone_kwargs.setdefault("trust_remote_code", trust_remote_code)
+        backbone_config = load_backbone_config(name, trust_remote_code=trust_remote_code)
         config = cls.config_class(backbone_config=backbone_config, **config_kwargs)
-        kwargs = {**cls._backbone_kwargs(backbone_config), **(backbone_kwargs or {})}
+        kwargs = {**cls._backbone_kwargs(backbone_config), **backbone_kwargs}
         backbone = AutoModel.from_pretrained(name, config=backbone_config, dtype=dtype, **kwargs)
         model = cls(config, backbone=backbone)
         model.config._name_or_path = name
+        model._trust_remote_code = trust_remote_code
         model.to(dtype)
         model.tokenizer = tokenizer
         if model.tokenizer is None:
             try:
-                model.tokenizer = AutoTokenizer.from_pretrained(name)
+                model.tokenizer = load_tokenizer(name, trust_remote_code, config=backbone_config)
             except (OSError, ValueError):
                 model.tokenizer = None  # encode() will say where it looked
         return model
@@ -292,7 +305,8 @@ class SimCsePreTrainedModel(PreTrainedModel):
         if self.tokenizer is None:
             source = self.name_or_path
             try:
-                self.tokenizer = AutoTokenizer.from_pretrained(source)
+                trust = getattr(self, "_trust_remote_code", None)
+                self.tokenizer = load_tokenizer(source, trust, config=self.config.backbone_config)
             except (OSError, ValueError) as error:
                 raise OSError(
                     f"no tokenizer found at {source!r}: save one beside the weights (tokenizer.save_pretrained) "
@@ -323,16 +337,20 @@ class SimCsePreTrainedModel(PreTrainedModel):
         no padding; no autograd. Inputs longer than
         ``max_length`` (default: the backbone's position limit) are truncated. An empty string is a valid input:
         it encodes as ``[CLS] [SEP]`` and gets that embedding. Returns ``(n, d)`` (``(d,)`` for one string), as
-        float32 numpy or a tensor on the model's device.
+        float32 numpy or a tensor on the model's device. Wrong arguments (bytes, items that are not str, an unavailable
+        device, batch_size < 1, a max_length with no room for a content token) raise at once, saying what to pass.
         """
         single = isinstance(sentences, str)
-        sentences = [sentences] if single else list(sentences)
-        for index, sentence in enumerate(sentences):
-            if not isinstance(sentence, str):
-                raise TypeError(f"encode() takes strings; item {index} is {type(sentence).__name__}")
+        sentences = [sentences] if single else sentence_list(sentences)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+            raise TypeError(f"batch_size must be an int >= 1, got {type(batch_size).__name__} {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if device is not None:
+            device = checked_device(device)
         tokenizer = tokenizer if tokenizer is not None else self.get_tokenizer()
+        if max_length is not None:
+            check_max_length(max_length, tokenizer, "encode(max_length=...)")
         limit = max_length or self.max_input_length(tokenizer)
         if device is not None:
             self.to(device)
@@ -394,6 +412,6 @@ class SimCseModel(SimCsePreTrainedModel):
 
 
 __all__ = [
-    "GroupedStates", "load_backbone_config", "SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
+    "GroupedStates", "load_backbone_config", "looks_local", "special_token_count", "SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
     "masked_mean",
 ]

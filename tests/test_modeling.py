@@ -139,10 +139,12 @@ def test_trust_remote_code_loads_without_sentcse(saved_models, tmp_path):
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(cases)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        [sys.executable, "-c", script, json.dumps(cases)], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"remote-code-ok {len(cases)}" in result.stdout
+    assert "Do you wish to run the custom code" not in result.stdout + result.stderr  # encode() loaded the tokenizer
 
 
 @pytest.mark.parametrize("model_class", MODEL_CLASSES)
@@ -191,6 +193,94 @@ def test_short_long_and_empty_sentences(model_class, tokenizer):
     assert torch.isfinite(output.projection).all()
     with pytest.raises(TypeError, match="item 1"):
         model.encode(["fine", None])
+
+
+def test_encode_bad_input_says_what_and_how(tokenizer, monkeypatch):
+    """Each wrong argument is one TypeError/ValueError naming it and the fix, raised before any work."""
+    model = tiny_model(SimCseModel, tokenizer)
+    with pytest.raises(TypeError, match=r"takes a string or a list of strings, got bytes: decode it first, e\.g\. "
+                                        r"text\.decode\('utf-8'\)"):
+        model.encode(b"the cat")
+    with pytest.raises(TypeError, match=r"item 1 is bytes: decode it first"):
+        model.encode(["fine", b"raw"])
+    with pytest.raises(TypeError, match=r"item 1 is NoneType \(None\): convert it with str\(\) or drop it"):
+        model.encode(["fine", None])
+    with pytest.raises(TypeError, match=r"item 0 is int \(3\)"):
+        model.encode([3])
+    with pytest.raises(TypeError, match=r"takes a string or a list of strings, got int"):
+        model.encode(3)
+    with pytest.raises(ValueError, match=r"batch_size must be >= 1, got 0"):
+        model.encode(["a"], batch_size=0)
+    with pytest.raises(TypeError, match=r"batch_size must be an int >= 1, got float 2.5"):
+        model.encode(["a"], batch_size=2.5)
+    with pytest.raises(ValueError, match=r"max_length 2 leaves no content token \(the tokenizer adds 2 special tokens\): "
+                                         r"use at least 3"):
+        model.encode(["a"], max_length=2)
+    assert model.encode(["the cat"], max_length=3).shape == (1, 32)
+    with pytest.raises(ValueError, match=r"device='gpu'.* is not a torch device.*device='cpu'"):
+        model.encode(["a"], device="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "cuda:1", torch.device("cuda")):
+        with pytest.raises(ValueError, match=r"CUDA is not available here.*pass device='cpu'"):
+            model.encode(["a"], device=device)
+    assert model.device.type == "cpu"
+    assert model.encode(["a"], device="cpu").shape == (1, 32)
+
+
+def test_backbone_locations_that_look_local_fail_at_once(tmp_path, monkeypatch):
+    """No Hub lookup (HF_HUB_OFFLINE=1 here) for what is meant as a path: a missing folder, a file, a folder without
+    config.json; an existing relative folder with several "/" still loads, and "org/name" stays a Hub id."""
+    from sentcse.modeling.modeling_simcse import load_backbone_config, looks_local
+    from tiny import save_tiny_backbone
+
+    assert looks_local("./x") and looks_local("/x") and looks_local("~/x") and looks_local("runs/bert/final")
+    assert looks_local("runs\\bert") and not looks_local("bert-base-uncased") and not looks_local("org/name")
+    monkeypatch.chdir(tmp_path)
+    for missing in ("runs/bert/final", "runs\\bert", "./nothing", str(tmp_path / "nothing")):
+        with pytest.raises(OSError, match=r"no folder .*: pass an existing backbone folder or a Hub model name"):
+            load_backbone_config(missing)
+        with pytest.raises(OSError, match=r"no folder"):
+            SimCseModel.from_backbone(missing)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"not a folder")
+    for given in (str(weights), "model.safetensors"):
+        with pytest.raises(NotADirectoryError, match=r"model.safetensors' is a file; pass the backbone folder"):
+            load_backbone_config(given)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(OSError, match=r"'empty' has no config.json"):
+        SimCseModel.from_backbone("empty")
+    save_tiny_backbone(tmp_path / "runs" / "bert" / "final")
+    assert load_backbone_config("runs/bert/final").model_type == "bert"
+    model = SimCseModel.from_backbone("runs/bert/final", pooler="avg")
+    assert model.encode(["the cat"]).shape == (1, 32)
+
+
+def test_trust_remote_code_is_kept_and_passed_to_the_tokenizer(saved_models, tmp_path, monkeypatch):
+    """The flag a model was loaded with is what its tokenizer is loaded with (so remote code never asks twice)."""
+    import sentcse.modeling.inputs as inputs
+    from transformers import AutoModel, AutoTokenizer
+    from tiny import save_tiny_backbone
+
+    folder, _, expected = saved_models[(SimCseModel, "bert")]
+    calls = []
+    real = AutoTokenizer.from_pretrained
+
+    def recording(source, **kwargs):
+        calls.append((str(source), kwargs.get("trust_remote_code"), type(kwargs.get("config")).__name__))
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(inputs.AutoTokenizer, "from_pretrained", recording)
+    for kwargs, flag in (({"trust_remote_code": True}, True), ({}, False)):
+        calls.clear()
+        model = AutoModel.from_pretrained(folder, **kwargs)
+        assert model._trust_remote_code is flag
+        np.testing.assert_allclose(model.encode(SENTENCES), expected, atol=1e-6, rtol=0)
+        assert calls == [(str(folder), flag, "BertConfig")]
+    assert SimCseModel.from_pretrained(folder)._trust_remote_code is None
+    backbone = save_tiny_backbone(tmp_path / "backbone")
+    calls.clear()
+    model = SimCseModel.from_backbone(str(backbone), trust_remote_code=False)
+    assert model._trust_remote_code is False and calls == [(str(backbone), False, "BertConfig")]
 
 
 @pytest.mark.parametrize(

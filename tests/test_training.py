@@ -147,6 +147,77 @@ def test_collator_stacks_two_identical_views():
     assert batch["attention_mask"][:, 0].all()  # right padding
 
 
+def test_corpus_folder_gzip_and_count_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"is a folder; pass a .txt or .gz file with one sentence per line"):
+        load_corpus(str(tmp_path))
+    with pytest.raises(IsADirectoryError, match=r"is a folder"):
+        read_corpus(tmp_path)
+    plain = tmp_path / "plain.txt.gz"
+    plain.write_text("a sentence\nanother\n")
+    with pytest.raises(ValueError, match=r"plain.txt.gz is not gzip-compressed: rename it to .txt or compress it"):
+        load_corpus(str(plain))
+    lines = "".join(f"sentence number {i} with some words\n" for i in range(3000)).encode()
+    whole = gzip.compress(lines)
+    truncated = tmp_path / "truncated.gz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    corrupt = tmp_path / "corrupt.gz"
+    corrupt.write_bytes(whole[:-8] + bytes(8))  # CRC and length trailer zeroed
+    for path in (truncated, corrupt):
+        with pytest.raises(ValueError, match=rf"{path.name} is a truncated or corrupt gzip file \(.+\): copy it again"):
+            read_corpus(path)
+    assert len(read_corpus(truncated, max_sentences=5).sentences) == 5  # what is needed was read before the cut
+    packed = tmp_path / "packed.txt"
+    packed.write_bytes(whole)
+    with pytest.raises(ValueError, match=r"packed.txt: line 1 is not valid UTF-8 .*looks gzip-compressed: name it .gz"):
+        read_corpus(packed)
+    good = tmp_path / "good.txt"
+    good.write_text("one\ntwo\n")
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=rf"--max_train_samples must be >= 1, got {bad}"):
+            load_corpus(str(good), max_sentences=bad)
+        with pytest.raises(ValueError, match=r"--max_train_samples must be >= 1"):
+            read_corpus(good, max_sentences=bad)
+    assert read_corpus(good, max_sentences=1).sentences == ["one"]
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".gz"])
+def test_control_character_lines_count_as_blank(tmp_path, suffix, caplog):
+    text = ("\ufeffBOM first\n\x00\x00\x00\n\x1b[0m\x7f \n\u200b\n\n" "ok\x00 line\r\n" "tab\tinside\x0cfeed\n"
+            "caf\u00e9 \u200dkept\n")
+    path = tmp_path / f"corpus{suffix}"
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if suffix == ".gz" else data)
+    with caplog.at_level("WARNING", logger="sentcse.trainers.data"):
+        corpus = read_corpus(path)
+    # "\x1b[0m\x7f" drops ESC and DEL; "[0m" is text and stays
+    assert corpus.sentences == ["BOM first", "[0m", "ok line", "tab\tinside feed", "caf\u00e9 \u200dkept"]
+    assert corpus.blank_lines == 3
+    assert "skipped 3 blank lines (2 of them only control characters such as NUL)" in caplog.text
+    only_controls = tmp_path / "nul.txt"
+    only_controls.write_bytes(b"\x00\x00\n\x01\n\n")
+    with pytest.raises(ValueError, match=r"nul.txt: no sentence found \(3 blank lines\)"):
+        read_corpus(only_controls)
+
+
+def test_collator_max_length_must_leave_a_content_token():
+    tokenizer = tiny_tokenizer()
+    for bad in (0, 1, 2):
+        with pytest.raises(ValueError, match=rf"max_length {bad} leaves no content token \(the tokenizer adds 2 special "
+                                             r"tokens\): use at least 3"):
+            TwoViewCollator(tokenizer, max_length=bad)
+    batch = TwoViewCollator(tokenizer, max_length=3)([{"sentence": "the cat"}])
+    assert batch["input_ids"].tolist() == [[2, tokenizer.convert_tokens_to_ids("the"), 3]] * 2
+
+    class NoSpecials:  # a tokenizer-like callable without num_special_tokens_to_add: counted on ""
+        def __call__(self, text, **kwargs):
+            return {"input_ids": [101, 102]}
+
+    with pytest.raises(ValueError, match=r"adds 2 special tokens"):
+        TwoViewCollator(NoSpecials(), max_length=2)
+    with pytest.raises(TypeError, match=r"max_length must be an int"):
+        TwoViewCollator(tokenizer, max_length="32")
+
+
 # ---------------------------------------------------------------- multi-process equivalence
 @pytest.mark.parametrize("method", ["simcse", "recse"])
 def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method):
@@ -241,10 +312,16 @@ class NanAfter(torch.nn.Module):
         return terms
 
 
+def test_nan_loss_says_what_is_on_disk(tmp_path):
+    early = _trainer(tmp_path / "early", model_class=SimCseModel, objective=NanAfter(_trainer(tmp_path / "p", model_class=SimCseModel).objective, 0))
+    with pytest.raises(NonFiniteLossError, match="no checkpoint was written to .* yet"):
+        early.train()
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path):
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
     trainer = _trainer(tmp_path / "run", model_class=SimCseModel, objective=NanAfter(probe.objective, 2))
-    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*last good checkpoint"):
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*the last checkpoint on disk is .*checkpoint-2"):
         trainer.train()
     checkpoint = tmp_path / "run" / "checkpoint-2"
     assert (checkpoint / "model.safetensors").is_file()

@@ -51,11 +51,28 @@ def _sentence_transformers_pooler(folder: Path) -> Tuple[str, Path]:
     return _ST_POOLERS[mode], backbone
 
 
+def _check_custom_code(folder: Path, trust_remote_code: bool) -> None:
+    """A local backbone folder whose config.json points at its own code (``auto_map``) needs trust_remote_code=True."""
+    config_file = folder / "config.json"
+    if trust_remote_code or not config_file.is_file():
+        return
+    try:
+        auto_map = json.loads(config_file.read_text()).get("auto_map")
+    except (ValueError, AttributeError):
+        return  # transformers reports a broken config.json itself
+    if auto_map:
+        raise ValueError(
+            f"{folder} holds custom model code (auto_map in config.json): pass trust_remote_code=True to "
+            "load_encoder if you trust it"
+        )
+
+
 def load_encoder(
     model_path: Union[str, Path],
     pooler: Optional[str] = None,
     backend: str = "sentcse",
     device: Optional[str] = None,
+    trust_remote_code: bool = False,
 ):
     """Load something with ``encode(...)`` from ``model_path`` for evaluation.
 
@@ -68,6 +85,10 @@ def load_encoder(
     For an untrained backbone ``pooler="cls"`` means the raw [CLS] state and is mapped to ``cls_before_pooler``
     (``cls`` would add SimCSE's randomly initialised MLP). ``backend="sentence-transformers"`` loads the folder with
     ``SentenceTransformer`` instead (for comparison, or for modules sentcse does not reproduce).
+
+    Nothing asks "Do you wish to run the custom code?": a sentcse checkpoint runs sentcse's own registered classes
+    (its tokenizer is loaded with the same ``trust_remote_code``); a backbone with custom code (``auto_map`` in its
+    config.json) needs ``trust_remote_code=True``, else it fails at once saying so.
     """
     path = Path(model_path).expanduser()
     if backend in ("sentence-transformers", "st"):
@@ -75,7 +96,7 @@ def load_encoder(
 
         if pooler is not None:
             logger.warning("--pooler is ignored with --backend sentence-transformers")
-        return SentenceTransformer(str(path), device=device or "cpu")
+        return SentenceTransformer(str(path), device=device or "cpu", trust_remote_code=trust_remote_code)
     if backend != "sentcse":
         raise ValueError(f"backend must be 'sentcse' or 'sentence-transformers', got {backend!r}")
 
@@ -107,7 +128,8 @@ def load_encoder(
         if chosen == "cls":
             logger.info("pooler 'cls' on an untrained backbone means the raw [CLS] state: using cls_before_pooler")
             chosen = "cls_before_pooler"
-        model = SimCseModel.from_backbone(source, pooler=chosen)
+        _check_custom_code(Path(source), trust_remote_code)
+        model = SimCseModel.from_backbone(source, pooler=chosen, trust_remote_code=trust_remote_code)
     if device is not None and hasattr(model, "to"):
         model = model.to(device)
     if hasattr(model, "eval"):

@@ -1,0 +1,130 @@
+"""What the sentcse models accept, checked up front with one clear error each: a backbone location (a folder or a
+Hub id), the tokenizer beside the weights, and encode()'s sentences, device and max_length.
+
+Self-contained (torch, transformers only): ``save_pretrained`` ships it with the model code.
+"""
+
+import numbers
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+from transformers import AutoConfig, AutoTokenizer
+
+
+def looks_local(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` is meant as a local path rather than a Hub id (``org/name``, at most one "/"): it
+    starts with ".", "/" or "~", holds a backslash or the platform's separator (other than "/"), or has more than
+    one "/"."""
+    name = str(name_or_path)
+    return (
+        name.startswith((".", "/", "~"))
+        or "\\" in name
+        or (os.sep != "/" and os.sep in name)
+        or name.count("/") > 1
+    )
+
+
+def load_backbone_config(name_or_path: str, trust_remote_code: Optional[bool] = None):
+    """The config of a backbone folder or Hub name. A local-looking path that is no folder, a file given for the
+    folder, or a folder without config.json fails at once with what to pass instead (no Hub retries)."""
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if path.is_file():
+        raise NotADirectoryError(f"{name!r} is a file; pass the backbone folder (the one holding config.json)")
+    if looks_local(name) and not path.is_dir():
+        raise OSError(f"no folder {name!r}: pass an existing backbone folder or a Hub model name")
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise OSError(
+            f"{name!r} has no config.json: pass the folder a backbone was saved to (save_pretrained), or a Hub model name"
+        )
+    kwargs = {} if trust_remote_code is None else {"trust_remote_code": trust_remote_code}
+    return AutoConfig.from_pretrained(name_or_path, **kwargs)
+
+
+def load_tokenizer(source: str, trust_remote_code: Optional[bool], config=None):
+    """``AutoTokenizer.from_pretrained(source)`` with the ``trust_remote_code`` the model was loaded with, so that a
+    folder with remote code (its config.json has ``auto_map``) loads without asking again. ``config`` (the backbone's)
+    saves reading config.json again and picks the backbone's tokenizer class where tokenizer_config.json names none."""
+    kwargs = {} if trust_remote_code is None else {"trust_remote_code": trust_remote_code}
+    if config is not None:
+        kwargs["config"] = config
+    return AutoTokenizer.from_pretrained(source, **kwargs)
+
+
+def sentence_list(sentences) -> List[str]:
+    """``sentences`` (anything but a single str) as a list of strings, or a TypeError saying what to pass."""
+    if isinstance(sentences, (bytes, bytearray)):
+        raise TypeError(
+            f"encode() takes a string or a list of strings, got {type(sentences).__name__}: decode it first, e.g. "
+            "text.decode('utf-8')"
+        )
+    try:
+        items = list(sentences)
+    except TypeError:
+        raise TypeError(
+            f"encode() takes a string or a list of strings, got {type(sentences).__name__}"
+        ) from None
+    for index, sentence in enumerate(items):
+        if isinstance(sentence, (bytes, bytearray)):
+            raise TypeError(
+                f"encode() takes a string or a list of strings; item {index} is {type(sentence).__name__}: decode it "
+                "first, e.g. text.decode('utf-8')"
+            )
+        if not isinstance(sentence, str):
+            raise TypeError(
+                f"encode() takes a string or a list of strings; item {index} is {type(sentence).__name__} "
+                f"({sentence!r:.40}): convert it with str() or drop it"
+            )
+    return items
+
+
+def checked_device(device) -> torch.device:
+    """``device`` as a torch.device, or a ValueError when it is malformed or its accelerator is not available."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"encode(device={device!r}) is not a torch device ({error}); pass e.g. device='cpu'") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"encode(device={device!r}): CUDA is not available here (torch.cuda.is_available() is False, torch "
+                f"{torch.__version__}); pass device='cpu'"
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"encode(device={device!r}): this machine has {torch.cuda.device_count()} CUDA device(s); pass "
+                "device='cuda' or device='cpu'"
+            )
+    elif resolved.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"encode(device={device!r}): MPS is not available here; pass device='cpu'")
+    return resolved
+
+
+def special_token_count(tokenizer) -> int:
+    """How many special tokens ``tokenizer`` adds to one sentence ([CLS] x [SEP]: 2)."""
+    count = getattr(tokenizer, "num_special_tokens_to_add", None)
+    if callable(count):
+        try:
+            return int(count(pair=False))
+        except (TypeError, ValueError, NotImplementedError):
+            pass
+    try:
+        return len(tokenizer("")["input_ids"])
+    except Exception:  # a tokenizer-like callable of another shape: assume none
+        return 0
+
+
+def check_max_length(max_length, tokenizer, what: str = "max_length") -> None:
+    """A ``max_length`` that leaves at least one content token after the tokenizer's special tokens."""
+    if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral):
+        raise TypeError(f"{what} must be an int, got {type(max_length).__name__} {max_length!r}")
+    special = special_token_count(tokenizer)
+    if max_length < special + 1:
+        raise ValueError(
+            f"max_length {max_length} leaves no content token (the tokenizer adds {special} special tokens): use at "
+            f"least {special + 1}"
+        )
