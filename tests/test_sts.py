@@ -337,7 +337,7 @@ def test_evaluate_cli_writes_table_and_json(tmp_path, monkeypatch, capsys):
     data = json.loads(out.read_text())
     assert set(data["tasks"]) == {"STSBenchmark", "STSBenchmark-dev"}
     assert data["tasks"]["STSBenchmark"]["n_pairs"] == 1379 and data["meta"]["model"] == "some/model"
-    assert loaded == [("some/model", {"pooler": "avg", "backend": "sentcse", "device": None})]
+    assert loaded == [("some/model", {"pooler": "avg", "backend": "sentcse", "device": None, "trust_remote_code": False})]
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:  # before any model is loaded
         module.main(["some/model", "--sts_dir", str(EXAMPLE_STSB), "--tasks", "STS12"])

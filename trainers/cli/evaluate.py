@@ -49,6 +49,8 @@ class EvaluateArguments:
         "choices": ["sentcse", "sentence-transformers"], "help": "sentence-transformers: load MODEL with "
         "SentenceTransformer instead (for comparison)"})
     output: Optional[str] = dataclasses.field(default=None, metadata={"help": "write the results as JSON here"})
+    trust_remote_code: bool = dataclasses.field(default=False, metadata={
+        "help": "allow a plain encoder folder's own model code (auto_map); sentcse checkpoints never need it"})
     subsets: bool = dataclasses.field(default=False, metadata={"help": "also print STS12-16's per-subset Spearmans"})
     write_card: bool = dataclasses.field(default=False, metadata={
         "help": "MODEL is a local sentcse checkpoint folder: merge these scores into its sts_results.json and "
@@ -87,7 +89,8 @@ def available_tasks(sts_dir, source: str) -> List[str]:
 
 def _load_model(args):
     try:
-        return sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device)
+        return sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device,
+                                trust_remote_code=args.trust_remote_code)
     except (OSError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"cannot load {args.model!r}: {first}") from error
