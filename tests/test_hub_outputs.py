@@ -83,7 +83,8 @@ def stsb(tmp_path_factory):
 # ------------------------------------------------------------------------------------------------ one real run
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, stsb):
-    """examples/train.py main() on a tiny backbone, 2 steps, --push_to_hub with HfApi intercepted."""
+    """examples/train.py main() on a tiny backbone, 2 steps, --push_to_hub with HfApi intercepted (the access check
+    sees a token and a whoami answer; huggingface_hub's offline mode stays on, so nothing else can be sent)."""
     root = tmp_path_factory.mktemp("hub")
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
@@ -106,14 +107,21 @@ def trained(tmp_path_factory, stsb):
         calls.append(("upload_folder", kwargs, files, readme))
         return SimpleNamespace(repo_url=f"https://huggingface.co/{kwargs['repo_id']}")
 
+    def whoami(self, *args, **kwargs):
+        calls.append(("whoami", args, kwargs))
+        return {"name": HUB_ID.split("/")[0]}
+
     def other(name):
         return lambda self, *args, **kwargs: calls.append((name, args, kwargs))
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(HfApi, "create_repo", create_repo)
         patch.setattr(HfApi, "upload_folder", upload_folder)
-        for name in ("create_commit", "upload_file", "create_branch", "whoami"):
+        patch.setattr(HfApi, "whoami", whoami)
+        for name in ("create_commit", "upload_file", "create_branch"):
             patch.setattr(HfApi, name, other(name))
+        patch.setenv("HF_TOKEN", "hf_test")
+        patch.setattr(cards.hub, "offline_mode", lambda: None)  # conftest.py's HF_HUB_OFFLINE=1 stays in force
         _load_script("train").main([
             "--method", "sarcse", "--backbone", str(backbone), "--train_file", str(corpus), "--output_dir", str(out),
             "--per_device_train_batch_size", "8", "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1",
@@ -310,15 +318,17 @@ def test_training_folder_loads_without_sentcse(trained, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ upload
 def test_push_to_hub_uploads_the_finished_folder_once(trained):
-    names = [call[0] for call in trained.calls]
-    assert names == ["create_repo", "upload_folder"], names  # no repo at start, no push per save by the Trainer
-    _, repo_id, _ = trained.calls[0]
-    _, kwargs, files, readme = trained.calls[1]
+    calls = [call for call in trained.calls if call[0] != "whoami"]  # whoami: the access check's
+    names = [call[0] for call in calls]
+    assert names == ["create_repo", "upload_folder"], names  # no push per save by the Trainer, one upload
+    _, repo_id, _ = calls[0]
+    _, kwargs, files, readme = calls[1]
     assert repo_id == HUB_ID and kwargs["repo_id"] == HUB_ID
     assert Path(kwargs["folder_path"]) == trained.out
     everything = sorted(p.relative_to(trained.out).as_posix() for p in trained.out.rglob("*") if p.is_file())
-    assert files == [f for f in everything if not f.startswith("checkpoint-")]  # exactly the saved folder
-    assert any(f.startswith("checkpoint-") for f in everything)  # there were checkpoints to leave out
+    # exactly the saved folder, minus the checkpoints and the Trainer's pickle (the arguments are in training_info)
+    assert files == [f for f in everything if not f.startswith("checkpoint-") and f != "training_args.bin"]
+    assert any(f.startswith("checkpoint-") for f in everything) and "training_args.bin" in everything
     assert {"README.md", "training_curve.png", "training_info.json", "config.json", "model.safetensors",
             "modeling_sarcse.py", "modeling_simcse.py", "configuration_sarcse.py", "configuration_simcse.py",
             "tokenizer.json", "tokenizer_config.json", "token_counts.json", "trainer_state.json", *ST_FILES} <= set(files)

@@ -107,3 +107,10 @@ def test_a_traceback_only_when_asked(tmp_path, backbone, corpus):
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     shown = subprocess.run([sys.executable, "-c", script, *argv, "--traceback"], capture_output=True, text=True, timeout=120)
     assert shown.returncode != 0 and "Traceback" in shown.stderr
+
+
+def test_push_to_hub_is_checked_before_training(tmp_path, backbone, corpus, capsys):
+    out = tmp_path / "out"
+    message = user_error(capsys, flags(backbone, corpus, out, "--push_to_hub", "--hub_model_id", "me/model"))
+    assert "offline mode is on" in message  # tests run with HF_HUB_OFFLINE=1
+    assert not out.exists()

@@ -12,19 +12,26 @@ files, and the upload of a finished folder.
 - ``README.md`` (``write_model_card``), rendered from what the folder holds: ``config.json`` (the method, and
   every declared option the checkpoint used, marked where it differs from the default), ``training_info.json``,
   ``trainer_state.json``, the curve, and ``sts_results.json`` (``merge_sts_results``, from train.py's final
-  evaluation or ``examples/evaluate.py --write_card``);
+  evaluation or ``examples/evaluate.py --write_card``).
 
-then, with ``push_to_hub``, uploads the folder as it is, minus intermediate checkpoints (``upload_folder_to_hub``).
+All of it is written before any network step; no uploaded JSON file keeps an absolute local path (``portable``:
+paths inside the folder relative to it, others by name) and every uploaded file is 0644. Then, with
+``push_to_hub``, the folder is uploaded as it is, minus intermediate checkpoints, pickles (training_args.bin) and
+TensorBoard runs (``HUB_IGNORE_PATTERNS``); a failed upload raises ``HubUploadError`` with the ``hf upload``
+command that retries it. ``check_hub_access`` (before training) fails at once, in one line (``HubAccessError``),
+when the upload could not happen: offline mode, no token, the Hub unreachable, an invalid token, no write access.
 
 The card's YAML header is built with ``huggingface_hub.ModelCardData`` / ``EvalResult``: ``library_name:
 transformers``, ``pipeline_tag: sentence-similarity``, tags, ``base_model`` / ``datasets`` when they are Hub names,
-``license`` and a ``model-index`` with one ``cosine_spearman`` value (Spearman x100) per STS task. The body comes
-from the Jinja2 templates of ``sentcse.model_cards`` (package data; ``templates=`` or ``$SENTCSE_MODEL_CARDS``
-override them), the method texts from the method registry (``trainers.methods``).
+``license`` (the backbone's, from its README.md; else ``other`` and a note in the body to set it) and a
+``model-index`` with one ``cosine_spearman`` value (Spearman x100) per STS task. The body comes from the Jinja2
+templates of ``sentcse.model_cards`` (package data; ``templates=`` or ``$SENTCSE_MODEL_CARDS`` override them), the
+method texts from the method registry (``trainers.methods``).
 
 Modules: ``environment`` (versions, git commit, training_info.json), ``curve``, ``results`` (sts_results.json,
 tables, model-index), ``objectives`` (objective texts), ``sections`` (training / environment rows), ``card``,
-``export`` (sentence-transformers files), ``upload`` (finishing and uploading a folder).
+``export`` (sentence-transformers files), ``portable`` (no local path, readable files), ``hub`` (access check,
+upload, retry command), ``upload`` (finishing a folder).
 """
 
 from .card import TEMPLATE_DIR_ENV, build_model_card, template_loader, template_name, write_model_card
@@ -33,31 +40,38 @@ from .environment import collect_environment, git_commit, package_version, save_
 from .export import MIN_SENTENCE_TRANSFORMERS, ST_FILES, export_sentence_transformers
 from .files import CARD_FILE, CURVE_FILE, STS_RESULTS_FILE, TRAINING_INFO_FILE
 from .results import eval_results, merge_sts_results, normalize_results
-from .upload import (
+from .hub import (
     HUB_IGNORE_PATTERNS,
+    HubAccessError,
+    HubUploadError,
+    check_hub_access,
     create_hub_repo,
-    finish_output_folder,
+    hub_upload_command,
     hub_upload_files,
     upload_folder_to_hub,
-    write_hub_outputs,
 )
+from .upload import finish_output_folder, write_hub_outputs
 
 __all__ = [
     "CARD_FILE",
     "CURVE_FILE",
     "HUB_IGNORE_PATTERNS",
+    "HubAccessError",
+    "HubUploadError",
     "MIN_SENTENCE_TRANSFORMERS",
     "STS_RESULTS_FILE",
     "ST_FILES",
     "TEMPLATE_DIR_ENV",
     "TRAINING_INFO_FILE",
     "build_model_card",
+    "check_hub_access",
     "collect_environment",
     "create_hub_repo",
     "eval_results",
     "export_sentence_transformers",
     "finish_output_folder",
     "git_commit",
+    "hub_upload_command",
     "hub_upload_files",
     "merge_sts_results",
     "normalize_results",

@@ -22,9 +22,12 @@ from .export import MIN_SENTENCE_TRANSFORMERS
 from .files import CARD_FILE, CURVE_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE, read_json
 from .objectives import GRADIENT_PARADIGM_CITATION, objective_info
 from .results import card_scores, eval_results, headline, result_rows, results_table
-from .sections import backbone_info, corpus_info, environment_rows, format_value, training_rows
+from .sections import backbone_info, backbone_license, corpus_info, environment_rows, format_value, training_rows
 
-DEFAULT_LICENSE = "apache-2.0"
+# A card whose licence is not known says so in its header and body; the user sets it before publishing.
+LICENSE_PLACEHOLDER = "other"
+LICENSE_NOTE = ("> **Licence: not known**: set `license:` in the header above to the backbone's licence before "
+                "publishing (no `license:` was found in the backbone's README.md).")
 TEMPLATE_DIR_ENV = "SENTCSE_MODEL_CARDS"
 
 # The common fields the options table shows last, in this order: what the contrastive term is.
@@ -156,7 +159,7 @@ def build_model_card(
     results=None,
     repo_id: Optional[str] = None,
     model_name: Optional[str] = None,
-    license: str = DEFAULT_LICENSE,
+    license: Optional[str] = None,
     templates: Union[str, Path, None] = None,
 ):
     """The ``huggingface_hub.ModelCard`` of the checkpoint in ``folder`` (see the package docstring).
@@ -164,7 +167,9 @@ def build_model_card(
     ``results``: STS scores (``StsResults``, its dict, or ``{task: spearman}``); default: ``sts_results.json``
     plus the final STS-B dev score of ``training_info.json``. ``repo_id`` names the model in the usage snippets
     and the model-index (default: the ``hub_model_id`` recorded in training_info.json, else
-    ``path/to/<folder name>``). ``templates``: a folder of templates overriding the packaged ones.
+    ``path/to/<folder name>``). ``license``: default the backbone's, recorded in training_info.json
+    (``backbone_license``) or read from its README.md, else ``LICENSE_PLACEHOLDER`` and ``LICENSE_NOTE`` in the body.
+    ``templates``: a folder of templates overriding the packaged ones.
     """
     from huggingface_hub import ModelCard, ModelCardData
     from transformers import AutoConfig
@@ -179,6 +184,8 @@ def build_model_card(
     run = info.get("run") or {}
     repo_id = repo_id or run.get("hub_model_id")
     scores = card_scores(folder, info, results)
+    if not license:  # recorded at training (the backbone then named only), else read from an older record's path
+        license = run.get("backbone_license") if "backbone_license" in run else backbone_license(run.get("backbone"))
 
     name = model_name or (repo_id.split("/")[-1] if repo_id else folder.resolve().name)
     objective = objective_info(config)
@@ -197,7 +204,7 @@ def build_model_card(
         library_name="transformers",
         pipeline_tag="sentence-similarity",
         tags=tags,
-        license=license,
+        license=license or LICENSE_PLACEHOLDER,
         language="en",
         base_model=backbone["name"] if backbone["hub"] else None,
         datasets=[corpus["name"]] if corpus["hub"] else None,
@@ -207,7 +214,7 @@ def build_model_card(
     context = {
         "model_name": name,
         "repo_id": repo_id or f"path/to/{folder.resolve().name}",
-        "folder_hint": str(folder),
+        "folder_hint": _folder_hint(folder),
         "config": config,
         "method": {"title": spec.title, "paper": spec.paper, "arxiv": spec.arxiv, "summary": spec.summary},
         "objective": objective,
@@ -228,7 +235,20 @@ def build_model_card(
     }
     body = _jinja_environment(templates).get_template(template_name(config)).render(**context)
     body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+    if not license:  # below the title, where it is seen
+        title, _, rest = body.partition("\n")
+        body = f"{title}\n\n{LICENSE_NOTE}\n{rest}" if title.startswith("#") else f"{LICENSE_NOTE}\n\n{body}"
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
+
+
+def _folder_hint(folder: Path) -> str:
+    """The folder as the card's commands name it: never an absolute path (the card is uploaded)."""
+    if not folder.is_absolute():
+        return folder.as_posix()
+    try:
+        return folder.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return f"path/to/{folder.name}"
 
 
 def write_model_card(folder: Union[str, Path], results=None, **kwargs) -> Path:
@@ -244,5 +264,5 @@ def write_model_card(folder: Union[str, Path], results=None, **kwargs) -> Path:
     return path
 
 
-__all__ = ["DEFAULT_LICENSE", "TEMPLATE_DIR_ENV", "build_model_card", "decision_rows", "hidden_fields",
-           "inference_embedding", "template_loader", "template_name", "write_model_card"]
+__all__ = ["LICENSE_NOTE", "LICENSE_PLACEHOLDER", "TEMPLATE_DIR_ENV", "build_model_card", "decision_rows",
+           "hidden_fields", "inference_embedding", "template_loader", "template_name", "write_model_card"]

@@ -48,7 +48,8 @@ def training_rows(info: Mapping[str, Any], state: Mapping[str, Any], config) -> 
     corpus = run.get("train_file")
     if corpus:
         n = run.get("n_sentences")
-        add("corpus", f"`{Path(corpus).name if is_local(corpus) else corpus}`" + (f" ({n:,} sentences)" if n else ""))
+        name = Path(corpus).name if recorded_local(run, "train_file") else corpus
+        add("corpus", f"`{name}`" + (f" ({n:,} sentences)" if n else ""))
     add("preset", run.get("preset"))
     per_device = args.get("per_device_train_batch_size", state.get("train_batch_size"))
     processes = int(run.get("world_size") or (info.get("environment") or {}).get("processes") or 1)
@@ -97,6 +98,12 @@ def environment_rows(info: Mapping[str, Any]) -> Rows:
     return [("recorded at", label)] + [(key, format_value(value)) for key, value in env.items()]
 
 
+def recorded_local(run: Mapping[str, Any], key: str) -> bool:
+    """Whether the run's ``key`` (backbone, train_file) is a local path: recorded so (``local_inputs``, written
+    when the path was replaced by its name) or one by its look."""
+    return key in (run.get("local_inputs") or ()) or is_local(run.get(key))
+
+
 def corpus_info(run: Mapping[str, Any]) -> Dict[str, Any]:
     """The template's ``corpus``: description (Markdown), name, hub."""
     train_file = run.get("train_file")
@@ -104,7 +111,7 @@ def corpus_info(run: Mapping[str, Any]) -> Dict[str, Any]:
     count = f"{n:,} unlabeled sentences" if n else "unlabeled sentences"
     if not train_file:
         return {"description": "unlabeled sentences", "hub": False, "name": None}
-    if is_local(train_file):
+    if recorded_local(run, "train_file"):
         name = Path(train_file).name
         return {"description": f"`{name}` ({count}, a local file)", "hub": False, "name": name}
     return {"description": f"[`{train_file}`](https://huggingface.co/datasets/{train_file}) ({count})", "hub": True,
@@ -117,9 +124,36 @@ def backbone_info(config, run: Mapping[str, Any]) -> Dict[str, Any]:
     if not name:
         kind = config.backbone_config.model_type
         return {"name": kind, "hub": False, "link": f"a `{kind}` backbone"}
-    if is_local(name):
+    if recorded_local(run, "backbone"):
         return {"name": Path(name).name, "hub": False, "link": f"`{Path(name).name}` (a local backbone)"}
     return {"name": name, "hub": True, "link": f"[`{name}`](https://huggingface.co/{name})"}
 
 
-__all__ = ["backbone_info", "corpus_info", "environment_rows", "format_value", "is_local", "training_rows"]
+def backbone_license(backbone: Optional[str]) -> Optional[str]:
+    """The ``license:`` of the backbone's README.md front matter, without the network: the README of a local
+    backbone folder, else the one in the Hub cache of a Hub backbone (from_pretrained does not fetch it, so usually
+    None). None when unknown."""
+    from huggingface_hub.repocard import metadata_load
+
+    if not backbone:
+        return None
+    readme = Path(backbone).expanduser() / "README.md"
+    if not readme.is_file() and not is_local(backbone):
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            cached = try_to_load_from_cache(backbone, "README.md")
+        except ValueError:  # not a valid repo id
+            cached = None
+        readme = Path(cached) if isinstance(cached, str) else readme
+    try:
+        value = (metadata_load(readme) or {}).get("license") if readme.is_file() else None
+    except (OSError, ValueError):  # unreadable file or malformed YAML
+        return None
+    if isinstance(value, list):  # the Hub allows a list; the card keeps the first
+        value = value[0] if value else None
+    return str(value) if value else None
+
+
+__all__ = ["backbone_info", "backbone_license", "corpus_info", "environment_rows", "format_value", "is_local",
+           "recorded_local", "training_rows"]

@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional, Sequence
 from transformers import AutoTokenizer, set_seed
 
 from ...modeling.modeling_simcse import load_backbone_config
-from ..cards import finish_output_folder
+from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
 from ..data import TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
 from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
@@ -74,6 +74,13 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     # The finished folder (card, plot, sentence-transformers files) is pushed once at the end by
     # finish_output_folder; the Trainer's own push (a commit per save, its own README) stays off.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    repo_id = None
+    if push_to_hub and training_args.process_index == 0:  # before any training; only process zero uploads
+        try:
+            repo_id = check_hub_access(training_args.hub_model_id, training_args.output_dir,
+                                       token=training_args.hub_token, private=training_args.hub_private_repo)
+        except HubAccessError as error:
+            raise UsageError(str(error)) from None
     set_seed(training_args.seed)
     if not data_args.skip_raw_eval and training_args.should_log:
         raw = load_raw_backbone(run_args.backbone)
@@ -107,7 +114,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
             print(format_table(results))
         summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
                    "train_file": data_args.train_file, "n_sentences": len(corpus.sentences)}
-        card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub)
+        card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
         print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
               "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
     return trainer
@@ -126,11 +133,11 @@ def _show_traceback(argv: Optional[Sequence[str]]) -> bool:
 
 
 def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
-    """Console entry point: a user error prints one line and exits with status 2; a non-finite loss says what is on
-    disk and exits with status 1."""
+    """Console entry point: a user error prints one line and exits with status 2; a non-finite loss (what is on
+    disk) or a failed upload (the complete folder and the command that retries it) one line and status 1."""
     try:
         trainer = run(argv, defaults)
-    except (UsageError, NonFiniteLossError) as error:
+    except (UsageError, NonFiniteLossError, HubUploadError) as error:
         if _show_traceback(argv):
             raise
         print(f"sentcse-train: error: {error}", file=sys.stderr)

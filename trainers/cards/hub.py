@@ -1,0 +1,205 @@
+"""The Hugging Face Hub side of an output folder: checking access before training, and one upload that either
+lands or leaves the folder complete with the command that retries it.
+
+``check_hub_access`` runs before training with ``--push_to_hub``: offline mode, a token, the endpoint, the token's
+validity and write access each fail at once with one line (``HubAccessError``) instead of after hours of
+training. ``push_folder`` uploads a finished folder; when it fails it raises ``HubUploadError`` naming the folder,
+the error and the retry command (``hub_upload_command``: huggingface_hub's own ``hf upload`` with our excludes).
+"""
+
+import logging
+import os
+import shlex
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+logger = logging.getLogger(__name__)
+
+# What an upload leaves out of the output folder: intermediate checkpoints, private files (as the Trainer does),
+# pickles (training_args.bin: the arguments go as JSON in training_info.json) and TensorBoard runs (their event
+# files record the local paths of the run).
+HUB_IGNORE_PATTERNS = ("checkpoint-*", "checkpoint-*/**", "_*", "**/__pycache__/**", "*.pyc", "training_args.bin",
+                       "*.pt", "*.pth", "*.pkl", "runs/*", "*tfevents*")
+COMMIT_MESSAGE = "End of training"
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+class HubAccessError(ValueError):
+    """The Hub cannot take the upload (offline, no token, unreachable, invalid token, no write access): one line
+    saying what is wrong and how to fix it."""
+
+
+class HubUploadError(RuntimeError):
+    """The upload of a finished folder failed; the folder is complete and the message holds the retry command."""
+
+
+def hub_upload_files(folder: Union[str, Path], ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS) -> List[str]:
+    """The relative paths ``upload_folder_to_hub`` sends (the folder minus ``ignore_patterns``), sorted."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    folder = Path(folder)
+    paths = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    return sorted(filter_repo_objects(paths, ignore_patterns=list(ignore_patterns)))
+
+
+def hub_upload_command(folder: Union[str, Path], repo_id: str, revision: Optional[str] = None,
+                       private: Optional[bool] = None, commit_message: Optional[str] = COMMIT_MESSAGE,
+                       ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS) -> str:
+    """The shell command that uploads ``folder`` as ``finish_output_folder`` does: huggingface_hub's ``hf upload``
+    (it creates the repo and the branch when missing) with the same excludes."""
+    parts = ["hf", "upload", repo_id, str(Path(folder).absolute()), "."]
+    for pattern in ignore_patterns:
+        parts += ["--exclude", pattern]
+    if revision:
+        parts += ["--revision", revision]
+    if private:
+        parts.append("--private")
+    if commit_message:
+        parts += ["--commit-message", commit_message]
+    return shlex.join(parts)
+
+
+def offline_mode() -> Optional[str]:
+    """The variable that turns huggingface_hub's offline mode on (None when it is off)."""
+    from huggingface_hub import constants
+
+    for name in _OFFLINE_VARIABLES:
+        if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return name
+    # huggingface_hub reads the variables once, at import
+    return "HF_HUB_OFFLINE" if constants.is_offline_mode() else None
+
+
+def _short(error: BaseException) -> str:
+    """One line for an exception: its type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _status(error: BaseException) -> Optional[int]:
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def check_hub_access(repo_id: Optional[str], output_dir: Union[str, Path], token: Optional[str] = None,
+                     private: Optional[bool] = None, endpoint: Optional[str] = None) -> str:
+    """Check, before training, that the finished ``output_dir`` can be pushed to ``repo_id`` (default: the output
+    folder's name under the token's account), creating the repository (``exist_ok``). In order: offline mode is
+    off, a token is found (``token``, ``HF_TOKEN`` or the stored login), the endpoint answers, the token is valid,
+    and the repository can be created or written. Returns the full repo id; raises ``HubAccessError`` (one line)."""
+    from huggingface_hub import HfApi, constants, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
+    name = repo_id or Path(output_dir).absolute().name
+    later = f"or train without --push_to_hub and upload later with `{hub_upload_command(output_dir, name)}`"
+    offline = offline_mode()
+    if offline:
+        raise HubAccessError(f"--push_to_hub needs the Hub but offline mode is on ({offline}=1): unset {offline}, "
+                             f"{later}")
+    token = token or get_token()
+    if not token:
+        raise HubAccessError("--push_to_hub needs a Hugging Face token and none was found (--hub_token, HF_TOKEN or "
+                             "a stored login): run `hf auth login` or set HF_TOKEN")
+    api = HfApi(endpoint=endpoint, token=token)
+    unreachable = f"check the network or HF_ENDPOINT, {later}"
+    try:
+        me = api.whoami(token=token) or {}
+    except HfHubHTTPError as error:
+        if _status(error) == 401:
+            raise HubAccessError("the token is not valid: run `hf auth login` or set HF_TOKEN") from None
+        raise HubAccessError(f"the Hub at {endpoint} refused to say who the token belongs to ({_short(error)}): "
+                             f"{unreachable}") from None
+    except Exception as error:  # the HTTP client's connection errors and timeouts
+        raise HubAccessError(f"the Hub at {endpoint} cannot be reached ({_short(error)}): {unreachable}") from None
+
+    user = me.get("name")
+    namespace, _, short_name = name.rpartition("/")
+    full = name if namespace or not user else f"{user}/{name}"
+    namespace = namespace or user
+    role = ((me.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read":
+        raise HubAccessError(f"no write access to {full}: the token is read-only; create a write token at "
+                             f"{endpoint}/settings/tokens, then run `hf auth login` or set HF_TOKEN")
+    orgs = {org.get("name") for org in me.get("orgs") or ()}
+    if user and "orgs" in me and namespace not in orgs | {user}:
+        raise HubAccessError(f"no write access to {full}: {namespace} is neither your account ({user}) nor one of "
+                             f"your organisations; pass --hub_model_id {user}/{short_name}")
+    try:
+        repo = api.create_repo(full, private=private, exist_ok=True, repo_type="model")
+    except HfHubHTTPError as error:
+        if _status(error) in (401, 403):
+            raise HubAccessError(f"no write access to {full}: the Hub refused to create it ({_short(error)}); use a "
+                                 f"token that may write to {namespace} (`hf auth login`) or pass --hub_model_id "
+                                 "with a namespace you own") from None
+        raise HubAccessError(f"cannot create {full} on {endpoint} ({_short(error)}): {unreachable}") from None
+    except Exception as error:
+        raise HubAccessError(f"the Hub at {endpoint} cannot be reached ({_short(error)}): {unreachable}") from None
+    return getattr(repo, "repo_id", None) or full
+
+
+def create_hub_repo(repo_id: str, token: Optional[str] = None, private: Optional[bool] = None) -> str:
+    """Create the model repository ``repo_id`` if it does not exist; returns its full id (with the namespace)."""
+    from huggingface_hub import HfApi
+
+    repo = HfApi(token=token).create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    return getattr(repo, "repo_id", None) or repo_id
+
+
+def upload_folder_to_hub(
+    folder: Union[str, Path],
+    repo_id: str,
+    token: Optional[str] = None,
+    private: Optional[bool] = None,
+    revision: Optional[str] = None,
+    commit_message: str = "Upload sentcse model",
+    ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
+    create_repo: bool = True,
+):
+    """Create ``repo_id`` (if needed, unless ``create_repo=False``) and upload ``folder`` as it is, minus
+    ``ignore_patterns`` (``hub_upload_files`` lists what goes). Returns ``HfApi.upload_folder``'s ``CommitInfo``."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} holds no saved model (config.json): nothing to upload")
+    if create_repo:
+        repo_id = create_hub_repo(repo_id, token=token, private=private)
+    api = HfApi(token=token)
+    if revision:
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    logger.info("uploading %s to %s (%d files)", folder, repo_id, len(hub_upload_files(folder, ignore_patterns)))
+    return api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        commit_message=commit_message,
+        revision=revision,
+        ignore_patterns=list(ignore_patterns),
+        repo_type="model",
+    )
+
+
+def push_folder(folder: Union[str, Path], repo_id: str, token: Optional[str] = None, private: Optional[bool] = None,
+                revision: Optional[str] = None, create_repo: bool = False):
+    """``upload_folder_to_hub`` of a finished folder; any failure becomes ``HubUploadError`` with the retry
+    command. Returns the ``CommitInfo``."""
+    try:
+        return upload_folder_to_hub(folder, repo_id, token=token, private=private, revision=revision,
+                                    commit_message=COMMIT_MESSAGE, create_repo=create_repo)
+    except Exception as error:
+        raise upload_error(folder, repo_id, error, revision=revision, private=private) from error
+
+
+def upload_error(folder: Union[str, Path], repo_id: str, error: BaseException, revision: Optional[str] = None,
+                 private: Optional[bool] = None) -> HubUploadError:
+    """The ``HubUploadError`` of a failed upload of ``folder``: the folder, the error, the retry command."""
+    command = hub_upload_command(folder, repo_id, revision=revision, private=private)
+    return HubUploadError(f"the upload of {Path(folder).absolute()} to {repo_id} failed ({_short(error)}); the "
+                          f"folder is complete: retry with `{command}`")
+
+
+__all__ = ["COMMIT_MESSAGE", "HUB_IGNORE_PATTERNS", "HubAccessError", "HubUploadError", "check_hub_access",
+           "create_hub_repo", "hub_upload_command", "hub_upload_files", "offline_mode", "push_folder",
+           "upload_error", "upload_folder_to_hub"]
