@@ -114,3 +114,18 @@ def test_push_to_hub_is_checked_before_training(tmp_path, backbone, corpus, caps
     message = user_error(capsys, flags(backbone, corpus, out, "--push_to_hub", "--hub_model_id", "me/model"))
     assert "offline mode is on" in message  # tests run with HF_HUB_OFFLINE=1
     assert not out.exists()
+
+
+def test_input_files_fail_in_one_line(tmp_path, backbone, corpus, capsys):
+    out = tmp_path / "out"
+    folder = tmp_path / "sentences"
+    folder.mkdir()
+    assert "is a folder; pass a .txt or .gz file" in user_error(capsys, flags(backbone, corpus, out, "--train_file", str(folder)))
+    fake = tmp_path / "plain.gz"
+    fake.write_text("not compressed\n")
+    assert "is not gzip-compressed" in user_error(capsys, flags(backbone, corpus, out, "--train_file", str(fake)))
+    assert "leaves no content token" in user_error(capsys, flags(backbone, corpus, out, "--max_length", "2"))
+    config = tmp_path / "run.yaml"
+    config.write_text("method: simcse\nbackbone: [unclosed\n")
+    assert "run.yaml is not valid YAML/JSON" in user_error(capsys, [str(config)])
+    assert not out.exists()
