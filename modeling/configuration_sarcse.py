@@ -50,14 +50,20 @@ class SarcseConfig(SimCseConfig):
     def __post_init__(self, **kwargs):
         self.kernel_sizes = list(self.kernel_sizes)
         if self.decoder_length is None:
-            self.decoder_length = self.max_length - 2
+            object.__setattr__(self, "decoder_length", self.max_length - 2)  # checked with the other rules below
         super().__post_init__(**kwargs)
+
+    def _follow_change(self, name, previous) -> None:
+        # decoder_length follows max_length while it holds the derived value
+        if name == "max_length" and self.decoder_length == previous - 2:
+            object.__setattr__(self, "decoder_length", self.max_length - 2)
 
     def validate_decoder_length(self) -> None:
         if self.decoder_length < max(self.kernel_sizes):
+            derived = f" (max_length {self.max_length} - 2)" if self.decoder_length == self.max_length - 2 else ""
             raise ValueError(
                 f"decoder_length must be >= the largest kernel size ({max(self.kernel_sizes)}), got "
-                f"{self.decoder_length}; raise max_length or set decoder_length"
+                f"{self.decoder_length}{derived}; raise max_length or set decoder_length"
             )
 
 

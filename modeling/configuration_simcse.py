@@ -7,9 +7,12 @@ also runs when a field is changed after construction.
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+import logging
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from transformers import AutoConfig, BertConfig, PreTrainedConfig
+
+logger = logging.getLogger(__name__)
 
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 MLP_ACTIVATIONS = ("tanh", "tanh_first", "none")
@@ -145,6 +148,16 @@ class SimCseConfig(PreTrainedConfig):
         if cls.__doc__ and "{fields}" in cls.__doc__:
             cls.__doc__ = cls.__doc__.replace("{fields}", fields_docstring(cls))
 
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        """As ``PreTrainedConfig.from_dict``; a field of another method saved by an older sentcse (which accepted
+        them) is dropped with a warning, so such a checkpoint still loads."""
+        foreign = sorted(set(config_dict) & _other_methods_fields(cls))
+        if foreign:
+            logger.warning("%s config: ignoring %s (fields of another method)", cls.model_type, ", ".join(foreign))
+            config_dict = {key: value for key, value in config_dict.items() if key not in foreign}
+        return super().from_dict(config_dict, **kwargs)
+
     def __post_init__(self, **kwargs):
         foreign = sorted(set(kwargs) & _other_methods_fields(type(self)))
         if foreign:
@@ -166,12 +179,16 @@ class SimCseConfig(PreTrainedConfig):
             previous = getattr(self, name)
             super().__setattr__(name, value)
             try:
+                self._follow_change(name, previous)
                 self.check_fields()
             except ValueError:
                 super().__setattr__(name, previous)
                 raise
             return
         super().__setattr__(name, value)
+
+    def _follow_change(self, name: str, previous: Any) -> None:
+        """Update the fields derived from ``name`` after it changed from ``previous`` (none here)."""
 
     def check_fields(self) -> None:
         """Run every cross-field rule (the ``validate_*`` methods); raises ``ValueError``."""
@@ -184,6 +201,7 @@ class SimCseConfig(PreTrainedConfig):
         return self.backbone_config.hidden_size
 
 
+SimCseConfig.__doc__ = SimCseConfig.__doc__.replace("{fields}", fields_docstring(SimCseConfig))
 _BASE_VALIDATORS = frozenset(name for name in dir(PreTrainedConfig) if name.startswith("validate_"))
 
 

@@ -141,8 +141,29 @@ def test_config_fields_are_checked_on_construction_and_on_change():
 
 
 def test_config_docstrings_list_their_fields():
-    for field in ("theta", "cnn_channels", "decoder_activation", "pooler"):
-        assert f"{field} (defaults to" in SarcseConfig.__doc__
+    from sentcse.modeling import ReCseConfig
+
+    for config_class, fields in ((SimCseConfig, ("pooler", "temperature")), (SarcseConfig, ("theta", "decoder_activation")),
+                                 (ReCseConfig, ("sqrt", "lambda_dropout"))):
+        assert "{fields}" not in config_class.__doc__
+        for field in fields:
+            assert f"{field} (defaults to" in config_class.__doc__
+
+
+def test_a_saved_field_of_another_method_is_dropped_on_load(caplog):
+    saved = {**SimCseConfig().to_dict(), "theta": 0.5}  # older sentcse saved such flags into config.json
+    with caplog.at_level("WARNING"):
+        config = SimCseConfig.from_dict(saved)
+    assert not hasattr(config, "theta") and "ignoring theta" in caplog.text
+
+
+def test_decoder_length_follows_max_length_while_derived():
+    config = SarcseConfig()
+    config.max_length = 64
+    assert config.decoder_length == 62
+    config.decoder_length = 20
+    config.max_length = 32
+    assert config.decoder_length == 20
 
 
 # ------------------------------------------------------------------------------------------------ CLI

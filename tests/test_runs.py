@@ -67,7 +67,7 @@ def test_resume_picks_only_this_runs_checkpoints(tmp_path, backbone, corpus, cap
     main(flags(backbone, corpus, out, "--save_total_limit", "3"))
     other = flags(backbone, corpus, out, "--max_steps", "2", "--resume_from_checkpoint", "last")
     message = user_error(capsys, other)
-    assert "no checkpoint of this run" in message and "belong to another run" in message
+    assert "holds another run (other flags or data)" in message
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]  # none rotated away
     with caplog.at_level("INFO", logger="sentcse.train"):
         trainer = main(flags(backbone, corpus, out, "--save_total_limit", "3", "--resume_from_checkpoint", "last"))
@@ -129,3 +129,30 @@ def test_input_files_fail_in_one_line(tmp_path, backbone, corpus, capsys):
     config.write_text("method: simcse\nbackbone: [unclosed\n")
     assert "run.yaml is not valid YAML/JSON" in user_error(capsys, [str(config)])
     assert not out.exists()
+
+
+def test_the_trainers_dev_score_is_the_evaluators(tmp_path, backbone, corpus):
+    """Model selection scores every STS-B dev pair, read as encode() reads it (no training-length cut)."""
+    from sentcse.trainers.sts import DEV_TASK, StsEvaluator
+
+    bundled = REPO / "examples" / "data" / "bert-mini-wiki"  # a real backbone: a random one ties its cosines
+    trainer = main(flags(bundled, corpus, tmp_path / "out", "--max_length", "8", "--per_device_eval_batch_size", "7",
+                         "--max_steps", "1", "--save_strategy", "no"))
+    metrics = trainer.evaluate()
+    expected = StsEvaluator(sts_dir=STSB, tasks=[DEV_TASK]).evaluate_task(trainer.model, DEV_TASK)
+    assert metrics["eval_stsb_spearman"] == pytest.approx(expected.spearman, abs=1e-3)
+
+
+def test_a_flag_at_its_default_is_the_same_run(tmp_path, backbone, corpus):
+    out = tmp_path / "out"
+    main(flags(backbone, corpus, out))
+    trainer = main(flags(backbone, corpus, out, "--temperature", "0.05", "--resume_from_checkpoint", "last"))
+    assert trainer.state.global_step == 4
+
+
+def test_overwrite_keeps_files_that_are_not_the_runs(tmp_path, backbone, corpus):
+    out = tmp_path / "out"
+    main(flags(backbone, corpus, out))
+    (out / "notes.txt").write_text("mine")
+    main(flags(backbone, corpus, out, "--overwrite_output_dir"))
+    assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()

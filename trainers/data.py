@@ -152,30 +152,33 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
 
 
 class TwoViewCollator:
-    """Tokenise a batch and stack it twice (rows ``[:B]`` first, ``[B:]`` second), right-padded to its longest row
-    and truncated at ``max_length``.
+    """Tokenise a batch and stack it twice (rows ``[:B]`` first, ``[B:]`` second), right-padded to its longest row.
 
     Training examples (``{"sentence": ...}``): both halves are the same B sentences; the two views differ only by
-    the dropout masks of the forward pass (SimCSE). Evaluation examples (``{"sentence1", "sentence2", "score"}``, STS
-    pairs): the halves are the pairs' first and second sentences, and ``labels`` holds the gold scores.
+    the dropout masks of the forward pass (SimCSE); they are truncated at ``max_length``. Evaluation examples
+    (``{"sentence1", "sentence2", "score"}``, STS pairs): the halves are the pairs' first and second sentences,
+    truncated only at ``pair_max_length`` (default: the tokenizer's limit; pass the model's ``max_input_length`` so
+    the pairs are read as ``encode`` reads them), and ``labels`` holds the gold scores.
     """
 
-    def __init__(self, tokenizer, max_length: int = 32):
+    def __init__(self, tokenizer, max_length: int = 32, pair_max_length: Optional[int] = None):
         if max_length is not None:  # None: the tokenizer's own limit
             check_max_length(max_length, tokenizer)
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.pair_max_length = pair_max_length
 
-    def _tokenize(self, sentences: List[str]) -> Dict[str, torch.Tensor]:
+    def _tokenize(self, sentences: List[str], max_length: Optional[int]) -> Dict[str, torch.Tensor]:
         batch = self.tokenizer(
-            sentences, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt", padding_side="right"
+            sentences, padding=True, truncation=True, max_length=max_length, return_tensors="pt", padding_side="right"
         )
         return {key: value for key, value in batch.items() if key in ("input_ids", "attention_mask", "token_type_ids")}
 
     def __call__(self, examples: Sequence[Dict[str, str]]) -> Dict[str, torch.Tensor]:
         if examples and "sentence1" in examples[0]:
-            batch = self._tokenize([e["sentence1"] for e in examples] + [e["sentence2"] for e in examples])
+            pairs = [e["sentence1"] for e in examples] + [e["sentence2"] for e in examples]
+            batch = self._tokenize(pairs, self.pair_max_length)
             batch["labels"] = torch.tensor([float(e["score"]) for e in examples])
             return batch
-        batch = self._tokenize([example["sentence"] for example in examples])
+        batch = self._tokenize([example["sentence"] for example in examples], self.max_length)
         return {key: torch.cat([value, value]) for key, value in batch.items()}

@@ -5,7 +5,6 @@ learning rate / evaluation interval of that row, as defaults: a flag given expli
 ``roberta-base``); every other flag still applies. Common to all: max length 32, 1 epoch, seed 42, pooler cls.
 """
 
-import json
 
 _BERT = {"mlp_activation": "none", "per_device_train_batch_size": 128, "eval_steps": 125}
 _ROBERTA = {"mlp_activation": "tanh_first", "per_device_train_batch_size": 512, "eval_steps": 50}
@@ -38,8 +37,8 @@ PRESETS = {
 
 def preset_defaults(name: str) -> dict:
     """Preset ``name`` as argument defaults (model and training fields by name): flags given explicitly override
-    them. Every preset uses the cls pooler with frozen embeddings and saves at each evaluation."""
+    them. Every preset uses the cls pooler with frozen embeddings (and, by default, saves at each evaluation)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     values = dict(PRESETS[name])
-    return {**values, "save_steps": values["eval_steps"], "pooler": "cls", "freeze_embeddings": True}
+    return {**values, "pooler": "cls", "freeze_embeddings": True}

@@ -82,7 +82,7 @@ class CseTrainingArguments(TrainingArguments):
     eval_strategy: str = "steps"
     eval_steps: Optional[float] = 125
     save_strategy: str = "steps"
-    save_steps: float = 125
+    save_steps: Optional[float] = field(default=None, metadata={"help": "default: every evaluation (eval_steps)"})
     save_total_limit: Optional[int] = 2
     load_best_model_at_end: bool = True
     metric_for_best_model: Optional[str] = DEV_METRIC
@@ -94,6 +94,8 @@ class CseTrainingArguments(TrainingArguments):
     report_to: Optional[List[str]] = field(default=None, metadata={"help": "default: tensorboard when installed"})
 
     def __post_init__(self):
+        if self.save_steps is None:  # keep the best checkpoint of each evaluation, whatever eval_steps is
+            self.save_steps = self.eval_steps or 500
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # nothing to pin to; avoids a warning per dataloader
         if self.report_to is None:
@@ -173,8 +175,8 @@ class CseTrainer(Trainer):
         self._term_steps += 1
         # the step being computed is global_step + 1; the Trainer logs it when that is a multiple of logging_steps
         step = self.state.global_step + 1
-        logging_steps = max(1, int(self.args.logging_steps))
-        logged = step % logging_steps == 0 or (self.args.logging_first_step and step == 1)
+        logged = self.args.logging_strategy == "steps" and (
+            step % max(1, int(self.state.logging_steps or 1)) == 0 or (self.args.logging_first_step and step == 1))
         if self.diagnostics and logged and self._diagnostics_step != step:
             contrastive = getattr(self.objective, "contrastive", self.objective)
             self._diagnostics_logs = gradient_diagnostics(contrastive, anchor.detach(), positive.detach())
@@ -191,6 +193,14 @@ class CseTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
     # ------------------------------------------------------------------ evaluation
+    def get_eval_dataloader(self, eval_dataset=None):
+        """The evaluation pairs, every one of them: ``dataloader_drop_last`` applies to training batches only."""
+        drop_last, self.args.dataloader_drop_last = self.args.dataloader_drop_last, False
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.args.dataloader_drop_last = drop_last
+
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         """STS pairs (collated as rows ``[sentences1; sentences2]`` with ``labels``): the cosine of each pair."""
         labels = inputs.pop("labels")

@@ -49,15 +49,14 @@ class DataArguments:
 
 
 def _flag_type(annotation) -> Any:
-    """The flag type of a config field: Optional[X] (None keeps the config's default); lists stay lists."""
-    if annotation in (List[int], typing.List[int], list):
-        return List[int]
+    """The flag type of a config field: Optional[X] (None keeps the config's default); a list stays a list of its
+    element type; a mapping is a YAML / JSON string."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     base = args[0] if typing.get_origin(annotation) is typing.Union and len(args) == 1 else annotation
-    if typing.get_origin(base) in (dict, Dict) or base in (dict, Dict):
-        return Optional[str]  # a YAML / JSON mapping
-    if typing.get_origin(base) in (list, List):
-        return List[int]
+    if typing.get_origin(base) is dict or base is dict:
+        return Optional[str]
+    if typing.get_origin(base) is list or base is list:
+        return List[(typing.get_args(base) or (str,))[0]]
     return Optional[base]
 
 
@@ -130,23 +129,36 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
     types = (RunArguments, method_arguments(spec), DataArguments, CseTrainingArguments)
     parser = HfArgumentParser(types)
     merged = dict(defaults or {})
+    preset = {}
     if first.get("preset"):
         if first["preset"] not in PRESETS:
             raise UsageError(f"--preset must be one of {sorted(PRESETS)}, got {first['preset']!r}")
-        merged.update(preset_defaults(first["preset"]))
-    if "objective_kwargs" in merged and isinstance(merged["objective_kwargs"], dict):
-        merged["objective_kwargs"] = yaml.safe_dump(merged["objective_kwargs"], default_flow_style=True).strip()
+        preset = preset_defaults(first["preset"])
+        merged.update(preset)
     if file_values is not None:
         try:
-            return (*parser.parse_dict({**merged, **file_values}), spec)
+            parsed = parser.parse_dict({**merged, **file_values})
         except ValueError as error:
-            raise UsageError(f"{argv[0]}: {error}") from None
-    known = {f.name for dtype in types for f in dataclasses.fields(dtype)}
-    parser.set_defaults(**{key: value for key, value in merged.items() if key in known})
-    *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-    if remaining:
-        raise UsageError(_unknown_flags_message(remaining, spec))
+            raise UsageError(f"{argv[0]}: {str(error).splitlines()[0]}") from None
+    else:
+        known = {f.name for dtype in types for f in dataclasses.fields(dtype)}
+        parser.set_defaults(**{key: value for key, value in merged.items() if key in known})
+        try:
+            *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        except ValueError as error:  # a TrainingArguments rule, e.g. save_steps not a multiple of eval_steps
+            raise UsageError(str(error).strip().splitlines()[0]) from None
+        if remaining:
+            raise UsageError(_unknown_flags_message(remaining, spec))
+    _merge_preset_objective_kwargs(parsed[1], preset)
     return (*parsed, spec)
+
+
+def _merge_preset_objective_kwargs(method_args, preset: Dict[str, Any]) -> None:
+    """``--objective_kwargs`` on a preset changes the preset's hyperparameters one by one (for its objective)."""
+    ours = method_args.objective_kwargs
+    if not preset or ours is preset.get("objective_kwargs") or method_args.objective != preset.get("objective"):
+        return
+    method_args.objective_kwargs = {**preset["objective_kwargs"], **parse_objective_kwargs(ours)}
 
 
 def _unknown_flags_message(remaining: Sequence[str], spec: MethodSpec) -> str:

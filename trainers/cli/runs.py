@@ -3,7 +3,7 @@ resumes, and the run sizes that would train nothing.
 
 A run writes ``sentcse_run.json`` (its fingerprint and what it is made of) in its output folder and beside every
 checkpoint. A folder that holds another run's model or checkpoints is refused unless ``--overwrite_output_dir``
-(the folder is emptied first) or a resume of that same run; a resume only picks checkpoints with this run's
+(what a run writes there is deleted first; other files are left) or a resume of that same run; a resume only picks checkpoints with this run's
 fingerprint, so checkpoint rotation never sees, and never deletes, another run's.
 """
 
@@ -26,17 +26,25 @@ CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 TRAINING_FIELDS = ("seed", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
                    "max_steps", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim")
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+# What a run writes in its folder besides checkpoints, the code files and the tokenizer: what an overwrite deletes.
+RUN_OUTPUTS = (*MODEL_FILES, RUN_FILE, "README.md", "training_curve.png", "training_info.json", "trainer_state.json",
+               "training_args.bin", "sts_results.json", "token_counts.json", "modules.json", "sentence_bert_config.json",
+               "config_sentence_transformers.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+               "vocab.txt", "vocab.json", "merges.txt", "all_results.json", "train_results.json", "eval_results.json")
 
 
 def run_description(spec_name: str, backbone: str, train_file: str, max_train_samples: Optional[int],
-                    config_kwargs: Dict[str, Any], training_args) -> Dict[str, Any]:
-    """The run's identity: method, backbone, corpus, the config fields set and the training fields that shape it."""
+                    config, training_args) -> Dict[str, Any]:
+    """The run's identity: method, backbone, corpus, every config field (as resolved, so a flag spelled at its
+    default makes no other run) and the training fields that shape it."""
+    from ...modeling.configuration_simcse import declared_fields
+
     return {
         "method": spec_name,
         "backbone": str(backbone),
         "train_file": str(train_file),
         "max_train_samples": max_train_samples,
-        "config": {key: config_kwargs[key] for key in sorted(config_kwargs)},
+        "config": {name: getattr(config, name) for name in sorted(declared_fields(type(config)))},
         "training": {name: getattr(training_args, name, None) for name in TRAINING_FIELDS},
         "processes": int(training_args.world_size),
     }
@@ -73,14 +81,21 @@ def holds_a_run(folder: Path) -> bool:
     return folder.is_dir() and (bool(checkpoints(folder)) or any((folder / name).exists() for name in MODEL_FILES))
 
 
-def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool, resume: Optional[str]) -> Optional[str]:
-    """Check the output folder for this run; returns the checkpoint to resume from (None: start fresh).
+def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool, resume: Optional[str],
+                          main_process: bool = True) -> Optional[str]:
+    """Check the output folder for this run; returns the checkpoint to resume from (None: start fresh). Only the
+    main process deletes (``overwrite``).
 
     ``resume``: None, "last" (this run's newest checkpoint) or a checkpoint folder."""
     mine = fingerprint(description)
     if overwrite and resume:
         raise UsageError("--overwrite_output_dir and --resume_from_checkpoint contradict each other: choose one")
+    if folder.resolve() == Path(description["backbone"]).expanduser().resolve():
+        raise UsageError(f"--output_dir {folder} is the backbone's folder: choose another --output_dir")
     if resume:
+        if holds_a_run(folder) and _read_fingerprint(folder) not in (mine, None):
+            raise UsageError(f"output folder {folder} holds another run (other flags or data): resume into that run's "
+                             "own folder, or choose another --output_dir")
         return _resume_point(folder, mine, resume)
     if holds_a_run(folder):
         if not overwrite:
@@ -90,9 +105,24 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
                 f"output folder {folder} already holds a run's model or checkpoints{same}; pass --overwrite_output_dir "
                 "to replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir"
             )
-        logger.warning("--overwrite_output_dir: emptying %s", folder)
-        shutil.rmtree(folder)
+        if main_process:
+            _delete_run(folder)
     return None
+
+
+def _delete_run(folder: Path) -> None:
+    """What a run wrote in ``folder``: checkpoints, the model, its code files, tokenizer, card and logs."""
+    logger.warning("--overwrite_output_dir: deleting the previous run in %s", folder)
+    for path in checkpoints(folder).values():
+        shutil.rmtree(path)
+    from ... import modeling  # the code files save_pretrained copies are the model package's own modules
+
+    code = {path.name for path in Path(modeling.__file__).parent.glob("*.py")} - {"__init__.py"}
+    for name in (*RUN_OUTPUTS, *code):
+        if (folder / name).is_file():
+            (folder / name).unlink()
+    if (folder / "runs").is_dir():
+        shutil.rmtree(folder / "runs")
 
 
 def _resume_point(folder: Path, mine: str, resume: str) -> str:

@@ -65,11 +65,6 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     check_run_size(len(corpus.sentences), training_args)
     dev_evaluator = StsEvaluator(sts_dir=dev_dir, tasks=[DEV_TASK])
     dev_pairs = sts_pairs_dataset(_checked("--dev_dir", dev_evaluator.load)[DEV_TASK])
-    output_dir = Path(training_args.output_dir)
-    description = run_description(spec.name, run_args.backbone, data_args.train_file, data_args.max_train_samples,
-                                  kwargs, training_args)
-    resume = prepare_output_folder(output_dir, description, run_args.overwrite_output_dir,
-                                   training_args.resume_from_checkpoint)
 
     # The finished folder (card, plot, sentence-transformers files) is pushed once at the end by
     # finish_output_folder; the Trainer's own push (a commit per save, its own README) stays off.
@@ -81,6 +76,12 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
                                        token=training_args.hub_token, private=training_args.hub_private_repo)
         except HubAccessError as error:
             raise UsageError(str(error)) from None
+    output_dir = Path(training_args.output_dir)
+    description = run_description(spec.name, run_args.backbone, data_args.train_file, data_args.max_train_samples,
+                                  config, training_args)
+    with training_args.main_process_first(desc="output folder"):
+        resume = prepare_output_folder(output_dir, description, run_args.overwrite_output_dir,
+                                       training_args.resume_from_checkpoint, training_args.process_index == 0)
     set_seed(training_args.seed)
     if not data_args.skip_raw_eval and training_args.should_log:
         raw = load_raw_backbone(run_args.backbone)
@@ -88,6 +89,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         del raw
 
     model = spec.model_class.from_backbone(run_args.backbone, tokenizer=tokenizer, **kwargs)
+    collator.pair_max_length = model.max_input_length(tokenizer)  # dev pairs are read as encode() reads them
     resources = spec.prepare(model.config, corpus.sentences, tokenizer, output_dir)
     if training_args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)
