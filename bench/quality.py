@@ -275,7 +275,10 @@ def run_grid(args) -> None:
 
 # ------------------------------------------------------------------------------------------------------ table
 def _avg(scores: dict) -> float:
-    return float(sum(scores[t] for t in TASKS) / len(TASKS)) if all(t in scores for t in TASKS) else math.nan
+    from sentcse.trainers.sts import seven_task_average
+
+    average = seven_task_average(scores)
+    return math.nan if average is None else average
 
 
 def _mean_std(values):

@@ -1,1 +1,1 @@
-"""Model-card templates (Jinja2), shipped as package data and read with importlib.resources."""
+"""Model-card templates (Jinja2), shipped as package data and read with jinja2's PackageLoader."""

@@ -112,7 +112,7 @@ class SarcseDecoder(nn.Module):
         for i, (expand, project) in enumerate(zip(self.expand, self.project)):
             # output position t < built reads expanded positions <= t only
             inputs = min(expand.weight.shape[-1], built)
-            # a transposed convolution of a length-1 input is one matmul with its weight (faster as one)
+            # a transposed convolution of a length-1 input is one matmul with its weight (one kernel call)
             weight = expand.weight[:, :, :inputs].reshape(channels, channels * inputs)
             expanded = (parts[:, i] @ weight).view(rows, channels, inputs) + expand.bias[:, None]
             if self.activation == "relu":

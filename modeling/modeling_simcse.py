@@ -260,7 +260,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
         and put in input order: the same states on real tokens (padding positions hold zeros), for fewer FLOPs."""
         if self._takes_inputs_embeds():
             # one word-embedding lookup for all groups: its backward then fills one dense (vocab, d) gradient
-            # instead of one per group (at 30k x 384 each such fill costs as much as a small layer)
+            # instead of one per group
             row_kwargs = dict(row_kwargs)
             row_kwargs["inputs_embeds"] = self.backbone.get_input_embeddings()(row_kwargs.pop("input_ids"))
         outputs = [

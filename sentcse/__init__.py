@@ -17,9 +17,10 @@ from .trainers.data import TwoViewCollator, load_corpus
 from .trainers.methods import METHODS, MethodSpec, get_method, register_method
 from .trainers.objectives import build_objective
 from .trainers.sts import StsEvaluator, format_table, load_encoder
+from .trainers.cards.environment import package_version
 from .trainers.trainer import CseTrainer, CseTrainingArguments
 
-__version__ = "0.1.0"
+__version__ = package_version("sentcse")
 
 __all__ = [
     "CseTrainer",

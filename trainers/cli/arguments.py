@@ -7,6 +7,7 @@ parser defaults, so a flag given explicitly wins. ``--objective_kwargs`` takes a
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from pathlib import Path
@@ -23,6 +24,25 @@ from ..trainer import CseTrainingArguments
 
 class UsageError(ValueError):
     """A user error in the command line or config file: printed as one line, exit status 2."""
+
+
+def first_line(error: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def report_errors(program: str, run, argv: Optional[Sequence[str]], errors: Dict[type, int]):
+    """``run()``; an error of one of ``errors``' types is printed as one line and exits with its status, unless
+    the traceback is asked for (``--traceback`` or ``SENTCSE_TRACEBACK=1``)."""
+    try:
+        return run()
+    except tuple(errors) as error:
+        arguments = list(sys.argv[1:] if argv is None else argv)
+        if os.environ.get("SENTCSE_TRACEBACK", "") not in ("", "0") or "--traceback" in arguments:
+            raise
+        print(f"{program}: error: {error}", file=sys.stderr)
+        raise SystemExit(next(status for kind, status in errors.items() if isinstance(error, kind))) from None
 
 
 @dataclasses.dataclass
@@ -102,7 +122,7 @@ def _read_config_file(path: str) -> Dict[str, Any]:
     except FileNotFoundError:
         raise UsageError(f"config file {path} not found") from None
     except yaml.YAMLError as error:
-        raise UsageError(f"{path} is not valid YAML/JSON: {str(error).splitlines()[0]}") from None
+        raise UsageError(f"{path} is not valid YAML/JSON: {first_line(error)}") from None
     if not isinstance(values, dict):
         raise UsageError(f"{path} must hold a mapping of flag names to values")
     return values
@@ -139,14 +159,14 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
         try:
             parsed = parser.parse_dict({**merged, **file_values})
         except ValueError as error:
-            raise UsageError(f"{argv[0]}: {str(error).splitlines()[0]}") from None
+            raise UsageError(f"{argv[0]}: {first_line(error)}") from None
     else:
         known = {f.name for dtype in types for f in dataclasses.fields(dtype)}
         parser.set_defaults(**{key: value for key, value in merged.items() if key in known})
         try:
             *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
         except ValueError as error:  # a TrainingArguments rule, e.g. save_steps not a multiple of eval_steps
-            raise UsageError(str(error).strip().splitlines()[0]) from None
+            raise UsageError(first_line(error)) from None
         if remaining:
             raise UsageError(_unknown_flags_message(remaining, spec))
     _merge_preset_objective_kwargs(parsed[1], preset)

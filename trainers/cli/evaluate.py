@@ -25,7 +25,7 @@ from ...modeling.configuration_simcse import POOLERS
 from .. import sts
 from ..cards import merge_sts_results, write_model_card
 from ..methods import METHODS
-from .arguments import UsageError
+from .arguments import UsageError, first_line, report_errors
 
 
 @dataclasses.dataclass
@@ -49,6 +49,8 @@ class EvaluateArguments:
         "choices": ["sentcse", "sentence-transformers"], "help": "sentence-transformers: load MODEL with "
         "SentenceTransformer instead (for comparison)"})
     output: Optional[str] = dataclasses.field(default=None, metadata={"help": "write the results as JSON here"})
+    traceback: bool = dataclasses.field(default=False, metadata={
+        "help": "show the full traceback of a user error (also: SENTCSE_TRACEBACK=1)"})
     trust_remote_code: bool = dataclasses.field(default=False, metadata={
         "help": "allow a plain encoder folder's own model code (auto_map); sentcse checkpoints never need it"})
     subsets: bool = dataclasses.field(default=False, metadata={"help": "also print STS12-16's per-subset Spearmans"})
@@ -92,8 +94,7 @@ def _load_model(args):
         return sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device,
                                 trust_remote_code=args.trust_remote_code)
     except (OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"cannot load {args.model!r}: {first}") from error
+        raise UsageError(f"cannot load {args.model!r}: {first_line(error)}") from error
 
 
 def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
@@ -137,12 +138,9 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
 
 
 def main(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
-    """Console entry point: a user error prints one line and exits with status 2."""
-    try:
-        return run(argv, defaults)
-    except UsageError as error:
-        print(f"sentcse-evaluate: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    """Console entry point: a user error prints one line and exits with status 2 (``--traceback`` or
+    ``SENTCSE_TRACEBACK=1`` for the traceback)."""
+    return report_errors("sentcse-evaluate", lambda: run(argv, defaults), argv, {UsageError: 2})
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ scored and the model loaded. A user error prints one line and exits with status 
 
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -23,7 +21,7 @@ from ..data import TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
 from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
 from ..trainer import CseTrainer, NonFiniteLossError
-from .arguments import UsageError, config_kwargs, parse_args
+from .arguments import UsageError, config_kwargs, first_line, parse_args, report_errors
 from .runs import RUN_FILE, check_run_size, prepare_output_folder, run_description, run_file_text
 
 logger = logging.getLogger("sentcse.train")
@@ -36,8 +34,7 @@ def _checked(what: str, build):
     except UsageError:
         raise
     except (ValueError, TypeError, OSError, EOFError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"{what}: {message}") from error
+        raise UsageError(f"{what}: {first_line(error)}") from error
 
 
 def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
@@ -129,21 +126,11 @@ def load_raw_backbone(backbone: str):
     return SimCseModel.from_backbone(backbone, pooler="avg")
 
 
-def _show_traceback(argv: Optional[Sequence[str]]) -> bool:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    return os.environ.get("SENTCSE_TRACEBACK", "") not in ("", "0") or "--traceback" in arguments
-
-
 def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
     """Console entry point: a user error prints one line and exits with status 2; a non-finite loss (what is on
     disk) or a failed upload (the complete folder and the command that retries it) one line and status 1."""
-    try:
-        trainer = run(argv, defaults)
-    except (UsageError, NonFiniteLossError, HubUploadError) as error:
-        if _show_traceback(argv):
-            raise
-        print(f"sentcse-train: error: {error}", file=sys.stderr)
-        raise SystemExit(2 if isinstance(error, UsageError) else 1) from None
+    errors = {UsageError: 2, NonFiniteLossError: 1, HubUploadError: 1}
+    trainer = report_errors("sentcse-train", lambda: run(argv, defaults), argv, errors)
     trainer.accelerator.end_training()  # also tears down the process group of a multi-process run
     return trainer
 

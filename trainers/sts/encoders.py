@@ -120,9 +120,7 @@ def load_encoder(
             if pooler is not None and pooler != st_pooler:
                 logger.warning("%s was trained with pooler %s; evaluating with --pooler %s", path, st_pooler, pooler)
             source = str(backbone)
-        else:  # a local folder, or a name for the HF cache
-            if not path.exists() and str(model_path).startswith((".", "/", "~")):
-                raise FileNotFoundError(f"model folder {path} does not exist")
+        else:  # a local folder, or a Hub name (from_backbone says "no folder" for a local-looking path)
             chosen = pooler or "avg"
             source = str(model_path) if not path.exists() else str(path)
         if chosen == "cls":

@@ -1,8 +1,6 @@
 """Reporting STS scores: the papers' table, per-subset lines and the seven-task average."""
 
-from typing import Dict, Mapping, Optional
-
-import numpy as np
+from typing import Dict
 
 from .evaluator import StsResults
 from .tasks import DEV_TASK, TABLE_COLUMNS, TEST_TASKS, canonical_task, seven_task_average
