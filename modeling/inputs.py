@@ -1,13 +1,14 @@
 """What the sentcse models accept, checked up front with one clear error each: a backbone location (a folder or a
-Hub id), the tokenizer beside the weights, and encode()'s sentences, device and max_length.
+Hub id), the tokenizer beside the weights, and encode()'s sentences, device, dtype and max_length.
 
 Self-contained (torch, transformers only): ``save_pretrained`` ships it with the model code.
 """
 
+import contextlib
 import numbers
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import ContextManager, List, Optional
 
 import torch
 from transformers import AutoConfig, AutoTokenizer
@@ -128,3 +129,52 @@ def check_max_length(max_length, tokenizer, what: str = "max_length") -> None:
             f"max_length {max_length} leaves no content token (the tokenizer adds {special} special tokens): use at "
             f"least {special + 1}"
         )
+
+
+# encode(dtype=...): the compute precisions, by torch dtype and by name
+_DTYPE_NAMES = {
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
+}
+
+
+def checked_dtype(dtype, what: str = "encode(dtype=...)") -> Optional[torch.dtype]:
+    """``dtype`` (None, a torch dtype or its name: "bf16"/"bfloat16", "fp16"/"float16", "fp32"/"float32") as a
+    torch dtype (None stays None), or a ValueError saying what to pass."""
+    if dtype is None:
+        return None
+    resolved = None
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype if dtype in _DTYPE_NAMES.values() else None
+    elif isinstance(dtype, str):
+        name = dtype.strip().lower()
+        resolved = _DTYPE_NAMES.get(name[len("torch."):] if name.startswith("torch.") else name)
+    if resolved is None:
+        raise ValueError(
+            f"{what}: {dtype!r} is not a compute precision; pass torch.bfloat16 or 'bf16', torch.float16 or 'fp16', "
+            "torch.float32 or 'fp32' (None: as the weights are)"
+        )
+    return resolved
+
+
+def autocast_context(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager:
+    """The context ``encode(dtype=...)`` runs the forward in: nothing for None; autocast in ``dtype`` on
+    ``device``'s type for bf16/fp16; autocast switched off for fp32 (an enclosing autocast included). A device type
+    autocast does not support in that dtype is a ValueError."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    device_type = device.type
+    available = getattr(torch.amp, "is_autocast_available", None)
+    if available is not None and not available(device_type):
+        raise ValueError(f"encode(dtype={dtype}): torch has no autocast for device {device_type!r}; pass dtype=None")
+    if dtype == torch.float32:
+        return torch.autocast(device_type=device_type, enabled=False)
+    if device_type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"encode(dtype={dtype}): this GPU does not support bfloat16; pass dtype='fp16' or 'fp32'")
+    try:
+        return torch.autocast(device_type=device_type, dtype=dtype)
+    except RuntimeError as error:  # e.g. a dtype the device type's autocast does not take
+        raise ValueError(
+            f"encode(dtype={dtype}): autocast on {device_type!r} refuses it ({error}); pass dtype=None"
+        ) from None

@@ -21,8 +21,8 @@ from transformers.utils import ModelOutput
 
 from .configuration_simcse import SimCseConfig
 from .inputs import (  # noqa: F401  (load_backbone_config, looks_local: re-exported)
-    check_max_length, checked_device, load_backbone_config, load_tokenizer, looks_local, sentence_list,
-    special_token_count,
+    autocast_context, check_max_length, checked_device, checked_dtype, load_backbone_config, load_tokenizer,
+    looks_local, sentence_list, special_token_count,
 )
 
 
@@ -93,11 +93,19 @@ class LengthGroups:
     row (``lengths[i]`` real positions of row i, at the start of the row). Built once per training forward and
     shared by the backbone and any head that reads the token states (SARCSE's)."""
 
-    def __init__(self, lengths: torch.Tensor, buckets: int):
+    def __init__(self, lengths: torch.Tensor, buckets: int, attention_mask: Optional[torch.Tensor] = None):
         order = torch.argsort(lengths)
         self.rows: List[torch.Tensor] = list(order.tensor_split(buckets))
-        # rows are sorted, so a group's longest row is its last; one host transfer for all groups
-        self.lengths: List[int] = lengths[torch.stack([rows[-1] for rows in self.rows])].tolist()
+        # rows are sorted, so a group's longest row is its last; one host transfer for all groups, and for the
+        # padding check when ``attention_mask`` is given (``right_padded``: slicing rows to their length is exact)
+        longest = lengths[torch.stack([rows[-1] for rows in self.rows])]
+        if attention_mask is not None:
+            positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+            padded = ((positions < lengths.unsqueeze(1)) == attention_mask.bool()).all()
+            longest = torch.cat([padded.to(longest.dtype).reshape(1), longest])
+        values = longest.tolist()
+        self.right_padded: bool = bool(values.pop(0)) if attention_mask is not None else True
+        self.lengths: List[int] = values
         self.inverse = torch.empty_like(order)
         self.inverse[order] = torch.arange(order.numel(), device=order.device)
 
@@ -239,9 +247,9 @@ class SimCsePreTrainedModel(PreTrainedModel):
         output_hidden_states = output_hidden_states or self._needs_hidden_states()
         buckets = self._length_buckets(input_ids.shape[0])
         if buckets > 1:
-            lengths = attention_mask.sum(1)
-            if is_right_padded(attention_mask, lengths):
-                return self._bucketed_backbone(row_kwargs, LengthGroups(lengths, buckets), output_hidden_states)
+            groups = LengthGroups(attention_mask.sum(1), buckets, attention_mask)  # one host transfer
+            if groups.right_padded:
+                return self._bucketed_backbone(row_kwargs, groups, output_hidden_states)
         return self.backbone(**row_kwargs, output_hidden_states=output_hidden_states, return_dict=True), None
 
     def _length_buckets(self, rows: int) -> int:
@@ -330,6 +338,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
         convert_to_numpy: bool = True,
         tokenizer=None,
         max_length: Optional[int] = None,
+        dtype: Optional[Union[str, torch.dtype]] = None,
     ) -> Union[np.ndarray, torch.Tensor]:
         """Embed sentences for inference (the model's ``sentence_embedding``), in input order.
 
@@ -338,8 +347,19 @@ class SimCsePreTrainedModel(PreTrainedModel):
         ``max_length`` (default: the backbone's position limit) are truncated. An empty string is a valid input:
         it encodes as ``[CLS] [SEP]`` and gets that embedding. Returns ``(n, d)`` (``(d,)`` for one string), as
         float32 numpy or a tensor on the model's device. Wrong arguments (bytes, items that are not str, an unavailable
-        device, batch_size < 1, a max_length with no room for a content token) raise at once, saying what to pass.
+        device, batch_size < 1, a max_length with no room for a content token, an unknown dtype) raise at once,
+        saying what to pass.
+
+        ``dtype`` is the compute precision: None (default) runs as the weights are; ``torch.bfloat16`` / ``"bf16"``
+        (or ``torch.float16`` / ``"fp16"``) runs the forward under ``torch.autocast`` in that dtype on the model's
+        device type; ``torch.float32`` / ``"fp32"`` runs it with autocast off (an enclosing one included). Autocast,
+        not a cast of the weights: the model is left as it is (fp32 weights stay fp32, so encode() can run in the
+        middle of training, as mixed-precision training itself runs), matrix products run in the low precision
+        while softmax, layer norm and the pooling's sums stay in fp32, which keeps embeddings closer to fp32 than
+        a bf16 copy of the model would. The embeddings returned are float32 either way. For half the weight memory
+        as well, load the model in bf16 (``from_pretrained(..., dtype=torch.bfloat16)``) and leave ``dtype`` None.
         """
+        dtype = checked_dtype(dtype)
         single = isinstance(sentences, str)
         sentences = [sentences] if single else sentence_list(sentences)
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
@@ -364,6 +384,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="Encoding", unit="batch")
+        precision = autocast_context(device, dtype)  # before any work: an unsupported dtype fails here
         was_training = self.training
         self.eval()
         chunks: List[torch.Tensor] = []
@@ -375,10 +396,12 @@ class SimCsePreTrainedModel(PreTrainedModel):
                     key: torch.tensor([values[i] + [pad_ids[key]] * (longest - len(values[i])) for i in rows], device=device)
                     for key, values in features.items()
                 }
-                embedding = self(**batch).sentence_embedding
+                with precision:
+                    embedding = self(**batch).sentence_embedding
+                embedding = embedding.float()  # normalised in fp32 whatever the compute precision
                 if normalize:
                     embedding = nn.functional.normalize(embedding, dim=-1)
-                chunks.append(embedding.float())
+                chunks.append(embedding)
         finally:
             self.train(was_training)
         width = self.config.hidden_size

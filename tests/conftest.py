@@ -1,4 +1,7 @@
-"""Shared fixtures. Tests that need ../shared (data, models) skip where it is absent, but fail under CI=true."""
+"""Shared fixtures. Tests that need ../shared (data, models) skip where it is absent, but fail under CI=true.
+
+``pytest --device cuda`` (or ``cuda:1``, ``mps``; default ``cpu``) runs the tests that build models through the
+``device`` fixture on that device."""
 
 import os
 from pathlib import Path
@@ -10,6 +13,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu",
+                     help="torch device the model tests run on (the `device` fixture): cpu (default), cuda, "
+                          "cuda:1, mps")
 
 
 def skip_or_fail(message: str) -> None:
@@ -40,3 +49,37 @@ def require():
             skip_or_fail(what)
 
     return check
+
+
+def _resolve_device(name: str):
+    """``--device`` as a torch device, or a pytest.UsageError (one line) when it is malformed or absent here."""
+    import torch
+
+    try:
+        resolved = torch.device(name)
+    except (RuntimeError, TypeError) as error:
+        raise pytest.UsageError(f"--device {name!r} is not a torch device ({error}); pass e.g. --device cuda") from None
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if resolved.type == "cuda" and (resolved.index or 0) >= visible:
+        raise pytest.UsageError(f"--device {name}: no such CUDA device here ({visible} visible)")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise pytest.UsageError(f"--device {name}: MPS is not available here")
+    return resolved
+
+
+def pytest_configure(config):
+    if config.getoption("--device") != "cpu":  # checked once, before collection (cpu needs no torch import here)
+        _resolve_device(config.getoption("--device"))
+
+
+@pytest.fixture(scope="session")
+def device(request):
+    """The torch device of ``--device`` (default cpu). On CUDA, TF32 is switched off so that fp32 comparisons keep
+    their tolerances."""
+    import torch
+
+    resolved = _resolve_device(request.config.getoption("--device"))
+    if resolved.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return resolved

@@ -1,11 +1,18 @@
 """One SGD step of CseTrainer on a fixed tiny model; run alone or under `accelerate launch --num_processes N`.
 
+    python dist_train_step.py OUT PER_DEVICE_BATCH METHOD [STEPS]
+
 Writes the training loss, the initial weights (OUT.initial) and the updated weights (OUT) (rank 0 only). Used by
 tests/test_training.py to check that N processes with batch b equal one process with batch N*b, for SimCSE and for
 reCSE (whose reshaped views are gathered too).
+
+Fault injection (tests/test_faults.py): with SENTCSE_TEST_NAN_AT="RANK:STEP" the loss of process RANK alone turns
+NaN at global step STEP (run with STEPS > STEP). A process that stops with NonFiniteLossError writes its message to
+OUT.rank<R>.error and exits with status 1.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,28 +24,60 @@ from tiny import tiny_model, tiny_tokenizer  # noqa: E402
 
 from sentcse.trainers.data import Corpus, TwoViewCollator  # noqa: E402
 from sentcse.trainers.methods import get_method  # noqa: E402
-from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments  # noqa: E402
+from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError  # noqa: E402
 
 SENTENCES = [f"the cat {w} on the mat {i}" for i, w in enumerate("sat ran was big red blue fast slow".split())]
 
 
-def main(out: str, per_device_batch: int, method: str) -> None:
+class NanAt(torch.nn.Module):
+    """The objective, with every term NaN on process ``rank`` at global step ``step`` (the other processes and
+    steps unchanged)."""
+
+    def __init__(self, objective, rank: int, step: int):
+        super().__init__()
+        self.objective, self.rank, self.step, self.trainer = objective, rank, step, None
+        self.gathered_outputs = objective.gathered_outputs
+        self.contrastive = getattr(objective, "contrastive", objective)
+
+    def forward(self, anchor, positive, output=None, gathered=None):
+        terms = self.objective(anchor, positive, output, gathered)
+        if self.trainer.args.process_index == self.rank and self.trainer.state.global_step == self.step:
+            terms = {name: value * float("nan") for name, value in terms.items()}
+        return terms
+
+
+def main(out: str, per_device_batch: int, method: str, steps: int = 1) -> None:
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
     spec = get_method(method)
     model = tiny_model(spec.model_class, tokenizer, dropout=0.0, pooler="cls")
     initial = {name: p.detach().clone().contiguous() for name, p in model.named_parameters()}
+    nan_at = os.environ.get("SENTCSE_TEST_NAN_AT")
     args = CseTrainingArguments(
-        output_dir=str(Path(out).parent / "trainer_out"), per_device_train_batch_size=per_device_batch, max_steps=1,
-        optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", max_grad_norm=0.0, eval_strategy="no",
-        save_strategy="no", load_best_model_at_end=False, report_to="none", logging_steps=1, use_cpu=True,
-        disable_tqdm=True, ddp_find_unused_parameters=False,
+        output_dir=str(Path(out).parent / "trainer_out"), per_device_train_batch_size=per_device_batch,
+        max_steps=steps, optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", max_grad_norm=0.0,
+        eval_strategy="no", save_strategy="no", load_best_model_at_end=False, report_to="none",
+        logging_steps=100 if nan_at else 1,  # fault runs: no logged step, so the check runs after backward
+        use_cpu=True, disable_tqdm=True, ddp_find_unused_parameters=False,
     )
+    objective = spec.build_objective(model.config)
+    if nan_at:
+        rank, step = (int(part) for part in nan_at.split(":"))
+        objective = NanAt(objective, rank, step)
     trainer = CseTrainer(
         model=model, args=args, train_dataset=Corpus(SENTENCES, "test").to_dataset(),
-        data_collator=TwoViewCollator(tokenizer, 16), objective=spec.build_objective(model.config),
+        data_collator=TwoViewCollator(tokenizer, 16), objective=objective,
     )
-    result = trainer.train()
+    if nan_at:
+        objective.trainer = trainer
+    try:
+        result = trainer.train()
+    except NonFiniteLossError as error:
+        Path(f"{out}.rank{args.process_index}.error").write_text(str(error))
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()  # every process stopped at the same step: this returns at once
+            torch.distributed.destroy_process_group()
+        raise SystemExit(1)
     if trainer.is_world_process_zero():
         weights = {name: p.detach().contiguous() for name, p in trainer.model.named_parameters()}
         save_file(weights, out)
@@ -51,4 +90,4 @@ def main(out: str, per_device_batch: int, method: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], *(int(arg) for arg in sys.argv[4:5]))

@@ -1,5 +1,7 @@
-"""The three model classes: safetensors + auto_map export, remote-code loading, encode, bad input, and the
-training-only speed paths (length buckets, reCSE's time for space) that must change no number."""
+"""The three model classes: safetensors + auto_map export, remote-code loading, encode (bf16 included), bad input,
+and the training-only speed paths (length buckets, reCSE's time for space) that must change no number.
+
+Every model is built on the ``device`` fixture (``pytest --device cuda`` runs this file on a GPU)."""
 
 import json
 import random
@@ -32,20 +34,25 @@ SENTENCES = [
 ]
 
 
+def tolerance(device) -> float:
+    """atol of fp32 comparisons between two runs that may take different kernels (batch shapes, devices)."""
+    return 1e-6 if device.type == "cpu" else 1e-5
+
+
 @pytest.fixture(scope="module")
 def tokenizer():
     return tiny_tokenizer()
 
 
 @pytest.fixture(scope="module")
-def saved_models(tmp_path_factory, tokenizer):
-    """Every (class, family) saved with its tokenizer, with its reference embeddings of SENTENCES."""
+def saved_models(tmp_path_factory, tokenizer, device):
+    """Every (class, family) saved with its tokenizer, with its reference embeddings of SENTENCES (on ``device``)."""
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("saved")
     saved = {}
     for model_class in MODEL_CLASSES:
         for family in FAMILIES:
-            model = tiny_model(model_class, tokenizer, family)
+            model = tiny_model(model_class, tokenizer, family, device=device)
             folder = root / f"{model_class.__name__}-{family}"
             model.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
@@ -83,11 +90,11 @@ def test_config_json_keeps_default_values(config_class, tmp_path):
         assert written[name] == json.loads(json.dumps(getattr(config, name))), name
 
 
-def test_auto_model_loads_registered_classes_without_remote_code(saved_models):
+def test_auto_model_loads_registered_classes_without_remote_code(saved_models, device):
     from transformers import AutoModel
 
     for (model_class, _), (folder, _, expected) in saved_models.items():
-        loaded = AutoModel.from_pretrained(folder)
+        loaded = AutoModel.from_pretrained(folder).to(device)
         assert type(loaded) is model_class
         np.testing.assert_allclose(loaded.encode(SENTENCES), expected, atol=1e-6, rtol=0)
 
@@ -106,8 +113,9 @@ def test_corrupted_checkpoint_names_the_folder(saved_models, tmp_path):
         AutoModel.from_pretrained(broken)
 
 
-def test_trust_remote_code_loads_without_sentcse(saved_models, tmp_path):
-    """A fresh interpreter that cannot import sentcse loads every folder from its own code files."""
+def test_trust_remote_code_loads_without_sentcse(saved_models, tmp_path, device):
+    """A fresh interpreter that cannot import sentcse loads every folder from its own code files (on the CPU; the
+    references were computed on ``device``)."""
     cases = []
     for (model_class, family), (folder, _, expected) in saved_models.items():
         reference = tmp_path / f"{model_class.__name__}-{family}.npy"
@@ -133,7 +141,7 @@ def test_trust_remote_code_loads_without_sentcse(saved_models, tmp_path):
             assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
             sentences = {SENTENCES!r}
             diff = np.abs(model.encode(sentences) - np.load(reference)).max()
-            assert diff < 1e-6, (folder, diff)
+            assert diff < {tolerance(device)!r}, (folder, diff)
         assert not any(name.split(".")[0] in ("modeling", "trainers") for name in sys.modules)
         print("remote-code-ok", len(json.loads(sys.argv[1])))
         """
@@ -149,23 +157,23 @@ def test_trust_remote_code_loads_without_sentcse(saved_models, tmp_path):
 
 @pytest.mark.parametrize("model_class", MODEL_CLASSES)
 @pytest.mark.parametrize("family", FAMILIES)
-def test_encode_matches_one_by_one_in_input_order(model_class, family, tokenizer):
+def test_encode_matches_one_by_one_in_input_order(model_class, family, tokenizer, device):
     torch.manual_seed(1)
-    model = tiny_model(model_class, tokenizer, family)
+    model = tiny_model(model_class, tokenizer, family, device=device)
     shuffled = SENTENCES[:]
     random.Random(3).shuffle(shuffled)
     batched = model.encode(shuffled, batch_size=3)
     alone = np.stack([model.encode(sentence) for sentence in shuffled])
     assert batched.shape == (len(shuffled), model.config.hidden_size)
-    np.testing.assert_allclose(batched, alone, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(batched, alone, atol=tolerance(device), rtol=0)
     non_empty = [sentence for sentence in shuffled if sentence]
     as_tensor = model.encode(non_empty, convert_to_numpy=False, normalize=True)
-    assert isinstance(as_tensor, torch.Tensor)
-    torch.testing.assert_close(as_tensor.norm(dim=-1), torch.ones(len(non_empty)))
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.device.type == device.type
+    torch.testing.assert_close(as_tensor.norm(dim=-1), torch.ones(len(non_empty), device=as_tensor.device))
 
 
-def test_encode_batches_by_token_count(tokenizer):
-    model = tiny_model(SimCseModel, tokenizer)
+def test_encode_batches_by_token_count(tokenizer, device):
+    model = tiny_model(SimCseModel, tokenizer, device=device)
     widths = []
     model.backbone.register_forward_pre_hook(lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
                                              with_kwargs=True)
@@ -178,26 +186,28 @@ def test_encode_batches_by_token_count(tokenizer):
 
 
 @pytest.mark.parametrize("model_class", MODEL_CLASSES)
-def test_short_long_and_empty_sentences(model_class, tokenizer):
-    model = tiny_model(model_class, tokenizer)
+def test_short_long_and_empty_sentences(model_class, tokenizer, device):
+    model = tiny_model(model_class, tokenizer, device=device)
     too_long = " ".join(["word"] * 500)  # far past max_length and the position limit
     embeddings = model.encode(["a", "", too_long, "cat"])
     assert np.isfinite(embeddings).all()
     # The empty string is defined as the embedding of "[CLS] [SEP]".
-    ids = torch.tensor([[tokenizer.cls_token_id, tokenizer.sep_token_id]])
-    np.testing.assert_allclose(embeddings[1], model(input_ids=ids).sentence_embedding[0].detach().numpy(), atol=1e-6)
+    ids = torch.tensor([[tokenizer.cls_token_id, tokenizer.sep_token_id]], device=device)
+    np.testing.assert_allclose(embeddings[1], model(input_ids=ids).sentence_embedding[0].detach().cpu().numpy(),
+                               atol=tolerance(device))
     # Training-mode forward (reconstruction / reshaping on) on one-word rows padded past the decoder length.
     model.train()
-    batch = tokenizer(["a", "", "dog run"], padding="max_length", max_length=40, truncation=True, return_tensors="pt")
+    batch = tokenizer(["a", "", "dog run"], padding="max_length", max_length=40, truncation=True,
+                      return_tensors="pt").to(device)
     output = model(**batch)
     assert torch.isfinite(output.projection).all()
     with pytest.raises(TypeError, match="item 1"):
         model.encode(["fine", None])
 
 
-def test_encode_bad_input_says_what_and_how(tokenizer, monkeypatch):
+def test_encode_bad_input_says_what_and_how(tokenizer, monkeypatch, device):
     """Each wrong argument is one TypeError/ValueError naming it and the fix, raised before any work."""
-    model = tiny_model(SimCseModel, tokenizer)
+    model = tiny_model(SimCseModel, tokenizer, device=device)
     with pytest.raises(TypeError, match=r"takes a string or a list of strings, got bytes: decode it first, e\.g\. "
                                         r"text\.decode\('utf-8'\)"):
         model.encode(b"the cat")
@@ -219,15 +229,19 @@ def test_encode_bad_input_says_what_and_how(tokenizer, monkeypatch):
     assert model.encode(["the cat"], max_length=3).shape == (1, 32)
     with pytest.raises(ValueError, match=r"device='gpu'.* is not a torch device.*device='cpu'"):
         model.encode(["a"], device="gpu")
+    for dtype in ("int8", torch.int64, "bf32", 16):
+        with pytest.raises(ValueError, match=r"encode\(dtype=\.\.\.\): .* is not a compute precision; pass "
+                                             r"torch\.bfloat16 or 'bf16'"):
+            model.encode(["a"], dtype=dtype)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    for device in ("cuda", "cuda:1", torch.device("cuda")):
+    for cuda in ("cuda", "cuda:1", torch.device("cuda")):
         with pytest.raises(ValueError, match=r"CUDA is not available here.*pass device='cpu'"):
-            model.encode(["a"], device=device)
-    assert model.device.type == "cpu"
+            model.encode(["a"], device=cuda)
+    assert model.device.type == device.type  # nothing moved by the refused calls
     assert model.encode(["a"], device="cpu").shape == (1, 32)
 
 
-def test_backbone_locations_that_look_local_fail_at_once(tmp_path, monkeypatch):
+def test_backbone_locations_that_look_local_fail_at_once(tmp_path, monkeypatch, device):
     """No Hub lookup (HF_HUB_OFFLINE=1 here) for what is meant as a path: a missing folder, a file, a folder without
     config.json; an existing relative folder with several "/" still loads, and "org/name" stays a Hub id."""
     from sentcse.modeling.modeling_simcse import load_backbone_config, looks_local
@@ -251,11 +265,11 @@ def test_backbone_locations_that_look_local_fail_at_once(tmp_path, monkeypatch):
         SimCseModel.from_backbone("empty")
     save_tiny_backbone(tmp_path / "runs" / "bert" / "final")
     assert load_backbone_config("runs/bert/final").model_type == "bert"
-    model = SimCseModel.from_backbone("runs/bert/final", pooler="avg")
+    model = SimCseModel.from_backbone("runs/bert/final", pooler="avg").to(device)
     assert model.encode(["the cat"]).shape == (1, 32)
 
 
-def test_trust_remote_code_is_kept_and_passed_to_the_tokenizer(saved_models, tmp_path, monkeypatch):
+def test_trust_remote_code_is_kept_and_passed_to_the_tokenizer(saved_models, tmp_path, monkeypatch, device):
     """The flag a model was loaded with is what its tokenizer is loaded with (so remote code never asks twice)."""
     import sentcse.modeling.inputs as inputs
     from transformers import AutoModel, AutoTokenizer
@@ -272,7 +286,7 @@ def test_trust_remote_code_is_kept_and_passed_to_the_tokenizer(saved_models, tmp
     monkeypatch.setattr(inputs.AutoTokenizer, "from_pretrained", recording)
     for kwargs, flag in (({"trust_remote_code": True}, True), ({}, False)):
         calls.clear()
-        model = AutoModel.from_pretrained(folder, **kwargs)
+        model = AutoModel.from_pretrained(folder, **kwargs).to(device)
         assert model._trust_remote_code is flag
         np.testing.assert_allclose(model.encode(SENTENCES), expected, atol=1e-6, rtol=0)
         assert calls == [(str(folder), flag, "BertConfig")]
@@ -309,15 +323,15 @@ def test_invalid_config_values_name_the_field(config_class, kwargs, field):
 
 @pytest.mark.parametrize("sqrt", ["signed", "matrix"])
 @pytest.mark.parametrize("source", ["embeddings", "last_hidden"])
-def test_time_for_space_changes_no_number(sqrt, source, tokenizer):
+def test_time_for_space_changes_no_number(sqrt, source, tokenizer, device):
     torch.manual_seed(2)
-    batch = tokenizer(SENTENCES * 3, padding=True, return_tensors="pt")
+    batch = tokenizer(SENTENCES * 3, padding=True, return_tensors="pt").to(device)
     results = []
     for time_for_space in (False, True):
         torch.manual_seed(5)
         model = tiny_model(
             ReCseModel, tokenizer, dropout=0.0, sqrt=sqrt, reshape_source=source, time_for_space=time_for_space,
-            reshape_chunk_size=5,
+            reshape_chunk_size=5, device=device,
         ).train()
         calls = []
         reshape = model.reshape_head._reshape
@@ -339,15 +353,16 @@ def test_time_for_space_changes_no_number(sqrt, source, tokenizer):
 
 @pytest.mark.parametrize("model_class", MODEL_CLASSES)
 @pytest.mark.parametrize("family", FAMILIES)
-def test_length_buckets_change_no_number(model_class, family, tokenizer):
+def test_length_buckets_change_no_number(model_class, family, tokenizer, device):
     """A bucketed training forward gives the single padded batch's outputs and gradients (dropout off)."""
-    batch = tokenizer(SENTENCES * 2, padding=True, return_tensors="pt")
+    batch = tokenizer(SENTENCES * 2, padding=True, return_tensors="pt").to(device)
     extra = {"pooler": "avg_first_last"} if model_class is SimCseModel else {}
     extra.update({"reshape_source": "embeddings"} if model_class is ReCseModel else {})
     results = []
     for buckets in (1, 3):
         torch.manual_seed(5)
-        model = tiny_model(model_class, tokenizer, family, dropout=0.0, length_buckets=buckets, **extra).train()
+        model = tiny_model(model_class, tokenizer, family, dropout=0.0, length_buckets=buckets, device=device,
+                           **extra).train()
         counts = {"backbone": 0, "head": 0}
         model.backbone.register_forward_hook(lambda *_: counts.__setitem__("backbone", counts["backbone"] + 1))
         if model_class is SarcseModel:
@@ -372,10 +387,10 @@ def test_length_buckets_change_no_number(model_class, family, tokenizer):
         torch.testing.assert_close(grads_3[name], grads_1[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_sarcse_decoder_builds_exact_prefixes(tokenizer):
+def test_sarcse_decoder_builds_exact_prefixes(tokenizer, device):
     """decoder(z, length=L) is X_hat[:, :L] (what the bucketed training head builds), for every L."""
-    model = tiny_model(SarcseModel, tokenizer).double()
-    z = torch.randn(3, model.config.hidden_size, dtype=torch.float64)
+    model = tiny_model(SarcseModel, tokenizer, device=device).double()
+    z = torch.randn(3, model.config.hidden_size, dtype=torch.float64).to(device)
     full = model.decoder(z)
     assert full.shape == (3, model.config.decoder_length, model.config.hidden_size)
     decoder = model.decoder  # METHODS.md section 1 spelled out with the modules' own forwards
@@ -386,28 +401,29 @@ def test_sarcse_decoder_builds_exact_prefixes(tokenizer):
         torch.testing.assert_close(model.decoder(z, length=length), full[:, :length], atol=1e-12, rtol=0)
 
 
-def test_length_buckets_leave_left_padded_rows_whole(tokenizer):
-    batch = tokenizer(SENTENCES, padding=True, return_tensors="pt", padding_side="left")
+def test_length_buckets_leave_left_padded_rows_whole(tokenizer, device):
+    batch = tokenizer(SENTENCES, padding=True, return_tensors="pt", padding_side="left").to(device)
     outputs = []
     for buckets in (1, 4):
         torch.manual_seed(5)
-        model = tiny_model(SimCseModel, tokenizer, dropout=0.0, pooler="avg", length_buckets=buckets).train()
+        model = tiny_model(SimCseModel, tokenizer, dropout=0.0, pooler="avg", length_buckets=buckets,
+                           device=device).train()
         outputs.append(model(**batch).sentence_embedding.detach())
     torch.testing.assert_close(outputs[1], outputs[0], atol=1e-6, rtol=0)
 
 
-def test_newton_schulz_square_root_squares_back():
+def test_newton_schulz_square_root_squares_back(device):
     from sentcse.modeling.modeling_recse import newton_schulz_sqrt
 
-    x = torch.randn(3, 6, 4, dtype=torch.float64)
+    x = torch.randn(3, 6, 4, dtype=torch.float64).to(device)
     psd = x.transpose(1, 2) @ x / 6
     root = newton_schulz_sqrt(psd, iterations=30, eps=1e-12)
     torch.testing.assert_close(root @ root, psd, atol=1e-6, rtol=1e-5)
 
 
-def test_sarcse_outputs_and_masks(tokenizer):
-    model = tiny_model(SarcseModel, tokenizer).train()
-    batch = tokenizer(["the cat sat", "a"], padding=True, return_tensors="pt")
+def test_sarcse_outputs_and_masks(tokenizer, device):
+    model = tiny_model(SarcseModel, tokenizer, device=device).train()
+    batch = tokenizer(["the cat sat", "a"], padding=True, return_tensors="pt").to(device)
     output = model(**batch)
     lengths = batch["attention_mask"].sum(1) - 2
     assert output.token_mask.sum(1).tolist() == lengths.tolist()
@@ -418,34 +434,34 @@ def test_sarcse_outputs_and_masks(tokenizer):
     assert model.eval()(**batch).reconstruction is None
 
 
-def test_left_padding_is_rejected_by_sarcse(tokenizer):
-    model = tiny_model(SarcseModel, tokenizer)
-    batch = tokenizer(["the cat sat", "a"], padding=True, return_tensors="pt", padding_side="left")
+def test_left_padding_is_rejected_by_sarcse(tokenizer, device):
+    model = tiny_model(SarcseModel, tokenizer, device=device)
+    batch = tokenizer(["the cat sat", "a"], padding=True, return_tensors="pt", padding_side="left").to(device)
     with pytest.raises(ValueError, match="right-padded"):
         model(**batch)
 
 
-def test_pooler_semantics(tokenizer):
-    model = tiny_model(SimCseModel, tokenizer, pooler="cls")
-    batch = tokenizer(["the cat sat"], return_tensors="pt")
+def test_pooler_semantics(tokenizer, device):
+    model = tiny_model(SimCseModel, tokenizer, pooler="cls", device=device)
+    batch = tokenizer(["the cat sat"], return_tensors="pt").to(device)
     output = model(**batch)
     torch.testing.assert_close(output.sentence_embedding, output.last_hidden_state[:, 0])
     torch.testing.assert_close(output.projection, torch.tanh(model.mlp.dense(output.last_hidden_state[:, 0])))
-    assert tiny_model(SimCseModel, tokenizer, pooler="avg").mlp is None
+    assert tiny_model(SimCseModel, tokenizer, pooler="avg", device=device).mlp is None
 
 
-def test_freeze_embeddings(tokenizer):
-    model = tiny_model(SimCseModel, tokenizer, freeze_embeddings=True)
+def test_freeze_embeddings(tokenizer, device):
+    model = tiny_model(SimCseModel, tokenizer, freeze_embeddings=True, device=device)
     assert not any(p.requires_grad for p in model.backbone.embeddings.parameters())
     assert all(p.requires_grad for p in model.backbone.encoder.parameters())
 
 
 def _mean_pool(backbone, tokenizer, sentences):
-    batch = tokenizer(sentences, padding=True, truncation=True, return_tensors="pt")
+    batch = tokenizer(sentences, padding=True, truncation=True, return_tensors="pt").to(backbone.device)
     with torch.no_grad():
         states = backbone(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).float()
-    return ((states * mask).sum(1) / mask.sum(1)).numpy()
+    return ((states * mask).sum(1) / mask.sum(1)).cpu().numpy()
 
 
 def _real_backbones(shared_dir):
@@ -462,16 +478,135 @@ def _real_backbones(shared_dir):
     return backbones
 
 
-def test_avg_pooler_equals_backbone_mean_pooling_on_real_backbones(shared_dir):
+def test_avg_pooler_equals_backbone_mean_pooling_on_real_backbones(shared_dir, device):
     from transformers import AutoModel, AutoTokenizer
 
     sentences = ["A man is playing a guitar.", "Two dogs run across a snowy field!", "ok"]
     for name, path in _real_backbones(shared_dir):
-        model = SimCseModel.from_backbone(path, pooler="avg").eval()
-        backbone = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+        model = SimCseModel.from_backbone(path, pooler="avg").to(device).eval()
+        backbone = AutoModel.from_pretrained(path, dtype=torch.float32).to(device).eval()
         expected = _mean_pool(backbone, AutoTokenizer.from_pretrained(path), sentences)
-        np.testing.assert_allclose(model.encode(sentences), expected, atol=1e-6, rtol=0, err_msg=name)
+        np.testing.assert_allclose(model.encode(sentences), expected, atol=tolerance(device), rtol=0, err_msg=name)
         for model_class in (SarcseModel, ReCseModel):
-            wrapped = model_class.from_backbone(path)
+            wrapped = model_class.from_backbone(path).to(device)
             embeddings = wrapped.encode(sentences)
             assert embeddings.shape == (3, wrapped.config.hidden_size) and np.isfinite(embeddings).all(), name
+
+
+# ---------------------------------------------------------------- bf16 inference
+BUNDLED_BACKBONE = REPO / "examples" / "data" / "bert-mini-wiki"
+BUNDLED_STSB = REPO / "examples" / "data" / "stsb"
+
+
+def _linear_output_dtypes(model):
+    """Record the dtype of every output of the first query projection (autocast makes it bf16)."""
+    seen = []
+    model.backbone.encoder.layer[0].attention.self.query.register_forward_hook(
+        lambda module, args, output: seen.append(output.dtype))
+    return seen
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+def test_encode_dtype_runs_the_forward_under_autocast(model_class, tokenizer, device):
+    """bf16 (any spelling) runs under autocast with the weights left fp32 and float32 embeddings returned; fp32
+    turns autocast off, even an enclosing one, and changes no number."""
+    torch.manual_seed(3)
+    model = tiny_model(model_class, tokenizer, device=device)
+    seen = _linear_output_dtypes(model)
+    reference = model.encode(SENTENCES)
+    assert seen == [torch.float32] * len(seen) and seen
+    for dtype in ("bf16", "bfloat16", "BF16", "torch.bfloat16", torch.bfloat16):
+        seen.clear()
+        embeddings = model.encode(SENTENCES, dtype=dtype)
+        assert seen and set(seen) == {torch.bfloat16}, dtype
+        assert embeddings.dtype == np.float32 and embeddings.shape == reference.shape
+        error = np.linalg.norm(embeddings - reference, axis=1) / np.maximum(np.linalg.norm(reference, axis=1), 1e-6)
+        assert error.max() < 0.05, (dtype, error)  # bf16 keeps 8 bits of mantissa
+    tensor = model.encode(SENTENCES, dtype="bf16", convert_to_numpy=False, normalize=True)
+    assert tensor.dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast, not a cast of the weights
+    for dtype in ("fp32", "float32", torch.float32):
+        seen.clear()
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            embeddings = model.encode(SENTENCES, dtype=dtype)
+        assert set(seen) == {torch.float32}, dtype
+        np.testing.assert_array_equal(embeddings, reference)
+
+
+def test_bf16_stsb_dev_agrees_with_fp32_on_the_bundled_backbone(device):
+    """STS-B dev Spearman of the bundled backbone (mean pooling) in bf16 is within 0.1 of fp32."""
+    from sentcse.trainers.sts import StsEvaluator
+
+    model = SimCseModel.from_backbone(str(BUNDLED_BACKBONE), pooler="avg").to(device)
+    scores = {}
+    for dtype in (None, "bf16"):
+        evaluator = StsEvaluator(sts_dir=BUNDLED_STSB, tasks=["STSBenchmark-dev"], dtype=dtype, batch_size=128)
+        scores[dtype] = evaluator.evaluate(model)["STSBenchmark-dev"].spearman
+    assert scores[None] == pytest.approx(52.20, abs=0.01)  # README: the raw backbone, mean pooling
+    assert abs(scores["bf16"] - scores[None]) < 0.1, scores
+
+
+class _FakeSentenceTransformer(torch.nn.Module):
+    """encode(sentences, **kwargs) with no dtype parameter of its own, as sentence-transformers has."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+        self.calls = []
+
+    def encode(self, sentences, **kwargs):
+        autocast = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu")
+        self.calls.append((sorted(kwargs), autocast))
+        return np.random.default_rng(0).normal(size=(len(sentences), 4))
+
+
+def test_evaluator_passes_dtype_to_sentcse_models_only(tokenizer, device, monkeypatch):
+    import functools
+
+    from sentcse.modeling import SimCsePreTrainedModel
+    from sentcse.trainers.sts import StsEvaluator
+
+    with pytest.raises(ValueError, match=r"StsEvaluator\(dtype=\.\.\.\): 'int8' is not a compute precision"):
+        StsEvaluator(sts_dir=BUNDLED_STSB, tasks=["STSBenchmark-dev"], dtype="int8")
+    evaluator = StsEvaluator(sts_dir=BUNDLED_STSB, tasks=["STSBenchmark-dev"], dtype="bf16")
+    assert evaluator.dtype is torch.bfloat16
+
+    calls = []
+    real = SimCsePreTrainedModel.encode
+
+    @functools.wraps(real)  # keeps encode's signature (dtype included) visible
+    def recording(self, *args, **kwargs):
+        calls.append(kwargs.get("dtype"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SimCsePreTrainedModel, "encode", recording)
+    results = evaluator.evaluate(tiny_model(SimCseModel, tokenizer, device=device))
+    assert calls == [torch.bfloat16] and results.meta["dtype"] == "bfloat16"
+
+    fake = _FakeSentenceTransformer()  # no dtype argument: the same autocast around its encode instead
+    evaluator.evaluate(fake)
+    assert fake.calls == [(["batch_size", "convert_to_numpy", "show_progress_bar"], torch.bfloat16)]
+    StsEvaluator(sts_dir=BUNDLED_STSB, tasks=["STSBenchmark-dev"]).evaluate(fake)
+    assert fake.calls[-1] == (["batch_size", "convert_to_numpy", "show_progress_bar"], False)
+
+    with pytest.raises(ValueError, match=r"dtype=torch.bfloat16 needs a torch model or an encode\(\) with a dtype "
+                                         r"argument; function has neither"):
+        evaluator.evaluate(lambda sentences: np.ones((len(sentences), 4)))
+
+
+def test_evaluate_cli_dtype_flag(tmp_path, tokenizer, device, capsys):
+    from sentcse.trainers.cli.evaluate import main
+
+    model = tiny_model(SimCseModel, tokenizer)
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    argv = [str(tmp_path / "model"), "--sts_dir", str(BUNDLED_STSB), "--tasks", "STSBenchmark-dev",
+            "--device", str(device)]
+    fp32 = main(argv)
+    bf16 = main(argv + ["--dtype", "bf16"])
+    assert "evaluated in bfloat16 (autocast) in" in capsys.readouterr().out
+    assert fp32.meta["dtype"] is None and bf16.meta["dtype"] == "bfloat16"
+    assert abs(bf16["STSBenchmark-dev"].spearman - fp32["STSBenchmark-dev"].spearman) < 1.0
+    with pytest.raises(SystemExit) as stopped:
+        main(argv + ["--dtype", "int8"])
+    assert stopped.value.code == 2 and "--dtype: invalid choice: 'int8'" in capsys.readouterr().err

@@ -33,7 +33,10 @@ def tiny_backbone_config(family: str = "bert", vocab_size: int = 128, dropout: f
     raise ValueError(family)
 
 
-def tiny_model(model_class, tokenizer, family: str = "bert", dropout: float = 0.1, **config_kwargs):
+def tiny_model(model_class, tokenizer, family: str = "bert", dropout: float = 0.1, device=None, **config_kwargs):
+    """A randomly initialised ``model_class`` on a tiny backbone, in eval mode, on ``device`` (default: CPU; tests
+    pass the ``device`` fixture, so that ``pytest --device cuda`` runs them on a GPU). The weights are drawn on the
+    CPU first, so that a seed gives the same model on every device."""
     head_defaults = {"cnn_channels": 16} if model_class.config_class.model_type == "sarcse" else {}
     config = model_class.config_class(
         backbone_config=tiny_backbone_config(family, vocab_size=len(tokenizer), dropout=dropout),
@@ -41,6 +44,8 @@ def tiny_model(model_class, tokenizer, family: str = "bert", dropout: float = 0.
     )
     model = model_class(config)
     model.tokenizer = tokenizer
+    if device is not None:
+        model.to(device)
     return model.eval()
 
 

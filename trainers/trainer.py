@@ -1,7 +1,8 @@
 """``CseTrainer``: the Hugging Face Trainer for unsupervised sentence-embedding objectives.
 
 Public hooks only: ``compute_loss`` (one forward over the 2B two-view batch; the model output hands out its two
-views, which are gathered across processes once, with the output fields the objective declares), ``prediction_step``
+views, which are gathered across processes once, with the output fields the objective declares), ``training_step``
+(the loss's finiteness, agreed across processes, read once backward is queued), ``prediction_step``
 and ``compute_metrics`` (STS-B dev: cosine of each pair, Spearman over the gathered pairs, so the Trainer's own
 ``evaluate`` logs it, calls the callbacks and picks the best checkpoint), ``log`` (adds the loss terms, reduced
 across processes, and the gradient diagnostics of the logged step's batch) and ``save_model`` (adds the method's
@@ -12,6 +13,7 @@ micro-batch only contrasts its own sentences). Use more processes or a larger pe
 """
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
@@ -22,6 +24,7 @@ import torch.distributed as dist
 from scipy.stats import pearsonr, spearmanr
 from transformers import EvalPrediction, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.training_args import ParallelMode
 
 from .diagnostics import gradient_diagnostics
 from .objectives.base import CseObjective
@@ -32,7 +35,21 @@ DEV_METRIC = "stsb_spearman"
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Raised when a training loss is NaN or infinite."""
+    """Raised when a training loss is NaN or infinite: on every process of a multi-process run, with the same
+    message (the check agrees across processes), so that no process is left waiting in a collective."""
+
+
+def refuse_data_parallel(args: TrainingArguments) -> None:
+    """A ValueError (one line) when ``args`` would make the Trainer wrap the model in ``nn.DataParallel``: one
+    process that sees several GPUs, not launched distributed (a plain ``python examples/train.py``)."""
+    gpus = args.n_gpu
+    if gpus > 1 and args.parallel_mode != ParallelMode.DISTRIBUTED:
+        raise ValueError(
+            f"this single process sees {gpus} GPUs, so the Trainer would split each batch with nn.DataParallel, "
+            "which sentcse does not support (SARCSE's per-GPU outputs of different lengths cannot be merged, and "
+            "in-batch negatives would not be shared): run one process per GPU with `accelerate launch --multi_gpu "
+            f"--num_processes {gpus} examples/train.py ...`, or one GPU with CUDA_VISIBLE_DEVICES=0"
+        )
 
 
 class _ScaleGradient(torch.autograd.Function):
@@ -72,7 +89,7 @@ def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
 @dataclass
 class CseTrainingArguments(TrainingArguments):
     """``TrainingArguments`` with SimCSE's recipe as defaults (batch 64, lr 3e-5, 1 epoch, STS-B dev every 125
-    steps, keep the best checkpoint)."""
+    steps, keep the best checkpoint); ``logging_nan_inf_filter`` off (a non-finite loss stops the run)."""
 
     output_dir: Optional[str] = field(default="sentcse-output", metadata={"help": "where checkpoints and the model go"})
     per_device_train_batch_size: int = 64
@@ -88,6 +105,9 @@ class CseTrainingArguments(TrainingArguments):
     metric_for_best_model: Optional[str] = DEV_METRIC
     greater_is_better: Optional[bool] = True
     logging_steps: float = 10
+    # A non-finite loss stops training (NonFiniteLossError), so the Trainer's filter of such losses has nothing to
+    # filter; off, it no longer reads every micro-batch's loss on the host (two device syncs per micro-batch).
+    logging_nan_inf_filter: bool = False
     dataloader_drop_last: bool = True
     remove_unused_columns: bool = False
     seed: int = 42
@@ -130,7 +150,11 @@ class CseTrainer(Trainer):
     ):
         if kwargs.get("eval_dataset") is not None and kwargs.get("compute_metrics") is None:
             kwargs["compute_metrics"] = sts_metrics
+        training_args = kwargs.get("args", args[1] if len(args) > 1 else None)
+        if training_args is not None:
+            refuse_data_parallel(training_args)  # before the Trainer moves the model or builds its accelerator
         super().__init__(*args, **kwargs)
+        refuse_data_parallel(self.args)  # also the Trainer's default arguments
         # compute_loss returns a per-micro-batch mean: let the Trainer average over accumulation steps.
         self.model_accepts_loss_kwargs = False
         self.objective = objective.to(self.args.device)
@@ -140,6 +164,9 @@ class CseTrainer(Trainer):
         self._term_steps = 0
         self._diagnostics_logs: Dict[str, float] = {}
         self._diagnostics_step = -1
+        # inside training_step, compute_loss leaves its finiteness check here to be read after backward
+        self._in_training_step = False
+        self._pending_check: Optional[tuple] = None
 
     # ------------------------------------------------------------------ training
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -151,15 +178,58 @@ class CseTrainer(Trainer):
         }
         terms = self.objective(anchor, positive, output, gathered)
         loss = torch.stack([value.float() for value in terms.values()]).sum()
-        if not torch.isfinite(loss):
-            values = {name: float(value.detach()) for name, value in terms.items()}
-            raise NonFiniteLossError(
-                f"non-finite loss at step {self.state.global_step}: {values}. Training stopped; {self._on_disk()}. "
-                "Lower --learning_rate, use fp32/bf16 instead of fp16, or check the corpus for degenerate lines."
-            )
+        check = self._finiteness(terms, loss)
+        if self._in_training_step and not (model.training and self._diagnostics_due()):
+            self._pending_check = check  # read in training_step, once backward is queued
+        else:
+            self._raise_if_not_finite(*check)  # now: the diagnostics (or a direct caller) read this step's values
         if model.training:
             self._record_terms(terms, anchor, positive)
         return (loss, output) if return_outputs else loss
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        """``Trainer.training_step`` (forward, backward), then the loss's finiteness check, agreed across processes.
+
+        The check is read after backward has been queued: on a GPU, reading it in compute_loss would leave the
+        device idle between forward and backward while the host waits, whereas here the device is busy with the
+        backward pass while the host waits for the flag. Every process runs the same backward (no collective is
+        left unmatched), and a non-finite loss raises before the optimizer step and any checkpoint."""
+        self._in_training_step, self._pending_check = True, None
+        try:
+            loss = super().training_step(model, inputs, *args, **kwargs)
+        finally:
+            self._in_training_step = False
+        check, self._pending_check = self._pending_check, None
+        if check is not None:
+            self._raise_if_not_finite(*check)
+        return loss
+
+    def _finiteness(self, terms: Mapping[str, torch.Tensor], loss: torch.Tensor):
+        """(term names, every process's term values and loss): one ``(world, terms + 1)`` all-gather, on the
+        device, without a host transfer. The contrastive terms see gathered embeddings, but local terms (SARCSE's
+        reconstruction) and the loss itself can differ by process: all must agree on whether to stop."""
+        names = list(terms)
+        values = torch.stack([value.detach().float().reshape(()) for value in terms.values()] + [loss.detach()])
+        return names, self.accelerator.gather(values.unsqueeze(0))
+
+    def _raise_if_not_finite(self, names: List[str], table: torch.Tensor) -> None:
+        """Raise the same NonFiniteLossError on every process when any process's loss is NaN or infinite (one host
+        transfer of a boolean)."""
+        if bool(torch.isfinite(table).all()):
+            return
+        rows = table.tolist()
+        bad = [rank for rank, row in enumerate(rows) if not all(math.isfinite(value) for value in row)]
+        values = {name: value for name, value in zip(names, rows[bad[0]])}
+        world = len(rows)
+        where = stopped = ""
+        if world > 1:
+            where = f" on process{'es' if len(bad) > 1 else ''} {', '.join(map(str, bad))} of {world}"
+            stopped = " on every process"
+        raise NonFiniteLossError(
+            f"non-finite loss at step {self.state.global_step}{where}: {values}. Training stopped{stopped}; "
+            f"{self._on_disk()}. Lower --learning_rate, use fp32/bf16 instead of fp16, or check the corpus for "
+            "degenerate lines."
+        )
 
     def _on_disk(self) -> str:
         """What an interrupted run leaves on disk, said as it is."""
@@ -173,14 +243,18 @@ class CseTrainer(Trainer):
             value = value.detach().float()
             self._term_sums[name] = self._term_sums[name] + value if name in self._term_sums else value
         self._term_steps += 1
+        if self._diagnostics_due():
+            contrastive = getattr(self.objective, "contrastive", self.objective)
+            self._diagnostics_logs = gradient_diagnostics(contrastive, anchor.detach(), positive.detach())
+            self._diagnostics_step = self.state.global_step + 1
+
+    def _diagnostics_due(self) -> bool:
+        """Whether this micro-batch computes the gradient diagnostics: the first micro-batch of a logged step."""
         # the step being computed is global_step + 1; the Trainer logs it when that is a multiple of logging_steps
         step = self.state.global_step + 1
         logged = self.args.logging_strategy == "steps" and (
             step % max(1, int(self.state.logging_steps or 1)) == 0 or (self.args.logging_first_step and step == 1))
-        if self.diagnostics and logged and self._diagnostics_step != step:
-            contrastive = getattr(self.objective, "contrastive", self.objective)
-            self._diagnostics_logs = gradient_diagnostics(contrastive, anchor.detach(), positive.detach())
-            self._diagnostics_step = step
+        return self.diagnostics and logged and self._diagnostics_step != step
 
     def log(self, logs: Dict[str, float], *args, **kwargs) -> None:
         if "loss" in logs and self._term_steps:

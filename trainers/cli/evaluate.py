@@ -1,7 +1,8 @@
 """``sentcse-evaluate``: score a sentence encoder on the STS tasks (SentEval protocol, SimCSE's "all" setting for
 STS12-16).
 
-    sentcse-evaluate MODEL [--tasks ...] [--pooler ...] [--sts_dir ...] [--batch_size N] [--output JSON]
+    sentcse-evaluate MODEL [--tasks ...] [--pooler ...] [--sts_dir ...] [--batch_size N] [--dtype bf16]
+                     [--output JSON]
     sentcse-evaluate CHECKPOINT_FOLDER --write_card [--hub_model_id USER/NAME]
 
 MODEL is a saved sentcse checkpoint (config.json model_type a registered method), a sentence-transformers folder
@@ -45,6 +46,9 @@ class EvaluateArguments:
         "choices": ["senteval", "hub"], "help": "hub: the mteb/*-sts datasets from the Hugging Face Hub (network)"})
     batch_size: int = 64
     device: Optional[str] = dataclasses.field(default=None, metadata={"help": "e.g. cuda, cpu"})
+    dtype: Optional[str] = dataclasses.field(default=None, metadata={
+        "choices": ["bf16", "bfloat16", "fp16", "float16", "fp32", "float32"], "help": "compute precision of the "
+        "encoder's forward (autocast; the weights stay as loaded, embeddings are float32); default: as the weights are"})
     backend: str = dataclasses.field(default="sentcse", metadata={
         "choices": ["sentcse", "sentence-transformers"], "help": "sentence-transformers: load MODEL with "
         "SentenceTransformer instead (for comparison)"})
@@ -111,7 +115,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
     card_folder = check_card_folder(args.model) if args.write_card else None
     try:  # fail on missing data before loading the model
         tasks = args.tasks or available_tasks(args.sts_dir, args.source)
-        evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=tasks, source=args.source, batch_size=args.batch_size)
+        evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=tasks, source=args.source, batch_size=args.batch_size,
+                                     dtype=args.dtype)
         evaluator.load()
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from error
@@ -125,7 +130,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
     print(sts.format_table(results))
     if args.subsets:
         print(sts.format_subsets(results))
-    print(f"evaluated in {results.seconds:.1f}s (+{load_seconds:.1f}s loading the model)")
+    precision = f" in {results.meta['dtype']} (autocast)" if results.meta.get("dtype") else ""
+    print(f"evaluated{precision} in {results.seconds:.1f}s (+{load_seconds:.1f}s loading the model)")
     if args.output:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)

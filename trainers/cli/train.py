@@ -20,7 +20,7 @@ from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_out
 from ..data import TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
 from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
-from ..trainer import CseTrainer, NonFiniteLossError
+from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, first_line, parse_args, report_errors
 from .runs import RUN_FILE, check_run_size, prepare_output_folder, run_description, run_file_text
 
@@ -47,6 +47,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         raise UsageError("--train_file is required: a .txt/.gz file with one sentence per line, or a Hub dataset")
     if data_args.max_train_samples is not None and data_args.max_train_samples < 1:
         raise UsageError(f"--max_train_samples must be >= 1, got {data_args.max_train_samples}")
+    _checked("processes", lambda: refuse_data_parallel(training_args))
     dev_dir = data_args.dev_dir or data_args.sts_dir
     if dev_dir is None:
         raise UsageError("pass --dev_dir (a folder with sts-dev.csv) or --sts_dir (SentEval data) for model selection")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -89,9 +90,43 @@ class StsResults:
         }
 
 
-def _encode(model, sentences: List[str], batch_size: int, show_progress_bar: bool) -> np.ndarray:
-    """``model``'s embeddings of ``sentences`` as an ``(N, d)`` array (``model.encode`` or ``model(sentences)``)."""
-    if hasattr(model, "encode"):
+def _takes_dtype(model) -> bool:
+    """Whether ``model.encode`` has a ``dtype`` parameter of its own (sentcse models; not sentence-transformers,
+    whose extra keyword arguments go elsewhere)."""
+    try:
+        parameter = inspect.signature(model.encode).parameters.get("dtype")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+
+
+def _precision(model, dtype):
+    """The context a model whose encode() takes no ``dtype`` encodes in: autocast in ``dtype`` on the device type
+    of its parameters (what sentcse's encode(dtype=...) does itself), for a torch module; else a ValueError."""
+    import torch
+
+    from ...modeling.inputs import autocast_context
+
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"dtype={dtype} needs a torch model or an encode() with a dtype argument; "
+                         f"{type(model).__name__} has neither (pass dtype=None)")
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    return autocast_context(device, dtype)
+
+
+def _encode(model, sentences: List[str], batch_size: int, show_progress_bar: bool, dtype=None) -> np.ndarray:
+    """``model``'s embeddings of ``sentences`` as an ``(N, d)`` array (``model.encode`` or ``model(sentences)``).
+
+    ``dtype`` (a torch dtype, or None) goes to ``encode`` where it takes one (sentcse models); any other torch
+    module encodes under autocast in that dtype instead (sentence-transformers has no such argument)."""
+    if dtype is not None and hasattr(model, "encode") and _takes_dtype(model):
+        emb = model.encode(sentences, batch_size=batch_size, show_progress_bar=show_progress_bar, convert_to_numpy=True,
+                           dtype=dtype)
+    elif dtype is not None:
+        with _precision(model, dtype):
+            return _encode(model, sentences, batch_size, show_progress_bar)
+    elif hasattr(model, "encode"):
         emb = model.encode(sentences, batch_size=batch_size, show_progress_bar=show_progress_bar, convert_to_numpy=True)
     elif callable(model):
         emb = model(sentences)
@@ -140,8 +175,11 @@ class StsEvaluator:
     >>> results = evaluator(model)          # StsResults
     >>> print(format_table(results))
 
-    Data are loaded on first use and kept. ``batch_size`` and ``show_progress_bar`` go to ``model.encode``. The
-    model is put in eval mode (under no_grad) while it encodes and its training flag restored afterwards.
+    Data are loaded on first use and kept. ``batch_size`` and ``show_progress_bar`` go to ``model.encode``; so does
+    ``dtype`` (None, or the compute precision: ``torch.bfloat16`` / ``"bf16"``, ``"fp16"``, ``"fp32"``; checked
+    here) where ``encode`` takes one (sentcse models: autocast in that dtype); another torch model, such as a
+    SentenceTransformer, encodes under the same autocast. The model is put in eval mode (under no_grad) while it
+    encodes and its training flag restored afterwards.
     """
 
     def __init__(
@@ -151,7 +189,13 @@ class StsEvaluator:
         source: str = "senteval",
         batch_size: int = 64,
         show_progress_bar: bool = False,
+        dtype=None,
     ):
+        if dtype is not None:  # imported only then: scoring and reporting need no torch
+            from ...modeling.inputs import checked_dtype
+
+            dtype = checked_dtype(dtype, "StsEvaluator(dtype=...)")
+        self.dtype = dtype
         self.sts_dir = sts_dir
         self.tasks = [canonical_task(t) for t in tasks]
         if not self.tasks:
@@ -176,7 +220,8 @@ class StsEvaluator:
         # Longest first keeps batches of similar length (less padding for encoders that do not sort).
         order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
         with _EvalMode(model):
-            emb_sorted = _encode(model, [sentences[i] for i in order], self.batch_size, self.show_progress_bar)
+            emb_sorted = _encode(model, [sentences[i] for i in order], self.batch_size, self.show_progress_bar,
+                                 self.dtype)
         emb = np.empty_like(emb_sorted)
         emb[np.asarray(order, dtype=np.int64)] = emb_sorted
         index = {s: i for i, s in enumerate(sentences)}
@@ -219,6 +264,7 @@ class StsEvaluator:
             "source": self.source,
             "sts_dir": None if sts_dir is None else str(sts_dir),
             "batch_size": self.batch_size,
+            "dtype": None if self.dtype is None else str(self.dtype).replace("torch.", ""),
         }
         return StsResults(results, avg, time.perf_counter() - start, meta)
 

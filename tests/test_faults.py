@@ -1,0 +1,208 @@
+"""Failure modes that show on GPU machines, reproduced and checked without one (issue 15, item 4):
+
+- a plain ``python examples/train.py`` on a machine with several GPUs (the Trainer's nn.DataParallel path) is
+  refused when the trainer is built, with the command to use instead;
+- one process's non-finite loss stops every process of a multi-process run with the same error (two gloo
+  processes on the CPU), instead of leaving the others waiting in the next collective;
+- the check itself: after backward has been queued (no device stall between forward and backward), before the
+  optimizer step;
+- sentcse's own host reads of tensors per training step (each one a device sync on a GPU) are counted, so that
+  a new ``.item()`` / ``.tolist()`` / ``bool(tensor)`` on the hot path fails here.
+"""
+
+import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
+from sentcse.trainers.data import Corpus, TwoViewCollator
+from sentcse.trainers.methods import get_method
+from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
+from tiny import tiny_model, tiny_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog fast slow run".split()]
+
+
+def _trainer(tmp_path, model_class=SimCseModel, objective=None, device=None, **overrides):
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = tiny_model(model_class, tokenizer, max_length=12, device=device).train()
+    use_cpu = device is None or device.type == "cpu"
+    args = dict(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=4, save_steps=2, eval_strategy="no",
+        load_best_model_at_end=False, save_total_limit=None, report_to="none", logging_steps=1, use_cpu=use_cpu,
+        learning_rate=1e-3, disable_tqdm=True, seed=7,
+    )
+    args.update(overrides)
+    spec = get_method(model.config.model_type)
+    resources = spec.prepare(model.config, SENTENCES, tokenizer, tmp_path)
+    return CseTrainer(
+        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus(SENTENCES, "test").to_dataset(),
+        data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
+        objective=objective or spec.build_objective(model.config, resources),
+        checkpoint_files=resources.checkpoint_files,
+    )
+
+
+# ---------------------------------------------------------------- nn.DataParallel
+def test_data_parallel_is_refused_when_the_trainer_is_built(tmp_path, monkeypatch):
+    """transformers wraps the model in nn.DataParallel when one non-distributed process sees several GPUs
+    (``args.n_gpu > 1``: torch.cuda.device_count() there); faked here by the property."""
+    tokenizer = tiny_tokenizer()
+    model = tiny_model(SarcseModel, tokenizer)
+    args = CseTrainingArguments(output_dir=str(tmp_path), report_to="none", eval_strategy="no",
+                                load_best_model_at_end=False, use_cpu=True)  # real GPUs: not counted
+    spec = get_method("sarcse")
+    resources = spec.prepare(model.config, SENTENCES, tokenizer, tmp_path)
+    objective = spec.build_objective(model.config, resources)
+    dataset = Corpus(SENTENCES, "test").to_dataset()
+
+    trainer = CseTrainer(model=model, args=args, train_dataset=dataset, objective=objective)  # 0 or 1 GPU: fine
+    monkeypatch.setattr(CseTrainingArguments, "n_gpu", property(lambda self: 3))
+    # the premise: with 3 GPUs in one process this transformers version would train under nn.DataParallel
+    assert isinstance(trainer._wrap_model(trainer.model), torch.nn.DataParallel)
+    for positional in (False, True):
+        with pytest.raises(ValueError) as refused:
+            if positional:
+                CseTrainer(model, args, train_dataset=dataset, objective=objective)
+            else:
+                CseTrainer(model=model, args=args, train_dataset=dataset, objective=objective)
+        message = str(refused.value)
+        assert "\n" not in message
+        assert message.startswith("this single process sees 3 GPUs, so the Trainer would split each batch with "
+                                  "nn.DataParallel")
+        assert "`accelerate launch --multi_gpu --num_processes 3 examples/train.py ...`" in message
+        assert message.endswith("or one GPU with CUDA_VISIBLE_DEVICES=0")
+
+
+# ---------------------------------------------------------------- non-finite loss
+class NanAfter(torch.nn.Module):
+    """The objective, with its terms NaN from call ``calls + 1`` on."""
+
+    gathered_outputs = ()
+
+    def __init__(self, objective, calls):
+        super().__init__()
+        self.objective, self.calls, self.count = objective, calls, 0
+        self.contrastive = objective.contrastive
+
+    def forward(self, anchor, positive, output=None, gathered=None):
+        self.count += 1
+        terms = self.objective(anchor, positive, output, gathered)
+        if self.count > self.calls:
+            terms = {name: value * float("nan") for name, value in terms.items()}
+        return terms
+
+
+@pytest.mark.parametrize("logging_steps", [1, 10], ids=["logged-step", "unlogged-step"])
+def test_non_finite_loss_stops_before_the_optimizer_step(tmp_path, logging_steps, device):
+    """Logged steps check in compute_loss (the gradient diagnostics read the step's values); the others after
+    backward. Either way the weights are those of the last good step, which checkpoint-2 holds."""
+    probe = _trainer(tmp_path / "probe")
+    trainer = _trainer(tmp_path / "run", objective=NanAfter(probe.objective, 2), device=device,
+                       logging_steps=logging_steps)
+    backward = []
+    trainer.accelerator.backward = (lambda real: lambda loss, **kw: backward.append(loss.detach()) or real(loss, **kw))(
+        trainer.accelerator.backward)
+    with pytest.raises(NonFiniteLossError) as stopped:
+        trainer.train()
+    assert str(stopped.value).startswith("non-finite loss at step 2: {'infonce': nan}. Training stopped; the last "
+                                         "checkpoint on disk is ")
+    assert "on every process" not in str(stopped.value)
+    assert len(backward) == (2 if logging_steps == 1 else 3)  # the NaN step's backward ran only when unlogged
+    saved = load_file(tmp_path / "run" / "checkpoint-2" / "model.safetensors")
+    for name, value in trainer.model.state_dict().items():
+        if name in saved:
+            torch.testing.assert_close(value.cpu(), saved[name], atol=0, rtol=0, msg=name)
+    assert not (tmp_path / "run" / "checkpoint-4").exists()
+
+
+def test_compute_loss_outside_a_training_step_checks_at_once(tmp_path):
+    probe = _trainer(tmp_path / "probe")
+    trainer = _trainer(tmp_path / "run", objective=NanAfter(probe.objective, 0), logging_steps=10)
+    batch = TwoViewCollator(tiny_tokenizer(), 12)([{"sentence": s} for s in SENTENCES[:4]])
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 0: \{'infonce': nan\}"):
+        trainer.compute_loss(trainer.model, batch)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_one_process_non_finite_loss_stops_every_process(tmp_path):
+    """Two gloo processes; only process 1's loss turns NaN, at step 2 (its backward runs: the step is not a
+    logged one). Both raise the same NonFiniteLossError and exit 1 within the bound; before the fix, process 0
+    waited in the next collective (on NCCL until the watchdog, 10+ minutes)."""
+    out = tmp_path / "nan.safetensors"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+              str(_free_port()), str(TESTS / "dist_train_step.py"), str(out), "4", "simcse", "4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SENTCSE_TEST_NAN_AT": "1:2"}
+    start = time.monotonic()
+    process = subprocess.Popen(launch, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)  # its own group: a hang is killed whole
+    try:
+        output, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"the two processes did not stop within 120 s (a hang):\n{output[-3000:]}")
+    elapsed = time.monotonic() - start
+    assert process.returncode != 0, output[-3000:]
+    messages = [(tmp_path / f"nan.safetensors.rank{rank}.error") for rank in (0, 1)]
+    assert all(path.is_file() for path in messages), output[-3000:]  # each process raised it itself
+    first, second = (path.read_text() for path in messages)
+    assert first == second
+    assert first.startswith("non-finite loss at step 2 on process 1 of 2: {'infonce': nan}. Training stopped on "
+                            "every process; no checkpoint was written to ")
+    assert elapsed < 120
+
+
+# ---------------------------------------------------------------- host reads on the hot path
+HOST_READS = ("tolist", "item", "__bool__", "__int__", "__float__", "__index__", "cpu", "numpy")
+SOURCES = (REPO / "modeling", REPO / "trainers")
+
+# sentcse's host reads of a tensor per training step (not a logged one), by file:function. Each is a device sync on
+# a GPU. modeling_simcse: the length groups' sizes and the padding check, in one transfer; trainer: the loss's
+# finiteness, agreed across processes, read after backward where the Trainer reads the loss anyway;
+# modeling_sarcse (not this change's file): its padding check again and its longest content row.
+EXPECTED_READS = {
+    SimCseModel: {"modeling_simcse.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1},
+    ReCseModel: {"modeling_simcse.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1},
+    SarcseModel: {"modeling_simcse.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1,
+                  "modeling_simcse.py:is_right_padded": 1, "modeling_sarcse.py:content_tokens": 1},
+}
+
+
+@pytest.mark.parametrize("model_class", list(EXPECTED_READS), ids=lambda cls: cls.__name__)
+def test_host_reads_per_training_step(tmp_path, monkeypatch, model_class):
+    trainer = _trainer(tmp_path, model_class=model_class, max_steps=2, logging_steps=100, save_strategy="no")
+    assert trainer.model.config.length_buckets > 1  # the bucketed path (the default) is the one measured
+    reads = collections.Counter()
+    for name in HOST_READS:
+        def counted(self, *args, _original=getattr(torch.Tensor, name), **kwargs):
+            caller = sys._getframe(1)
+            path = Path(caller.f_code.co_filename).resolve()
+            if any(folder in path.parents for folder in SOURCES):
+                reads[f"{path.name}:{caller.f_code.co_name}"] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    trainer.train()
+    monkeypatch.undo()
+    assert dict(reads) == {where: 2 * count for where, count in EXPECTED_READS[model_class].items()}
+    # and the Trainer's own per-micro-batch read of the loss (isnan / isinf) is off by default
+    assert trainer.args.logging_nan_inf_filter is False
