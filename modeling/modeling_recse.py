@@ -5,6 +5,7 @@ densified by a square root, and compressed back to a d-vector r = Linear(sqrt(M)
 contrasted with the sentence embedding (METHODS.md section 2).
 """
 
+import contextlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -28,6 +29,20 @@ class ReCseModelOutput(SimCseModelOutput):
     """
 
     reshaped: Optional[torch.FloatTensor] = None
+
+
+def upcast_half(x: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 -> fp32; fp32 and fp64 are kept as they are (as ``sentcse.trainers.objectives.upcast_half``)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast disabled for ``device_type`` (as ``sentcse.trainers.objectives.autocast_off``; this module ships as
+    remote code, so it cannot import the trainers)."""
+    available = getattr(torch.amp, "is_autocast_available", None)  # torch >= 2.4
+    if available(device_type) if available is not None else device_type in ("cpu", "cuda"):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def signed_sqrt(matrix: torch.Tensor, eps: float) -> torch.Tensor:
@@ -58,14 +73,19 @@ class ReshapeHead(nn.Module):
         self.compress = nn.Linear(hidden, hidden)
 
     def _reshape(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        mask = mask.unsqueeze(-1).to(features.dtype)
-        features = features * mask
-        second_order = features.transpose(1, 2) @ features / mask.sum(1, keepdim=True).clamp(min=1.0)
-        if self.config.sqrt == "signed":
-            dense = signed_sqrt(second_order, self.config.sqrt_eps)
-        else:
-            dense = newton_schulz_sqrt(second_order, self.config.newton_schulz_iterations, self.config.sqrt_eps)
-        return dense @ self.compress_vector
+        # An fp32 region under autocast (METHODS.md section 6): in bf16 the near-singular M, its square root and
+        # the cancelling sum M a lose up to half of r. An fp32 (or fp64) input computes exactly as without it.
+        dtype = features.dtype
+        with autocast_off(features.device.type):
+            features = upcast_half(features)
+            mask = mask.unsqueeze(-1).to(features.dtype)
+            features = features * mask
+            second_order = features.transpose(1, 2) @ features / mask.sum(1, keepdim=True).clamp(min=1.0)
+            if self.config.sqrt == "signed":
+                dense = signed_sqrt(second_order, self.config.sqrt_eps)
+            else:
+                dense = newton_schulz_sqrt(second_order, self.config.newton_schulz_iterations, self.config.sqrt_eps)
+            return (dense @ upcast_half(self.compress_vector)).to(dtype)
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.config.time_for_space and torch.is_grad_enabled():

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .configuration_sarcse import SarcseConfig
-from .modeling_simcse import GroupedStates, SimCseModelOutput, SimCsePreTrainedModel, is_right_padded
+from .batching import GroupedStates, is_right_padded
+from .modeling_simcse import SimCseModelOutput, SimCsePreTrainedModel
 
 
 @dataclass

@@ -176,14 +176,14 @@ HOST_READS = ("tolist", "item", "__bool__", "__int__", "__float__", "__index__",
 SOURCES = (REPO / "modeling", REPO / "trainers")
 
 # sentcse's host reads of a tensor per training step (not a logged one), by file:function. Each is a device sync on
-# a GPU. modeling_simcse: the length groups' sizes and the padding check, in one transfer; trainer: the loss's
+# a GPU. batching: the length groups' sizes and the padding check, in one transfer; trainer: the loss's
 # finiteness, agreed across processes, read after backward where the Trainer reads the loss anyway;
-# modeling_sarcse (not this change's file): its padding check again and its longest content row.
+# modeling_sarcse: its padding check again and its longest content row (the length groups could give both).
 EXPECTED_READS = {
-    SimCseModel: {"modeling_simcse.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1},
-    ReCseModel: {"modeling_simcse.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1},
-    SarcseModel: {"modeling_simcse.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1,
-                  "modeling_simcse.py:is_right_padded": 1, "modeling_sarcse.py:content_tokens": 1},
+    SimCseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1},
+    ReCseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1},
+    SarcseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1,
+                  "batching.py:is_right_padded": 1, "modeling_sarcse.py:content_tokens": 1},
 }
 
 

@@ -5,7 +5,7 @@ from typing import Optional
 
 from .arccon import ArcCon
 from .barlow_twins import BarlowTwins
-from .base import CseObjective, SimilarityObjective, check_views, cosine_matrix, upcast_half
+from .base import CseObjective, SimilarityObjective, autocast_off, check_views, cosine_matrix, full_precision, upcast_half
 from .infonce import InfoNCE, info_nce
 from .met import MET
 from .mhe import MHE
@@ -50,7 +50,7 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
 
 
 __all__ = [
-    "CseObjective", "SimilarityObjective", "check_views", "upcast_half", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
+    "CseObjective", "SimilarityObjective", "check_views", "upcast_half", "full_precision", "autocast_off", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
     "VICReg", "MHE", "MHS", "NonContrastiveObjective", "VARIANTS", "CONTRASTIVE_OBJECTIVES", "VARIANT_OBJECTIVES",
     "build_objective",
 ]

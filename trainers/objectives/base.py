@@ -12,7 +12,9 @@ An objective is an ``nn.Module`` called as ``objective(anchor, positive, output=
 It returns a ``dict`` of named scalar loss terms; the trainer sums them into the loss and logs each one.
 """
 
-from typing import Dict, Mapping, Optional, Tuple
+import contextlib
+import functools
+from typing import Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -46,14 +48,49 @@ def check_views(anchor: torch.Tensor, positive: torch.Tensor) -> None:
         raise ValueError("a contrastive objective needs at least 2 sentences in the (gathered) batch")
 
 
-def cosine_matrix(anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
-    """``(B, B)`` matrix of cosine similarities ``s_ij = cos(anchor_i, positive_j)``."""
-    return F.normalize(anchor, dim=-1) @ F.normalize(positive, dim=-1).T
-
-
 def upcast_half(x: torch.Tensor) -> torch.Tensor:
     """fp16/bf16 -> fp32 for a numerically safe softmax; fp32 and fp64 are kept as they are."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    """A region where autocast is disabled for ``device_type`` (a no-op outside autocast, and on devices that have
+    no autocast, such as ``meta``)."""
+    available = getattr(torch.amp, "is_autocast_available", None)  # torch >= 2.4
+    if available(device_type) if available is not None else device_type in ("cpu", "cuda"):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+Function = TypeVar("Function", bound=Callable)
+
+
+def full_precision(function: Function) -> Function:
+    """Run ``function`` as an fp32 region (METHODS.md section 6): autocast off on the device of its first tensor
+    argument, and its fp16/bf16 tensor arguments upcast with ``upcast_half``.
+
+    Under bf16/fp16 autocast, a matmul would otherwise run in half precision and hand half-precision logits to
+    the softmax, the hinge's argmax or the distance that follows. fp32 and fp64 arguments are passed as they are
+    and autocast off is a no-op outside autocast, so an fp32 call computes exactly what it computed before.
+    Tensors nested in other arguments (a model output, ``gathered``) are not touched: what reads them upcasts.
+    """
+
+    @functools.wraps(function)
+    def region(*args, **kwargs):
+        device = next((arg.device for arg in args if isinstance(arg, torch.Tensor)), None)
+        if device is None:
+            return function(*args, **kwargs)
+        args = tuple(upcast_half(arg) if isinstance(arg, torch.Tensor) else arg for arg in args)
+        with autocast_off(device.type):
+            return function(*args, **kwargs)
+
+    return region  # type: ignore[return-value]
+
+
+@full_precision
+def cosine_matrix(anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """``(B, B)`` matrix of cosine similarities ``s_ij = cos(anchor_i, positive_j)``, in fp32 under autocast."""
+    return F.normalize(anchor, dim=-1) @ F.normalize(positive, dim=-1).T
 
 
 class SimilarityObjective(CseObjective):
@@ -65,6 +102,7 @@ class SimilarityObjective(CseObjective):
     def loss_from_similarity(self, similarity: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @full_precision
     def forward(
         self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
     ) -> Dict[str, torch.Tensor]:

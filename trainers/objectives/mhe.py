@@ -33,7 +33,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from .base import Gathered
+from .base import Gathered, full_precision
 from .vicreg import NonContrastiveObjective
 
 
@@ -81,6 +81,7 @@ class MHE(NonContrastiveObjective):
             omega = torch.exp(row_lse - uniform.detach()) / self.temperature
         return uniform, omega
 
+    @full_precision
     def forward(
         self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
     ) -> Dict[str, torch.Tensor]:

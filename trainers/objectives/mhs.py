@@ -35,7 +35,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .base import Gathered
+from .base import Gathered, full_precision
 from .vicreg import NonContrastiveObjective
 
 DISTANCE_EPS = 1e-4
@@ -77,6 +77,7 @@ class MHS(NonContrastiveObjective):
     ):
         super().__init__(variant, lambda_, margin, None, ratio, w_gd, w_w, w_r)
 
+    @full_precision
     def forward(
         self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
     ) -> Dict[str, torch.Tensor]:

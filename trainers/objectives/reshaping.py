@@ -11,7 +11,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .base import CseObjective, Gathered
+from .base import CseObjective, Gathered, full_precision
 from .infonce import info_nce
 
 
@@ -27,6 +27,7 @@ class ReshapedPositive(CseObjective):
             raise ValueError(f"reshape_temperature must be > 0, got {temperature}")
         self.temperature = temperature
 
+    @full_precision
     def forward(
         self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
     ) -> Dict[str, torch.Tensor]:

@@ -43,8 +43,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .base import CseObjective, Gathered, check_views
-from .base import upcast_half
+from .base import CseObjective, Gathered, check_views, full_precision, upcast_half
 
 VARIANTS = ("orig", "mod")
 
@@ -170,6 +169,7 @@ class VICReg(NonContrastiveObjective):
             positive = self.orig_positive(u1, u2)
         return positive, negative
 
+    @full_precision
     def forward(
         self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
     ) -> Dict[str, torch.Tensor]:
