@@ -27,7 +27,7 @@ from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from sentcse.trainers.data import Corpus, TwoViewCollator
 from sentcse.trainers.methods import get_method
 from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
-from tiny import tiny_model, tiny_tokenizer
+from tiny import NanAfter, tiny_model, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -87,22 +87,6 @@ def test_data_parallel_is_refused_when_the_trainer_is_built(tmp_path, monkeypatc
 
 
 # ---------------------------------------------------------------- non-finite loss
-class NanAfter(torch.nn.Module):
-    """The objective, with its terms NaN from call ``calls + 1`` on."""
-
-    gathered_outputs = ()
-
-    def __init__(self, objective, calls):
-        super().__init__()
-        self.objective, self.calls, self.count = objective, calls, 0
-        self.contrastive = objective.contrastive
-
-    def forward(self, anchor, positive, output=None, gathered=None):
-        self.count += 1
-        terms = self.objective(anchor, positive, output, gathered)
-        if self.count > self.calls:
-            terms = {name: value * float("nan") for name, value in terms.items()}
-        return terms
 
 
 @pytest.mark.parametrize("logging_steps", [1, 10], ids=["logged-step", "unlogged-step"])

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from transformers import BertModel, TrainerCallback
 
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
-from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
+from tiny import NanAfter, tiny_backbone_config, tiny_model, tiny_tokenizer
 from sentcse.trainers.data import Corpus, TwoViewCollator, load_corpus, read_corpus
 from sentcse.trainers.objectives import InfoNCE
 from sentcse.trainers.methods import get_method
@@ -292,24 +292,6 @@ def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path):
         torch.testing.assert_close(value, expected[name], atol=1e-6, rtol=0, msg=name)
     logged = [entry for entry in full.state.log_history if "loss" in entry]
     assert {"loss/infonce", "loss/reconstruction", "grad/gd", "grad/ratio"} <= set(logged[0])
-
-
-class NanAfter(torch.nn.Module):
-    """Wraps an objective and turns its loss into NaN from the given call on."""
-
-    gathered_outputs = ()
-
-    def __init__(self, objective, calls):
-        super().__init__()
-        self.objective, self.calls, self.count = objective, calls, 0
-        self.contrastive = objective.contrastive
-
-    def forward(self, anchor, positive, output=None, gathered=None):
-        self.count += 1
-        terms = self.objective(anchor, positive, output, gathered)
-        if self.count > self.calls:
-            terms["infonce"] = terms["infonce"] * float("nan")
-        return terms
 
 
 def test_nan_loss_says_what_is_on_disk(tmp_path):

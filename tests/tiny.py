@@ -1,6 +1,8 @@
 """Tiny randomly initialised backbones and a word-piece tokenizer, built offline for the unit tests."""
 
 import string
+
+import torch
 from transformers import BertConfig, BertTokenizer, RobertaConfig
 
 WORDS = "the a an of and to in is was for on with as by at from cat dog sat mat run fast slow big small red blue".split()
@@ -57,3 +59,21 @@ def save_tiny_backbone(folder):
     BertModel(tiny_backbone_config(vocab_size=len(tokenizer))).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+class NanAfter(torch.nn.Module):
+    """Wraps an objective and makes its terms NaN from call ``calls + 1`` on (a run that diverges)."""
+
+    gathered_outputs = ()
+
+    def __init__(self, objective, calls):
+        super().__init__()
+        self.objective, self.calls, self.count = objective, calls, 0
+        self.contrastive = objective.contrastive
+
+    def forward(self, anchor, positive, output=None, gathered=None):
+        self.count += 1
+        terms = self.objective(anchor, positive, output, gathered)
+        if self.count > self.calls:
+            terms = {name: value * float("nan") for name, value in terms.items()}
+        return terms

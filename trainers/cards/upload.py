@@ -15,18 +15,7 @@ from .curve import plot_training_curve
 from .environment import save_training_info
 from .export import export_sentence_transformers
 from .files import CURVE_FILE
-from .hub import (
-    HUB_IGNORE_PATTERNS,
-    HubAccessError,
-    HubUploadError,
-    check_hub_access,
-    create_hub_repo,
-    hub_upload_command,
-    hub_upload_files,
-    push_folder,
-    upload_error,
-    upload_folder_to_hub,
-)
+from .hub import HubAccessError, check_hub_access, push_folder, upload_error
 from .portable import make_portable, portable_run, publish_permissions
 from .sections import backbone_license
 
@@ -103,6 +92,4 @@ def finish_output_folder(trainer, run: Optional[dict] = None, final_eval: Option
     return card
 
 
-__all__ = ["HUB_IGNORE_PATTERNS", "HubAccessError", "HubUploadError", "check_hub_access", "create_hub_repo",
-           "finish_output_folder", "hub_upload_command", "hub_upload_files", "upload_folder_to_hub",
-           "write_hub_outputs"]
+__all__ = ["finish_output_folder", "write_hub_outputs"]
