@@ -74,19 +74,24 @@ def main(out: str, per_device_batch: int, method: str, steps: int = 1) -> None:
         result = trainer.train()
     except NonFiniteLossError as error:
         Path(f"{out}.rank{args.process_index}.error").write_text(str(error))
-        if torch.distributed.is_initialized():
-            torch.distributed.barrier()  # every process stopped at the same step: this returns at once
-            torch.distributed.destroy_process_group()
-        raise SystemExit(1)
+        _exit(1)
     if trainer.is_world_process_zero():
         weights = {name: p.detach().contiguous() for name, p in trainer.model.named_parameters()}
         save_file(weights, out)
         save_file(initial, out + ".initial")
         Path(out + ".json").write_text(json.dumps({"loss": result.training_loss, "world": args.world_size}))
+    _exit(0)
+
+
+def _exit(status: int) -> None:
+    """Leave at once, once every process is here: gloo's teardown at interpreter exit can deadlock (the DDP
+    reducer's process-group destructor joins gloo's worker thread while holding the GIL, and that thread may need
+    the GIL to free a finished collective's tensors), which would hang the test, not fail it."""
     if torch.distributed.is_initialized():
-        # Tear gloo down before exit: a live process group at interpreter shutdown can abort the process.
         torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
