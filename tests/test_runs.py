@@ -3,6 +3,7 @@ folder, resume only from this run's own checkpoints, incomplete checkpoints name
 refused, and every user error one line with exit status 2."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,20 @@ def test_overwrite_keeps_files_that_are_not_the_runs(tmp_path, backbone, corpus)
     (out / "notes.txt").write_text("mine")
     main(flags(backbone, corpus, out, "--overwrite_output_dir"))
     assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
+
+
+def test_a_two_process_run_trains_evaluates_and_exits(tmp_path, backbone, corpus):
+    """Under ``accelerate launch`` (2 processes, gloo): STS-B dev is scored on every evaluation, the folder is
+    written, and both processes exit (gloo's teardown once hung a run at exit)."""
+    out = tmp_path / "out"
+    argv = flags(backbone, corpus, out, "--method", "recse", "--eval_strategy", "steps", "--eval_steps", "2",
+                 "--load_best_model_at_end", "true", "--use_cpu", "true", "--logging_steps", "2")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29547",
+              "-m", "sentcse.trainers.cli.train", *argv]
+    done = subprocess.run(launch, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert [e["step"] for e in state["log_history"] if "eval_stsb_spearman" in e] == [2, 4]
+    assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()

@@ -10,9 +10,11 @@ scored and the model loaded. A user error prints one line and exits with status 
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+import torch
 from transformers import AutoTokenizer, set_seed
 
 from ...modeling.modeling_simcse import load_backbone_config
@@ -132,8 +134,20 @@ def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]
     disk) or a failed upload (the complete folder and the command that retries it) one line and status 1."""
     errors = {UsageError: 2, NonFiniteLossError: 1, HubUploadError: 1}
     trainer = report_errors("sentcse-train", lambda: run(argv, defaults), argv, errors)
-    trainer.accelerator.end_training()  # also tears down the process group of a multi-process run
+    end_processes(trainer)
     return trainer
+
+
+def end_processes(trainer) -> None:
+    """Tear down the process group of a multi-process run, once gloo's worker threads are idle.
+
+    After the last collective, a worker thread still frees that collective's tensors, which needs the GIL; if the
+    process group's destructor (it joins those threads) runs first while holding the GIL, the process hangs at
+    exit. A barrier, then a short wait that releases the GIL, lets the workers finish."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        time.sleep(0.2)
+    trainer.accelerator.end_training()
 
 
 if __name__ == "__main__":
