@@ -1,5 +1,6 @@
 """What the sentcse models accept, checked up front with one clear error each: a backbone location (a folder or a
-Hub id), the tokenizer beside the weights, and encode()'s sentences, device, dtype and max_length.
+Hub id), the tokenizer beside the weights, and encode()'s sentences, device, dtype and max_length; and the fp32
+regions bf16 autocast needs (``autocast_off``, ``upcast_half``), shared with the trainers' objectives.
 
 Self-contained (torch, transformers only): ``save_pretrained`` ships it with the model code.
 """
@@ -158,6 +159,25 @@ def checked_dtype(dtype, what: str = "encode(dtype=...)") -> Optional[torch.dtyp
     return resolved
 
 
+def has_autocast(device_type: str) -> bool:
+    """Whether torch has autocast for ``device_type`` (``meta``, for one, has none)."""
+    available = getattr(torch.amp, "is_autocast_available", None)  # torch >= 2.4
+    return available(device_type) if available is not None else device_type in ("cpu", "cuda")
+
+
+def upcast_half(x: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 -> fp32 for numerically safe arithmetic; fp32 and fp64 are kept as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def autocast_off(device_type: str) -> ContextManager:
+    """A region where autocast is disabled for ``device_type`` (a no-op outside autocast, and on devices that have
+    no autocast)."""
+    if has_autocast(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def autocast_context(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager:
     """The context ``encode(dtype=...)`` runs the forward in: nothing for None; autocast in ``dtype`` on
     ``device``'s type for bf16/fp16; autocast switched off for fp32 (an enclosing autocast included). A device type
@@ -165,11 +185,10 @@ def autocast_context(device: torch.device, dtype: Optional[torch.dtype]) -> Cont
     if dtype is None:
         return contextlib.nullcontext()
     device_type = device.type
-    available = getattr(torch.amp, "is_autocast_available", None)
-    if available is not None and not available(device_type):
+    if not has_autocast(device_type):
         raise ValueError(f"encode(dtype={dtype}): torch has no autocast for device {device_type!r}; pass dtype=None")
     if dtype == torch.float32:
-        return torch.autocast(device_type=device_type, enabled=False)
+        return autocast_off(device_type)
     if device_type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
         raise ValueError(f"encode(dtype={dtype}): this GPU does not support bfloat16; pass dtype='fp16' or 'fp32'")
     try:

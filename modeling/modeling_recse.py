@@ -5,7 +5,6 @@ densified by a square root, and compressed back to a d-vector r = Linear(sqrt(M)
 contrasted with the sentence embedding (METHODS.md section 2).
 """
 
-import contextlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,6 +14,7 @@ from torch.utils.checkpoint import checkpoint
 from transformers import initialization as init
 
 from .configuration_recse import ReCseConfig
+from .inputs import autocast_off, upcast_half
 from .modeling_simcse import SimCseModelOutput, SimCsePreTrainedModel
 
 
@@ -29,20 +29,6 @@ class ReCseModelOutput(SimCseModelOutput):
     """
 
     reshaped: Optional[torch.FloatTensor] = None
-
-
-def upcast_half(x: torch.Tensor) -> torch.Tensor:
-    """fp16/bf16 -> fp32; fp32 and fp64 are kept as they are (as ``sentcse.trainers.objectives.upcast_half``)."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
-    """Autocast disabled for ``device_type`` (as ``sentcse.trainers.objectives.autocast_off``; this module ships as
-    remote code, so it cannot import the trainers)."""
-    available = getattr(torch.amp, "is_autocast_available", None)  # torch >= 2.4
-    if available(device_type) if available is not None else device_type in ("cpu", "cuda"):
-        return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
 
 
 def signed_sqrt(matrix: torch.Tensor, eps: float) -> torch.Tensor:

@@ -12,13 +12,14 @@ An objective is an ``nn.Module`` called as ``objective(anchor, positive, output=
 It returns a ``dict`` of named scalar loss terms; the trainer sums them into the loss and logs each one.
 """
 
-import contextlib
 import functools
 from typing import Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ...modeling.inputs import autocast_off, upcast_half  # noqa: F401  (one copy for the model and objectives)
 
 
 # name of a model-output field -> its two views, gathered across processes
@@ -46,20 +47,6 @@ def check_views(anchor: torch.Tensor, positive: torch.Tensor) -> None:
         )
     if anchor.shape[0] < 2:
         raise ValueError("a contrastive objective needs at least 2 sentences in the (gathered) batch")
-
-
-def upcast_half(x: torch.Tensor) -> torch.Tensor:
-    """fp16/bf16 -> fp32 for a numerically safe softmax; fp32 and fp64 are kept as they are."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
-    """A region where autocast is disabled for ``device_type`` (a no-op outside autocast, and on devices that have
-    no autocast, such as ``meta``)."""
-    available = getattr(torch.amp, "is_autocast_available", None)  # torch >= 2.4
-    if available(device_type) if available is not None else device_type in ("cpu", "cuda"):
-        return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
 
 
 Function = TypeVar("Function", bound=Callable)
