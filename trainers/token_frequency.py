@@ -46,11 +46,15 @@ def corpus_fingerprint(sentences, tokenizer, max_length: int) -> str:
     return digest.hexdigest()[:16]
 
 
+def token_counts_text(counts: Dict[int, int], fingerprint: str = "") -> str:
+    """The ``token_counts.json`` text of ``counts`` (what ``load_token_counts`` reads back)."""
+    return json.dumps({"fingerprint": fingerprint, "counts": {str(k): int(v) for k, v in sorted(counts.items())}})
+
+
 def save_token_counts(counts: Dict[int, int], folder: Union[str, Path], fingerprint: str = "") -> Path:
     path = Path(folder) / TOKEN_COUNTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"fingerprint": fingerprint, "counts": {str(k): int(v) for k, v in sorted(counts.items())}}
-    path.write_text(json.dumps(payload))
+    path.write_text(token_counts_text(counts, fingerprint))
     return path
 
 

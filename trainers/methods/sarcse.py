@@ -1,13 +1,14 @@
 """SARCSE (Liu et al., arXiv 2402.15153): SimCSE plus a TextCNN sentence encoder whose embedding must rebuild every
 token, under self-adaptive (frequency) weights."""
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 from ...modeling import SarcseModel
 from ..objectives.reconstruction import SelfAdaptiveReconstruction
-from ..token_frequency import TOKEN_COUNTS_FILE, corpus_fingerprint, count_tokens, load_token_counts, token_weights
+from ..token_frequency import (
+    TOKEN_COUNTS_FILE, corpus_fingerprint, count_tokens, load_token_counts, token_counts_text, token_weights,
+)
 from .spec import MethodResources, MethodSpec
 
 POOLER_FIELDS = frozenset({"pooler", "mlp_only_train", "mlp_activation"})
@@ -19,10 +20,9 @@ def prepare(config, sentences: Sequence[str], tokenizer, output_dir: Path) -> Me
     counts = load_token_counts(output_dir, fingerprint)
     if counts is None:
         counts = count_tokens(sentences, tokenizer, config.max_length)
-    payload = {"fingerprint": fingerprint, "counts": {str(k): int(v) for k, v in sorted(counts.items())}}
     return MethodResources(
         term_inputs={"token_weights": token_weights(counts, len(tokenizer), config.theta)},
-        checkpoint_files={TOKEN_COUNTS_FILE: json.dumps(payload)},
+        checkpoint_files={TOKEN_COUNTS_FILE: token_counts_text(counts, fingerprint)},
     )
 
 
