@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import torch
-from transformers import AutoTokenizer, set_seed
+from transformers import set_seed
 
-from ...modeling.modeling_simcse import load_backbone_config
+from ...modeling.inputs import load_backbone_config, load_tokenizer
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
 from ..data import TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
@@ -58,7 +58,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     config = _checked(f"--method {spec.name}", lambda: spec.config_class(backbone_config=backbone_config, **kwargs))
     _checked(f"--objective {config.objective}", lambda: contrastive_from_config(config))
 
-    tokenizer = _checked("--backbone tokenizer", lambda: AutoTokenizer.from_pretrained(run_args.backbone))
+    tokenizer = _checked("--backbone tokenizer", lambda: load_tokenizer(run_args.backbone, None, backbone_config))
     collator = _checked("--max_length", lambda: TwoViewCollator(tokenizer, config.max_length))
     corpus = _checked("--train_file", lambda: load_corpus(data_args.train_file, data_args.max_train_samples))
     logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, len(corpus.sentences), corpus.blank_lines)
