@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ...modeling.inputs import looks_local
 from .environment import collect_environment
 
 Rows = List[Tuple[str, str]]
@@ -31,8 +32,7 @@ def is_local(name: Optional[str]) -> bool:
     """Whether a backbone / corpus name is a local path rather than a Hub id."""
     if not name:
         return True
-    return (Path(name).expanduser().exists() or name.startswith((".", "/", "~"))
-            or name.endswith((".txt", ".gz", ".jsonl", ".csv")))
+    return Path(name).expanduser().exists() or looks_local(name) or name.endswith((".txt", ".gz", ".jsonl", ".csv"))
 
 
 def training_rows(info: Mapping[str, Any], state: Mapping[str, Any], config) -> Rows:
