@@ -47,8 +47,6 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         raise UsageError("--backbone is required: an encoder folder or a Hub model name")
     if not data_args.train_file:
         raise UsageError("--train_file is required: a .txt/.gz file with one sentence per line, or a Hub dataset")
-    if data_args.max_train_samples is not None and data_args.max_train_samples < 1:
-        raise UsageError(f"--max_train_samples must be >= 1, got {data_args.max_train_samples}")
     _checked("processes", lambda: refuse_data_parallel(training_args))
     dev_dir = data_args.dev_dir or data_args.sts_dir
     if dev_dir is None:
@@ -60,7 +58,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
 
     tokenizer = _checked("--backbone tokenizer", lambda: load_tokenizer(run_args.backbone, None, backbone_config))
     collator = _checked("--max_length", lambda: TwoViewCollator(tokenizer, config.max_length))
-    corpus = _checked("--train_file", lambda: load_corpus(data_args.train_file, data_args.max_train_samples))
+    corpus = _checked("corpus", lambda: load_corpus(data_args.train_file, data_args.max_train_samples))
     logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, len(corpus.sentences), corpus.blank_lines)
     check_run_size(len(corpus.sentences), training_args)
     dev_evaluator = StsEvaluator(sts_dir=dev_dir, tasks=[DEV_TASK])
