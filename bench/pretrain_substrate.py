@@ -1,0 +1,478 @@
+"""Masked-language-model pretraining of the bert-mini-wiki substrate, with a measured stop rule (issue 17).
+
+    python bench/pretrain_substrate.py                       # start, or continue where the last run stopped
+    python bench/pretrain_substrate.py --max_minutes 150     # stop cleanly (checkpoint written) after 150 min
+    OMP_NUM_THREADS=1 taskset -c 1 python bench/pretrain_substrate.py --threads 1   # beside other work
+
+It continues the shipped backbone (encoder + ``mlm_head.safetensors``; ``--init scratch`` starts from random
+weights) on one-sentence inputs of wiki1m (at most 32 tokens, 15% masked, 80/10/10), batch 256, AdamW with a
+linear warm-up and a linear decay to 0 at ``--total_tokens``. The loss is computed only at the masked positions
+(the vocabulary projection of the other 85% is never needed). bf16 autocast where the CPU has AMX or
+avx512_bf16 (or a GPU is used), fp32 otherwise; tokens/s and the CPU are printed and recorded.
+
+Resumable: everything lives in ``--output_dir`` (default ``$SENTCSE_PRETRAIN_DIR``, else
+``~/.cache/sentcse/pretrain_substrate``, outside the work tree): ``checkpoint.pt`` (weights, AdamW state, schedule,
+RNG states, position in the data, the curve so far) is replaced atomically every ``--checkpoint_minutes`` and at
+every evaluation, so a run killed at any moment loses at most that much work; rerunning the command continues it.
+
+Stop rule, measured every ``--eval_every_tokens`` (and at the start): MLM loss on a held-out slice (every 500th
+sentence of wiki1m, never trained on, fixed masks), raw STS-B dev ([CLS] and mean pooling) and a fixed SimCSE probe
+through sentcse itself (150 steps, batch 64, lr 3e-5, [CLS]+MLP and mean pooling, 2 seeds, best dev of the
+evaluations every 25 steps). The backbone is *ready* when the probe's better pooling (mean over the seeds) beats the
+raw backbone's better pooler by more than that pooling's seed spread (max - min); training *stops* then, or when the
+held-out loss fell by less than ``--min_loss_drop`` since the previous evaluation, or at ``--total_tokens``. A ready
+backbone is exported (fp16 safetensors, tokenizer, provenance README with the curve) to ``<output_dir>/final``.
+
+The curve is written to ``bench/results/pretrain_substrate.json`` and to its section of BENCHMARKS.md at every
+evaluation and at exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    REPO, RESULTS, SENTEVAL, WIKI1M, WIKI100K, bert_mini_path, machine_info, machine_line, markdown_table, now,
+    update_section,
+)
+
+NAME = "pretrain_substrate"
+HELD_OUT_EVERY = 500  # every 500th sentence of the corpus is held out (2,000 of wiki1m)
+PROBES = {"simcse": "[CLS]+MLP", "simcse_avg": "mean"}
+DEV = "STSBenchmark-dev"
+
+
+def default_output_dir() -> Path:
+    env = os.environ.get("SENTCSE_PRETRAIN_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "sentcse" / NAME
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--output_dir", type=Path, default=default_output_dir())
+    p.add_argument("--init", choices=("shipped", "scratch"), default="shipped",
+                   help="continue the shipped encoder + MLM head, or start from random weights (its config)")
+    p.add_argument("--backbone", default=None, help="folder of the shipped backbone (default: bert-mini-wiki)")
+    p.add_argument("--corpus", type=Path, default=WIKI1M)
+    p.add_argument("--batch_size", type=int, default=256)
+    p.add_argument("--max_length", type=int, default=32)
+    p.add_argument("--peak_lr", type=float, default=5e-4)
+    p.add_argument("--warmup_steps", type=int, default=500)
+    p.add_argument("--weight_decay", type=float, default=0.01)
+    p.add_argument("--total_tokens", type=float, default=250e6, help="end of the lr schedule and of the run")
+    p.add_argument("--eval_every_tokens", type=float, default=25e6)
+    p.add_argument("--min_loss_drop", type=float, default=0.01)
+    p.add_argument("--checkpoint_minutes", type=float, default=10.0)
+    p.add_argument("--max_minutes", type=float, default=None, help="stop cleanly (with a checkpoint) after this long")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--probe_seeds", type=int, nargs="+", default=[42, 43])
+    p.add_argument("--probe_steps", type=int, default=150)
+    p.add_argument("--probe_train_file", type=Path, default=WIKI100K)
+    p.add_argument("--sts_dir", type=Path, default=SENTEVAL)
+    p.add_argument("--log_every", type=int, default=50)
+    p.add_argument("--no_markdown", action="store_true")
+    args = p.parse_args(argv)
+    for name in ("batch_size", "max_length", "warmup_steps", "probe_steps", "log_every"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1")
+    if args.total_tokens <= 0 or args.eval_every_tokens <= 0:
+        p.error("--total_tokens and --eval_every_tokens must be > 0")
+    if not args.corpus.is_file():
+        p.error(f"corpus {args.corpus} not found; pass --corpus (one sentence a line, .txt or .gz)")
+    if not (args.sts_dir / "STS" / "STSBenchmark").is_dir() and not (args.sts_dir / "sts-dev.csv").is_file():
+        p.error(f"no STS-B dev data under {args.sts_dir}; pass --sts_dir (SentEval folder)")
+    return args
+
+
+# ------------------------------------------------------------------------------------------------------ machine
+def cpu_bf16_flags() -> list:
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    return sorted(f for f in flags.split(":", 1)[1].split() if f in ("amx_bf16", "amx_tile", "avx512_bf16"))
+
+
+def choose_precision(requested: str, device) -> str:
+    if requested != "auto":
+        return requested
+    if device.type == "cuda":
+        return "bf16"
+    return "bf16" if cpu_bf16_flags() else "fp32"
+
+
+# ------------------------------------------------------------------------------------------------------ data
+def tokenized_corpus(args, tokenizer, out: Path):
+    """The corpus tokenised once (``tokens.npz`` in the output folder, reused by every later run): token ids
+    (uint16, truncated to ``max_length``, 0-padded) and lengths, in file order; blank lines dropped."""
+    import gzip
+
+    import numpy as np
+
+    cache = out / f"tokens_{args.corpus.name}_{args.max_length}.npz"
+    if cache.is_file():
+        data = np.load(cache)
+        return data["ids"], data["lengths"]
+    start = time.perf_counter()
+    opener = gzip.open if args.corpus.suffix == ".gz" else open
+    with opener(args.corpus, "rt", encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle]
+    lines = [line for line in lines if line]
+    ids = np.zeros((len(lines), args.max_length), dtype=np.uint16)
+    lengths = np.zeros(len(lines), dtype=np.uint8)
+    for begin in range(0, len(lines), 10000):
+        encoded = tokenizer(lines[begin:begin + 10000], truncation=True, max_length=args.max_length)["input_ids"]
+        for row, seq in enumerate(encoded, start=begin):
+            ids[row, :len(seq)] = seq
+            lengths[row] = len(seq)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, ids=ids, lengths=lengths)
+    os.replace(tmp, cache)
+    print(f"[pretrain] tokenised {len(lines):,} sentences in {time.perf_counter() - start:.0f} s -> {cache}", flush=True)
+    return ids, lengths
+
+
+def epoch_order(n_train: int, seed: int, epoch: int):
+    import numpy as np
+
+    return np.random.default_rng([seed, epoch]).permutation(n_train)
+
+
+def mlm_batch(collator, ids, lengths, rows):
+    examples = [{"input_ids": ids[r, :lengths[r]].tolist()} for r in rows]
+    return collator.torch_call(examples)
+
+
+# ------------------------------------------------------------------------------------------------------ model
+def build_model(args, backbone: str):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, BertForMaskedLM
+
+    if args.init == "scratch":
+        return BertForMaskedLM(AutoConfig.from_pretrained(backbone))
+    model = BertForMaskedLM.from_pretrained(backbone)
+    head = Path(backbone) / "mlm_head.safetensors"
+    if not head.is_file():
+        raise SystemExit(f"{head} not found: --init shipped needs the backbone's MLM head (or pass --init scratch)")
+    missing, unexpected = model.load_state_dict(load_file(str(head)), strict=False)
+    tied = {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}  # the embeddings and predictions.bias
+    if unexpected or any(key.startswith("cls.") and key not in tied for key in missing):
+        raise SystemExit(f"{head} does not fit the model (missing {missing}, unexpected {unexpected})")
+    model.tie_weights()
+    predictions = model.cls.predictions
+    if predictions.decoder.weight is not model.bert.embeddings.word_embeddings.weight or not torch.equal(
+            predictions.decoder.bias, predictions.bias):
+        raise SystemExit("the MLM decoder is not tied to the word embeddings and the head's bias")
+    return model
+
+
+def masked_loss(model, batch, device):
+    """Cross-entropy of the MLM head at the masked positions only."""
+    import torch.nn.functional as F
+
+    labels = batch["labels"].to(device)
+    hidden = model.bert(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).last_hidden_state
+    selected = labels != -100
+    logits = model.cls(hidden[selected])
+    return F.cross_entropy(logits.float(), labels[selected]), int(selected.sum())
+
+
+def autocast(device, precision: str):
+    import torch
+
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def lr_factor(step: int, warmup: int, total_steps: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+
+# ------------------------------------------------------------------------------------------------------ evaluation
+def held_out_loss(model, collator, ids, lengths, rows, device, precision) -> float:
+    import torch
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), autocast(device, precision):
+        torch.manual_seed(1234)  # the same masks at every evaluation
+        for begin in range(0, len(rows), 256):
+            loss, n = masked_loss(model, mlm_batch(collator, ids, lengths, rows[begin:begin + 256]), device)
+            total += float(loss) * n
+            count += n
+    model.train()
+    return total / count
+
+
+def export_encoder(model, tokenizer, folder: Path, dtype=None) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    encoder = model.bert
+    if dtype is not None:
+        import copy
+
+        encoder = copy.deepcopy(encoder).to(dtype=dtype)
+    encoder.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def raw_dev(folder: Path, sts_dir: Path) -> dict:
+    from sentcse.modeling import SimCseModel
+    from sentcse.trainers.sts import StsEvaluator
+
+    evaluator = StsEvaluator(sts_dir=sts_dir, tasks=[DEV])
+    return {pooler: evaluator.evaluate(SimCseModel.from_backbone(str(folder), pooler=pooler))[DEV].spearman
+            for pooler in ("cls", "avg")}
+
+
+def simcse_probe(folder: Path, args, work_dir: Path) -> dict:
+    """Best STS-B dev of the fixed SimCSE probe, per pooling and seed (quality.py's train_run, dev only)."""
+    from quality import train_run
+
+    every = min(25, args.probe_steps)
+    budget = ["--train_file", str(args.probe_train_file), "--per_device_train_batch_size", "64", "--learning_rate",
+              "3e-5", "--max_steps", str(args.probe_steps), "--eval_steps", str(every), "--save_steps", str(every)]
+    out = {}
+    for run in PROBES:
+        out[run] = {}
+        for seed in args.probe_seeds:
+            record = train_run(run, seed, str(folder), budget, str(work_dir), None, dev_dir=str(args.sts_dir))
+            out[run][str(seed)] = record["best_dev"]
+            print(f"[pretrain]   probe {run} seed {seed}: best dev {record['best_dev']:.2f}", flush=True)
+    return out
+
+
+def decide(curve: list, args) -> tuple:
+    """(ready, stop, reason) after the last evaluation of ``curve``."""
+    point = curve[-1]
+    raw_best = max(point["raw_dev"].values())
+    means = {run: sum(v.values()) / len(v) for run, v in point["probe_dev"].items()}
+    best = max(means, key=means.get)
+    spread = max(point["probe_dev"][best].values()) - min(point["probe_dev"][best].values())
+    margin = means[best] - raw_best
+    point["rule"] = {"raw_best": raw_best, "probe_best": means[best], "probe_best_run": best, "seed_spread": spread,
+                     "margin": margin}
+    if margin > spread:
+        return True, True, (f"ready: probe {best} {means[best]:.2f} beats the raw backbone's best pooler {raw_best:.2f} "
+                            f"by {margin:.2f} > seed spread {spread:.2f}")
+    if point["tokens"] >= args.total_tokens:
+        return False, True, f"not ready by {args.total_tokens / 1e6:.0f}M tokens (margin {margin:.2f}, spread {spread:.2f})"
+    if len(curve) >= 2 and curve[-2]["held_out_loss"] - point["held_out_loss"] < args.min_loss_drop:
+        return False, True, (f"held-out MLM loss stopped falling ({curve[-2]['held_out_loss']:.3f} -> "
+                             f"{point['held_out_loss']:.3f}); not ready (margin {margin:.2f}, spread {spread:.2f})")
+    return False, False, f"continue: margin {margin:.2f} <= seed spread {spread:.2f}, loss still falling"
+
+
+# ------------------------------------------------------------------------------------------------------ results
+def write_results(state: dict, args, machine: dict, command: str) -> None:
+    record = {
+        "benchmark": NAME, "command": command, "updated": now(), "machine": machine,
+        "recipe": {k: state["recipe"][k] for k in sorted(state["recipe"])},
+        "tokens_seen": state["tokens"], "steps": state["step"], "epochs_started": state["epoch"] + 1,
+        "throughput": state["throughput"], "curve": state["curve"], "decision": state.get("decision"),
+        "ready": state.get("ready", False), "output_dir": str(args.output_dir),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{NAME}.json").write_text(json.dumps(record, indent=2) + "\n")
+    if not args.no_markdown:
+        update_section(NAME, markdown(record))
+
+
+def markdown(record: dict) -> str:
+    rows = []
+    for p in record["curve"]:
+        probe = {run: sum(v.values()) / len(v) for run, v in p["probe_dev"].items()}
+        spreads = {run: max(v.values()) - min(v.values()) for run, v in p["probe_dev"].items()}
+        rows.append([f"{p['tokens'] / 1e6:.1f}M", str(p["step"]), f"{p['held_out_loss']:.3f}",
+                     f"{p['raw_dev']['cls']:.2f}", f"{p['raw_dev']['avg']:.2f}",
+                     *[f"{probe[run]:.2f} (spread {spreads[run]:.2f})" for run in PROBES],
+                     f"{p['rule']['margin']:+.2f}"])
+    tp = record["throughput"]
+    recipe = record["recipe"]
+    lines = [
+        "## 7. Pretraining the substrate further (`bench/pretrain_substrate.py`, issue 17)", "",
+        f"- Machine: {machine_line(record['machine'])}; CPU bf16 flags: {', '.join(tp.get('cpu_bf16_flags') or ['none'])}.",
+        f"- Updated {record['updated']}; continue with `{record['command']}` (state in `{record['output_dir']}`,"
+        f" results: `bench/results/{NAME}.json`).",
+        f"- Recipe: {recipe['init']} init, batch {recipe['batch_size']}, max length {recipe['max_length']}, AdamW peak lr "
+        f"{recipe['peak_lr']} (warm-up {recipe['warmup_steps']} steps, linear decay to 0 at "
+        f"{recipe['total_tokens'] / 1e6:.0f}M tokens), {recipe['precision']}, masked-position loss only.",
+        f"- Throughput: {tp.get('tokens_per_second', float('nan')):,.0f} tokens/s (non-padding tokens, {tp.get('threads')}"
+        f" torch thread(s), {recipe['precision']}); {record['tokens_seen'] / 1e6:.1f}M tokens seen in {record['steps']} steps.",
+        "- Each row: held-out MLM loss (2,000 sentences, fixed masks), raw STS-B dev, and the SimCSE probe (150 steps, "
+        "batch 64, lr 3e-5, best dev of 6 evaluations; mean of 2 seeds) with [CLS]+MLP and mean pooling; margin = "
+        "better probe - better raw pooler (ready when > that probe's seed spread).", "",
+        markdown_table(["tokens", "step", "held-out MLM loss", "raw [CLS]", "raw mean", "probe [CLS]+MLP",
+                        "probe mean", "margin"], rows), "",
+        f"**Decision:** {record['decision'] or 'running'}.",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------------ state
+def save_state(path: Path, model, optimizer, state: dict) -> None:
+    import numpy as np  # noqa: F401  (numpy RNG state is part of torch's pickle)
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                "torch_rng": torch.get_rng_state()}, tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision = choose_precision(args.precision, device)
+    backbone = args.backbone or bert_mini_path()
+    out = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint.pt"
+    recipe = {"init": args.init, "backbone": str(backbone), "corpus": args.corpus.name, "batch_size": args.batch_size,
+              "max_length": args.max_length, "peak_lr": args.peak_lr, "warmup_steps": args.warmup_steps,
+              "weight_decay": args.weight_decay, "total_tokens": args.total_tokens, "seed": args.seed,
+              "precision": precision, "mlm_probability": 0.15}
+    command = "python bench/pretrain_substrate.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])
+                                                             if a != "--no_markdown")
+    machine = machine_info()
+    print(f"[pretrain] {machine['cpu_model']} ({os.cpu_count()} CPUs; bf16 flags: {cpu_bf16_flags() or 'none'}), "
+          f"device {device}, {precision}, {torch.get_num_threads()} thread(s)", flush=True)
+
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="pt")
+    model = build_model(args, backbone).to(device)
+    decay = [p for n, p in model.named_parameters() if not ("bias" in n or "LayerNorm" in n)]
+    no_decay = [p for n, p in model.named_parameters() if "bias" in n or "LayerNorm" in n]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.peak_lr)
+
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        if saved["state"]["recipe"] != recipe:
+            changed = {k: (saved["state"]["recipe"].get(k), v) for k, v in recipe.items() if saved["state"]["recipe"].get(k) != v}
+            raise SystemExit(f"{checkpoint} was written with another recipe {changed} (saved, now); pass the same flags "
+                             f"or another --output_dir")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+        print(f"[pretrain] resumed {checkpoint}: step {state['step']}, {state['tokens'] / 1e6:.2f}M tokens", flush=True)
+        if state.get("decision_final"):
+            print(f"[pretrain] already decided: {state['decision']}", flush=True)
+            write_results(state, args, machine, command)
+            return 0
+    else:
+        torch.manual_seed(args.seed)
+        state = {"recipe": recipe, "step": 0, "tokens": 0, "epoch": 0, "offset": 0, "curve": [],
+                 "next_eval_tokens": 0.0, "throughput": {}}
+
+    ids, lengths = tokenized_corpus(args, tokenizer, out)
+    index = list(range(len(ids)))
+    held_out = index[::HELD_OUT_EVERY]
+    train_rows = [i for i in index if i % HELD_OUT_EVERY]
+    mean_tokens = float(lengths[train_rows].mean())
+    total_steps = math.ceil(args.total_tokens / (mean_tokens * args.batch_size))
+    print(f"[pretrain] {len(train_rows):,} training sentences ({mean_tokens:.1f} tokens on average), "
+          f"{len(held_out):,} held out; schedule {total_steps:,} steps", flush=True)
+
+    stop_requested = []
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append("SIGTERM"))
+    started = time.perf_counter()
+    last_save = time.perf_counter()
+    window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
+    order = epoch_order(len(train_rows), args.seed, state["epoch"])
+    model.train()
+
+    def evaluate() -> bool:
+        nonlocal last_save
+        print(f"[pretrain] evaluating at {state['tokens'] / 1e6:.2f}M tokens ...", flush=True)
+        begin = time.perf_counter()
+        folder = out / "encoder"
+        export_encoder(model, tokenizer, folder)
+        point = {"tokens": state["tokens"], "step": state["step"],
+                 "held_out_loss": held_out_loss(model, collator, ids, lengths, held_out, device, precision),
+                 "raw_dev": raw_dev(folder, args.sts_dir),
+                 "probe_dev": simcse_probe(folder, args, out / "probe"), "date": now()}
+        state["curve"].append(point)
+        ready, stop, reason = decide(state["curve"], args)
+        point["eval_seconds"] = round(time.perf_counter() - begin, 1)
+        state["decision"], state["ready"], state["decision_final"] = reason, ready, stop
+        state["next_eval_tokens"] = state["tokens"] + args.eval_every_tokens
+        print(f"[pretrain] loss {point['held_out_loss']:.3f}, raw dev {point['raw_dev']}, {reason}", flush=True)
+        if ready:
+            export_encoder(model, tokenizer, out / "final", dtype=torch.float16)
+        save_state(checkpoint, model, optimizer, state)
+        write_results(state, args, machine, command)
+        last_save = time.perf_counter()
+        return stop
+
+    while True:
+        if state["tokens"] >= state["next_eval_tokens"] and evaluate():
+            print(f"[pretrain] stopped: {state['decision']}", flush=True)
+            return 0
+        if stop_requested or (args.max_minutes and time.perf_counter() - started > args.max_minutes * 60):
+            save_state(checkpoint, model, optimizer, state)
+            write_results(state, args, machine, command)
+            print(f"[pretrain] paused at step {state['step']} ({state['tokens'] / 1e6:.2f}M tokens); rerun to continue",
+                  flush=True)
+            return 0
+        if state["offset"] >= len(order):
+            state["epoch"] += 1
+            state["offset"] = 0
+            order = epoch_order(len(train_rows), args.seed, state["epoch"])
+        rows = [train_rows[i] for i in order[state["offset"]:state["offset"] + args.batch_size]]
+        state["offset"] += args.batch_size
+        tick = time.perf_counter()
+        batch = mlm_batch(collator, ids, lengths, rows)
+        for group in optimizer.param_groups:
+            group["lr"] = args.peak_lr * lr_factor(state["step"], args.warmup_steps, total_steps)
+        with autocast(device, precision):
+            loss, _ = masked_loss(model, batch, device)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens = int(batch["attention_mask"].sum())
+        state["step"] += 1
+        state["tokens"] += tokens
+        window_tokens += tokens
+        window_time += time.perf_counter() - tick
+        window_loss += float(loss)
+        window_steps += 1
+        if state["step"] % args.log_every == 0:
+            rate = window_tokens / window_time
+            state["throughput"] = {"tokens_per_second": rate, "threads": torch.get_num_threads(),
+                                   "cpu_bf16_flags": cpu_bf16_flags(), "device": str(device)}
+            print(f"[pretrain] step {state['step']} tokens {state['tokens'] / 1e6:.2f}M loss {window_loss / window_steps:.3f} "
+                  f"lr {optimizer.param_groups[0]['lr']:.2e} {rate:,.0f} tokens/s", flush=True)
+            window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
+        if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
+            save_state(checkpoint, model, optimizer, state)
+            last_save = time.perf_counter()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
