@@ -4,6 +4,8 @@
 ``device`` fixture on that device."""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,15 @@ import pytest
 # Tests must never touch the network: switch the Hugging Face Hub and datasets off before anything imports them.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Corpora converted by the tests go to a cache of this session (subprocesses inherit it), not the user's.
+DATASETS_CACHE = tempfile.mkdtemp(prefix="sentcse-test-datasets-")
+os.environ["HF_DATASETS_CACHE"] = DATASETS_CACHE
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(DATASETS_CACHE, ignore_errors=True)
 
 
 def pytest_addoption(parser):

@@ -65,7 +65,7 @@ def main(out: str, per_device_batch: int, method: str, steps: int = 1) -> None:
         rank, step = (int(part) for part in nan_at.split(":"))
         objective = NanAt(objective, rank, step)
     trainer = CseTrainer(
-        model=model, args=args, train_dataset=Corpus(SENTENCES, "test").to_dataset(),
+        model=model, args=args, train_dataset=Corpus.from_sentences(SENTENCES).dataset,
         data_collator=TwoViewCollator(tokenizer, 16), objective=objective,
     )
     if nan_at:

@@ -48,7 +48,7 @@ def _trainer(tmp_path, model_class=SimCseModel, objective=None, device=None, **o
     spec = get_method(model.config.model_type)
     resources = spec.prepare(model.config, SENTENCES, tokenizer, tmp_path)
     return CseTrainer(
-        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus(SENTENCES, "test").to_dataset(),
+        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus.from_sentences(SENTENCES).dataset,
         data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
         objective=objective or spec.build_objective(model.config, resources),
         checkpoint_files=resources.checkpoint_files,
@@ -66,7 +66,7 @@ def test_data_parallel_is_refused_when_the_trainer_is_built(tmp_path, monkeypatc
     spec = get_method("sarcse")
     resources = spec.prepare(model.config, SENTENCES, tokenizer, tmp_path)
     objective = spec.build_objective(model.config, resources)
-    dataset = Corpus(SENTENCES, "test").to_dataset()
+    dataset = Corpus.from_sentences(SENTENCES).dataset
 
     trainer = CseTrainer(model=model, args=args, train_dataset=dataset, objective=objective)  # 0 or 1 GPU: fine
     monkeypatch.setattr(CseTrainingArguments, "n_gpu", property(lambda self: 3))

@@ -1,7 +1,6 @@
 """Training: the objectives against independent references, data handling, multi-process equivalence (SimCSE and
 reCSE's gathered reshaped views), resume, the non-finite-loss stop, and the CLI end to end."""
 
-import gzip
 import importlib.util
 import json
 import math
@@ -18,7 +17,7 @@ from transformers import BertModel, TrainerCallback
 
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from tiny import NanAfter, tiny_backbone_config, tiny_model, tiny_tokenizer
-from sentcse.trainers.data import Corpus, TwoViewCollator, load_corpus, read_corpus
+from sentcse.trainers.data import Corpus, TwoViewCollator
 from sentcse.trainers.objectives import InfoNCE
 from sentcse.trainers.methods import get_method
 from sentcse.trainers.objectives.reconstruction import SelfAdaptiveReconstruction
@@ -118,85 +117,12 @@ def test_sarcse_objective_needs_token_weights():
 
 
 # ---------------------------------------------------------------- data
-def test_read_corpus_skips_and_counts_blank_lines(tmp_path):
-    path = tmp_path / "corpus.txt.gz"
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        handle.write("first sentence\n\n   \nsecond one\n")
-    corpus = read_corpus(path)
-    assert corpus.sentences == ["first sentence", "second one"] and corpus.blank_lines == 2
-
-
-def test_bad_corpora_raise_clear_errors(tmp_path):
-    bad = tmp_path / "latin1.txt"
-    bad.write_bytes("fine\ncaf\xe9\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"latin1.txt: line 2 is not valid UTF-8"):
-        read_corpus(bad)
-    blank = tmp_path / "blank.txt"
-    blank.write_text("\n\n  \n")
-    with pytest.raises(ValueError, match="no sentence found"):
-        read_corpus(blank)
-    with pytest.raises(FileNotFoundError, match="--train_file"):
-        load_corpus(str(tmp_path / "missing.txt"))
-
-
 def test_collator_stacks_two_identical_views():
     tokenizer = tiny_tokenizer()
     batch = TwoViewCollator(tokenizer, max_length=6)([{"sentence": "the cat sat on the big red mat"}, {"sentence": "a"}])
     assert batch["input_ids"].shape == (4, 6)
     assert torch.equal(batch["input_ids"][:2], batch["input_ids"][2:])
     assert batch["attention_mask"][:, 0].all()  # right padding
-
-
-def test_corpus_folder_gzip_and_count_errors_name_the_file_and_the_fix(tmp_path):
-    with pytest.raises(IsADirectoryError, match=r"is a folder; pass a .txt or .gz file with one sentence per line"):
-        load_corpus(str(tmp_path))
-    with pytest.raises(IsADirectoryError, match=r"is a folder"):
-        read_corpus(tmp_path)
-    plain = tmp_path / "plain.txt.gz"
-    plain.write_text("a sentence\nanother\n")
-    with pytest.raises(ValueError, match=r"plain.txt.gz is not gzip-compressed: rename it to .txt or compress it"):
-        load_corpus(str(plain))
-    lines = "".join(f"sentence number {i} with some words\n" for i in range(3000)).encode()
-    whole = gzip.compress(lines)
-    truncated = tmp_path / "truncated.gz"
-    truncated.write_bytes(whole[: len(whole) // 2])
-    corrupt = tmp_path / "corrupt.gz"
-    corrupt.write_bytes(whole[:-8] + bytes(8))  # CRC and length trailer zeroed
-    for path in (truncated, corrupt):
-        with pytest.raises(ValueError, match=rf"{path.name} is a truncated or corrupt gzip file \(.+\): copy it again"):
-            read_corpus(path)
-    assert len(read_corpus(truncated, max_sentences=5).sentences) == 5  # what is needed was read before the cut
-    packed = tmp_path / "packed.txt"
-    packed.write_bytes(whole)
-    with pytest.raises(ValueError, match=r"packed.txt: line 1 is not valid UTF-8 .*looks gzip-compressed: name it .gz"):
-        read_corpus(packed)
-    good = tmp_path / "good.txt"
-    good.write_text("one\ntwo\n")
-    for bad in (0, -3):
-        with pytest.raises(ValueError, match=rf"--max_train_samples must be >= 1, got {bad}"):
-            load_corpus(str(good), max_sentences=bad)
-        with pytest.raises(ValueError, match=r"--max_train_samples must be >= 1"):
-            read_corpus(good, max_sentences=bad)
-    assert read_corpus(good, max_sentences=1).sentences == ["one"]
-
-
-@pytest.mark.parametrize("suffix", [".txt", ".gz"])
-def test_control_character_lines_count_as_blank(tmp_path, suffix, caplog):
-    text = ("\ufeffBOM first\n\x00\x00\x00\n\x1b[0m\x7f \n\u200b\n\n" "ok\x00 line\r\n" "tab\tinside\x0cfeed\n"
-            "caf\u00e9 \u200dkept\n")
-    path = tmp_path / f"corpus{suffix}"
-    data = text.encode("utf-8")
-    path.write_bytes(gzip.compress(data) if suffix == ".gz" else data)
-    with caplog.at_level("WARNING", logger="sentcse.trainers.data"):
-        corpus = read_corpus(path)
-    # "\x1b[0m\x7f" drops ESC and DEL; "[0m" is text and stays
-    assert corpus.sentences == ["BOM first", "[0m", "ok line", "tab\tinside feed", "caf\u00e9 \u200dkept"]
-    assert corpus.blank_lines == 3
-    assert "skipped 3 blank lines (2 of them only control characters such as NUL)" in caplog.text
-    only_controls = tmp_path / "nul.txt"
-    only_controls.write_bytes(b"\x00\x00\n\x01\n\n")
-    with pytest.raises(ValueError, match=r"nul.txt: no sentence found \(3 blank lines\)"):
-        read_corpus(only_controls)
 
 
 def test_collator_max_length_must_leave_a_content_token():
@@ -261,7 +187,7 @@ def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), objective=None, **
     spec = get_method(model.config.model_type)
     resources = spec.prepare(model.config, SENTENCES, tokenizer, tmp_path)
     return CseTrainer(
-        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus(SENTENCES, "test").to_dataset(),
+        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus.from_sentences(SENTENCES).dataset,
         data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
         objective=objective or spec.build_objective(model.config, resources),
         checkpoint_files=resources.checkpoint_files, callbacks=list(callbacks),

@@ -1,34 +1,29 @@
-"""Training data: one sentence per line (.txt or .gz) or a Hub dataset, and the two-view collator."""
+"""Training data: one sentence per line (.txt or .gz files, or a Hub dataset) through ``datasets``, and the two-view
+collator.
 
+A corpus is converted once into ``datasets``' memory-mapped Arrow cache (its text loader, then a cached cleaning
+pass), so memory does not grow with its size and the processes of a run share the cache; ``streaming=True`` reads
+it as it trains (an ``IterableDataset`` with a shuffle buffer) and converts nothing.
+"""
+
+import glob
 import gzip
 import logging
 import numbers
 import re
 import unicodedata
 import zlib
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
-from datasets import Dataset
+from datasets import Dataset, Features, IterableDataset, Value
 
 from ..modeling.inputs import check_max_length
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Corpus:
-    """The sentences read from a file or dataset, with what was skipped."""
-
-    sentences: List[str]
-    source: str
-    blank_lines: int = 0
-
-    def to_dataset(self) -> Dataset:
-        return Dataset.from_dict({"sentence": self.sentences})
-
 
 GZIP_MAGIC = b"\x1f\x8b"
 # C0/C1 control characters (Unicode category Cc) other than tab; those that are whitespace (CR, VT, FF, the
@@ -59,6 +54,16 @@ def clean_line(text: str) -> str:
     return text[start:end]
 
 
+
+class CorpusError(ValueError):
+    """A problem of the corpus files (a bad line, a truncated gzip), named with its file (and line); a streamed
+    corpus can raise it during training."""
+
+
+SKIPPED_BLANK, SKIPPED_CONTROLS = 1, 2  # the "skipped" codes of the cleaning pass (0: kept)
+CLEANED_FEATURES = Features({"sentence": Value("string"), "skipped": Value("int8")})
+
+
 def _check_max_sentences(max_sentences: Optional[int]) -> None:
     if max_sentences is None:
         return
@@ -69,86 +74,249 @@ def _check_max_sentences(max_sentences: Optional[int]) -> None:
 
 
 def _check_corpus_file(path: Path) -> bool:
-    """Whether ``path`` (an existing file or a clear error) is to be read as gzip."""
+    """Whether ``path`` (an existing file or a clear error) is gzip-compressed."""
     if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder; pass a .txt or .gz file with one sentence per line")
+        raise IsADirectoryError(f"{path} is a folder; pass a .txt or .gz file with one sentence per line (or a glob "
+                                "such as folder/*.txt.gz)")
     if not path.is_file():
         raise FileNotFoundError(f"training corpus {str(path)!r} not found; pass --train_file with a .txt or .gz file")
     with open(path, "rb") as handle:
         magic = handle.read(2)
-    compressed = path.suffix.lower() == ".gz"
-    if compressed and magic and magic != GZIP_MAGIC:
+    if path.suffix.lower() == ".gz" and magic and magic != GZIP_MAGIC:
         raise ValueError(f"{path} is not gzip-compressed: rename it to .txt or compress it")
-    return compressed
+    return magic == GZIP_MAGIC  # as datasets reads it: gzip by its content, whatever the name
 
 
-def read_corpus(path: Union[str, Path], max_sentences: Optional[int] = None) -> Corpus:
-    """Read one sentence per line from a UTF-8 ``.txt`` or gzip ``.gz`` file.
+def _is_glob(part: str) -> bool:
+    return any(ch in part for ch in "*?[")
 
-    Control characters (NUL and the like) are removed; lines left blank are skipped and counted. A folder, a file
-    that is no gzip but named ``.gz``, a truncated gzip, an undecodable line or a file with no sentence raises an
-    error naming the file (and line) and the fix.
-    """
-    _check_max_sentences(max_sentences)
-    path = Path(path)
+
+def looks_like_files(name: str) -> bool:
+    """Whether ``--train_file`` names local files (paths, comma-separated lists or globs) rather than a Hub dataset."""
+    parts = [part.strip() for part in name.split(",") if part.strip()]
+    return any(Path(part).exists() or _is_glob(part) or Path(part).suffix.lower() in (".txt", ".gz") for part in parts)
+
+
+def corpus_files(name: str) -> List[Path]:
+    """The files of ``--train_file``: one path, a comma-separated list, or globs (each sorted); each checked."""
+    files: List[Path] = []
+    for part in (part.strip() for part in name.split(",")):
+        if not part:
+            continue
+        if _is_glob(part):
+            matches = sorted(glob.glob(part, recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"--train_file pattern {part!r} matches no file")
+            files.extend(Path(match) for match in matches)
+        else:
+            files.append(Path(part))
+    if not files:
+        raise FileNotFoundError(f"--train_file {name!r} names no file")
+    for path in files:
+        _check_corpus_file(path)
+    return files
+
+
+def file_lines(path: Path) -> Iterator[Tuple[int, str, int]]:
+    """``(line number, cleaned line, skipped code)`` for every line of a UTF-8 ``.txt`` or gzip ``.gz`` file, lines
+    ending at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (as ``datasets``' text loader reads them); an undecodable line or a
+    truncated gzip raises an error naming the file (and line) and the fix."""
     compressed = _check_corpus_file(path)
     opener = gzip.open if compressed else open
-    sentences: List[str] = []
-    blank = controls_only = 0
     try:
         with opener(path, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as error:
-                    hint = "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
-                    if number == 1 and not compressed and raw.startswith(GZIP_MAGIC):
-                        hint = "it looks gzip-compressed: name it .gz"
-                    raise ValueError(
-                        f"{path}: line {number} is not valid UTF-8 ({error.reason} at byte {error.start}); {hint}"
+                    raise CorpusError(
+                        f"{path}: line {number} is not valid UTF-8 ({error.reason} at byte {error.start}); re-encode "
+                        "the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
                     ) from None
-                line = clean_line(text)
-                if not line:
-                    blank += 1
-                    controls_only += bool(text.strip())
-                    continue
-                sentences.append(line)
-                if max_sentences is not None and len(sentences) >= max_sentences:
-                    break
+                text = text[:-2] if text.endswith("\r\n") else text.rstrip("\n")
+                for piece in text.split("\r"):
+                    line = clean_line(piece)
+                    yield number, line, 0 if line else (SKIPPED_CONTROLS if piece.strip() else SKIPPED_BLANK)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise ValueError(f"{path} is a truncated or corrupt gzip file ({error}): copy it again") from None
-    if not sentences:
-        raise ValueError(f"{path}: no sentence found ({blank} blank lines); the corpus needs one sentence per line")
-    if blank:
-        if controls_only:
-            logger.warning("%s: skipped %d blank lines (%d of them only control characters such as NUL)", path, blank,
-                           controls_only)
-        else:
-            logger.warning("%s: skipped %d blank lines", path, blank)
-    return Corpus(sentences, str(path), blank)
+        raise CorpusError(f"{path} is a truncated or corrupt gzip file ({error}): copy it again") from None
 
 
-def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_column: str = "text") -> Corpus:
-    """A local file (see ``read_corpus``) or a Hub dataset name (its ``train`` split, column ``text_column``)."""
-    _check_max_sentences(max_sentences)
-    if Path(name_or_path).exists() or Path(name_or_path).suffix.lower() in (".txt", ".gz"):
-        return read_corpus(name_or_path, max_sentences)
+def _clean_batch(texts: List[Optional[str]]) -> Dict[str, list]:
+    sentences, skipped = [], []
+    for text in texts:
+        line = clean_line(text or "")
+        sentences.append(line)
+        skipped.append(0 if line else (SKIPPED_CONTROLS if (text or "").strip() else SKIPPED_BLANK))
+    return {"sentence": sentences, "skipped": skipped}
+
+
+def _kept_only(batch: Dict[str, list]) -> Dict[str, list]:
+    """A cleaned batch without its skipped rows (streaming drops them as it reads)."""
+    return {"sentence": [s for s, code in zip(batch["sentence"], batch["skipped"]) if not code]}
+
+
+class SentenceColumn(SequenceABC):
+    """The ``sentence`` column of a converted corpus as a read-only sequence of str, read from the memory-mapped
+    Arrow file as needed (iteration goes in batches); nothing is copied into Python memory up front."""
+
+    def __init__(self, dataset: Dataset, batch_size: int = 4096):
+        self.dataset, self.batch_size = dataset, batch_size
+
+    def __len__(self) -> int:
+        return self.dataset.num_rows
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return list(self.dataset[index]["sentence"])
+        return self.dataset[index]["sentence"]
+
+    def __iter__(self) -> Iterator[str]:
+        for batch in self.dataset.iter(batch_size=self.batch_size):
+            yield from batch["sentence"]
+
+
+@dataclass
+class Corpus:
+    """A training corpus: ``dataset`` (column ``sentence``) is a memory-mapped ``datasets.Dataset`` or, streamed, an
+    ``IterableDataset``; ``blank_lines`` / ``control_lines`` count the skipped lines (None while streaming: the
+    stream counts them as it reads)."""
+
+    dataset: Union[Dataset, IterableDataset]
+    source: str
+    blank_lines: Optional[int] = 0
+    control_lines: Optional[int] = 0
+
+    @classmethod
+    def from_sentences(cls, sentences: Sequence[str], source: str = "sentences") -> "Corpus":
+        return cls(Dataset.from_dict({"sentence": list(sentences)}), source)
+
+    @property
+    def streaming(self) -> bool:
+        return isinstance(self.dataset, IterableDataset)
+
+    @property
+    def num_sentences(self) -> Optional[int]:
+        return None if self.streaming else self.dataset.num_rows
+
+    @property
+    def sentences(self) -> Sequence[str]:
+        """Every sentence (a lazy view; a streamed corpus: its first ``STREAM_SAMPLE`` sentences)."""
+        if self.streaming:
+            return self.head(STREAM_SAMPLE)
+        return SentenceColumn(self.dataset)
+
+    def head(self, n: int) -> List[str]:
+        if not self.streaming:
+            return self.dataset[:n]["sentence"]
+        return [example["sentence"] for example in self.dataset.take(n)]
+
+
+# What a streamed corpus offers where the whole corpus would be read (SARCSE's token counts): its first sentences.
+STREAM_SAMPLE = 100_000
+
+
+def _stream_files(files: List[str]) -> Iterator[Dict[str, str]]:
+    """The sentences of ``files`` in order (one shard per file), the skipped lines logged per file."""
+    for name in files:
+        blank = controls = 0
+        for _, line, code in file_lines(Path(name)):
+            if code:
+                blank += 1
+                controls += code == SKIPPED_CONTROLS
+                continue
+            yield {"sentence": line}
+        _log_skipped(name, blank, controls)
+
+
+def _log_skipped(source: str, blank: int, controls: int) -> None:
+    if controls:
+        logger.warning("%s: skipped %d blank lines (%d of them only control characters such as NUL)", source, blank,
+                       controls)
+    elif blank:
+        logger.warning("%s: skipped %d blank lines", source, blank)
+
+
+def _raise_file_error(files: List[Path], error: BaseException) -> None:
+    """The first problem of ``files`` as our own error (``datasets`` reports a bad byte without its file and line);
+    ``error`` itself where none is found."""
+    for path in files:
+        for _ in file_lines(path):
+            pass
+    raise error
+
+
+def _converted_files(files: List[Path], cache_dir: Optional[str]) -> Dataset:
+    from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError
+
+    try:
+        return load_dataset("text", data_files=[str(path) for path in files], split="train", cache_dir=cache_dir)
+    except (DatasetGenerationError, UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        _raise_file_error(files, error)
+
+
+def _hub_dataset(name: str, text_column: str, streaming: bool, cache_dir: Optional[str]):
     from datasets import load_dataset
 
-    split = "train" if max_sentences is None else f"train[:{max_sentences}]"
-    dataset = load_dataset(name_or_path, split=split)
-    if text_column not in dataset.column_names:
-        raise ValueError(f"dataset {name_or_path!r} has no column {text_column!r}; columns: {dataset.column_names}")
-    sentences, blank = [], 0
-    for text in dataset[text_column]:
-        text = clean_line(text or "")
-        if text:
-            sentences.append(text)
+    dataset = load_dataset(name, split="train", streaming=streaming, cache_dir=cache_dir)
+    columns = dataset.column_names
+    if columns is not None and text_column not in columns:
+        raise ValueError(f"dataset {name!r} has no column {text_column!r}; columns: {columns}")
+    return dataset
+
+
+def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_column: str = "text",
+                streaming: bool = False, shuffle_buffer_size: int = 10_000, seed: int = 42,
+                cache_dir: Optional[str] = None) -> Corpus:
+    """The training corpus: local files (one path, a comma-separated list or globs of UTF-8 ``.txt`` / gzip ``.gz``
+    files, one sentence per line) or a Hub dataset name (its ``train`` split, column ``text_column``).
+
+    Converted (default): ``datasets`` reads the files into its Arrow cache once (``cache_dir``, default its own),
+    and a cached pass removes control characters and skips (and counts) the lines left blank; later runs and the
+    other processes of a run read the cache. ``streaming=True``: read as training goes, shuffled in a buffer of
+    ``shuffle_buffer_size`` sentences (reseeded each epoch); the first sentence is read here, so an empty corpus is
+    an error before training. The first ``max_sentences`` sentences only, if given.
+
+    A folder, a missing file or a pattern that matches none, a file named ``.gz`` that is no gzip, a truncated gzip,
+    an undecodable line or a corpus with no sentence raises an error naming the file (and line) and the fix.
+    """
+    _check_max_sentences(max_sentences)
+    if isinstance(shuffle_buffer_size, bool) or not isinstance(shuffle_buffer_size, numbers.Integral) \
+            or shuffle_buffer_size < 1:
+        raise ValueError(f"--shuffle_buffer_size must be an int >= 1, got {shuffle_buffer_size!r}")
+    local = looks_like_files(name_or_path)
+    files = corpus_files(name_or_path) if local else None
+    if streaming:
+        if local:
+            dataset = IterableDataset.from_generator(_stream_files, gen_kwargs={"files": [str(f) for f in files]})
         else:
-            blank += 1
-    if not sentences:
-        raise ValueError(f"dataset {name_or_path!r}: column {text_column!r} holds no sentence")
-    return Corpus(sentences, name_or_path, blank)
+            dataset = _hub_dataset(name_or_path, text_column, True, cache_dir)
+            dataset = dataset.map(_clean_batch, batched=True, input_columns=[text_column],
+                                  remove_columns=dataset.column_names).map(_kept_only, batched=True,
+                                                                           remove_columns=["skipped"])
+        if max_sentences is not None:
+            dataset = dataset.take(max_sentences)
+        corpus = Corpus(dataset.shuffle(seed=seed, buffer_size=shuffle_buffer_size), name_or_path, None, None)
+        if not list(dataset.take(1)):
+            raise ValueError(f"{name_or_path}: no sentence found; the corpus needs one sentence per line")
+        return corpus
+    raw = _converted_files(files, cache_dir) if local else _hub_dataset(name_or_path, text_column, False, cache_dir)
+    column = "text" if local else text_column
+    cleaned = raw.map(_clean_batch, batched=True, input_columns=[column], remove_columns=raw.column_names,
+                      features=CLEANED_FEATURES, desc="cleaning the corpus")
+    skipped = cleaned.data.column("skipped").to_numpy()  # int8: one byte a line
+    blank, controls = int((skipped != 0).sum()), int((skipped == SKIPPED_CONTROLS).sum())
+    if blank == 0:
+        dataset = cleaned.remove_columns("skipped")
+    else:
+        dataset = cleaned.filter(lambda codes: [code == 0 for code in codes], batched=True, input_columns=["skipped"],
+                                 desc="skipping blank lines").remove_columns("skipped")
+    if dataset.num_rows == 0:
+        raise ValueError(f"{name_or_path}: no sentence found ({blank} blank lines); the corpus needs one sentence per line")
+    if max_sentences is not None and max_sentences < dataset.num_rows:
+        dataset = dataset.select(range(max_sentences))
+    _log_skipped(name_or_path, blank, controls)
+    return Corpus(dataset, name_or_path, blank, controls)
 
 
 class TwoViewCollator:

@@ -59,8 +59,13 @@ class RunArguments:
 
 @dataclasses.dataclass
 class DataArguments:
-    train_file: Optional[str] = dataclasses.field(default=None, metadata={"help": ".txt/.gz file or Hub dataset"})
+    train_file: Optional[str] = dataclasses.field(default=None, metadata={
+        "help": ".txt/.gz file(s) (comma-separated, or a glob such as 'corpus/*.txt.gz') or a Hub dataset"})
     max_train_samples: Optional[int] = dataclasses.field(default=None, metadata={"help": "use the first N sentences"})
+    streaming: bool = dataclasses.field(default=False, metadata={
+        "help": "read the corpus as training goes instead of converting it to the datasets cache (needs --max_steps)"})
+    shuffle_buffer_size: int = dataclasses.field(default=10_000, metadata={
+        "help": "--streaming: sentences held in the shuffle buffer"})
     dev_dir: Optional[str] = dataclasses.field(
         default=None, metadata={"help": "folder with sts-dev.csv for model selection (default: --sts_dir)"})
     sts_dir: Optional[str] = dataclasses.field(default=None, metadata={"help": "SentEval folder: print the 7-task "

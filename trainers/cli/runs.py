@@ -14,7 +14,7 @@ import math
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from .arguments import UsageError
 
@@ -33,21 +33,43 @@ RUN_OUTPUTS = (*MODEL_FILES, RUN_FILE, "README.md", "training_curve.png", "train
                "vocab.txt", "vocab.json", "merges.txt", "all_results.json", "train_results.json", "eval_results.json")
 
 
-def run_description(spec_name: str, backbone: str, train_file: str, max_train_samples: Optional[int],
-                    config, training_args) -> Dict[str, Any]:
+def run_description(spec_name: str, backbone: str, data_args, config, training_args) -> Dict[str, Any]:
     """The run's identity: method, backbone, corpus, every config field (as resolved, so a flag spelled at its
     default makes no other run) and the training fields that shape it."""
     from ...modeling.configuration_simcse import declared_fields
 
-    return {
+    description = {
         "method": spec_name,
         "backbone": str(backbone),
-        "train_file": str(train_file),
-        "max_train_samples": max_train_samples,
+        "train_file": str(data_args.train_file),
+        "max_train_samples": data_args.max_train_samples,
         "config": {name: getattr(config, name) for name in sorted(declared_fields(type(config)))},
         "training": {name: getattr(training_args, name, None) for name in TRAINING_FIELDS},
         "processes": int(training_args.world_size),
     }
+    if data_args.streaming:  # another order of the data (a converted run's fingerprint is as before)
+        description["streaming"] = {"shuffle_buffer_size": data_args.shuffle_buffer_size}
+    return description
+
+
+def decided_by_main(training_args, decide: Callable[[], Any]) -> Any:
+    """``decide()`` run on the main process alone; its result, or its UsageError, reaches every process (so a
+    refusal stops them all, and none of them reads a folder that the main process is writing)."""
+    if training_args.world_size == 1:
+        return decide()
+    from accelerate.utils import broadcast_object_list
+
+    outcome = [None]
+    if training_args.process_index == 0:
+        try:
+            outcome = [("ok", decide())]
+        except UsageError as error:
+            outcome = [("error", str(error))]
+    broadcast_object_list(outcome, from_process=0)
+    kind, value = outcome[0]
+    if kind == "error":
+        raise UsageError(value)
+    return value
 
 
 def fingerprint(description: Dict[str, Any]) -> str:
@@ -81,10 +103,9 @@ def holds_a_run(folder: Path) -> bool:
     return folder.is_dir() and (bool(checkpoints(folder)) or any((folder / name).exists() for name in MODEL_FILES))
 
 
-def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool, resume: Optional[str],
-                          main_process: bool = True) -> Optional[str]:
-    """Check the output folder for this run; returns the checkpoint to resume from (None: start fresh). Only the
-    main process deletes (``overwrite``).
+def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool, resume: Optional[str]) -> Optional[str]:
+    """Check the output folder for this run (on the main process: ``decided_by_main``); returns the checkpoint to
+    resume from (None: start fresh); ``overwrite`` deletes the previous run's files.
 
     ``resume``: None, "last" (this run's newest checkpoint) or a checkpoint folder."""
     mine = fingerprint(description)
@@ -105,8 +126,7 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
                 f"output folder {folder} already holds a run's model or checkpoints{same}; pass --overwrite_output_dir "
                 "to replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir"
             )
-        if main_process:
-            _delete_run(folder)
+        _delete_run(folder)
     return None
 
 

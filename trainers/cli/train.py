@@ -19,12 +19,14 @@ from transformers import set_seed
 
 from ...modeling.inputs import load_backbone_config, load_tokenizer
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
-from ..data import TwoViewCollator, load_corpus
+from ..data import CorpusError, TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
 from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, first_line, parse_args, report_errors
-from .runs import RUN_FILE, check_run_size, prepare_output_folder, run_description, run_file_text
+from .runs import (
+    RUN_FILE, check_run_size, decided_by_main, prepare_output_folder, run_description, run_file_text,
+)
 
 logger = logging.getLogger("sentcse.train")
 
@@ -58,28 +60,40 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
 
     tokenizer = _checked("--backbone tokenizer", lambda: load_tokenizer(run_args.backbone, None, backbone_config))
     collator = _checked("--max_length", lambda: TwoViewCollator(tokenizer, config.max_length))
-    corpus = _checked("corpus", lambda: load_corpus(data_args.train_file, data_args.max_train_samples))
-    logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, len(corpus.sentences), corpus.blank_lines)
-    check_run_size(len(corpus.sentences), training_args)
+    if data_args.streaming and training_args.max_steps <= 0:
+        raise UsageError("--streaming reads a corpus of unknown length: set --max_steps (the number of optimizer steps)")
+    with training_args.main_process_first(desc="corpus conversion"):  # the others read the converted cache
+        corpus = _checked("corpus", lambda: load_corpus(
+            data_args.train_file, data_args.max_train_samples, streaming=data_args.streaming,
+            shuffle_buffer_size=data_args.shuffle_buffer_size, seed=training_args.data_seed or training_args.seed))
+    if corpus.streaming:
+        logger.info("corpus %s: streamed (shuffle buffer %d sentences)", corpus.source, data_args.shuffle_buffer_size)
+    else:
+        logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, corpus.num_sentences,
+                    corpus.blank_lines)
+        check_run_size(corpus.num_sentences, training_args)
     dev_evaluator = StsEvaluator(sts_dir=dev_dir, tasks=[DEV_TASK])
     dev_pairs = sts_pairs_dataset(_checked("--dev_dir", dev_evaluator.load)[DEV_TASK])
 
     # The finished folder (card, plot, sentence-transformers files) is pushed once at the end by
     # finish_output_folder; the Trainer's own push (a commit per save, its own README) stays off.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
-    repo_id = None
-    if push_to_hub and training_args.process_index == 0:  # before any training; only process zero uploads
-        try:
-            repo_id = check_hub_access(training_args.hub_model_id, training_args.output_dir,
-                                       token=training_args.hub_token, private=training_args.hub_private_repo)
-        except HubAccessError as error:
-            raise UsageError(str(error)) from None
     output_dir = Path(training_args.output_dir)
-    description = run_description(spec.name, run_args.backbone, data_args.train_file, data_args.max_train_samples,
-                                  config, training_args)
-    with training_args.main_process_first(desc="output folder"):
-        resume = prepare_output_folder(output_dir, description, run_args.overwrite_output_dir,
-                                       training_args.resume_from_checkpoint, training_args.process_index == 0)
+    description = run_description(spec.name, run_args.backbone, data_args, config, training_args)
+
+    def hub_and_output_folder():
+        """Before any training, on the main process (it alone uploads and writes the folder)."""
+        repo_id = None
+        if push_to_hub:
+            try:
+                repo_id = check_hub_access(training_args.hub_model_id, training_args.output_dir,
+                                           token=training_args.hub_token, private=training_args.hub_private_repo)
+            except HubAccessError as error:
+                raise UsageError(str(error)) from None
+        return repo_id, prepare_output_folder(output_dir, description, run_args.overwrite_output_dir,
+                                              training_args.resume_from_checkpoint)
+
+    repo_id, resume = decided_by_main(training_args, hub_and_output_folder)
     set_seed(training_args.seed)
     if not data_args.skip_raw_eval and training_args.should_log:
         raw = load_raw_backbone(run_args.backbone)
@@ -88,14 +102,14 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
 
     model = spec.model_class.from_backbone(run_args.backbone, tokenizer=tokenizer, **kwargs)
     collator.pair_max_length = model.max_input_length(tokenizer)  # dev pairs are read as encode() reads them
-    resources = spec.prepare(model.config, corpus.sentences, tokenizer, output_dir)
+    resources = spec.prepare(model.config, corpus.sentences, tokenizer, output_dir)  # streamed: its first sentences
     if training_args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / RUN_FILE).write_text(run_file_text(description))
     trainer = CseTrainer(
         model=model,
         args=training_args,
-        train_dataset=corpus.to_dataset(),
+        train_dataset=corpus.dataset,
         eval_dataset=dev_pairs,
         data_collator=collator,
         processing_class=tokenizer,
@@ -113,7 +127,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
             (output_dir / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
             print(format_table(results))
         summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
-                   "train_file": data_args.train_file, "n_sentences": len(corpus.sentences)}
+                   "train_file": data_args.train_file, "n_sentences": corpus.num_sentences}
         card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
         print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
               "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
@@ -129,8 +143,9 @@ def load_raw_backbone(backbone: str):
 
 def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
     """Console entry point: a user error prints one line and exits with status 2; a non-finite loss (what is on
-    disk) or a failed upload (the complete folder and the command that retries it) one line and status 1."""
-    errors = {UsageError: 2, NonFiniteLossError: 1, HubUploadError: 1}
+    disk) or a failed upload (the complete folder and the command that retries it) one line and status 1; a bad line
+    that a streamed corpus meets during training, one line and status 2."""
+    errors = {UsageError: 2, CorpusError: 2, NonFiniteLossError: 1, HubUploadError: 1}
     trainer = report_errors("sentcse-train", lambda: run(argv, defaults), argv, errors)
     end_processes(trainer)
     return trainer

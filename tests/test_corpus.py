@@ -1,0 +1,157 @@
+"""The training corpus through ``datasets``, converted (memory-mapped Arrow cache, converted once) and streamed
+(``IterableDataset``): the same sentences and the same clear errors on both paths, from the library and from the
+CLI (one line, exit status 2, before training where the problem can be seen up front)."""
+
+import gzip
+import logging
+import os
+
+import pytest
+
+from sentcse.trainers.cli.train import main
+from sentcse.trainers.data import CorpusError, load_corpus
+from test_runs import backbone, flags, user_error  # noqa: F401  (fixtures)
+
+PATHS = pytest.mark.parametrize("streaming", [False, True], ids=["converted", "streaming"])
+
+
+def sentences(name, streaming, **kwargs):
+    """Every sentence of the corpus, in file order (the streamed one read without its shuffle buffer's effect on
+    the order: its sorted sentences are compared where the order is not the point)."""
+    corpus = load_corpus(str(name), streaming=streaming, shuffle_buffer_size=1, **kwargs)
+    assert corpus.streaming is streaming
+    return [example["sentence"] for example in corpus.dataset]
+
+
+def write_gz(path, text: str):
+    path.write_bytes(gzip.compress(text.encode("utf-8")))
+    return path
+
+
+@PATHS
+def test_blank_and_control_only_lines_are_skipped_and_counted(tmp_path, streaming, caplog):
+    text = ("\ufeffBOM first\n\x00\x00\x00\n\x1b[0m\x7f \n\u200b\n\n" "ok\x00 line\r\n" "tab\tinside\x0cfeed\n"
+            "caf\u00e9 \u200dkept\n" "lone\rreturn\n")
+    path = write_gz(tmp_path / "corpus.txt.gz", text)
+    with caplog.at_level("WARNING", logger="sentcse.trainers.data"):
+        got = sentences(path, streaming)
+    # ESC and DEL are dropped ("[0m" is text); a form feed inside a line is a space; a lone CR ends a line
+    assert got == ["BOM first", "[0m", "ok line", "tab\tinside feed", "caf\u00e9 \u200dkept", "lone", "return"]
+    assert "skipped 3 blank lines (2 of them only control characters such as NUL)" in caplog.text
+    if not streaming:
+        corpus = load_corpus(str(path))
+        assert (corpus.blank_lines, corpus.control_lines, corpus.num_sentences) == (3, 2, 7)
+
+
+@PATHS
+def test_several_files_by_list_and_by_glob(tmp_path, streaming):
+    (tmp_path / "parts").mkdir()
+    write_gz(tmp_path / "parts" / "a.txt.gz", "one\ntwo\n")
+    (tmp_path / "parts" / "b.txt").write_text("three\n\nfour\n")
+    listed = f"{tmp_path / 'parts' / 'a.txt.gz'},{tmp_path / 'parts' / 'b.txt'}"
+    assert sorted(sentences(listed, streaming)) == sorted(["one", "two", "three", "four"])
+    assert sorted(sentences(tmp_path / "parts" / "*", streaming)) == sorted(["one", "two", "three", "four"])
+    if not streaming:  # file order is kept by the conversion
+        assert sentences(listed, False) == ["one", "two", "three", "four"]
+
+
+@PATHS
+def test_bad_files_raise_errors_naming_the_file_line_and_fix(tmp_path, streaming):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(b"".join(b"fine line %d\n" % i for i in range(50)) + "caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin1.txt: line 51 is not valid UTF-8 .*re-encode the file as UTF-8"):
+        sentences(latin1, streaming)
+    packed = tmp_path / "packed.txt"  # gzip by its content, as datasets reads it
+    packed.write_bytes(gzip.compress(b"a sentence\n" * 100))
+    assert sentences(packed, streaming) == ["a sentence"] * 100
+    whole = gzip.compress("".join(f"sentence number {i} with some words\n" for i in range(3000)).encode())
+    truncated = tmp_path / "truncated.gz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    corrupt = tmp_path / "corrupt.gz"
+    corrupt.write_bytes(whole[:-8] + bytes(8))  # CRC and length trailer zeroed
+    for path in (truncated, corrupt):
+        with pytest.raises(CorpusError, match=rf"{path.name} is a truncated or corrupt gzip file \(.+\): copy it again"):
+            sentences(path, streaming)
+    not_gzip = tmp_path / "plain.txt.gz"
+    not_gzip.write_text("a sentence\nanother\n")
+    with pytest.raises(ValueError, match=r"plain.txt.gz is not gzip-compressed: rename it to .txt or compress it"):
+        sentences(not_gzip, streaming)
+    with pytest.raises(IsADirectoryError, match=r"is a folder; pass a .txt or .gz file .*or a glob"):
+        sentences(tmp_path, streaming)
+    with pytest.raises(FileNotFoundError, match=r"'.*missing.txt' not found; pass --train_file"):
+        sentences(tmp_path / "missing.txt", streaming)
+    with pytest.raises(FileNotFoundError, match=r"pattern '.*nothing-\*.txt' matches no file"):
+        sentences(tmp_path / "nothing-*.txt", streaming)
+
+
+@PATHS
+def test_a_corpus_without_a_sentence_is_an_error_at_load(tmp_path, streaming):
+    blank = tmp_path / "blank.txt"
+    blank.write_bytes(b"\n\n  \n\x00\x01\n")
+    with pytest.raises(ValueError, match=r"blank.txt: no sentence found"):
+        load_corpus(str(blank), streaming=streaming)  # not only when training reads it
+
+
+@PATHS
+def test_max_sentences_takes_the_first_ones_and_is_checked(tmp_path, streaming):
+    good = tmp_path / "good.txt"
+    good.write_text("one\n\ntwo\nthree\n")
+    assert sorted(sentences(good, streaming, max_sentences=2)) == ["one", "two"]
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=rf"--max_train_samples must be >= 1, got {bad}"):
+            load_corpus(str(good), max_sentences=bad, streaming=streaming)
+    with pytest.raises(TypeError, match=r"--max_train_samples must be an int"):
+        load_corpus(str(good), max_sentences="2", streaming=streaming)
+    with pytest.raises(ValueError, match=r"--shuffle_buffer_size must be an int >= 1, got 0"):
+        load_corpus(str(good), streaming=streaming, shuffle_buffer_size=0)
+
+
+def test_a_converted_corpus_is_memory_mapped_and_converted_once(tmp_path):
+    path = write_gz(tmp_path / "corpus.txt.gz", "".join(f"sentence {i}\n" for i in range(1000)) + "\n")
+    first = load_corpus(str(path))
+    files = first.dataset.cache_files
+    assert files and all(f["filename"].startswith(os.environ["HF_DATASETS_CACHE"]) for f in files)
+    assert type(first.dataset.data).__name__ == "MemoryMappedTable"  # read from disk, not held in memory
+    again = load_corpus(str(path))
+    assert again.dataset.cache_files == files and again.num_sentences == 1000 and again.blank_lines == 1
+    assert len(again.sentences) == 1000 and again.sentences[3] == "sentence 3" and list(again.sentences)[-1] == "sentence 999"
+    write_gz(path, "changed\n")  # a changed file is converted again, never read from a stale cache
+    assert load_corpus(str(path)).sentences[:5] == ["changed"]
+
+
+def test_a_streamed_corpus_is_shuffled_in_its_buffer_and_reproducible(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("".join(f"sentence {i}\n" for i in range(200)))
+    one = [e["sentence"] for e in load_corpus(str(path), streaming=True, shuffle_buffer_size=50, seed=1).dataset]
+    same = [e["sentence"] for e in load_corpus(str(path), streaming=True, shuffle_buffer_size=50, seed=1).dataset]
+    assert one == same and sorted(one) == sorted(f"sentence {i}" for i in range(200))
+    assert one != [f"sentence {i}" for i in range(200)]
+
+
+# ---------------------------------------------------------------- the CLI
+def test_streaming_needs_max_steps_and_trains(tmp_path, backbone, capsys):  # noqa: F811
+    corpus = write_gz(tmp_path / "corpus.txt.gz", "".join(f"the cat {i} sat on the mat\n" for i in range(40)))
+    argv = flags(backbone, corpus, tmp_path / "out", "--streaming")
+    at = argv.index("--max_steps")
+    no_steps = argv[:at] + argv[at + 2:]
+    assert "--streaming reads a corpus of unknown length: set --max_steps" in user_error(capsys, no_steps)
+    assert not (tmp_path / "out").exists()
+    trainer = main(argv)
+    assert trainer.state.global_step == 4 and (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_a_bad_line_met_while_streaming_stops_the_run_in_one_line(tmp_path, backbone, capsys):  # noqa: F811
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(b"".join(b"the cat %d sat on the mat\n" % i for i in range(12)) + b"caf\xe9\n")
+    line = user_error(capsys, flags(backbone, corpus, tmp_path / "out", "--streaming", "--max_steps", "8",
+                                    "--shuffle_buffer_size", "1"))
+    assert "corpus.txt: line 13 is not valid UTF-8" in line
+
+
+def test_a_corpus_error_is_one_line_before_training(tmp_path, backbone, capsys, caplog):  # noqa: F811
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(b"fine\ncaf\xe9\n")
+    with caplog.at_level(logging.INFO):
+        line = user_error(capsys, flags(backbone, corpus, tmp_path / "out"))
+    assert "corpus: " in line and "corpus.txt: line 2 is not valid UTF-8" in line
+    assert not (tmp_path / "out").exists()
