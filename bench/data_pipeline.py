@@ -147,7 +147,7 @@ def pipeline_rate(args, streaming: bool, seed: int) -> float:
 
     torch.manual_seed(seed)
     corpus = load_corpus(str(WIKI1M), streaming=streaming, seed=seed)
-    collator = TwoViewCollator(load_tokenizer(bert_mini_path()), 32)
+    collator = TwoViewCollator(load_tokenizer(bert_mini_path(), None), 32)
     if streaming:
         loader = DataLoader(corpus.dataset, batch_size=args.batch_size, collate_fn=collator)
     else:
@@ -173,7 +173,7 @@ def step_rate(args, seed: int) -> float:
     from common import read_sentences
 
     torch.manual_seed(seed)
-    tokenizer = load_tokenizer(bert_mini_path())
+    tokenizer = load_tokenizer(bert_mini_path(), None)
     model = SimCseModel.from_backbone(bert_mini_path(), tokenizer=tokenizer).train()
     objective = get_method("simcse").build_objective(model.config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-5)
@@ -207,7 +207,9 @@ def throughput_part(args) -> dict:
         for i, report in enumerate(reports):
             env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
                    "HF_DATASETS_CACHE": str(args.work_dir / "datasets-cache")}
-            command = [sys.executable, str(Path(__file__).resolve()), "--child", "throughput", str(report), str(i)]
+            command = [sys.executable, str(Path(__file__).resolve()), "--batch_size", str(args.batch_size),
+                       "--pipeline_batches", str(args.pipeline_batches), "--train_steps", str(args.train_steps),
+                       "--child", "throughput", str(report), str(i)]
             workers.append(subprocess.Popen(["taskset", "-c", str(i % os.cpu_count()), *command], env=env,
                                             stderr=subprocess.PIPE, text=True))
         for worker in workers:

@@ -102,10 +102,14 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
 
     model = spec.model_class.from_backbone(run_args.backbone, tokenizer=tokenizer, **kwargs)
     collator.pair_max_length = model.max_input_length(tokenizer)  # dev pairs are read as encode() reads them
-    resources = spec.prepare(model.config, corpus.sentences, tokenizer, output_dir)  # streamed: its first sentences
-    if training_args.should_save:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / RUN_FILE).write_text(run_file_text(description))
+    # The main process prepares first and writes what it made (SARCSE's token counts) into the folder, where the
+    # others (on a shared filesystem) find it instead of counting the corpus again.
+    with training_args.main_process_first(local=False, desc="corpus statistics"):
+        resources = spec.prepare(model.config, corpus.sentences, tokenizer, output_dir)  # streamed: its first sentences
+        if training_args.should_save:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            for name, text in {**resources.checkpoint_files, RUN_FILE: run_file_text(description)}.items():
+                (output_dir / name).write_text(text)
     trainer = CseTrainer(
         model=model,
         args=training_args,
