@@ -137,22 +137,19 @@ def rss_part(args) -> list:
 
 # ------------------------------------------------------------------------------------------------------ throughput
 def pipeline_rate(args, streaming: bool, seed: int) -> float:
-    """Sentences/s through a DataLoader over the corpus with the CLI's collator (random reads; streamed: in order
-    through the shuffle buffer)."""
+    """Sentences/s through a DataLoader over the corpus with the CLI's collator (random reads through
+    ``EpochShuffled``; streamed: in order through the shuffle buffer)."""
     import torch
-    from torch.utils.data import DataLoader, RandomSampler
+    from torch.utils.data import DataLoader
 
     from sentcse.modeling.inputs import load_tokenizer
-    from sentcse.trainers.data import TwoViewCollator, load_corpus
+    from sentcse.trainers.data import EpochShuffled, TwoViewCollator, load_corpus
 
     torch.manual_seed(seed)
     corpus = load_corpus(str(WIKI1M), streaming=streaming, seed=seed)
     collator = TwoViewCollator(load_tokenizer(bert_mini_path(), None), 32)
-    if streaming:
-        loader = DataLoader(corpus.dataset, batch_size=args.batch_size, collate_fn=collator)
-    else:
-        loader = DataLoader(corpus.dataset, batch_size=args.batch_size, collate_fn=collator,
-                            sampler=RandomSampler(corpus.dataset))
+    dataset = corpus.dataset if streaming else EpochShuffled(corpus.dataset, seed)  # as sentcse-train reads it
+    loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collator)
     batches = iter(loader)
     for _ in range(5):  # warm-up (streamed: the shuffle buffer fills here)
         next(batches)
@@ -252,7 +249,7 @@ def markdown(record: dict) -> str:
                              f"{rates['training_step']:,.0f}",
                              f"{min(rates['converted_pipeline'], rates['streamed_pipeline']) / rates['training_step']:.0f}x"])
         lines += ["Sentences per second, each process pinned to its own core with one thread; the pipeline is the "
-                  "Trainer's DataLoader path (random reads of the converted wiki1m, or the stream through a 10,000-"
+                  "Trainer's DataLoader path (random reads of the converted wiki1m through `EpochShuffled`, or the stream through a 10,000-"
                   "sentence shuffle buffer) with `TwoViewCollator`, the step is forward + backward + AdamW:", "",
                   markdown_table(["processes at once", "process", "converted pipeline", "streamed pipeline",
                                   "training step consumes", "slower pipeline / step"], rows), ""]

@@ -282,7 +282,8 @@ def write_results(state: dict, args, machine: dict, command: str) -> None:
         "benchmark": NAME, "command": command, "updated": now(), "machine": machine,
         "recipe": {k: state["recipe"][k] for k in sorted(state["recipe"])},
         "tokens_seen": state["tokens"], "steps": state["step"], "epochs_started": state["epoch"] + 1,
-        "throughput": state["throughput"], "curve": state["curve"], "decision": state.get("decision"),
+        "throughput": state["throughput"], "curve": state["curve"], "pauses": state.get("pauses", []),
+        "decision": state.get("decision"),
         "ready": state.get("ready", False), "output_dir": str(args.output_dir),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -300,8 +301,14 @@ def markdown(record: dict) -> str:
                      f"{p['raw_dev']['cls']:.2f}", f"{p['raw_dev']['avg']:.2f}",
                      *[f"{probe[run]:.2f} (spread {spreads[run]:.2f})" for run in PROBES],
                      f"{p['rule']['margin']:+.2f}"])
+    evaluated = {p["step"] for p in record["curve"]}
+    for p in record.get("pauses", []):
+        if p["step"] not in evaluated:
+            rows.append([f"{p['tokens'] / 1e6:.1f}M", str(p["step"]), f"{p['held_out_loss']:.3f}", *["(paused here)"] + [""] * 4])
+    rows.sort(key=lambda row: int(row[1]))
     tp = record["throughput"]
     recipe = record["recipe"]
+    rate = f"{tp['tokens_per_second']:,.0f} tokens/s" if "tokens_per_second" in tp else "not measured yet"
     lines = [
         "## 7. Pretraining the substrate further (`bench/pretrain_substrate.py`, issue 17)", "",
         f"- Machine: {machine_line(record['machine'])}; CPU bf16 flags: {', '.join(tp.get('cpu_bf16_flags') or ['none'])}.",
@@ -310,9 +317,10 @@ def markdown(record: dict) -> str:
         f"- Recipe: {recipe['init']} init, batch {recipe['batch_size']}, max length {recipe['max_length']}, AdamW peak lr "
         f"{recipe['peak_lr']} (warm-up {recipe['warmup_steps']} steps, linear decay to 0 at "
         f"{recipe['total_tokens'] / 1e6:.0f}M tokens), {recipe['precision']}, masked-position loss only.",
-        f"- Throughput: {tp.get('tokens_per_second', float('nan')):,.0f} tokens/s (non-padding tokens, {tp.get('threads')}"
-        f" torch thread(s), {recipe['precision']}); {record['tokens_seen'] / 1e6:.1f}M tokens seen in {record['steps']} steps.",
-        "- Each row: held-out MLM loss (2,000 sentences, fixed masks), raw STS-B dev, and the SimCSE probe (150 steps, "
+        f"- Throughput: {rate} (non-padding tokens, {tp.get('threads')} torch thread(s), {recipe['precision']}); "
+        f"{record['tokens_seen'] / 1e6:.1f}M tokens seen in {record['steps']} steps.",
+        "- Each row: held-out MLM loss (2,000 sentences, fixed masks; rows marked 'paused here' have the loss only, "
+        "taken where a session's run paused), raw STS-B dev, and the SimCSE probe (150 steps, "
         "batch 64, lr 3e-5, best dev of 6 evaluations; mean of 2 seeds) with [CLS]+MLP and mean pooling; margin = "
         "better probe - better raw pooler (ready when > that probe's seed spread).", "",
         markdown_table(["tokens", "step", "held-out MLM loss", "raw [CLS]", "raw mean", "probe [CLS]+MLP",
@@ -389,6 +397,7 @@ def main(argv=None) -> int:
         state = {"recipe": recipe, "step": 0, "tokens": 0, "epoch": 0, "offset": 0, "curve": [],
                  "next_eval_tokens": 0.0, "throughput": {}}
 
+    state["throughput"].update(threads=torch.get_num_threads(), cpu_bf16_flags=cpu_bf16_flags(), device=str(device))
     ids, lengths = tokenized_corpus(args, tokenizer, out)
     index = list(range(len(ids)))
     held_out = index[::HELD_OUT_EVERY]
@@ -434,6 +443,10 @@ def main(argv=None) -> int:
             print(f"[pretrain] stopped: {state['decision']}", flush=True)
             return 0
         if stop_requested or (args.max_minutes and time.perf_counter() - started > args.max_minutes * 60):
+            # A loss-only point where the run pauses: the curve between two full evaluations.
+            state.setdefault("pauses", []).append({
+                "tokens": state["tokens"], "step": state["step"], "date": now(),
+                "held_out_loss": held_out_loss(model, collator, ids, lengths, held_out, device, precision)})
             save_state(checkpoint, model, optimizer, state)
             write_results(state, args, machine, command)
             print(f"[pretrain] paused at step {state['step']} ({state['tokens'] / 1e6:.2f}M tokens); rerun to continue",
@@ -464,8 +477,7 @@ def main(argv=None) -> int:
         window_steps += 1
         if state["step"] % args.log_every == 0:
             rate = window_tokens / window_time
-            state["throughput"] = {"tokens_per_second": rate, "threads": torch.get_num_threads(),
-                                   "cpu_bf16_flags": cpu_bf16_flags(), "device": str(device)}
+            state["throughput"]["tokens_per_second"] = rate
             print(f"[pretrain] step {state['step']} tokens {state['tokens'] / 1e6:.2f}M loss {window_loss / window_steps:.3f} "
                   f"lr {optimizer.param_groups[0]['lr']:.2e} {rate:,.0f} tokens/s", flush=True)
             window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0

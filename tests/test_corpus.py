@@ -155,3 +155,54 @@ def test_a_corpus_error_is_one_line_before_training(tmp_path, backbone, capsys, 
         line = user_error(capsys, flags(backbone, corpus, tmp_path / "out"))
     assert "corpus: " in line and "corpus.txt: line 2 is not valid UTF-8" in line
     assert not (tmp_path / "out").exists()
+
+
+@PATHS
+def test_a_hub_dataset_is_cleaned_the_same_way(monkeypatch, streaming):
+    """A Hub dataset (a local stand-in for ``datasets.load_dataset``): its ``train`` split, column ``text``, cleaned
+    and counted like a file; a missing column is named."""
+    import datasets
+
+    rows = {"text": ["first one", "", "\x00\x00", None, "ok\x00 second"], "id": [1, 2, 3, 4, 5]}
+    asked = []
+
+    def stand_in(name, split=None, streaming=False, cache_dir=None):
+        asked.append((name, split, streaming))
+        table = datasets.Dataset.from_dict(rows)
+        return table.to_iterable_dataset() if streaming else table
+
+    monkeypatch.setattr(datasets, "load_dataset", stand_in)
+    corpus = load_corpus("someone/wiki-sentences", streaming=streaming, shuffle_buffer_size=1)
+    assert asked[0] == ("someone/wiki-sentences", "train", streaming)
+    assert sorted(example["sentence"] for example in corpus.dataset) == ["first one", "ok second"]
+    if not streaming:
+        assert (corpus.blank_lines, corpus.control_lines) == (3, 1)
+    with pytest.raises(ValueError, match=r"dataset 'someone/wiki-sentences' has no column 'body'; columns: \['text', 'id'\]"):
+        load_corpus("someone/wiki-sentences", text_column="body", streaming=streaming)
+
+
+def test_a_corpus_of_several_files_is_recorded_by_their_names(tmp_path):
+    from sentcse.trainers.cards.portable import portable_run
+    from sentcse.trainers.cards.sections import corpus_info
+
+    listed = f"{tmp_path / 'a.txt.gz'},{tmp_path / 'more' / 'b.txt'}"
+    run = portable_run({"train_file": listed, "n_sentences": 12})
+    assert run["train_file"] == "a.txt.gz,b.txt" and run["local_inputs"] == ["train_file"]
+    assert corpus_info(run)["description"] == "`a.txt.gz,b.txt` (12 unlabeled sentences, a local file)"
+    assert portable_run({"train_file": str(tmp_path / "parts" / "*.txt.gz")})["train_file"] == "*.txt.gz"
+
+
+def test_epoch_shuffled_reads_every_sentence_once_per_epoch_in_a_new_order():
+    from sentcse.trainers.data import Corpus, EpochShuffled
+
+    corpus = Corpus.from_sentences([f"s{i}" for i in range(50)])
+    shuffled = EpochShuffled(corpus.dataset, seed=3)
+    first = [shuffled[i]["sentence"] for i in range(len(shuffled))]
+    assert sorted(first) == sorted(f"s{i}" for i in range(50)) and first != [f"s{i}" for i in range(50)]
+    assert [row["sentence"] for row in shuffled.__getitems__(list(range(50)))] == first  # the batched read agrees
+    shuffled.set_epoch(1)
+    second = [shuffled[i]["sentence"] for i in range(50)]
+    assert sorted(second) == sorted(first) and second != first
+    shuffled.set_epoch(0)
+    assert [shuffled[i]["sentence"] for i in range(50)] == first  # a resumed epoch reads the same order
+    assert [EpochShuffled(corpus.dataset, seed=3)[i]["sentence"] for i in range(50)] == first

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from datasets import Dataset, Features, IterableDataset, Value
 
@@ -61,6 +62,9 @@ class CorpusError(ValueError):
 
 
 SKIPPED_BLANK, SKIPPED_CONTROLS = 1, 2  # the "skipped" codes of the cleaning pass (0: kept)
+# Rows per Arrow record batch (and per cleaning batch) of the converted corpus: few batches, so opening a large cached corpus touches few
+# pages of its memory map (with datasets' default of 1,000 rows a batch, a 5M-line corpus touched ~300 MB).
+WRITER_BATCH_SIZE = 100_000
 CLEANED_FEATURES = Features({"sentence": Value("string"), "skipped": Value("int8")})
 
 
@@ -155,6 +159,10 @@ def _kept_only(batch: Dict[str, list]) -> Dict[str, list]:
     return {"sentence": [s for s, code in zip(batch["sentence"], batch["skipped"]) if not code]}
 
 
+# What a streamed corpus offers where the whole corpus would be read (SARCSE's token counts): its first sentences.
+STREAM_SAMPLE = 100_000
+
+
 class SentenceColumn(SequenceABC):
     """The ``sentence`` column of a converted corpus as a read-only sequence of str, read from the memory-mapped
     Arrow file as needed (iteration goes in batches); nothing is copied into Python memory up front."""
@@ -173,6 +181,31 @@ class SentenceColumn(SequenceABC):
     def __iter__(self) -> Iterator[str]:
         for batch in self.dataset.iter(batch_size=self.batch_size):
             yield from batch["sentence"]
+
+
+class EpochShuffled(torch.utils.data.Dataset):
+    """A converted corpus in a new random order each epoch, for sequential sampling: the order is a numpy
+    permutation of (seed, epoch), 4 bytes a sentence, where torch's RandomSampler holds it as a Python list (about
+    40 bytes a sentence: 190 MiB for 5M sentences). accelerate's data loader calls ``set_epoch`` every epoch (also
+    on resume, before it skips the batches already trained)."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset)).astype(np.uint32)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Dict[str, str]:
+        return self.dataset[int(self.order[index])]
+
+    def __getitems__(self, indices: List[int]) -> List[Dict[str, str]]:
+        batch = self.dataset[self.order[indices].tolist()]
+        return [dict(zip(batch, row)) for row in zip(*batch.values())]
 
 
 @dataclass
@@ -211,10 +244,6 @@ class Corpus:
         return [example["sentence"] for example in self.dataset.take(n)]
 
 
-# What a streamed corpus offers where the whole corpus would be read (SARCSE's token counts): its first sentences.
-STREAM_SAMPLE = 100_000
-
-
 def _stream_files(files: List[str]) -> Iterator[Dict[str, str]]:
     """The sentences of ``files`` in order (one shard per file), the skipped lines logged per file."""
     for name in files:
@@ -250,7 +279,8 @@ def _converted_files(files: List[Path], cache_dir: Optional[str]) -> Dataset:
     from datasets.exceptions import DatasetGenerationError
 
     try:
-        return load_dataset("text", data_files=[str(path) for path in files], split="train", cache_dir=cache_dir)
+        return load_dataset("text", data_files=[str(path) for path in files], split="train", cache_dir=cache_dir,
+                            writer_batch_size=WRITER_BATCH_SIZE)
     except (DatasetGenerationError, UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         _raise_file_error(files, error)
 
@@ -303,13 +333,15 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
     raw = _converted_files(files, cache_dir) if local else _hub_dataset(name_or_path, text_column, False, cache_dir)
     column = "text" if local else text_column
     cleaned = raw.map(_clean_batch, batched=True, input_columns=[column], remove_columns=raw.column_names,
-                      features=CLEANED_FEATURES, desc="cleaning the corpus")
+                      features=CLEANED_FEATURES, batch_size=WRITER_BATCH_SIZE, writer_batch_size=WRITER_BATCH_SIZE,
+                      desc="cleaning the corpus")
     skipped = cleaned.data.column("skipped").to_numpy()  # int8: one byte a line
     blank, controls = int((skipped != 0).sum()), int((skipped == SKIPPED_CONTROLS).sum())
     if blank == 0:
         dataset = cleaned.remove_columns("skipped")
     else:
         dataset = cleaned.filter(lambda codes: [code == 0 for code in codes], batched=True, input_columns=["skipped"],
+                                 batch_size=WRITER_BATCH_SIZE, writer_batch_size=WRITER_BATCH_SIZE,
                                  desc="skipping blank lines").remove_columns("skipped")
     if dataset.num_rows == 0:
         raise ValueError(f"{name_or_path}: no sentence found ({blank} blank lines); the corpus needs one sentence per line")

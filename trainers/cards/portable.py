@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 from ..token_frequency import TOKEN_COUNTS_FILE
 from .files import write_json
 from .hub import hub_upload_files
-from .sections import is_local
+from .sections import is_local, local_names
 
 LOCAL_INPUTS_KEY = "local_inputs"
 RUN_PATH_KEYS = ("backbone", "train_file")
@@ -68,7 +68,7 @@ def portable_run(run: Mapping[str, Any]) -> Dict[str, Any]:
     for key in RUN_PATH_KEYS:
         value = run.get(key)
         if isinstance(value, str) and value and key not in local and is_local(value):
-            run[key] = Path(value).expanduser().name or value
+            run[key] = local_names(value) or value
             local.append(key)
     if local:
         run[LOCAL_INPUTS_KEY] = local

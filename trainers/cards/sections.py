@@ -48,7 +48,7 @@ def training_rows(info: Mapping[str, Any], state: Mapping[str, Any], config) -> 
     corpus = run.get("train_file")
     if corpus:
         n = run.get("n_sentences")
-        name = Path(corpus).name if recorded_local(run, "train_file") else corpus
+        name = local_names(corpus) if recorded_local(run, "train_file") else corpus
         add("corpus", f"`{name}`" + (f" ({n:,} sentences)" if n else ""))
     add("preset", run.get("preset"))
     per_device = args.get("per_device_train_batch_size", state.get("train_batch_size"))
@@ -98,6 +98,11 @@ def environment_rows(info: Mapping[str, Any]) -> Rows:
     return [("recorded at", label)] + [(key, format_value(value)) for key, value in env.items()]
 
 
+def local_names(value: str) -> str:
+    """A local path by its name; each of a comma-separated list of paths or globs (``--train_file``) by its own."""
+    return ",".join(Path(part.strip()).expanduser().name or part for part in value.split(",") if part.strip())
+
+
 def recorded_local(run: Mapping[str, Any], key: str) -> bool:
     """Whether the run's ``key`` (backbone, train_file) is a local path: recorded so (``local_inputs``, written
     when the path was replaced by its name) or one by its look."""
@@ -112,7 +117,7 @@ def corpus_info(run: Mapping[str, Any]) -> Dict[str, Any]:
     if not train_file:
         return {"description": "unlabeled sentences", "hub": False, "name": None}
     if recorded_local(run, "train_file"):
-        name = Path(train_file).name
+        name = local_names(train_file)
         return {"description": f"`{name}` ({count}, a local file)", "hub": False, "name": name}
     return {"description": f"[`{train_file}`](https://huggingface.co/datasets/{train_file}) ({count})", "hub": True,
             "name": train_file}

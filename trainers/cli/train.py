@@ -19,7 +19,7 @@ from transformers import set_seed
 
 from ...modeling.inputs import load_backbone_config, load_tokenizer
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
-from ..data import CorpusError, TwoViewCollator, load_corpus
+from ..data import CorpusError, EpochShuffled, TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
 from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
@@ -110,10 +110,15 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
             output_dir.mkdir(parents=True, exist_ok=True)
             for name, text in {**resources.checkpoint_files, RUN_FILE: run_file_text(description)}.items():
                 (output_dir / name).write_text(text)
+    train_dataset = corpus.dataset
+    if not corpus.streaming and training_args.train_sampling_strategy == "random":
+        # The same shuffling each epoch, without the sampler's Python list of every index.
+        train_dataset = EpochShuffled(corpus.dataset, training_args.data_seed or training_args.seed)
+        training_args.train_sampling_strategy = "sequential"
     trainer = CseTrainer(
         model=model,
         args=training_args,
-        train_dataset=corpus.dataset,
+        train_dataset=train_dataset,
         eval_dataset=dev_pairs,
         data_collator=collator,
         processing_class=tokenizer,
