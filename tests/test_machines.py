@@ -58,6 +58,19 @@ def test_two_machines_equal_one_process_at_twice_the_batch(tmp_path):
         torch.testing.assert_close(w2[name], w1[name], atol=1e-5, rtol=1e-5, msg=name)
 
 
+def test_a_refusal_on_the_main_process_stops_every_machine(tmp_path, backbone):  # noqa: F811
+    """The main process alone decides on the output folder (and the Hub); its refusal reaches the other machine,
+    which stops with the same line instead of waiting for a collective that never comes."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES * 2) + "\n")
+    out = tmp_path / "out"
+    (out / "checkpoint-2").mkdir(parents=True)  # another run's checkpoint
+    argv = ["-m", "sentcse.trainers.cli.train", *flags(backbone, corpus, out, "--use_cpu", "true")]
+    for machine in launch_two_machines(argv, tmp_path, 29577, timeout=180):
+        assert machine.returncode != 0
+        assert "already holds a run's model or checkpoints" in machine.stderr, machine.stderr[-2000:]
+
+
 def test_a_two_machine_run_writes_once_and_resumes_its_own_checkpoint(tmp_path, backbone):  # noqa: F811
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(SENTENCES * 2) + "\n")

@@ -233,15 +233,35 @@ class Corpus:
 
     @property
     def sentences(self) -> Sequence[str]:
-        """Every sentence (a lazy view; a streamed corpus: its first ``STREAM_SAMPLE`` sentences)."""
+        """Every sentence (a lazy view; a streamed corpus: its first ``STREAM_SAMPLE`` sentences, read on first
+        use)."""
         if self.streaming:
-            return self.head(STREAM_SAMPLE)
+            return _StreamHead(self)
         return SentenceColumn(self.dataset)
 
     def head(self, n: int) -> List[str]:
         if not self.streaming:
             return self.dataset[:n]["sentence"]
         return [example["sentence"] for example in self.dataset.take(n)]
+
+
+class _StreamHead(SequenceABC):
+    """A streamed corpus's first ``STREAM_SAMPLE`` sentences, read when first asked for (a method that needs no
+    corpus statistics never reads them)."""
+
+    def __init__(self, corpus: "Corpus"):
+        self.corpus, self._sentences = corpus, None
+
+    def _read(self) -> List[str]:
+        if self._sentences is None:
+            self._sentences = self.corpus.head(STREAM_SAMPLE)
+        return self._sentences
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __getitem__(self, index):
+        return self._read()[index]
 
 
 def _stream_files(files: List[str]) -> Iterator[Dict[str, str]]:
