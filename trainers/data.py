@@ -62,8 +62,8 @@ class CorpusError(ValueError):
 
 
 SKIPPED_BLANK, SKIPPED_CONTROLS = 1, 2  # the "skipped" codes of the cleaning pass (0: kept)
-# Rows per Arrow record batch (and per cleaning batch) of the converted corpus: few batches, so opening a large cached corpus touches few
-# pages of its memory map (with datasets' default of 1,000 rows a batch, a 5M-line corpus touched ~300 MB).
+# Rows per Arrow record batch (and per cleaning batch) of the converted corpus: few batches, so opening a large
+# cached corpus touches few pages of its memory map (datasets' default, 1,000 rows, touched ~300 MB at 5M lines).
 WRITER_BATCH_SIZE = 100_000
 CLEANED_FEATURES = Features({"sentence": Value("string"), "skipped": Value("int8")})
 
@@ -140,9 +140,14 @@ def file_lines(path: Path) -> Iterator[Tuple[int, str, int]]:
                 text = text[:-2] if text.endswith("\r\n") else text.rstrip("\n")
                 for piece in text.split("\r"):
                     line = clean_line(piece)
-                    yield number, line, 0 if line else (SKIPPED_CONTROLS if piece.strip() else SKIPPED_BLANK)
+                    yield number, line, _skip_code(piece, line)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise CorpusError(f"{path} is a truncated or corrupt gzip file ({error}): copy it again") from None
+
+
+def _skip_code(text: str, line: str) -> int:
+    """0 for a kept line, else whether ``text`` was blank or held only control characters."""
+    return 0 if line else (SKIPPED_CONTROLS if text.strip() else SKIPPED_BLANK)
 
 
 def _clean_batch(texts: List[Optional[str]]) -> Dict[str, list]:
@@ -150,7 +155,7 @@ def _clean_batch(texts: List[Optional[str]]) -> Dict[str, list]:
     for text in texts:
         line = clean_line(text or "")
         sentences.append(line)
-        skipped.append(0 if line else (SKIPPED_CONTROLS if (text or "").strip() else SKIPPED_BLANK))
+        skipped.append(_skip_code(text or "", line))
     return {"sentence": sentences, "skipped": skipped}
 
 
