@@ -206,3 +206,29 @@ def test_epoch_shuffled_reads_every_sentence_once_per_epoch_in_a_new_order():
     shuffled.set_epoch(0)
     assert [shuffled[i]["sentence"] for i in range(50)] == first  # a resumed epoch reads the same order
     assert [EpochShuffled(corpus.dataset, seed=3)[i]["sentence"] for i in range(50)] == first
+
+
+def test_a_resumed_run_reads_the_same_order_and_ends_with_the_same_weights(tmp_path, backbone):  # noqa: F811
+    """``EpochShuffled`` orders: a run cut after step 4 (in its second epoch) and resumed ends where the uninterrupted
+    run ends, weight for weight."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the cat {i} sat on the mat {i % 3}\n" for i in range(12)))  # 3 batches an epoch
+
+    def run(out, *extra):
+        return main(flags(backbone, corpus, out, "--max_steps", "6", "--save_total_limit", "3", *extra))
+
+    run(tmp_path / "whole")
+    run(tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "checkpoint-6")
+    for name in ("model.safetensors", "config.json"):
+        (tmp_path / "cut" / name).unlink()
+    resumed = run(tmp_path / "cut", "--resume_from_checkpoint", "last")
+    assert resumed.state.global_step == 6
+    whole, cut = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    for name in whole:
+        torch.testing.assert_close(cut[name], whole[name], rtol=0, atol=0, msg=name)
