@@ -3,7 +3,6 @@
 CLI (one line, exit status 2, before training where the problem can be seen up front)."""
 
 import gzip
-import logging
 import os
 
 import pytest
@@ -16,8 +15,8 @@ PATHS = pytest.mark.parametrize("streaming", [False, True], ids=["converted", "s
 
 
 def sentences(name, streaming, **kwargs):
-    """Every sentence of the corpus, in file order (the streamed one read without its shuffle buffer's effect on
-    the order: its sorted sentences are compared where the order is not the point)."""
+    """Every sentence of the corpus as training reads it (streamed: with a 1-sentence shuffle buffer, each file in
+    its own order; the order of the files is shuffled, so several files are compared sorted)."""
     corpus = load_corpus(str(name), streaming=streaming, shuffle_buffer_size=1, **kwargs)
     assert corpus.streaming is streaming
     return [example["sentence"] for example in corpus.dataset]
@@ -148,11 +147,10 @@ def test_a_bad_line_met_while_streaming_stops_the_run_in_one_line(tmp_path, back
     assert "corpus.txt: line 13 is not valid UTF-8" in line
 
 
-def test_a_corpus_error_is_one_line_before_training(tmp_path, backbone, capsys, caplog):  # noqa: F811
+def test_a_corpus_error_is_one_line_before_training(tmp_path, backbone, capsys):  # noqa: F811
     corpus = tmp_path / "corpus.txt"
     corpus.write_bytes(b"fine\ncaf\xe9\n")
-    with caplog.at_level(logging.INFO):
-        line = user_error(capsys, flags(backbone, corpus, tmp_path / "out"))
+    line = user_error(capsys, flags(backbone, corpus, tmp_path / "out"))
     assert "corpus: " in line and "corpus.txt: line 2 is not valid UTF-8" in line
     assert not (tmp_path / "out").exists()
 

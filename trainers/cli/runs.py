@@ -59,13 +59,17 @@ def decided_by_main(training_args, decide: Callable[[], Any]) -> Any:
         return decide()
     from accelerate.utils import broadcast_object_list
 
-    outcome = [None]
+    outcome, failure = [None], None
     if training_args.process_index == 0:
         try:
             outcome = [("ok", decide())]
         except UsageError as error:
             outcome = [("error", str(error))]
+        except Exception as error:  # noqa: BLE001  (the others are told, then it propagates here)
+            outcome, failure = [("error", f"the main process stopped: {type(error).__name__}: {error}")], error
     broadcast_object_list(outcome, from_process=0)
+    if failure is not None:
+        raise failure
     kind, value = outcome[0]
     if kind == "error":
         raise UsageError(value)
@@ -103,7 +107,8 @@ def holds_a_run(folder: Path) -> bool:
     return folder.is_dir() and (bool(checkpoints(folder)) or any((folder / name).exists() for name in MODEL_FILES))
 
 
-def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool, resume: Optional[str]) -> Optional[str]:
+def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool,
+                          resume: Optional[str]) -> Optional[str]:
     """Check the output folder for this run (on the main process: ``decided_by_main``); returns the checkpoint to
     resume from (None: start fresh); ``overwrite`` deletes the previous run's files.
 
