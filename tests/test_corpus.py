@@ -230,3 +230,15 @@ def test_a_resumed_run_reads_the_same_order_and_ends_with_the_same_weights(tmp_p
     whole, cut = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
     for name in whole:
         torch.testing.assert_close(cut[name], whole[name], rtol=0, atol=0, msg=name)
+
+
+def test_the_cli_trains_on_a_hub_datasets_named_column(tmp_path, backbone, monkeypatch, capsys):  # noqa: F811
+    import datasets
+
+    rows = {"body": [f"the cat {i} sat on the mat" for i in range(16)], "id": list(range(16))}
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, split=None, streaming=False, cache_dir=None:
+                        datasets.Dataset.from_dict(rows))
+    argv = flags(backbone, "someone/sentences", tmp_path / "out")
+    assert "dataset 'someone/sentences' has no column 'text'" in user_error(capsys, argv)
+    trainer = main([*argv, "--text_column", "body"])
+    assert trainer.state.global_step == 4 and (tmp_path / "out" / "model.safetensors").is_file()

@@ -62,6 +62,7 @@ class DataArguments:
     train_file: Optional[str] = dataclasses.field(default=None, metadata={
         "help": ".txt/.gz file(s) (comma-separated, or a glob such as 'corpus/*.txt.gz') or a Hub dataset"})
     max_train_samples: Optional[int] = dataclasses.field(default=None, metadata={"help": "use the first N sentences"})
+    text_column: str = dataclasses.field(default="text", metadata={"help": "a Hub dataset's column of sentences"})
     streaming: bool = dataclasses.field(default=False, metadata={
         "help": "read the corpus as training goes instead of converting it to the datasets cache (needs --max_steps)"})
     shuffle_buffer_size: int = dataclasses.field(default=10_000, metadata={

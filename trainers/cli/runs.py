@@ -47,6 +47,8 @@ def run_description(spec_name: str, backbone: str, data_args, config, training_a
         "training": {name: getattr(training_args, name, None) for name in TRAINING_FIELDS},
         "processes": int(training_args.world_size),
     }
+    if data_args.text_column != "text":  # another column is other data (the default keeps older fingerprints)
+        description["text_column"] = data_args.text_column
     if data_args.streaming:  # another order of the data (a converted run's fingerprint is as before)
         description["streaming"] = {"shuffle_buffer_size": data_args.shuffle_buffer_size}
     return description

@@ -64,7 +64,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         raise UsageError("--streaming reads a corpus of unknown length: set --max_steps (the number of optimizer steps)")
     with training_args.main_process_first(desc="corpus conversion"):  # the others read the converted cache
         corpus = _checked("corpus", lambda: load_corpus(
-            data_args.train_file, data_args.max_train_samples, streaming=data_args.streaming,
+            data_args.train_file, data_args.max_train_samples, data_args.text_column, streaming=data_args.streaming,
             shuffle_buffer_size=data_args.shuffle_buffer_size, seed=training_args.data_seed or training_args.seed))
     if corpus.streaming:
         logger.info("corpus %s: streamed (shuffle buffer %d sentences)", corpus.source, data_args.shuffle_buffer_size)
