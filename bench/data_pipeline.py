@@ -7,7 +7,7 @@
    a 5-million-line corpus (wiki1m repeated five times, built once under ``--work_dir``), each process reporting
    its own peak RSS (``ru_maxrss``) and the time ``load_corpus`` took: with one process, then with two
    (``accelerate launch --num_processes 2``). The large corpus runs twice on one process: first with an empty
-   ``datasets`` cache (the conversion), then from the cache.
+   ``datasets`` cache (the conversion), then from the cache; and streamed (``--streaming``) on one and two.
 2. **Throughput.** Sentences per second the pipeline delivers (random-access reads of the converted corpus and
    ``TwoViewCollator`` tokenisation, as the Trainer's DataLoader does; and the streamed corpus with its shuffle
    buffer) against the sentences per second one training step consumes (SimCSE on bert-mini-wiki, batch 64), on 1
@@ -87,7 +87,7 @@ def large_corpus(args) -> Path:
     return path
 
 
-def measured_run(args, corpus: Path, processes: int, label: str, cache: Path) -> dict:
+def measured_run(args, corpus: Path, processes: int, label: str, cache: Path, *extra: str) -> dict:
     out = args.work_dir / "runs" / label
     shutil.rmtree(out, ignore_errors=True)
     report = args.work_dir / "reports" / label
@@ -97,7 +97,7 @@ def measured_run(args, corpus: Path, processes: int, label: str, cache: Path) ->
     flags = ["--method", "simcse", "--backbone", bert_mini_path(), "--train_file", str(corpus), "--dev_dir", str(STSB),
              "--output_dir", str(out), "--per_device_train_batch_size", str(args.batch_size), "--max_steps", "2",
              "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none",
-             "--skip_raw_eval", "true", "--disable_tqdm", "true", "--max_length", "32", "--use_cpu", "true"]
+             "--skip_raw_eval", "true", "--disable_tqdm", "true", "--max_length", "32", "--use_cpu", "true", *extra]
     script = [str(Path(__file__).resolve()), "--child", str(report), *flags]
     if processes == 1:
         command = [sys.executable, *script]
@@ -128,7 +128,9 @@ def rss_part(args) -> list:
             measured_run(args, big, 1, "large_1proc_first", cache),
             measured_run(args, big, 1, "large_1proc_cached", cache),
             measured_run(args, WIKI100K, 2, "wiki100k_2proc_cached", cache),
-            measured_run(args, big, 2, "large_2proc_cached", cache)]
+            measured_run(args, big, 2, "large_2proc_cached", cache),
+            measured_run(args, big, 1, "large_1proc_streaming", cache, "--streaming"),
+            measured_run(args, big, 2, "large_2proc_streaming", cache, "--streaming")]
     lines = sum(1 for _ in gzip.open(big, "rb"))
     for run in runs:
         run["corpus_lines"] = lines if run["corpus"] == big.name else 100_000
@@ -235,7 +237,9 @@ def markdown(record: dict) -> str:
                   markdown_table(["run", "corpus lines", "processes", "rank", "peak RSS (MiB)", "load_corpus (s)",
                                   "command wall (s)"], rows), ""]
         by_label = {run["label"]: run for run in record["rss"]}
-        for small, large in (("wiki100k_1proc_first", "large_1proc_cached"), ("wiki100k_2proc_cached", "large_2proc_cached")):
+        for small, large in (("wiki100k_1proc_first", "large_1proc_cached"), ("wiki100k_2proc_cached", "large_2proc_cached"),
+                             ("wiki100k_1proc_first", "large_1proc_streaming"),
+                             ("wiki100k_2proc_cached", "large_2proc_streaming")):
             if small in by_label and large in by_label:
                 diff = max(r["max_rss_mib"] for r in by_label[large]["ranks"]) - max(
                     r["max_rss_mib"] for r in by_label[small]["ranks"])
