@@ -24,6 +24,18 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(DATASETS_CACHE, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """One intra-op torch thread for a module of tiny models (``pytestmark = pytest.mark.usefixtures(...)``):
+    faster, and immune to BLAS spinning on a shared, oversubscribed CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_addoption(parser):
     parser.addoption("--device", default="cpu",
                      help="torch device the model tests run on (the `device` fixture): cpu (default), cuda, "

@@ -30,13 +30,8 @@ IDS = [name if variant is None else f"{name}-{variant}" for name, variant in OBJ
 SENTENCES = [f"the {a} {b} {c} on the mat" for a in "big small red blue".split() for b in ("cat", "dog") for c in ("sat", "run")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models: one thread is much faster than two on a shared, oversubscribed CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one intra-op thread (conftest.py's single_thread) for every test of this file.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def bf16_autocast(device: torch.device):

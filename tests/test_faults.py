@@ -27,32 +27,15 @@ from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from sentcse.trainers.data import Corpus, TwoViewCollator
 from sentcse.trainers.methods import get_method
 from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
-from tiny import NanAfter, tiny_model, tiny_tokenizer
+from tiny import TRAIN_SENTENCES, NanAfter, tiny_model, tiny_tokenizer, tiny_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog fast slow run".split()]
+SENTENCES = TRAIN_SENTENCES
 
 
-def _trainer(tmp_path, model_class=SimCseModel, objective=None, device=None, **overrides):
-    tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
-    model = tiny_model(model_class, tokenizer, max_length=12, device=device).train()
-    use_cpu = device is None or device.type == "cpu"
-    args = dict(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=4, save_steps=2, eval_strategy="no",
-        load_best_model_at_end=False, save_total_limit=None, report_to="none", logging_steps=1, use_cpu=use_cpu,
-        learning_rate=1e-3, disable_tqdm=True, seed=7,
-    )
-    args.update(overrides)
-    spec = get_method(model.config.model_type)
-    resources = spec.prepare(model.config, SENTENCES, tokenizer, tmp_path)
-    return CseTrainer(
-        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus.from_sentences(SENTENCES).dataset,
-        data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
-        objective=objective or spec.build_objective(model.config, resources),
-        checkpoint_files=resources.checkpoint_files,
-    )
+def _trainer(tmp_path, model_class=SimCseModel, objective=None, device=None, max_steps=4, **overrides):
+    return tiny_trainer(tmp_path, model_class, max_steps, objective=objective, device=device, **overrides)
 
 
 # ---------------------------------------------------------------- nn.DataParallel

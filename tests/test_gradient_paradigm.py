@@ -25,13 +25,8 @@ KEYS = {"grad/gd", "grad/active", "grad/w_max", "grad/w_hardest", "grad/w_entrop
         "grad/fit_residual", "grad/closed_form"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: one intra-op thread is faster, and immune to BLAS spinning on a shared, oversubscribed CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one intra-op thread (conftest.py's single_thread) for every test of this file.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def make_views(batch=B, dim=D, seed=0, noise=0.6, shift=0.0, dtype=torch.float64):

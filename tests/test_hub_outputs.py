@@ -61,13 +61,8 @@ def _index(card: ModelCard) -> dict:
     return {(r.dataset_name, r.dataset_split): r.metric_value for r in card.data.eval_results}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models: one thread is much faster than two on a shared, oversubscribed CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one intra-op thread (conftest.py's single_thread) for every test of this file.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

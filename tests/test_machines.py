@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from test_runs import SENTENCES, STSB, backbone, flags  # noqa: F401  (fixture)
+from test_runs import SENTENCES, backbone, flags  # noqa: F401  (fixture)
 
 TESTS = Path(__file__).resolve().parent
 

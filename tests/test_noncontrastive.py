@@ -17,13 +17,8 @@ N, D = 10, 6
 MARGIN, TAU = 0.30, 0.05
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: one intra-op thread is faster, and immune to BLAS spinning on a shared, oversubscribed CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one intra-op thread (conftest.py's single_thread) for every test of this file.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ----------------------------------------------------------------------------------------------- references

@@ -16,14 +16,14 @@ from safetensors.torch import load_file
 from transformers import BertModel, TrainerCallback
 
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
-from tiny import NanAfter, tiny_backbone_config, tiny_model, tiny_tokenizer
-from sentcse.trainers.data import Corpus, TwoViewCollator
+from tiny import TRAIN_SENTENCES, NanAfter, tiny_backbone_config, tiny_tokenizer, tiny_trainer
+from sentcse.trainers.data import TwoViewCollator
 from sentcse.trainers.objectives import InfoNCE
 from sentcse.trainers.methods import get_method
 from sentcse.trainers.objectives.reconstruction import SelfAdaptiveReconstruction
 from sentcse.trainers.objectives.reshaping import ReshapedPositive
 from sentcse.trainers.token_frequency import count_tokens, load_token_counts, save_token_counts, token_weights
-from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
+from sentcse.trainers.trainer import NonFiniteLossError
 from sentcse.modeling import SarcseModelOutput
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,27 +171,11 @@ def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method):
 
 
 # ---------------------------------------------------------------- resume and NaN
-SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog fast slow run".split()]
+SENTENCES = TRAIN_SENTENCES
 
 
-def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), objective=None, **overrides):
-    tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
-    model = tiny_model(model_class, tokenizer, max_length=12).train()
-    args = dict(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=6, save_steps=2, eval_strategy="no",
-        load_best_model_at_end=False, save_total_limit=None, report_to="none", logging_steps=1, use_cpu=True,
-        learning_rate=1e-3, disable_tqdm=True, seed=7,
-    )
-    args.update(overrides)
-    spec = get_method(model.config.model_type)
-    resources = spec.prepare(model.config, SENTENCES, tokenizer, tmp_path)
-    return CseTrainer(
-        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus.from_sentences(SENTENCES).dataset,
-        data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
-        objective=objective or spec.build_objective(model.config, resources),
-        checkpoint_files=resources.checkpoint_files, callbacks=list(callbacks),
-    )
+def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), objective=None, max_steps=6, **overrides):
+    return tiny_trainer(tmp_path, model_class, max_steps, callbacks, objective, **overrides)
 
 
 class InterruptAt(TrainerCallback):

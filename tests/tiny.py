@@ -77,3 +77,33 @@ class NanAfter(torch.nn.Module):
         if self.count > self.calls:
             terms = {name: value * float("nan") for name, value in terms.items()}
         return terms
+
+
+TRAIN_SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split()
+                   for b in "cat dog fast slow run".split()]
+
+
+def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), objective=None, device=None, **overrides):
+    """A CseTrainer of a tiny ``model_class`` on ``TRAIN_SENTENCES`` (batch 4, a checkpoint every 2 steps, seed 7;
+    ``overrides`` are more TrainingArguments), with its method's objective unless ``objective`` is given."""
+    from sentcse.trainers.data import Corpus, TwoViewCollator
+    from sentcse.trainers.methods import get_method
+    from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = tiny_model(model_class, tokenizer, max_length=12, device=device).train()
+    args = dict(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=max_steps, save_steps=2,
+        eval_strategy="no", load_best_model_at_end=False, save_total_limit=None, report_to="none", logging_steps=1,
+        use_cpu=device is None or device.type == "cpu", learning_rate=1e-3, disable_tqdm=True, seed=7,
+    )
+    args.update(overrides)
+    spec = get_method(model.config.model_type)
+    resources = spec.prepare(model.config, TRAIN_SENTENCES, tokenizer, tmp_path)
+    return CseTrainer(
+        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus.from_sentences(TRAIN_SENTENCES).dataset,
+        data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
+        objective=objective or spec.build_objective(model.config, resources),
+        checkpoint_files=resources.checkpoint_files, callbacks=list(callbacks),
+    )
