@@ -162,32 +162,18 @@ def pipeline_rate(args, streaming: bool, seed: int) -> float:
 
 
 def step_rate(args, seed: int) -> float:
-    """Sentences/s one SimCSE training step (forward, backward, AdamW) consumes on bert-mini-wiki."""
-    import torch
-
-    from sentcse.modeling import SimCseModel
-    from sentcse.modeling.inputs import load_tokenizer
-    from sentcse.trainers.data import TwoViewCollator
-    from sentcse.trainers.methods import get_method
+    """Sentences/s one SimCSE training step consumes on bert-mini-wiki: the real CseTrainer step
+    (``steps.trainer_step``: forward, backward, clipping, AdamW), median of ``--train_steps`` after 2 warm-ups."""
     from common import read_sentences
+    from steps import sentcse_trainer, trainer_step
 
-    torch.manual_seed(seed)
-    tokenizer = load_tokenizer(bert_mini_path(), None)
-    model = SimCseModel.from_backbone(bert_mini_path(), tokenizer=tokenizer).train()
-    objective = get_method("simcse").build_objective(model.config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-5)
-    collator = TwoViewCollator(tokenizer, 32)
     sentences = read_sentences(args.batch_size * (args.train_steps + 2), skip=seed * 1000)
+    trainer, collate = sentcse_trainer(bert_mini_path(), "simcse", sentences, 32, args.batch_size)
     times = []
     for step in range(args.train_steps + 2):
-        batch = collator([{"sentence": s} for s in sentences[step * args.batch_size:(step + 1) * args.batch_size]])
+        batch = collate(sentences[step * args.batch_size:(step + 1) * args.batch_size])
         start = time.perf_counter()
-        output = model(**batch)
-        anchor, positive = output.views("projection")
-        loss = sum(objective(anchor, positive, output).values())
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+        trainer_step(trainer, batch)
         times.append(time.perf_counter() - start)
     times = sorted(times[2:])
     return args.batch_size / times[len(times) // 2]

@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    REPO, RESULTS, SENTEVAL, WIKI1M, WIKI100K, bert_mini_path, machine_info, machine_line, markdown_table, now,
+    RESULTS, SENTEVAL, WIKI1M, WIKI100K, bert_mini_path, machine_info, machine_line, markdown_table, now,
     update_section,
 )
 
@@ -117,30 +117,27 @@ def choose_precision(requested: str, device) -> str:
 def tokenized_corpus(args, tokenizer, out: Path):
     """The corpus tokenised once (``tokens.npz`` in the output folder, reused by every later run): token ids
     (uint16, truncated to ``max_length``, 0-padded) and lengths, in file order; blank lines dropped."""
-    import gzip
-
     import numpy as np
 
     cache = out / f"tokens_{args.corpus.name}_{args.max_length}.npz"
     if cache.is_file():
         data = np.load(cache)
         return data["ids"], data["lengths"]
+    from sentcse.trainers.data import load_corpus
+
     start = time.perf_counter()
-    opener = gzip.open if args.corpus.suffix == ".gz" else open
-    with opener(args.corpus, "rt", encoding="utf-8") as handle:
-        lines = [line.strip() for line in handle]
-    lines = [line for line in lines if line]
-    ids = np.zeros((len(lines), args.max_length), dtype=np.uint16)
-    lengths = np.zeros(len(lines), dtype=np.uint8)
-    for begin in range(0, len(lines), 10000):
-        encoded = tokenizer(lines[begin:begin + 10000], truncation=True, max_length=args.max_length)["input_ids"]
+    sentences = load_corpus(str(args.corpus)).sentences  # as sentcse-train reads it (cleaned, blank lines skipped)
+    ids = np.zeros((len(sentences), args.max_length), dtype=np.uint16)
+    lengths = np.zeros(len(sentences), dtype=np.uint8)
+    for begin in range(0, len(sentences), 10000):
+        encoded = tokenizer(sentences[begin:begin + 10000], truncation=True, max_length=args.max_length)["input_ids"]
         for row, seq in enumerate(encoded, start=begin):
             ids[row, :len(seq)] = seq
             lengths[row] = len(seq)
     tmp = cache.with_suffix(".tmp.npz")
     np.savez(tmp, ids=ids, lengths=lengths)
     os.replace(tmp, cache)
-    print(f"[pretrain] tokenised {len(lines):,} sentences in {time.perf_counter() - start:.0f} s -> {cache}", flush=True)
+    print(f"[pretrain] tokenised {len(sentences):,} sentences in {time.perf_counter() - start:.0f} s -> {cache}", flush=True)
     return ids, lengths
 
 
@@ -332,7 +329,6 @@ def markdown(record: dict) -> str:
 
 # ------------------------------------------------------------------------------------------------------ state
 def save_state(path: Path, model, optimizer, state: dict) -> None:
-    import numpy as np  # noqa: F401  (numpy RNG state is part of torch's pickle)
     import torch
 
     tmp = path.with_suffix(".tmp")
