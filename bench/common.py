@@ -100,6 +100,15 @@ def git_commit() -> Optional[str]:
     return repo_commit(REPO)
 
 
+def cpu_bf16_flags() -> List[str]:
+    """The CPU's bf16 matrix-product flags /proc/cpuinfo lists (AMX tiles, AVX512-BF16); [] where none or unknown."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    return sorted(f for f in flags.split(":", 1)[1].split() if f in ("amx_bf16", "amx_tile", "avx512_bf16"))
+
+
 def machine_info() -> dict:
     import torch
 
@@ -115,6 +124,7 @@ def machine_info() -> dict:
     return {
         "cpu_model": lscpu.get("Model name") or platform.processor() or "unknown",
         "cpu_family_model": f"family {lscpu.get('CPU family')} model {lscpu.get('Model')}",
+        "cpu_bf16_flags": cpu_bf16_flags(),
         "cpus": os.cpu_count(),
         "threads_per_core": lscpu.get("Thread(s) per core"),
         "memory_gib": memory,
@@ -132,6 +142,9 @@ def machine_line(info: dict) -> str:
     v = info["versions"]
     gpu = f", GPU {info['gpu']}" if info.get("gpu") else ", no GPU"
     fam = f" {info['cpu_family_model']}" if info.get("cpu_family_model") else ""
+    if "cpu_bf16_flags" in info:  # recorded since 2026-12-01
+        flags = info["cpu_bf16_flags"]
+        fam += ", bf16 flags: " + (" ".join(flags) if flags else "none") + ("" if "amx_bf16" in flags else " (no AMX)")
     return (f"{info['cpus']}-core CPU VM (lscpu: {info['cpu_model']}{fam}, {info['memory_gib']} GiB RAM{gpu}); torch {v['torch']}, "
             f"transformers {v['transformers']}, sentence-transformers {v['sentence_transformers']}, "
             f"Python {info['python']}; sentcse commit {info['git_commit']}")
@@ -194,6 +207,34 @@ def header_lines(record: dict) -> List[str]:
         f"- Date: {record['date']}; wall time {record['wall_seconds']:.0f} s; {load}.",
         f"- Reproduce: `{record['command']}` (results: `bench/results/{record['benchmark']}.json`).",
     ]
+
+
+# ------------------------------------------------------------------------------------------------------ FLOPs
+def encoder_flops(config, lengths: Sequence[int], training: bool = True) -> float:
+    """Matrix-product FLOPs of a BERT-shaped encoder (``config``: hidden_size, num_hidden_layers,
+    intermediate_size) over rows of ``lengths`` real tokens: per layer the Q/K/V/output and feed-forward products
+    (2 x (4d^2 + 2 d f) per token) and attention's QK^T and AV (4 d s^2 per row of s tokens). A training step is 3x
+    the forward (backward: 2x). Padding and the embedding lookup are not counted: this is the useful work, so time
+    spent on padding shows as a lower fraction of the GEMM rate."""
+    d, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    lengths = np.asarray(list(lengths), dtype=np.float64)
+    forward = layers * (2 * (4 * d * d + 2 * d * f) * lengths.sum() + 4 * d * (lengths ** 2).sum())
+    return float(forward * (3 if training else 1))
+
+
+def gemm_rate(dtype, m: int = 2048, k: int = 2048, n: int = 2048, repeats: int = 7) -> float:
+    """Measured FLOP/s of one ``torch.mm`` of (m x k) @ (k x n) in ``dtype`` on the current torch threads (median
+    of ``repeats`` after 2 warm-up products): the roofline a model's matrix products run against."""
+    import torch
+
+    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+    times = []
+    for index in range(repeats + 2):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if index >= 2:
+            times.append(time.perf_counter() - start)
+    return 2.0 * m * k * n / float(np.median(times))
 
 
 # ------------------------------------------------------------------------------------------------------ statistics

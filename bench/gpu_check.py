@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, load_average, machine_info, now, read_sentences, summarize  # noqa: E402
+from common import REPO, encoder_flops, load_average, machine_info, now, read_sentences, summarize  # noqa: E402
 
 PEAK_BF16_FLOPS = 790e12  # H200 dense bf16 (measured 769-798 TFLOP/s on 8192^3 products here)
 NEEDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets", "sentence_transformers", "scipy")
@@ -137,7 +137,7 @@ def _time_steps(trainer, batches, warmup: int) -> dict:
     from steps import trainer_step
 
     cuda = torch.cuda.is_available()
-    times, tokens = [], 0
+    times, lengths = [], []
     for index, batch in enumerate(batches):
         if cuda:
             torch.cuda.synchronize()
@@ -148,33 +148,36 @@ def _time_steps(trainer, batches, warmup: int) -> dict:
         if index >= warmup:
             times.append(time.perf_counter() - began)
             # every text column's mask: sentcse's two stacked views, or sentence-transformers' anchor and positive
-            tokens += sum(int(value.sum()) for key, value in batch.items() if key.endswith("attention_mask"))
-    return {"times": times, "tokens": tokens}
+            lengths.append([int(n) for key, value in batch.items() if key.endswith("attention_mask")
+                            for n in value.sum(1)])
+    return {"times": times, "lengths": lengths}
 
 
 def _measure(check: Check, kind: str, backbone: Path, batch: int, rounds: int, warmup: int, **config) -> dict:
-    """One trainer alone on the device: step times, peak memory, achieved FLOP/s (6 x parameters x tokens)."""
+    """One trainer alone on the device: step times, peak memory, achieved FLOP/s (``common.encoder_flops`` of the
+    real tokens) and its share of the H200's bf16 peak."""
     import torch
+    from transformers import AutoConfig
 
-    from steps import COMMON_ARGS, n_parameters, sentcse_trainer, st_trainer
+    from steps import n_parameters, sentcse_trainer, st_trainer
 
-    COMMON_ARGS["bf16"] = True
     sentences = read_sentences(batch * rounds, path=Path(check.args.train_file)) if not check.args.dry_run else [
         f"a short sentence number {i} about the dog and the cat" for i in range(batch * rounds)]
     if kind == "st-mnrl":
-        trainer, collate = st_trainer(str(backbone), sentences, batch_size=batch)
+        trainer, collate = st_trainer(str(backbone), sentences, batch_size=batch, bf16=True)
     else:
-        trainer, collate = sentcse_trainer(str(backbone), kind, sentences, batch_size=batch, **config)
+        trainer, collate = sentcse_trainer(str(backbone), kind, sentences, batch_size=batch, bf16=True, **config)
     batches = [collate(sentences[i * batch:(i + 1) * batch]) for i in range(rounds)]
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     timing = _time_steps(trainer, batches, warmup)
-    record = {"seconds": summarize(timing["times"]), "tokens_per_step": timing["tokens"] / max(1, len(timing["times"]))}
+    steps = max(1, len(timing["times"]))
+    record = {"seconds": summarize(timing["times"]), "tokens_per_step": sum(map(sum, timing["lengths"])) / steps}
     if torch.cuda.is_available():
         record["peak_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    parameters = n_parameters(trainer.model)
-    flops = 6 * parameters * record["tokens_per_step"]
-    record.update(parameters=parameters, flops_per_step=flops,
+    encoder = AutoConfig.from_pretrained(backbone)
+    flops = sum(encoder_flops(encoder, rows) for rows in timing["lengths"]) / steps
+    record.update(parameters=n_parameters(trainer.model), flops_per_step=flops,
                   mfu=flops / record["seconds"]["median"] / PEAK_BF16_FLOPS if record["seconds"]["median"] else None)
     del trainer, batches
     gc.collect()

@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    RESULTS, SENTEVAL, WIKI1M, WIKI100K, bert_mini_path, machine_info, machine_line, markdown_table, now,
+    RESULTS, SENTEVAL, WIKI1M, WIKI100K, bert_mini_path, cpu_bf16_flags, machine_info, machine_line, markdown_table, now,
     update_section,
 )
 
@@ -97,14 +97,6 @@ def parse_args(argv=None):
 
 
 # ------------------------------------------------------------------------------------------------------ machine
-def cpu_bf16_flags() -> list:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return []
-    return sorted(f for f in flags.split(":", 1)[1].split() if f in ("amx_bf16", "amx_tile", "avx512_bf16"))
-
-
 def choose_precision(requested: str, device) -> str:
     if requested != "auto":
         return requested
@@ -308,7 +300,7 @@ def markdown(record: dict) -> str:
     rate = f"{tp['tokens_per_second']:,.0f} tokens/s" if "tokens_per_second" in tp else "not measured yet"
     lines = [
         "## 7. Pretraining the substrate further (`bench/pretrain_substrate.py`, issue 17)", "",
-        f"- Machine: {machine_line(record['machine'])}; CPU bf16 flags: {', '.join(tp.get('cpu_bf16_flags') or ['none'])}.",
+        f"- Machine: {machine_line({**record['machine'], 'cpu_bf16_flags': tp.get('cpu_bf16_flags', [])})}.",
         f"- Updated {record['updated']}; continue with `{record['command']}` (state in `{record['output_dir']}`,"
         f" results: `bench/results/{NAME}.json`).",
         f"- Recipe: {recipe['init']} init, batch {recipe['batch_size']}, max length {recipe['max_length']}, AdamW peak lr "
@@ -469,7 +461,7 @@ def main(argv=None) -> int:
         state["tokens"] += tokens
         window_tokens += tokens
         window_time += time.perf_counter() - tick
-        window_loss += float(loss)
+        window_loss += float(loss.detach())
         window_steps += 1
         if state["step"] % args.log_every == 0:
             rate = window_tokens / window_time

@@ -54,7 +54,7 @@ def main(argv=None):
     quiet()
     import numpy as np
     import torch
-    from steps import COMMON_ARGS, sentcse_trainer, st_trainer, trainer_step
+    from steps import sentcse_trainer, st_trainer, trainer_step
 
     torch.set_num_threads(args.threads)
     run = Run(f"profile_train_step_{args.backbone}{args.tag}", sys.argv[1:] if argv is None else argv, script="profile_train_step")
@@ -71,11 +71,7 @@ def main(argv=None):
         elif v == "sentcse_frozen_emb":
             steps[v], collates[v] = sentcse_trainer(path, "simcse", sentences, pooler="avg", freeze_embeddings=True)
         elif v == "sentcse_bf16":
-            COMMON_ARGS["bf16"] = True
-            try:
-                steps[v], collates[v] = sentcse_trainer(path, "simcse", sentences, pooler="avg")
-            finally:
-                COMMON_ARGS.pop("bf16")
+            steps[v], collates[v] = sentcse_trainer(path, "simcse", sentences, pooler="avg", bf16=True)
         else:
             steps[v], collates[v] = sentcse_trainer(path, "simcse", sentences, pooler="avg")
             if v == "sentcse_compile":

@@ -67,13 +67,14 @@ def sentcse_trainer(
     batch_size: int = 64,
     diagnostics: bool = False,
     output_dir: Optional[str] = None,
+    bf16: bool = False,
     **config,
 ):
     """A ``CseTrainer`` built as ``sentcse-train`` builds it (model from the backbone, TwoViewCollator, the method's
     ``MethodSpec.prepare`` on ``sentences`` and ``build_objective``), ready for ``trainer_step``.
 
     ``config``: model config fields (``pooler``, ``objective``, ``objective_variant``, ``objective_kwargs``,
-    ``time_for_space``, ...). Returns ``(trainer, collator)``.
+    ``time_for_space``, ...). ``bf16``: the Trainer's ``--bf16`` (autocast; on CPU too). Returns ``(trainer, collator)``.
     """
     from datasets import Dataset
     from sentcse.trainers.data import TwoViewCollator
@@ -86,7 +87,7 @@ def sentcse_trainer(
     tokenizer = model.get_tokenizer()
     sentences = list(sentences or ["a sentence .", "another sentence ."])
     args = CseTrainingArguments(output_dir=output_dir or tempfile.mkdtemp(prefix="sentcse-bench-"),
-                                **{**COMMON_ARGS, "per_device_train_batch_size": batch_size})
+                                **{**COMMON_ARGS, "per_device_train_batch_size": batch_size, "bf16": bf16})
     resources = spec.prepare(model.config, sentences, tokenizer, Path(args.output_dir))
     collator = TwoViewCollator(tokenizer, max_length)
     trainer = CseTrainer(
@@ -120,9 +121,10 @@ def st_model(backbone: str, max_length: int = 32, pooling: str = "mean"):
 
 
 def st_trainer(backbone: str, sentences: Optional[Sequence[str]] = None, max_length: int = 32, batch_size: int = 64,
-               pooling: str = "mean", output_dir: Optional[str] = None):
+               pooling: str = "mean", output_dir: Optional[str] = None, bf16: bool = False):
     """``SentenceTransformerTrainer`` + ``MultipleNegativesRankingLoss`` (scale 20 = 1/0.05) on (sentence, sentence)
-    pairs: unsupervised SimCSE as sentence-transformers documents it. Returns ``(trainer, collate)``."""
+    pairs: unsupervised SimCSE as sentence-transformers documents it; ``bf16`` is its own ``bf16`` training
+    argument (autocast). Returns ``(trainer, collate)``."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -130,7 +132,8 @@ def st_trainer(backbone: str, sentences: Optional[Sequence[str]] = None, max_len
     model = st_model(backbone, max_length, pooling)
     sentences = list(sentences or ["a sentence .", "another sentence ."])
     args = SentenceTransformerTrainingArguments(output_dir=output_dir or tempfile.mkdtemp(prefix="st-bench-"),
-                                                **{**COMMON_ARGS, "per_device_train_batch_size": batch_size})
+                                                **{**COMMON_ARGS, "per_device_train_batch_size": batch_size,
+                                                   "bf16": bf16})
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
