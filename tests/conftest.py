@@ -1,7 +1,9 @@
 """Shared fixtures. Tests that need ../shared (data, models) skip where it is absent, but fail under CI=true.
 
-``pytest --device cuda`` (or ``cuda:1``, ``mps``; default ``cpu``) runs the tests that build models through the
-``device`` fixture on that device."""
+``pytest --device cuda`` (or ``cuda:1``, ``mps``; default ``cpu``) runs the suite's models on that device: the tests
+that build one take it from the ``device`` fixture, and the Trainer and CLI runs follow it too (under ``cpu`` the
+suite sets ``ACCELERATE_USE_CPU``, which subprocesses inherit, so they stay on the CPU of a GPU machine; otherwise
+they take the Trainer's own device, the first visible GPU). The multi-process tests are CPU (gloo) by design."""
 
 import os
 import shutil
@@ -89,7 +91,9 @@ def _resolve_device(name: str):
 
 
 def pytest_configure(config):
-    if config.getoption("--device") != "cpu":  # checked once, before collection (cpu needs no torch import here)
+    if config.getoption("--device") == "cpu":
+        os.environ["ACCELERATE_USE_CPU"] = "true"  # read by TrainingArguments and accelerate, here and in subprocesses
+    else:  # checked once, before collection (cpu needs no torch import here)
         _resolve_device(config.getoption("--device"))
 
 

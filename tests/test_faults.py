@@ -95,10 +95,11 @@ def test_non_finite_loss_stops_before_the_optimizer_step(tmp_path, logging_steps
     assert not (tmp_path / "run" / "checkpoint-4").exists()
 
 
-def test_compute_loss_outside_a_training_step_checks_at_once(tmp_path):
+def test_compute_loss_outside_a_training_step_checks_at_once(tmp_path, device):
     probe = _trainer(tmp_path / "probe")
-    trainer = _trainer(tmp_path / "run", objective=NanAfter(probe.objective, 0), logging_steps=10)
+    trainer = _trainer(tmp_path / "run", objective=NanAfter(probe.objective, 0), device=device, logging_steps=10)
     batch = TwoViewCollator(tiny_tokenizer(), 12)([{"sentence": s} for s in SENTENCES[:4]])
+    batch = {name: value.to(device) for name, value in batch.items()}
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 0: \{'infonce': nan\}"):
         trainer.compute_loss(trainer.model, batch)
 
@@ -155,8 +156,9 @@ EXPECTED_READS = {
 
 
 @pytest.mark.parametrize("model_class", list(EXPECTED_READS), ids=lambda cls: cls.__name__)
-def test_host_reads_per_training_step(tmp_path, monkeypatch, model_class):
-    trainer = _trainer(tmp_path, model_class=model_class, max_steps=2, logging_steps=100, save_strategy="no")
+def test_host_reads_per_training_step(tmp_path, monkeypatch, model_class, device):
+    trainer = _trainer(tmp_path, model_class=model_class, max_steps=2, device=device, logging_steps=100,
+                       save_strategy="no")
     assert trainer.model.config.length_buckets > 1  # the bucketed path (the default) is the one measured
     reads = collections.Counter()
     for name in HOST_READS:

@@ -254,14 +254,14 @@ def test_merge_sts_results_keeps_other_tasks(tmp_path):
 # ------------------------------------------------------------------------------------------------ sentence-transformers
 @pytest.mark.parametrize("family", ["bert", "roberta"])
 @pytest.mark.parametrize("model_class", MODEL_CLASSES)
-def test_sentence_transformers_encode_equals_encode(tmp_path, model_class, family):
+def test_sentence_transformers_encode_equals_encode(tmp_path, model_class, family, device):
     from sentence_transformers import SentenceTransformer
 
     torch.manual_seed(2)
-    model = tiny_model(model_class, tiny_tokenizer(), family)
+    model = tiny_model(model_class, tiny_tokenizer(), family, device=device)
     folder = export_sentence_transformers(model, tmp_path / "export")
     assert {"config.json", "model.safetensors", *ST_FILES} <= {p.name for p in folder.iterdir()}
-    st = SentenceTransformer(str(folder), trust_remote_code=True, device="cpu")
+    st = SentenceTransformer(str(folder), trust_remote_code=True, device=str(device))
     np.testing.assert_allclose(st.encode(SENTENCES), model.encode(SENTENCES), atol=1e-5, rtol=0)
     np.testing.assert_allclose(st.encode(SENTENCES[0]), model.encode(SENTENCES[0]), atol=1e-5, rtol=0)
 

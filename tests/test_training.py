@@ -174,8 +174,8 @@ def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method):
 SENTENCES = TRAIN_SENTENCES
 
 
-def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), objective=None, max_steps=6, **overrides):
-    return tiny_trainer(tmp_path, model_class, max_steps, callbacks, objective, **overrides)
+def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), objective=None, max_steps=6, device=None, **overrides):
+    return tiny_trainer(tmp_path, model_class, max_steps, callbacks, objective, device=device, **overrides)
 
 
 class InterruptAt(TrainerCallback):
@@ -187,14 +187,14 @@ class InterruptAt(TrainerCallback):
             raise KeyboardInterrupt
 
 
-def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path):
-    full = _trainer(tmp_path / "full")
+def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path, device):
+    full = _trainer(tmp_path / "full", device=device)
     full.train()
-    interrupted = _trainer(tmp_path / "cut", callbacks=[InterruptAt(3)])
+    interrupted = _trainer(tmp_path / "cut", callbacks=[InterruptAt(3)], device=device)
     with pytest.raises(KeyboardInterrupt):
         interrupted.train()
     assert (tmp_path / "cut" / "checkpoint-2" / "token_counts.json").is_file()
-    resumed = _trainer(tmp_path / "cut")
+    resumed = _trainer(tmp_path / "cut", device=device)
     resumed.train(resume_from_checkpoint=str(tmp_path / "cut" / "checkpoint-2"))
     assert resumed.state.global_step == 6
     expected = full.model.state_dict()
@@ -204,15 +204,16 @@ def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path):
     assert {"loss/infonce", "loss/reconstruction", "grad/gd", "grad/ratio"} <= set(logged[0])
 
 
-def test_nan_loss_says_what_is_on_disk(tmp_path):
-    early = _trainer(tmp_path / "early", model_class=SimCseModel, objective=NanAfter(_trainer(tmp_path / "p", model_class=SimCseModel).objective, 0))
+def test_nan_loss_says_what_is_on_disk(tmp_path, device):
+    probe = _trainer(tmp_path / "p", model_class=SimCseModel)
+    early = _trainer(tmp_path / "early", model_class=SimCseModel, objective=NanAfter(probe.objective, 0), device=device)
     with pytest.raises(NonFiniteLossError, match="no checkpoint was written to .* yet"):
         early.train()
 
 
-def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path):
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path, device):
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
-    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, objective=NanAfter(probe.objective, 2))
+    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, objective=NanAfter(probe.objective, 2), device=device)
     with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*the last checkpoint on disk is .*checkpoint-2"):
         trainer.train()
     checkpoint = tmp_path / "run" / "checkpoint-2"
