@@ -22,6 +22,7 @@ SECTIONS = {  # section name -> (module, JSON file)
     "objective_gradients": ("objective_gradients", "objective_gradients.json"),
     "recse_memory": ("recse_memory", "recse_memory.json"),
     "encode_speed": ("encode_speed", "encode_speed.json"),
+    "bf16_speed": ("bf16_speed", "bf16_speed.json"),
 }
 
 
