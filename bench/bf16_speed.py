@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     BACKBONES, Run, backbone_path, encoder_flops, fmt_ms, fmt_ratio, gemm_rate, header_lines, interleaved,
-    markdown_table, quiet, ratios, read_sentences, summarize, update_section,
+    markdown_table, quiet, read_sentences, summarize, update_section,
 )
 
 NAME = "bf16_speed"
@@ -101,7 +100,8 @@ def step_times(args, backbone: str, path: str, variants, sentences) -> dict:
                         args.warmup, args.repeats)
     # real tokens of each timed batch, both views (sentcse's stacked mask; the same sentences on every side)
     lengths = [[int(x) for x in batch["attention_mask"].sum(1)] for batch in inputs["sentcse_fp32"][args.warmup:]]
-    del trainers, inputs
+    trainers.clear()  # free the models before the next backbone
+    inputs.clear()
     gc.collect()
     return {"seconds": {v: summarize(t) for v, t in times.items()}, "raw_seconds": times,
             "lengths": lengths, "ratio_to_fp32": {m: summarize(
@@ -111,7 +111,6 @@ def step_times(args, backbone: str, path: str, variants, sentences) -> dict:
 
 def encode_times(args, path: str) -> dict:
     import numpy as np
-    import torch
     from sentcse.modeling import SimCseModel
     from sentence_transformers import SentenceTransformer
 
@@ -229,11 +228,12 @@ def main(argv=None):
         steps[name] = step_times(args, name, path, variants, sentences)
         flops = [encoder_flops(configs[name], row) for row in steps[name]["lengths"]]
         steps[name]["flops_per_step"] = summarize(flops)
+        del steps[name]["lengths"]  # counted; not kept in the JSON
         steps[name]["roofline_fraction"] = {
             v: float(sum(f / t for f, t in zip(flops, steps[name]["raw_seconds"][v])) / len(flops)
                      / roof[v.rsplit("_", 1)[1]]["2048^3"]) for v in steps[name]["raw_seconds"]}
         encodes[name] = encode_times(args, path)
-        flops_encode = encoder_flops(configs[name], encodes[name]["lengths"], training=False)
+        flops_encode = encoder_flops(configs[name], encodes[name].pop("lengths"), training=False)
         encodes[name]["roofline_fraction"] = {
             side: flops_encode / sum(t) / roof[side.rsplit("_", 1)[1]]["2048^3"]
             for side, t in encodes[name]["raw_seconds"].items()}

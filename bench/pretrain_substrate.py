@@ -23,8 +23,21 @@ raw backbone's better pooler by more than that pooling's seed spread (max - min)
 held-out loss fell by less than ``--min_loss_drop`` since the previous evaluation, or at ``--total_tokens``. A ready
 backbone is exported (fp16 safetensors, tokenizer, provenance README with the curve) to ``<output_dir>/final``.
 
-The curve is written to ``bench/results/pretrain_substrate.json`` and to its section of BENCHMARKS.md at every
-evaluation and at exit.
+The curve is written to ``bench/results/pretrain_substrate.json`` (``--results_file``) and to its section of
+BENCHMARKS.md at every evaluation and at exit.
+
+On a lent GPU, as one device call (issue 17, item 4; not run yet, no GPU lent). Prepare here, then carry .whl and
+.gpu-data (about 36 MiB; with the repository about 62 of the 64 MiB a call carries); the encoder travels as the
+repository's fp16 copy (examples/data/bert-mini-wiki, within fp16 rounding of the shared one), and the results
+and the latest encoder (fp16 shards of at most 15 MB) come back in $OUT:
+
+    bash bench/gpu_pack.sh pretrain
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site &&
+      set -o pipefail && PYTHONUNBUFFERED=1 python3 bench/pretrain_substrate.py --output_dir /tmp/pretrain
+      --backbone examples/data/bert-mini-wiki --mlm_head .gpu-data/mlm_head.safetensors
+      --tokens .gpu-data/tokens_wiki1m_32.npz.xz --probe_train_file .gpu-data/wiki100k.txt.gz
+      --sts_dir .gpu-data/senteval --eval_every_tokens 125e6 --max_minutes 7 --no_markdown
+      --results_file $OUT/pretrain_substrate.json --export_dir $OUT 2>&1 | tee $OUT/log.txt
 """
 
 from __future__ import annotations
@@ -64,6 +77,10 @@ def parse_args(argv=None):
                    help="continue the shipped encoder + MLM head, or start from random weights (its config)")
     p.add_argument("--backbone", default=None, help="folder of the shipped backbone (default: bert-mini-wiki)")
     p.add_argument("--corpus", type=Path, default=WIKI1M)
+    p.add_argument("--tokens", type=Path, default=None,
+                   help="--corpus already tokenised: the .npz this script caches in --output_dir, or the packed "
+                        ".npz.xz of --pack_tokens; --corpus then only names it")
+    p.add_argument("--mlm_head", type=Path, default=None, help="the MLM head (default: <backbone>/mlm_head.safetensors)")
     p.add_argument("--batch_size", type=int, default=256)
     p.add_argument("--max_length", type=int, default=32)
     p.add_argument("--peak_lr", type=float, default=5e-4)
@@ -82,6 +99,14 @@ def parse_args(argv=None):
     p.add_argument("--probe_train_file", type=Path, default=WIKI100K)
     p.add_argument("--sts_dir", type=Path, default=SENTEVAL)
     p.add_argument("--log_every", type=int, default=50)
+    p.add_argument("--results_file", type=Path, default=RESULTS / f"{NAME}.json")
+    p.add_argument("--export_dir", type=Path, default=None,
+                   help="when the run stops or pauses, also write the results and the latest encoder here (fp16, "
+                        "safetensors shards of at most 15 MB): a device call's $OUT")
+    p.add_argument("--tokenize_only", action="store_true", help="write the tokenised corpus cache, print its path, stop")
+    p.add_argument("--pack_tokens", type=Path, default=None,
+                   help="write the tokenised corpus to this file, unpadded and xz-compressed (for --tokens on another "
+                        "machine: bash bench/gpu_pack.sh pretrain), and stop")
     p.add_argument("--no_markdown", action="store_true")
     args = p.parse_args(argv)
     for name in ("batch_size", "max_length", "warmup_steps", "probe_steps", "log_every"):
@@ -89,7 +114,9 @@ def parse_args(argv=None):
             p.error(f"--{name} must be >= 1")
     if args.total_tokens <= 0 or args.eval_every_tokens <= 0:
         p.error("--total_tokens and --eval_every_tokens must be > 0")
-    if not args.corpus.is_file():
+    if args.tokens is not None and not args.tokens.is_file():
+        p.error(f"--tokens {args.tokens} not found (bash bench/gpu_pack.sh pretrain writes it)")
+    if args.tokens is None and not args.corpus.is_file():
         p.error(f"corpus {args.corpus} not found; pass --corpus (one sentence a line, .txt or .gz)")
     if not (args.sts_dir / "STS" / "STSBenchmark").is_dir() and not (args.sts_dir / "sts-dev.csv").is_file():
         p.error(f"no STS-B dev data under {args.sts_dir}; pass --sts_dir (SentEval folder)")
@@ -106,12 +133,34 @@ def choose_precision(requested: str, device) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ data
+def token_cache(args, out: Path) -> Path:
+    return out / f"tokens_{args.corpus.name}_{args.max_length}.npz"
+
+
 def tokenized_corpus(args, tokenizer, out: Path):
     """The corpus tokenised once (``tokens.npz`` in the output folder, reused by every later run): token ids
     (uint16, truncated to ``max_length``, 0-padded) and lengths, in file order; blank lines dropped."""
     import numpy as np
 
-    cache = out / f"tokens_{args.corpus.name}_{args.max_length}.npz"
+    if args.tokens is not None:
+        if args.tokens.suffix == ".xz":
+            import io
+            import lzma
+
+            with lzma.open(args.tokens) as packed:
+                data = np.load(io.BytesIO(packed.read()))
+        else:
+            data = np.load(args.tokens)
+        width = int(data["max_length"]) if "tokens" in data else data["ids"].shape[1]
+        if width != args.max_length:
+            raise SystemExit(f"--tokens {args.tokens} holds rows of {width} tokens, not --max_length {args.max_length}")
+        if "tokens" not in data:
+            return data["ids"], data["lengths"]
+        lengths = data["lengths"]
+        ids = np.zeros((len(lengths), width), dtype=np.uint16)
+        ids[np.arange(width) < lengths[:, None]] = data["tokens"]  # row-major: the rows' tokens one after another
+        return ids, lengths
+    cache = token_cache(args, out)
     if cache.is_file():
         data = np.load(cache)
         return data["ids"], data["lengths"]
@@ -133,6 +182,22 @@ def tokenized_corpus(args, tokenizer, out: Path):
     return ids, lengths
 
 
+def pack_tokens(ids, lengths, target: Path) -> None:
+    """The tokenised corpus without its padding (the rows' tokens one after another, and the lengths), xz-compressed:
+    wiki1m at 32 tokens is about 28 MiB, against 62 MiB for the padded cache."""
+    import io
+    import lzma
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, tokens=ids[np.arange(ids.shape[1]) < lengths[:, None]], lengths=lengths,
+             max_length=np.int64(ids.shape[1]))
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(lzma.compress(buffer.getvalue(), preset=6))
+    os.replace(tmp, target)
+
+
 def epoch_order(n_train: int, seed: int, epoch: int):
     import numpy as np
 
@@ -152,8 +217,8 @@ def build_model(args, backbone: str):
 
     if args.init == "scratch":
         return BertForMaskedLM(AutoConfig.from_pretrained(backbone))
-    model = BertForMaskedLM.from_pretrained(backbone)
-    head = Path(backbone) / "mlm_head.safetensors"
+    model = BertForMaskedLM.from_pretrained(backbone, dtype=torch.float32)  # the bundled copy is fp16
+    head = args.mlm_head or Path(backbone) / "mlm_head.safetensors"
     if not head.is_file():
         raise SystemExit(f"{head} not found: --init shipped needs the backbone's MLM head (or pass --init scratch)")
     missing, unexpected = model.load_state_dict(load_file(str(head)), strict=False)
@@ -207,15 +272,28 @@ def held_out_loss(model, collator, ids, lengths, rows, device, precision) -> flo
     return total / count
 
 
-def export_encoder(model, tokenizer, folder: Path, dtype=None) -> None:
+def export_encoder(model, tokenizer, folder: Path, dtype=None, max_shard_size=None) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     encoder = model.bert
     if dtype is not None:
         import copy
 
         encoder = copy.deepcopy(encoder).to(dtype=dtype)
-    encoder.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    encoder.save_pretrained(folder, **({"max_shard_size": max_shard_size} if max_shard_size else {}))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+
+
+def export_run(args, model, state: dict) -> None:
+    """--export_dir: the results and the latest encoder (fp16 shards of at most 15 MB, no tokenizer: the
+    backbone's), for a device call whose files come back at most 16 MiB each."""
+    import torch
+
+    args.export_dir.mkdir(parents=True, exist_ok=True)
+    export_encoder(model, None, args.export_dir / "encoder", dtype=torch.float16, max_shard_size="15MB")
+    if args.results_file.resolve() != (args.export_dir / args.results_file.name).resolve():
+        shutil.copy2(args.results_file, args.export_dir / args.results_file.name)
+    print(f"[pretrain] exported step {state['step']} to {args.export_dir}", flush=True)
 
 
 def raw_dev(folder: Path, sts_dir: Path) -> dict:
@@ -275,8 +353,8 @@ def write_results(state: dict, args, machine: dict, command: str) -> None:
         "decision": state.get("decision"),
         "ready": state.get("ready", False), "output_dir": str(args.output_dir),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{NAME}.json").write_text(json.dumps(record, indent=2) + "\n")
+    args.results_file.parent.mkdir(parents=True, exist_ok=True)
+    args.results_file.write_text(json.dumps(record, indent=2) + "\n")
     if not args.no_markdown:
         update_section(NAME, markdown(record))
 
@@ -358,6 +436,12 @@ def main(argv=None) -> int:
           f"device {device}, {precision}, {torch.get_num_threads()} thread(s)", flush=True)
 
     tokenizer = AutoTokenizer.from_pretrained(backbone)
+    if args.tokenize_only or args.pack_tokens:
+        ids, lengths = tokenized_corpus(args, tokenizer, out)
+        if args.pack_tokens:
+            pack_tokens(ids, lengths, args.pack_tokens)
+        print(args.pack_tokens or args.tokens or token_cache(args, out))
+        return 0
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="pt")
     model = build_model(args, backbone).to(device)
     decay = [p for n, p in model.named_parameters() if not ("bias" in n or "LayerNorm" in n)]
@@ -429,6 +513,8 @@ def main(argv=None) -> int:
     while True:
         if state["tokens"] >= state["next_eval_tokens"] and evaluate():
             print(f"[pretrain] stopped: {state['decision']}", flush=True)
+            if args.export_dir:
+                export_run(args, model, state)
             return 0
         if stop_requested or (args.max_minutes and time.perf_counter() - started > args.max_minutes * 60):
             # A loss-only point where the run pauses: the curve between two full evaluations.
@@ -439,6 +525,8 @@ def main(argv=None) -> int:
             write_results(state, args, machine, command)
             print(f"[pretrain] paused at step {state['step']} ({state['tokens'] / 1e6:.2f}M tokens); rerun to continue",
                   flush=True)
+            if args.export_dir:
+                export_run(args, model, state)
             return 0
         if state["offset"] >= len(order):
             state["epoch"] += 1

@@ -1,0 +1,107 @@
+"""bench/pretrain_substrate.py at tiny sizes (issue 17): its stop rule, and one run that evaluates, pauses, resumes,
+stops and exports as a device call would (the encoder in shards of at most 15 MB), refuses another recipe, and
+reads a packed token file (unpadded, xz: what travels to a device) exactly as it reads its own cache."""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tiny import save_tiny_backbone
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "bench" / "pretrain_substrate.py"
+STSB = REPO / "examples" / "data" / "stsb"
+sys.path.insert(0, str(REPO / "bench"))
+
+import pretrain_substrate  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def point(tokens, loss, raw, probe):
+    """A curve point: raw dev per pooler, probe dev per run and seed."""
+    return {"tokens": tokens, "held_out_loss": loss, "raw_dev": {"cls": raw[0], "avg": raw[1]},
+            "probe_dev": {run: dict(zip(("42", "43"), seeds)) for run, seeds in probe.items()}}
+
+
+RULE = argparse.Namespace(total_tokens=250e6, min_loss_drop=0.01)
+
+
+def test_the_stop_rule():
+    first = point(0, 4.9, (38.0, 52.0), {"simcse": (28.0, 29.0), "simcse_avg": (46.0, 47.0)})
+    assert pretrain_substrate.decide([first], RULE)[:2] == (False, False)  # behind the raw backbone: continue
+    assert first["rule"]["raw_best"] == 52.0 and first["rule"]["probe_best_run"] == "simcse_avg"
+    ahead = point(25e6, 4.4, (38.0, 52.0), {"simcse": (50.0, 51.0), "simcse_avg": (53.0, 54.0)})
+    ready, stop, reason = pretrain_substrate.decide([first, ahead], RULE)
+    assert (ready, stop) == (True, True) and reason.startswith("ready: probe simcse_avg 53.50")  # margin 1.5 > spread 1
+    within = point(25e6, 4.4, (38.0, 52.0), {"simcse": (50.0, 51.0), "simcse_avg": (51.0, 55.0)})
+    assert pretrain_substrate.decide([first, within], RULE)[:2] == (False, False)  # margin 1.0 <= spread 4.0
+    flat = point(25e6, 4.895, (38.0, 52.0), {"simcse": (28.0, 29.0), "simcse_avg": (46.0, 47.0)})
+    ready, stop, reason = pretrain_substrate.decide([first, flat], RULE)
+    assert (ready, stop) == (False, True) and "stopped falling" in reason
+    last = point(250e6, 4.0, (38.0, 52.0), {"simcse": (28.0, 29.0), "simcse_avg": (46.0, 47.0)})
+    ready, stop, reason = pretrain_substrate.decide([first, last], RULE)
+    assert (ready, stop) == (False, True) and reason.startswith("not ready by 250M tokens")
+
+
+def run(*flags):
+    return subprocess.run([sys.executable, str(SCRIPT), *flags], capture_output=True, text=True, timeout=600,
+                          cwd=REPO)
+
+
+def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_path):
+    backbone = save_tiny_backbone(tmp_path / "backbone")
+    corpus = tmp_path / "corpus.txt"
+    animals = ["big cat", "red dog", "small dog", "blue cat"]
+    corpus.write_text("".join(f"the {animals[i % 4]} sat on the mat {i % 7}\n" for i in range(1000)))
+    out, export, results = tmp_path / "state", tmp_path / "device-out", tmp_path / "results.json"
+    flags = ["--init", "scratch", "--backbone", str(backbone), "--corpus", str(corpus), "--output_dir", str(out),
+             "--batch_size", "16", "--warmup_steps", "2", "--total_tokens", "500", "--eval_every_tokens", "500",
+             "--probe_steps", "2", "--probe_seeds", "42", "43", "--probe_train_file", str(corpus), "--sts_dir", str(STSB),
+             "--precision", "fp32", "--threads", "1", "--no_markdown", "--results_file", str(results), "--export_dir", str(export)]
+
+    tokenized = run(*flags, "--tokenize_only")
+    assert tokenized.returncode == 0, tokenized.stderr[-3000:]
+    cache = Path(tokenized.stdout.strip().splitlines()[-1])
+    assert cache.is_file() and not (out / "checkpoint.pt").exists()
+
+    first = run(*flags, "--max_minutes", "0.0001")  # the evaluation at 0 tokens, then a pause (or a stop if ready)
+    assert first.returncode == 0, first.stderr[-3000:]
+    record = json.loads(results.read_text())
+    assert [p["tokens"] for p in record["curve"]] == [0]
+    assert set(record["curve"][0]["probe_dev"]) == {"simcse", "simcse_avg"}
+    assert all(len(seeds) == 2 for seeds in record["curve"][0]["probe_dev"].values())
+    shards = sorted((export / "encoder").glob("*.safetensors"))
+    assert shards and all(s.stat().st_size <= 15e6 for s in shards) and (export / "encoder" / "config.json").is_file()
+    assert json.loads((export / results.name).read_text()) == record
+    if record["ready"]:  # the tiny probe beat the raw backbone at once: stopped, and the backbone is exported
+        assert "stopped: ready" in first.stdout and not record["pauses"] and (out / "final" / "config.json").is_file()
+    else:  # paused with a loss-only point; the rerun continues from the checkpoint to the end of the schedule
+        assert record["decision"].startswith("continue") and len(record["pauses"]) == 1
+        resumed = run(*flags)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "resumed" in resumed.stdout and "stopped:" in resumed.stdout
+        record = json.loads(results.read_text())
+        assert len(record["curve"]) == 2 and record["tokens_seen"] >= 500 and record["steps"] > 0
+        assert json.loads((export / results.name).read_text())["steps"] == record["steps"]
+
+    other = run(*flags, "--peak_lr", "1e-3")
+    assert other.returncode != 0 and "another recipe" in other.stderr and "peak_lr" in other.stderr
+
+    packed = tmp_path / "tokens.npz.xz"
+    done = run(*flags, "--pack_tokens", str(packed))
+    assert done.returncode == 0 and packed.is_file(), done.stderr[-3000:]
+    saved = np.load(cache)
+    for tokens in (cache, packed):  # the cache as it is, and packed without padding
+        ids, lengths = pretrain_substrate.tokenized_corpus(
+            pretrain_substrate.parse_args(flags + ["--tokens", str(tokens)]), None, tmp_path / "unused")
+        np.testing.assert_array_equal(ids, saved["ids"])
+        np.testing.assert_array_equal(lengths, saved["lengths"])
+    with pytest.raises(SystemExit, match="rows of 32 tokens, not --max_length 16"):
+        pretrain_substrate.tokenized_corpus(pretrain_substrate.parse_args(
+            flags + ["--tokens", str(packed), "--max_length", "16"]), None, tmp_path / "unused")
