@@ -234,14 +234,15 @@ def build_model(args, backbone: str):
 
 
 def masked_loss(model, batch, device):
-    """Cross-entropy of the MLM head at the masked positions only."""
+    """Cross-entropy of the MLM head at the masked positions only, and their count. The positions are found on the
+    host, where the collator made the batch, so that a GPU step needs no synchronisation."""
     import torch.nn.functional as F
 
-    labels = batch["labels"].to(device)
+    labels = batch["labels"].flatten()
+    selected = (labels != -100).nonzero().squeeze(1)
     hidden = model.bert(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).last_hidden_state
-    selected = labels != -100
-    logits = model.cls(hidden[selected])
-    return F.cross_entropy(logits.float(), labels[selected]), int(selected.sum())
+    logits = model.cls(hidden.flatten(0, 1).index_select(0, selected.to(device)))
+    return F.cross_entropy(logits.float(), labels[selected].to(device)), int(selected.numel())
 
 
 def autocast(device, precision: str):
@@ -547,14 +548,17 @@ def main(argv=None) -> int:
         tokens = int(batch["attention_mask"].sum())
         state["step"] += 1
         state["tokens"] += tokens
+        window_loss = window_loss + loss.detach()  # stays on the device: no synchronisation per step
+        window_steps += 1
+        logged = state["step"] % args.log_every == 0
+        if logged:
+            mean_loss = float(window_loss) / window_steps  # the window's one synchronisation, timed with its step
         window_tokens += tokens
         window_time += time.perf_counter() - tick
-        window_loss += float(loss.detach())
-        window_steps += 1
-        if state["step"] % args.log_every == 0:
+        if logged:
             rate = window_tokens / window_time
             state["throughput"]["tokens_per_second"] = rate
-            print(f"[pretrain] step {state['step']} tokens {state['tokens'] / 1e6:.2f}M loss {window_loss / window_steps:.3f} "
+            print(f"[pretrain] step {state['step']} tokens {state['tokens'] / 1e6:.2f}M loss {mean_loss:.3f} "
                   f"lr {optimizer.param_groups[0]['lr']:.2e} {rate:,.0f} tokens/s", flush=True)
             window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
         if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
