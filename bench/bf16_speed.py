@@ -12,9 +12,10 @@ Everything is measured side by side in one process, interleaved round by round a
    with the Trainer's ``--bf16``, sentence-transformers MNRL in fp32 and with its own ``bf16`` argument (pooling
    ``avg`` on both: the same computation); SARCSE and reCSE fp32 and bf16 on the first backbone.
 3. **encode**: sentcse ``encode()`` fp32 and ``dtype="bf16"`` against ``SentenceTransformer.encode`` fp32 and
-   bf16 (``model.bfloat16()``, its documented bf16), normalisation off on all four; the cosine of every bf16
-   embedding to its fp32 one is recorded.
-4. **Profile** of sentcse's bf16 step: phases and the top ops (torch.profiler, 3 steps).
+   bf16 (``model.bfloat16()``, its documented bf16), and sentcse's ``encode()`` of a bf16 copy of the model (as
+   ST's), normalisation off on all; the cosine of every bf16 embedding to its fp32 one is recorded.
+4. **Profile** of the first backbone's step: sentcse bf16, sentence-transformers bf16 and sentcse fp32, phases and
+   top ops (torch.profiler, 3 steps).
 
 A time is also given as achieved FLOP/s (``common.encoder_flops``: the real tokens' matrix products, 3x the forward
 for a training step) over the GEMM rate of its dtype. Goals (issue 15, for a CPU with AMX): bf16 step / fp32 step
@@ -41,7 +42,7 @@ GOALS = {"step_bf16_over_fp32": 0.4, "step_bf16_over_st_bf16": 0.85, "encode_bf1
          "encode_bf16_over_st_bf16": 1.3}
 STEP_VARIANTS = ("sentcse_fp32", "sentcse_bf16", "st_fp32", "st_bf16")
 METHOD_VARIANTS = ("sarcse_fp32", "sarcse_bf16", "recse_fp32", "recse_bf16")
-ENCODE_SIDES = ("sentcse_fp32", "sentcse_bf16", "st_fp32", "st_bf16")
+PROFILED = ("sentcse_bf16", "st_bf16", "sentcse_fp32")
 
 
 def parse_args(argv=None):
@@ -111,6 +112,7 @@ def step_times(args, backbone: str, path: str, variants, sentences) -> dict:
 
 def encode_times(args, path: str) -> dict:
     import numpy as np
+    import torch
     from sentcse.modeling import SimCseModel
     from sentence_transformers import SentenceTransformer
 
@@ -131,8 +133,11 @@ def encode_times(args, path: str) -> dict:
         return lambda batch: model.encode(batch, batch_size=args.batch_size, convert_to_tensor=True,
                                           show_progress_bar=False).float().numpy()
 
+    cse_bf16 = copy.deepcopy(cse).to(torch.bfloat16)  # bf16 weights, like ST's: encode runs as the weights are
     sides = {"sentcse_fp32": sentcse_side(None), "sentcse_bf16": sentcse_side("bf16"),
-             "st_fp32": st_side(st), "st_bf16": st_side(st_bf16)}
+             "st_fp32": st_side(st), "st_bf16": st_side(st_bf16),
+             "sentcse_bf16weights": lambda batch: cse_bf16.encode(batch, batch_size=args.batch_size,
+                                                                  max_length=max_length)}
     for fn in sides.values():
         fn(warm)
     outputs = {k: [None] * len(chunks) for k in sides}
@@ -155,24 +160,28 @@ def encode_times(args, path: str) -> dict:
     return {"sentences_per_second": {k: len(sentences) / sum(v) for k, v in times.items()},
             "speedup": {f"{a}_over_{b}": summarize(per_round[a] / per_round[b]) for a, b in (
                 ("sentcse_bf16", "st_fp32"), ("sentcse_bf16", "st_bf16"), ("sentcse_bf16", "sentcse_fp32"),
-                ("st_bf16", "st_fp32"), ("sentcse_fp32", "st_fp32"))},
+                ("st_bf16", "st_fp32"), ("sentcse_fp32", "st_fp32"), ("sentcse_bf16weights", "st_bf16"),
+                ("sentcse_bf16weights", "st_fp32"))},
             "min_cosine_to_fp32": {"sentcse_bf16": min_cosine(emb["sentcse_bf16"], emb["sentcse_fp32"]),
-                                   "st_bf16": min_cosine(emb["st_bf16"], emb["st_fp32"])},
+                                   "st_bf16": min_cosine(emb["st_bf16"], emb["st_fp32"]),
+                                   "sentcse_bf16weights": min_cosine(emb["sentcse_bf16weights"], emb["sentcse_fp32"])},
             "max_abs_diff_fp32_sides": float(np.abs(emb["sentcse_fp32"] - emb["st_fp32"]).max()),
             "lengths": lengths, "raw_seconds": times, "max_length": max_length, "sentences": len(sentences)}
 
 
-def bf16_profile(args, path: str, sentences, side: str) -> dict:
-    """Phases and ops of 3 bf16 steps of ``side`` ("sentcse": SimCSE avg, or "st": MNRL) after 2 warm-up steps."""
+def step_profile(args, path: str, sentences, side: str) -> dict:
+    """Phases and ops of 3 steps of ``side`` (sentcse_bf16, sentcse_fp32: SimCSE avg; st_bf16: MNRL) after 2
+    warm-up steps."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
     from steps import sentcse_trainer, st_trainer, trainer_step
 
-    if side == "st":
-        trainer, collate = st_trainer(path, sentences, args.max_length, args.batch_size, bf16=True)
+    framework, dtype = side.split("_")
+    if framework == "st":
+        trainer, collate = st_trainer(path, sentences, args.max_length, args.batch_size, bf16=dtype == "bf16")
     else:
-        trainer, collate = sentcse_trainer(path, "simcse", sentences, args.max_length, args.batch_size, bf16=True,
-                                           pooler="avg")
+        trainer, collate = sentcse_trainer(path, "simcse", sentences, args.max_length, args.batch_size,
+                                           bf16=dtype == "bf16", pooler="avg")
     batches = [collate(sentences[i * args.batch_size:(i + 1) * args.batch_size]) for i in range(5)]
     for batch in batches[:2]:
         trainer_step(trainer, batch)
@@ -235,11 +244,11 @@ def main(argv=None):
         encodes[name] = encode_times(args, path)
         flops_encode = encoder_flops(configs[name], encodes[name].pop("lengths"), training=False)
         encodes[name]["roofline_fraction"] = {
-            side: flops_encode / sum(t) / roof[side.rsplit("_", 1)[1]]["2048^3"]
+            side: flops_encode / sum(t) / roof["bf16" if "bf16" in side else "fp32"]["2048^3"]
             for side, t in encodes[name]["raw_seconds"].items()}
     profiled = next(iter(paths))
     print(f"profiling the bf16 step on {profiled}", flush=True)
-    profiles = {side: bf16_profile(args, paths[profiled], sentences, side) for side in ("sentcse", "st")}
+    profiles = {side: step_profile(args, paths[profiled], sentences, side) for side in PROFILED}
     record = run.finish({"args": vars(args), "goals": GOALS, "gemm_flops": roof, "steps": steps, "encode": encodes,
                          "profile": {"backbone": profiled, **profiles}})
     if not args.no_markdown:
@@ -255,7 +264,8 @@ def markdown(record: dict) -> str:
     lines += [f"- Setting: batch {a['batch_size']}, max length {a['max_length']}, wiki100k, {a['threads']} torch "
               f"thread(s), {a['warmup']} warm-up + {a['repeats']} timed interleaved rounds. Step = the trainer's own "
               "step (bench/steps.py); bf16 = the Trainer's `bf16` argument (autocast) on both frameworks; encode bf16 = "
-              "sentcse `encode(dtype=\"bf16\")` (autocast) and ST `model.bfloat16()`.",
+              "sentcse `encode(dtype=\"bf16\")` (autocast) and ST `model.bfloat16()`; `sentcse_bf16weights` is sentcse's "
+              "encode() of a bf16 copy of the model (as ST's).",
               "- Goals (for a CPU with AMX): " + ", ".join(f"{k.replace('_', ' ')} {'<=' if 'step' in k else '>='} {v}"
                                                             for k, v in record["goals"].items()) +
               (". This CPU has AMX: judged below." if amx else
@@ -296,14 +306,14 @@ def markdown(record: dict) -> str:
             for k, v in e["speedup"].items()]
     lines.append(markdown_table(["backbone", "encode throughput ratio", "median [IQR] (min-max)"], rows))
     p = record["profile"]
-    lines += ["", f"Profile of the bf16 step on {p['backbone']} (torch.profiler, 3 steps after 2), ms per step:", ""]
-    sides = [side for side in ("sentcse", "st") if side in p]
+    lines += ["", f"Profile of the step on {p['backbone']} (torch.profiler, 3 steps after 2), ms per step:", ""]
+    sides = [side for side in PROFILED if side in p]
     phases = list(p[sides[0]]["phases_ms"])
     rows = [[phase] + [f"{p[side]['phases_ms'].get(phase, 0):.0f}" for side in sides] for phase in phases]
     rows += [["ops' self time: matrix products", *(f"{p[side]['matrix_product_ms_per_step']:.0f}" for side in sides)],
              ["ops' self time: casts and copies", *(f"{p[side]['cast_ms_per_step']:.0f}" for side in sides)],
              ["ops' self time: all", *(f"{p[side]['self_ms_per_step']:.0f}" for side in sides)]]
-    lines.append(markdown_table(["phase / ops", *(("sentcse SimCSE" if s == "sentcse" else "ST MNRL") for s in sides)], rows))
+    lines.append(markdown_table(["phase / ops", *(s.replace("_", " ") for s in sides)], rows))
     for side in sides:
         lines += ["", f"Top ops, {side} (ms per step, calls per step): " +
                   "; ".join(f"`{k}` {ms:.0f} ({n})" for k, ms, n in p[side]["top_ops_ms_per_step"][:10])]
