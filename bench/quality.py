@@ -370,10 +370,13 @@ def build_curve_table(records: list, max_steps: int) -> str:
 def write_table(args) -> None:
     records = load_records()
     table, decision_table, summary = build_table(records)
-    info = machine_info()
-    summary_record = {"benchmark": "quality", "date": now(), "machine": info, "runs": summary,
-                      "files": sorted(p.name for p in QUALITY_DIR.glob("*.json"))}
-    (RESULTS / "quality.json").write_text(json.dumps(summary_record, indent=2) + "\n")
+    files = sorted(p.name for p in QUALITY_DIR.glob("*.json"))
+    path = RESULTS / "quality.json"
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    if (saved.get("runs"), saved.get("files")) != (json.loads(json.dumps(summary)), files):  # else keep its date
+        summary_record = {"benchmark": "quality", "date": now(), "machine": machine_info(), "runs": summary,
+                          "files": files}
+        path.write_text(json.dumps(summary_record, indent=2) + "\n")
     print(table)
     print(decision_table)
     if args.no_markdown:
