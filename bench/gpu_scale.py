@@ -8,7 +8,7 @@ Two parts, both only when ``torch.cuda.is_available()``:
 
 1. GPU step times: the three methods' CseTrainer steps (``bench/steps.py``; bf16 autocast as the Trainer does it,
    batch 64, max length 32), interleaved step by step after a warm-up, ``torch.cuda.synchronize()`` around each;
-   plus ``torch.cuda.max_memory_allocated`` per method.
+   plus ``torch.cuda.max_memory_allocated`` of a training step per method, each measured alone on the device.
 2. Quality at the SimCSE recipe's scale: each (method, seed) through ``examples/train.py`` (wiki1m, 1 epoch, batch
    64, lr 3e-5, bf16, STS-B dev every 125 steps, best checkpoint, then the 7 STS tasks), one JSON per run in
    ``bench/results/gpu_scale/`` (resumable: existing files are skipped), with the wall time of every optimizer step
@@ -60,16 +60,29 @@ def parse_args(argv=None):
 
 
 def step_timing(args) -> dict:
-    import torch
-    from steps import COMMON_ARGS, sentcse_trainer, trainer_step
+    import gc
 
-    COMMON_ARGS["bf16"] = True
+    import torch
+    from steps import sentcse_trainer, trainer_step
+
     rounds = args.warmup + args.repeats
     sentences = read_sentences(64 * rounds, path=Path(args.train_file))
     batches = [sentences[i * 64:(i + 1) * 64] for i in range(rounds)]
-    trainers, inputs, memory = {}, {}, {}
+    memory = {}
+    for method in args.runs:  # each method alone on the device: its peak is its own
+        trainer, collate = sentcse_trainer(bert_mini_path(), method, sentences, bf16=True)
+        trainer_step(trainer, collate(batches[0]))  # optimizer state allocated, as in training
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        trainer_step(trainer, collate(batches[1]))
+        torch.cuda.synchronize()
+        memory[method] = torch.cuda.max_memory_allocated() / 2**20
+        del trainer
+        gc.collect()
+        torch.cuda.empty_cache()
+    trainers, inputs = {}, {}
     for method in args.runs:
-        trainer, collate = sentcse_trainer(bert_mini_path(), method, sentences)
+        trainer, collate = sentcse_trainer(bert_mini_path(), method, sentences, bf16=True)
         trainers[method] = trainer
         inputs[method] = [collate(b) for b in batches]
 
@@ -81,11 +94,6 @@ def step_timing(args) -> dict:
         return fn
 
     times = interleaved({m: make(m) for m in args.runs}, args.warmup, args.repeats, log=False)
-    for method in args.runs:
-        torch.cuda.reset_peak_memory_stats()
-        trainer_step(trainers[method], inputs[method][0])
-        torch.cuda.synchronize()
-        memory[method] = torch.cuda.max_memory_allocated() / 2**20
     return {"seconds": {m: summarize(t) for m, t in times.items()}, "ratio_to_simcse": ratios(times, args.runs[0]),
             "max_memory_allocated_mib": memory, "raw_seconds": times}
 
