@@ -356,11 +356,15 @@ def write_results(state: dict, args, machine: dict, command: str) -> None:
     }
     args.results_file.parent.mkdir(parents=True, exist_ok=True)
     args.results_file.write_text(json.dumps(record, indent=2) + "\n")
+    final = args.output_dir / "final"
+    if record["ready"] and (final / "config.json").is_file():
+        (final / "README.md").write_text(provenance(record))
     if not args.no_markdown:
         update_section(NAME, markdown(record))
 
 
-def markdown(record: dict) -> str:
+def curve_table(record: dict) -> str:
+    """The curve as a markdown table: full evaluations and the loss-only points where a run paused."""
     rows = []
     for p in record["curve"]:
         probe = {run: sum(v.values()) / len(v) for run, v in p["probe_dev"].items()}
@@ -374,6 +378,40 @@ def markdown(record: dict) -> str:
         if p["step"] not in evaluated:
             rows.append([f"{p['tokens'] / 1e6:.1f}M", str(p["step"]), f"{p['held_out_loss']:.3f}", *["(paused here)"] + [""] * 4])
     rows.sort(key=lambda row: int(row[1]))
+    return markdown_table(["tokens", "step", "held-out MLM loss", "raw [CLS]", "raw mean", "probe [CLS]+MLP",
+                           "probe mean", "margin"], rows)
+
+
+def recipe_line(recipe: dict) -> str:
+    return (f"{recipe['init']} init, batch {recipe['batch_size']}, max length {recipe['max_length']}, AdamW peak lr "
+            f"{recipe['peak_lr']} (warm-up {recipe['warmup_steps']} steps, linear decay to 0 at "
+            f"{recipe['total_tokens'] / 1e6:.0f}M tokens), {recipe['precision']}, masked-position loss only")
+
+
+CURVE_LEGEND = ("Each row: held-out MLM loss (2,000 sentences, fixed masks; rows marked 'paused here' have the loss "
+                "only, taken where a session's run paused), raw STS-B dev, and the SimCSE probe (150 steps, batch 64, "
+                "lr 3e-5, best dev of 6 evaluations; mean of 2 seeds) with [CLS]+MLP and mean pooling; margin = "
+                "better probe - better raw pooler (ready when > that probe's seed spread).")
+
+
+def provenance(record: dict) -> str:
+    """README.md of the exported backbone: what it is, how it was made, where the rule stopped, the curve."""
+    curve = record["curve"]
+    return "\n".join([
+        "# bert-mini-wiki, MLM-pretrained further", "",
+        "A 4-layer, 256-wide BERT (11.1M parameters; the uncased WordPiece vocabulary of bert-base-uncased): "
+        "sentcse's bert-mini-wiki (masked language modelling from scratch on about 15M tokens of English Wikipedia) "
+        f"continued with masked language modelling on wiki1m for {record['tokens_seen'] / 1e6:.1f}M more tokens "
+        f"({record['steps']} steps) by `bench/pretrain_substrate.py`, until its stop rule held: {record['decision']}. "
+        "No sentence-level training. Weights in fp16 (`from_backbone` loads them as fp32).", "",
+        f"- Recipe: {recipe_line(record['recipe'])}.",
+        f"- Held-out MLM loss: {curve[0]['held_out_loss']:.3f} at the start, {curve[-1]['held_out_loss']:.3f} at the end.",
+        "- Licence: weights Apache-2.0 (sentcse); training text CC BY-SA 3.0 (Wikipedia); vocabulary from "
+        "bert-base-uncased (Apache-2.0).", "",
+        "## The curve", "", CURVE_LEGEND, "", curve_table(record), ""])
+
+
+def markdown(record: dict) -> str:
     tp = record["throughput"]
     recipe = record["recipe"]
     rate = f"{tp['tokens_per_second']:,.0f} tokens/s" if "tokens_per_second" in tp else "not measured yet"
@@ -382,17 +420,11 @@ def markdown(record: dict) -> str:
         f"- Machine: {machine_line({**record['machine'], 'cpu_bf16_flags': tp.get('cpu_bf16_flags', [])})}.",
         f"- Updated {record['updated']}; continue with `{record['command']}` (state in `{record['output_dir']}`,"
         f" results: `bench/results/{NAME}.json`).",
-        f"- Recipe: {recipe['init']} init, batch {recipe['batch_size']}, max length {recipe['max_length']}, AdamW peak lr "
-        f"{recipe['peak_lr']} (warm-up {recipe['warmup_steps']} steps, linear decay to 0 at "
-        f"{recipe['total_tokens'] / 1e6:.0f}M tokens), {recipe['precision']}, masked-position loss only.",
+        f"- Recipe: {recipe_line(recipe)}.",
         f"- Throughput: {rate} (non-padding tokens, {tp.get('threads')} torch thread(s), {recipe['precision']}); "
         f"{record['tokens_seen'] / 1e6:.1f}M tokens seen in {record['steps']} steps.",
-        "- Each row: held-out MLM loss (2,000 sentences, fixed masks; rows marked 'paused here' have the loss only, "
-        "taken where a session's run paused), raw STS-B dev, and the SimCSE probe (150 steps, "
-        "batch 64, lr 3e-5, best dev of 6 evaluations; mean of 2 seeds) with [CLS]+MLP and mean pooling; margin = "
-        "better probe - better raw pooler (ready when > that probe's seed spread).", "",
-        markdown_table(["tokens", "step", "held-out MLM loss", "raw [CLS]", "raw mean", "probe [CLS]+MLP",
-                        "probe mean", "margin"], rows), "",
+        f"- {CURVE_LEGEND}", "",
+        curve_table(record), "",
         f"**Decision:** {record['decision'] or 'running'}.",
     ]
     return "\n".join(lines)

@@ -81,6 +81,7 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
     assert json.loads((export / results.name).read_text()) == record
     if record["ready"]:  # the tiny probe beat the raw backbone at once: stopped, and the backbone is exported
         assert "stopped: ready" in first.stdout and not record["pauses"] and (out / "final" / "config.json").is_file()
+        assert record["decision"] in (out / "final" / "README.md").read_text()
     else:  # paused with a loss-only point; the rerun continues from the checkpoint to the end of the schedule
         assert record["decision"].startswith("continue") and len(record["pauses"]) == 1
         resumed = run(*flags)
