@@ -232,6 +232,22 @@ def test_a_resumed_run_reads_the_same_order_and_ends_with_the_same_weights(tmp_p
         torch.testing.assert_close(cut[name], whole[name], rtol=0, atol=0, msg=name)
 
 
+def test_persistent_loader_workers_take_the_order_from_the_trainers_sampler(tmp_path, backbone):  # noqa: F811
+    """A persistent worker keeps the dataset copy it started with, and would read epoch 0's order in every epoch:
+    with persistent workers the CLI leaves the shuffling to the Trainer's sampler, in the main process."""
+    from sentcse.trainers.data import EpochShuffled
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the cat {i} sat on the mat {i % 3}\n" for i in range(12)))  # 3 batches an epoch
+    plain = main(flags(backbone, corpus, tmp_path / "plain", "--max_steps", "6"))
+    assert isinstance(plain.train_dataset, EpochShuffled) and plain.args.train_sampling_strategy == "sequential"
+    persistent = main(flags(backbone, corpus, tmp_path / "persistent", "--max_steps", "6", "--dataloader_num_workers",
+                            "1", "--dataloader_persistent_workers", "true"))
+    assert persistent.state.global_step == 6
+    assert not isinstance(persistent.train_dataset, EpochShuffled)
+    assert persistent.args.train_sampling_strategy == "random"
+
+
 def test_the_cli_trains_on_a_hub_datasets_named_column(tmp_path, backbone, monkeypatch, capsys):  # noqa: F811
     import datasets
 

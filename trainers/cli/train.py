@@ -111,7 +111,10 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
             for name, text in {**resources.checkpoint_files, RUN_FILE: run_file_text(description)}.items():
                 (output_dir / name).write_text(text)
     train_dataset = corpus.dataset
-    if not corpus.streaming and training_args.train_sampling_strategy == "random":
+    # Persistent loader workers keep the copy of the dataset they started with, so there the epoch's order must
+    # come from the Trainer's sampler (in the main process).
+    persistent_workers = training_args.dataloader_persistent_workers and training_args.dataloader_num_workers > 0
+    if not corpus.streaming and training_args.train_sampling_strategy == "random" and not persistent_workers:
         # The same shuffling each epoch, without the sampler's Python list of every index.
         train_dataset = EpochShuffled(corpus.dataset, training_args.data_seed or training_args.seed)
         training_args.train_sampling_strategy = "sequential"
