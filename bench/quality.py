@@ -45,7 +45,7 @@ from common import (  # noqa: E402
     update_section,
 )
 
-QUALITY_DIR = RESULTS / "quality"
+QUALITY_DIR = RESULTS / "quality"  # the bert-mini-wiki grid; --tag NAME: RESULTS / "quality_NAME"
 TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")
 COLUMNS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R")
 DEV = "STSBenchmark-dev"
@@ -129,6 +129,8 @@ def parse_args(argv=None):
     p.add_argument("--eval_steps", type=int, default=50)
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--backbone", default=None, help="default: bert-mini-wiki (shared copy, else the bundled one)")
+    p.add_argument("--tag", default="", help="another backbone's grid (with --backbone): its results go to "
+                   "bench/results/quality_TAG/ and to their own BENCHMARKS.md section")
     p.add_argument("--train_file", default=str(WIKI100K))
     p.add_argument("--sts_dir", default=str(SENTEVAL))
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -139,8 +141,12 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def result_path(name: str, seed, max_steps: int) -> Path:
-    return QUALITY_DIR / (f"{name}.json" if name == "raw" else f"{name}_seed{seed}_steps{max_steps}.json")
+def results_dir(tag: str = "") -> Path:
+    return RESULTS / f"quality_{tag}" if tag else QUALITY_DIR
+
+
+def result_path(name: str, seed, max_steps: int, folder: Path = QUALITY_DIR) -> Path:
+    return folder / (f"{name}.json" if name == "raw" else f"{name}_seed{seed}_steps{max_steps}.json")
 
 
 def _scores(results: dict) -> dict:
@@ -245,11 +251,12 @@ def run_grid(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     backbone = args.backbone or bert_mini_path()
-    QUALITY_DIR.mkdir(parents=True, exist_ok=True)
+    folder = results_dir(args.tag)
+    folder.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     for name in args.runs:
         for seed in ([None] if name == "raw" else args.seeds):
-            path = result_path(name, seed, args.max_steps)
+            path = result_path(name, seed, args.max_steps, folder)
             if path.exists() and not args.force:
                 print(f"[quality] {path.name} exists, skipped", flush=True)
                 continue
@@ -297,8 +304,8 @@ def _cell(values, digits=2):
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def load_records() -> list:
-    return [json.loads(p.read_text()) for p in sorted(QUALITY_DIR.glob("*.json"))]
+def load_records(folder: Path = QUALITY_DIR) -> list:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
 def build_table(records: list) -> tuple:
@@ -368,10 +375,11 @@ def build_curve_table(records: list, max_steps: int) -> str:
 
 
 def write_table(args) -> None:
-    records = load_records()
+    folder = results_dir(args.tag)
+    records = load_records(folder)
     table, decision_table, summary = build_table(records)
-    files = sorted(p.name for p in QUALITY_DIR.glob("*.json"))
-    path = RESULTS / "quality.json"
+    files = sorted(p.name for p in folder.glob("*.json"))
+    path = RESULTS / f"{folder.name}.json"
     saved = json.loads(path.read_text()) if path.is_file() else {}
     if (saved.get("runs"), saved.get("files")) != (json.loads(json.dumps(summary)), files):  # else keep its date
         summary_record = {"benchmark": "quality", "date": now(), "machine": machine_info(), "runs": summary,
@@ -387,8 +395,15 @@ def write_table(args) -> None:
     curve_table = build_curve_table(records, default.max_steps)
     missing = [n for n in ALL_RUNS if n != "raw" and not {r["seed"] for r in records if r["run"] == n
                                                           and r["budget"]["max_steps"] == default.max_steps} >= set(default.seeds)]
+    backbones = sorted({Path(r["backbone"]).name for r in records if r.get("backbone")})
+    title = ("## 5. STS quality under one fixed budget (`bench/quality.py`)" if not args.tag else
+             f"### 5b. STS quality under the same budget on `{args.tag}` (`bench/quality.py --tag {args.tag}`; "
+             f"backbone folder {', '.join(backbones) or '-'})")
     lines = [
-        "## 5. STS quality under one fixed budget (`bench/quality.py`)", "",
+        title, "",
+        *([f"- This grid: `python bench/quality.py --tag {args.tag} --backbone FOLDER --runs ... --seeds ...`, on the "
+           "default grid's budget below; its own results in "
+           f"`bench/results/quality_{args.tag}/`."] if args.tag else []),
         f"- Machine: see sections 1-4 (runs recorded in `bench/results/quality/*.json`, each with its machine and load "
         f"average); run dates {', '.join(dates) or '-'}; 1-min load average at the start of the runs "
         f"{min(loads) if loads else '-'}-{max(loads) if loads else '-'}.",
@@ -411,7 +426,7 @@ def write_table(args) -> None:
         "",
         curve_table,
     ]
-    update_section("quality", "\n".join(lines))
+    update_section(folder.name, "\n".join(lines))
 
 
 def main(argv=None):

@@ -34,6 +34,8 @@ def main():
     import quality
 
     quality.write_table(quality.parse_args(["--table"]))
+    for folder in sorted(RESULTS.glob("quality_*/")):  # other backbones' grids (quality.py --tag)
+        quality.write_table(quality.parse_args(["--table", "--tag", folder.name[len("quality_"):]]))
 
 
 if __name__ == "__main__":
