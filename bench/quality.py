@@ -404,10 +404,10 @@ def write_table(args) -> None:
         *([f"- This grid: `python bench/quality.py --tag {args.tag} --backbone FOLDER --runs ... --seeds ...`, on the "
            "default grid's budget below; its own results in "
            f"`bench/results/quality_{args.tag}/`."] if args.tag else []),
-        f"- Machine: see sections 1-4 (runs recorded in `bench/results/quality/*.json`, each with its machine and load "
+        f"- Machine: see sections 1-4 (runs recorded in `bench/results/{folder.name}/*.json`, each with its machine and load "
         f"average); run dates {', '.join(dates) or '-'}; 1-min load average at the start of the runs "
         f"{min(loads) if loads else '-'}-{max(loads) if loads else '-'}.",
-        "- Budget: bert-mini-wiki, wiki100k, batch 64, max length 32, the given number of steps, STS-B dev every "
+        f"- Budget: {'the backbone above' if args.tag else 'bert-mini-wiki'}, wiki100k, batch 64, max length 32, the given number of steps, STS-B dev every "
         "`--eval_steps` steps, best dev checkpoint; then STS12-16 ('all'), STS-B test, SICK-R test (Spearman x100, "
         "SentEval data). Cells: mean ± std over the seeds (a single seed shows the value only).",
         "- Reproduce: the grid `python bench/quality.py` (every run x seeds 42 43 44, 300 steps; existing result files "
