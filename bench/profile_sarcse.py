@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    Run, backbone_path, header_lines, interleaved, markdown_table, quiet, read_sentences, summarize, update_section,
+    Run, backbone_path, encoder_flops, header_lines, interleaved, markdown_table, quiet, read_sentences, summarize,
+    update_section,
 )
 
 BACKBONE_FOR_D = {256: "bert-mini-wiki", 384: "all-MiniLM-L6-v2"}
@@ -55,10 +56,8 @@ def macs(d: int, c: int, t: int, n: int, kernels=(3, 4, 5)) -> dict:
 
 
 def backbone_macs(config, n: int, length: int) -> int:
-    d, layers, ffn = config.hidden_size, config.num_hidden_layers, config.intermediate_size
-    per_token = layers * (4 * d * d + 2 * d * ffn)
-    attention = layers * 2 * length * d
-    return n * length * (per_token + attention)
+    """Forward multiply-adds of the backbone over ``n`` rows of ``length`` tokens (half of its FLOPs)."""
+    return round(encoder_flops(config, [length] * n, training=False) / 2)
 
 
 def main(argv=None):
