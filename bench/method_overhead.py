@@ -183,7 +183,6 @@ def bench_backbone(name: str, args) -> dict:
         "reference_step_median_seconds": reference_step,
         "logging_steps": args.logging_steps,
     }
-    del trainers, simcse
     return out
 
 
