@@ -13,7 +13,7 @@ Stages, each under the remaining time budget (a stage that would start past it i
 2. ``suite``: the test suite on CUDA (``pytest --device cuda``).
 3. ``steps``: bf16 training-step time, peak memory (each method alone on the device) and model FLOP utilisation
    against the H200's 790 TFLOP/s bf16, of SimCSE, SARCSE, reCSE and sentence-transformers' MNRL, on
-   bert-mini-wiki and a randomly initialised bert-base-shaped encoder, batch 64 and 512, max length 32.
+   the bundled bert-mini-wiki-mlm50m and a randomly initialised bert-base-shaped encoder, batch 64 and 512, max length 32.
 4. ``buckets``: ``length_buckets`` 1 vs 4 (SimCSE, the bert-base shape, batch 512).
 5. ``quality``: a short SimCSE / SARCSE / reCSE run on the carried wiki sample, best STS-B dev.
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, encoder_flops, load_average, machine_info, now, read_sentences, summarize  # noqa: E402
+from common import BUNDLED_BACKBONE, REPO, encoder_flops, load_average, machine_info, now, read_sentences, summarize  # noqa: E402
 
 PEAK_BF16_FLOPS = 790e12  # H200 dense bf16 (measured 769-798 TFLOP/s on 8192^3 products here)
 NEEDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets", "sentence_transformers", "scipy")
@@ -119,16 +119,16 @@ def suite(check: Check) -> dict:
 
 
 def _backbones(check: Check, work: Path) -> dict:
-    """name -> folder: bert-mini-wiki and a random bert-base-shaped encoder with its tokenizer (tiny in a dry run)."""
+    """name -> folder: the bundled backbone and a random bert-base-shaped encoder with its tokenizer (tiny in a dry
+    run)."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    mini = REPO / "examples" / "data" / "bert-mini-wiki"
-    tokenizer = AutoTokenizer.from_pretrained(mini)
+    tokenizer = AutoTokenizer.from_pretrained(BUNDLED_BACKBONE)
     shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37) if check.args.dry_run else {}
     folder = work / "bert-base-random"
     BertModel(BertConfig(vocab_size=len(tokenizer), **shape)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return {"bert-base-random": folder} if check.args.dry_run else {"bert-mini-wiki": mini, "bert-base-random": folder}
+    return {"bert-base-random": folder} if check.args.dry_run else {BUNDLED_BACKBONE.name: BUNDLED_BACKBONE, "bert-base-random": folder}
 
 
 def _time_steps(trainer, batches, warmup: int) -> dict:
@@ -217,7 +217,7 @@ def quality(check: Check) -> dict:
     from sentcse.trainers.cli.train import main
 
     dry = check.args.dry_run
-    backbone = REPO / "examples" / "data" / "bert-mini-wiki"
+    backbone = BUNDLED_BACKBONE
     train_file = REPO / "examples" / "data" / "wiki-sample-4k.txt.gz" if dry else check.args.train_file
     dev = REPO / "examples" / "data" / "stsb" if dry else check.args.sts_dir
     results = {}

@@ -2,7 +2,7 @@
 # Build here what bench/gpu_check.py (no argument) or bench/pretrain_substrate.py (`pretrain`) needs on the device
 # machine and its image lacks (the repository itself is about 26 MiB of the 64 MiB a call carries): .whl/ (sentcse,
 # and datasets with the two of its requirements the image does not hold) and .gpu-data/ (the SentEval data and a
-# 100k-sentence wiki sample; for `pretrain`, the tokenised corpus and the MLM head instead of the whole SentEval).
+# 100k-sentence wiki sample; for `pretrain`, the tokenised corpus and STS-B dev instead of the whole SentEval).
 # Both folders are ignored by git (.git/info/exclude); name them in the device call's carry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +16,11 @@ python -m pip download -q --no-deps "${platform[@]}" -d .whl "datasets==$(python
   "dill==$(python -c 'import dill; print(dill.__version__)')" \
   "multiprocess==$(python -c 'import multiprocess; print(multiprocess.__version__)')"
 if [ "${1:-}" = pretrain ]; then
-  # bench/pretrain_substrate.py on the device (issue 17): the tokenised wiki1m, xz-compressed (about 28 MiB), the
-  # MLM head (the encoder travels with the repository: examples/data/bert-mini-wiki), STS-B dev and the probe's
-  # corpus. With the repository and .whl that is about 62 MiB of the 64 a call carries.
+  # bench/pretrain_substrate.py on the device (issue 17): the tokenised wiki1m, xz-compressed (about 28 MiB), STS-B
+  # dev and the probe's corpus (the encoder and its MLM head travel with the repository:
+  # examples/data/bert-mini-wiki-mlm50m). With the repository and .whl that is about 62 MiB of the 64 a call carries.
   python bench/pretrain_substrate.py --corpus "$SHARED/data/wiki/wiki1m.txt.gz" --sts_dir "$SHARED/data/senteval" \
     --pack_tokens .gpu-data/tokens_wiki1m_32.npz.xz
-  cp "$SHARED/models/bert-mini-wiki/mlm_head.safetensors" .gpu-data/
   mkdir -p .gpu-data/senteval/STS/STSBenchmark && cp "$SHARED/data/senteval/STS/STSBenchmark/sts-dev.csv" .gpu-data/senteval/STS/STSBenchmark/
 else
   cp -r "$SHARED/data/senteval" .gpu-data/

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Paper-scale runs on a GPU: SimCSE / SARCSE / reCSE x 3 seeds on bert-mini-wiki, wiki1m, 1 epoch, bf16.
+"""Paper-scale runs on a GPU: SimCSE / SARCSE / reCSE x 3 seeds on the bundled bert-mini-wiki-mlm50m (``--backbone``), wiki1m, 1 epoch, bf16.
 
     python bench/gpu_scale.py                                     # needs CUDA; otherwise says so and exits 0
     python bench/gpu_scale.py --runs simcse --seeds 42 --timing_only
@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    RESULTS, SENTEVAL, WIKI1M, Run, bert_mini_path, fmt_ms, fmt_ratio, header_lines, interleaved, load_average,
+    BUNDLED_BACKBONE, RESULTS, SENTEVAL, WIKI1M, Run, fmt_ms, fmt_ratio, header_lines, interleaved, load_average,
     machine_info, markdown_table, now, quiet, ratios, read_sentences, summarize, update_section,
 )
 
@@ -45,6 +45,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", nargs="+", default=METHODS, choices=METHODS)
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--backbone", default=str(BUNDLED_BACKBONE))
     p.add_argument("--train_file", default=str(WIKI1M))
     p.add_argument("--sts_dir", default=str(SENTEVAL))
     p.add_argument("--eval_steps", type=int, default=125)
@@ -70,7 +71,7 @@ def step_timing(args) -> dict:
     batches = [sentences[i * 64:(i + 1) * 64] for i in range(rounds)]
     memory = {}
     for method in args.runs:  # each method alone on the device: its peak is its own
-        trainer, collate = sentcse_trainer(bert_mini_path(), method, sentences, bf16=True)
+        trainer, collate = sentcse_trainer(args.backbone, method, sentences, bf16=True)
         trainer_step(trainer, collate(batches[0]))  # optimizer state allocated, as in training
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -82,7 +83,7 @@ def step_timing(args) -> dict:
         torch.cuda.empty_cache()
     trainers, inputs = {}, {}
     for method in args.runs:
-        trainer, collate = sentcse_trainer(bert_mini_path(), method, sentences, bf16=True)
+        trainer, collate = sentcse_trainer(args.backbone, method, sentences, bf16=True)
         trainers[method] = trainer
         inputs[method] = [collate(b) for b in batches]
 
@@ -117,7 +118,7 @@ def quality_runs(args) -> None:
             step_times: list = []
             date, load = now(), load_average()
             try:
-                record = quality.train_run(method, seed, bert_mini_path(), budget, args.work_dir, args.sts_dir, step_times)
+                record = quality.train_run(method, seed, args.backbone, budget, args.work_dir, args.sts_dir, step_times)
             except Exception:  # noqa: BLE001
                 traceback.print_exc()
                 continue

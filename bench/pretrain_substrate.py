@@ -21,20 +21,22 @@ through sentcse itself (150 steps, batch 64, lr 3e-5, [CLS]+MLP and mean pooling
 evaluations every 25 steps). The backbone is *ready* when the probe's better pooling (mean over the seeds) beats the
 raw backbone's better pooler by more than that pooling's seed spread (max - min); training *stops* then, or when the
 held-out loss fell by less than ``--min_loss_drop`` since the previous evaluation, or at ``--total_tokens``. A ready
-backbone is exported (fp16 safetensors, tokenizer, provenance README with the curve) to ``<output_dir>/final``.
+backbone is exported (fp16 safetensors, its MLM head, tokenizer, provenance README with the curve) to
+``<output_dir>/final``.
 
 The curve is written to ``bench/results/pretrain_substrate.json`` (``--results_file``) and to its section of
 BENCHMARKS.md at every evaluation and at exit.
 
-On a lent GPU, as one device call (issue 17, item 4; not run yet, no GPU lent). Prepare here, then carry .whl and
-.gpu-data (about 36 MiB; with the repository about 62 of the 64 MiB a call carries); the encoder travels as the
-repository's fp16 copy (examples/data/bert-mini-wiki, within fp16 rounding of the shared one), and the results
+The rule stopped this run at 50M tokens on a CPU; the backbone it made is bundled as
+examples/data/bert-mini-wiki-mlm50m (fp16, with its MLM head). On a lent GPU, one device call (issue 17, item 4;
+not run yet, no GPU lent) continues that backbone with a new schedule, for the curve past it. Prepare here, then
+carry .whl and .gpu-data (about 36 MiB; with the repository about 62 of the 64 MiB a call carries); the results
 and the latest encoder (fp16 shards of at most 15 MB) come back in $OUT:
 
     bash bench/gpu_pack.sh pretrain
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site &&
       set -o pipefail && PYTHONUNBUFFERED=1 python3 bench/pretrain_substrate.py --output_dir /tmp/pretrain
-      --backbone examples/data/bert-mini-wiki --mlm_head .gpu-data/mlm_head.safetensors
+      --backbone examples/data/bert-mini-wiki-mlm50m
       --tokens .gpu-data/tokens_wiki1m_32.npz.xz --probe_train_file .gpu-data/wiki100k.txt.gz
       --sts_dir .gpu-data/senteval --eval_every_tokens 125e6 --max_minutes 7 --no_markdown
       --results_file $OUT/pretrain_substrate.json --export_dir $OUT 2>&1 | tee $OUT/log.txt
@@ -217,7 +219,7 @@ def build_model(args, backbone: str):
 
     if args.init == "scratch":
         return BertForMaskedLM(AutoConfig.from_pretrained(backbone))
-    model = BertForMaskedLM.from_pretrained(backbone, dtype=torch.float32)  # the bundled copy is fp16
+    model = BertForMaskedLM.from_pretrained(backbone, dtype=torch.float32)  # an exported backbone is fp16
     head = args.mlm_head or Path(backbone) / "mlm_head.safetensors"
     if not head.is_file():
         raise SystemExit(f"{head} not found: --init shipped needs the backbone's MLM head (or pass --init scratch)")
@@ -273,7 +275,10 @@ def held_out_loss(model, collator, ids, lengths, rows, device, precision) -> flo
     return total / count
 
 
-def export_encoder(model, tokenizer, folder: Path, dtype=None, max_shard_size=None) -> None:
+def export_encoder(model, tokenizer, folder: Path, dtype=None, max_shard_size=None, mlm_head=False) -> None:
+    """The encoder (``BertModel``) in ``folder``; ``mlm_head``: also its MLM head as ``mlm_head.safetensors`` (the
+    shared backbone's layout: the decoder is tied to the word embeddings and left out), so the folder can be
+    pretrained further with ``--backbone folder``."""
     shutil.rmtree(folder, ignore_errors=True)
     encoder = model.bert
     if dtype is not None:
@@ -283,6 +288,12 @@ def export_encoder(model, tokenizer, folder: Path, dtype=None, max_shard_size=No
     encoder.save_pretrained(folder, **({"max_shard_size": max_shard_size} if max_shard_size else {}))
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
+    if mlm_head:
+        from safetensors.torch import save_file
+
+        head = {f"cls.{key}": value.detach().to(dtype=dtype or value.dtype).contiguous()
+                for key, value in model.cls.state_dict().items() if not key.startswith("predictions.decoder.")}
+        save_file(head, str(folder / "mlm_head.safetensors"))
 
 
 def export_run(args, model, state: dict) -> None:
@@ -398,6 +409,7 @@ def provenance(record: dict) -> str:
     """README.md of the exported backbone: what it is, how it was made, where the rule stopped, the curve."""
     curve = record["curve"]
     return "\n".join([
+        "---", "license: apache-2.0", "language: en", "tags:", "- fill-mask", "---", "",
         "# bert-mini-wiki, MLM-pretrained further", "",
         "A 4-layer, 256-wide BERT (11.1M parameters; the uncased WordPiece vocabulary of bert-base-uncased): "
         "sentcse's bert-mini-wiki (masked language modelling from scratch on about 15M tokens of English Wikipedia) "
@@ -406,6 +418,8 @@ def provenance(record: dict) -> str:
         "No sentence-level training. Weights in fp16 (`from_backbone` loads them as fp32).", "",
         f"- Recipe: {recipe_line(record['recipe'])}.",
         f"- Held-out MLM loss: {curve[0]['held_out_loss']:.3f} at the start, {curve[-1]['held_out_loss']:.3f} at the end.",
+        f"- The learning rate decays to 0 at {record['recipe']['total_tokens'] / 1e6:.0f}M tokens; the rule stopped the run "
+        f"at {record['tokens_seen'] / 1e6:.1f}M, so these weights are not annealed.",
         "- Licence: weights Apache-2.0 (sentcse); training text CC BY-SA 3.0 (Wikipedia); vocabulary from "
         "bert-base-uncased (Apache-2.0).", "",
         "## The curve", "", CURVE_LEGEND, "", curve_table(record), ""])
@@ -537,7 +551,7 @@ def main(argv=None) -> int:
         state["next_eval_tokens"] = state["tokens"] + args.eval_every_tokens
         print(f"[pretrain] loss {point['held_out_loss']:.3f}, raw dev {point['raw_dev']}, {reason}", flush=True)
         if ready:
-            export_encoder(model, tokenizer, out / "final", dtype=torch.float16)
+            export_encoder(model, tokenizer, out / "final", dtype=torch.float16, mlm_head=True)
         save_state(checkpoint, model, optimizer, state)
         write_results(state, args, machine, command)
         last_save = time.perf_counter()

@@ -128,12 +128,14 @@ def parse_args(argv=None):
     p.add_argument("--max_steps", type=int, default=300)
     p.add_argument("--eval_steps", type=int, default=50)
     p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--backbone", default=None, help="default: bert-mini-wiki (shared copy, else the bundled one)")
+    p.add_argument("--backbone", default=None, help="default: the shared bert-mini-wiki")
     p.add_argument("--tag", default="", help="another backbone's grid (with --backbone): its results go to "
                    "bench/results/quality_TAG/ and to their own BENCHMARKS.md section")
     p.add_argument("--train_file", default=str(WIKI100K))
     p.add_argument("--sts_dir", default=str(SENTEVAL))
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--bf16", action="store_true", help="train under bf16 autocast (the Trainer's --bf16; where the "
+                   "CPU has AMX or avx512_bf16, or on a GPU); recorded in each run's budget")
     p.add_argument("--work_dir", default="/tmp/sentcse-quality")
     p.add_argument("--force", action="store_true", help="redo runs whose JSON exists")
     p.add_argument("--table", action="store_true", help="only rebuild the table from the existing JSON files")
@@ -167,7 +169,14 @@ def do_raw(args, backbone: str) -> dict:
 def budget_flags(args) -> list:
     """The common budget of this benchmark as examples/train.py flags."""
     return ["--train_file", args.train_file, "--per_device_train_batch_size", str(args.batch_size),
-            "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps), "--save_steps", str(args.eval_steps)]
+            "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps), "--save_steps", str(args.eval_steps),
+            *(["--bf16", "true", *([] if _cuda() else ["--use_cpu", "true"])] if args.bf16 else [])]
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, sts_dir, step_times=None,
@@ -271,7 +280,7 @@ def run_grid(args) -> None:
             record.update({"backbone": backbone, "date": date, "load_average_start": load_start,
                            "load_average_end": load_average(), "machine": machine,
                            "budget": {"max_steps": args.max_steps, "eval_steps": args.eval_steps, "batch_size": args.batch_size,
-                                      "max_length": 32, "train_file": args.train_file}})
+                                      "max_length": 32, "train_file": args.train_file, "bf16": args.bf16}})
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(record, indent=2) + "\n")
             tmp.replace(path)
@@ -396,6 +405,7 @@ def write_table(args) -> None:
     missing = [n for n in ALL_RUNS if n != "raw" and not {r["seed"] for r in records if r["run"] == n
                                                           and r["budget"]["max_steps"] == default.max_steps} >= set(default.seeds)]
     backbones = sorted({Path(r["backbone"]).name for r in records if r.get("backbone")})
+    precisions = sorted({"bf16 autocast" if r["budget"].get("bf16") else "fp32" for r in records if r["run"] != "raw"})
     title = ("## 5. STS quality under one fixed budget (`bench/quality.py`)" if not args.tag else
              f"### 5b. STS quality under the same budget on `{args.tag}` (`bench/quality.py --tag {args.tag}`; "
              f"backbone folder {', '.join(backbones) or '-'})")
@@ -408,7 +418,7 @@ def write_table(args) -> None:
         f"average); run dates {', '.join(dates) or '-'}; 1-min load average at the start of the runs "
         f"{min(loads) if loads else '-'}-{max(loads) if loads else '-'}.",
         f"- Budget: {'the backbone above' if args.tag else 'bert-mini-wiki'}, wiki100k, batch 64, max length 32, the given number of steps, STS-B dev every "
-        "`--eval_steps` steps, best dev checkpoint; then STS12-16 ('all'), STS-B test, SICK-R test (Spearman x100, "
+        f"`--eval_steps` steps, training in {' and '.join(precisions) or 'fp32'}, best dev checkpoint; then STS12-16 ('all'), STS-B test, SICK-R test (Spearman x100, "
         "SentEval data). Cells: mean ± std over the seeds (a single seed shows the value only).",
         "- Reproduce: the grid `python bench/quality.py` (every run x seeds 42 43 44, 300 steps; existing result files "
         "are skipped, `--runs NAME ...` picks runs), the table alone `python bench/quality.py --table`; the one-seed "

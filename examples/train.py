@@ -18,7 +18,7 @@ from sentcse.trainers.cli.train import main
 
 DATA = Path(__file__).resolve().parent / "data"
 BUNDLED = {
-    "backbone": str(DATA / "bert-mini-wiki"),
+    "backbone": str(DATA / "bert-mini-wiki-mlm50m"),
     "train_file": str(DATA / "wiki-sample-4k.txt.gz"),
     "dev_dir": str(DATA / "stsb"),
 }

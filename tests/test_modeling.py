@@ -494,7 +494,7 @@ def test_avg_pooler_equals_backbone_mean_pooling_on_real_backbones(shared_dir, d
 
 
 # ---------------------------------------------------------------- bf16 inference
-BUNDLED_BACKBONE = REPO / "examples" / "data" / "bert-mini-wiki"
+BUNDLED_BACKBONE = REPO / "examples" / "data" / "bert-mini-wiki-mlm50m"
 BUNDLED_STSB = REPO / "examples" / "data" / "stsb"
 
 
@@ -542,7 +542,7 @@ def test_bf16_stsb_dev_agrees_with_fp32_on_the_bundled_backbone(device):
     for dtype in (None, "bf16"):
         evaluator = StsEvaluator(sts_dir=BUNDLED_STSB, tasks=["STSBenchmark-dev"], dtype=dtype, batch_size=128)
         scores[dtype] = evaluator.evaluate(model)["STSBenchmark-dev"].spearman
-    assert scores[None] == pytest.approx(52.20, abs=0.01)  # README: the raw backbone, mean pooling
+    assert scores[None] == pytest.approx(54.63, abs=0.01)  # README: the raw backbone, mean pooling
     assert abs(scores["bf16"] - scores[None]) < 0.1, scores
 
 

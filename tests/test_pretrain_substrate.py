@@ -106,3 +106,25 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
     with pytest.raises(SystemExit, match="rows of 32 tokens, not --max_length 16"):
         pretrain_substrate.tokenized_corpus(pretrain_substrate.parse_args(
             flags + ["--tokens", str(packed), "--max_length", "16"]), None, tmp_path / "unused")
+
+
+def test_an_exported_backbone_carries_its_mlm_head_and_can_be_pretrained_further(tmp_path):
+    """What a ready run exports (fp16 encoder, tokenizer, ``mlm_head.safetensors``) loads back through
+    ``--backbone`` as the same masked-language model, rounded to fp16, with the decoder tied again."""
+    import torch
+    from transformers import AutoTokenizer
+
+    backbone = save_tiny_backbone(tmp_path / "backbone")
+    model = pretrain_substrate.build_model(pretrain_substrate.parse_args(["--init", "scratch"]), str(backbone))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_()  # every weight, the MLM head's included, away from its initial value
+    folder = tmp_path / "final"
+    pretrain_substrate.export_encoder(model, AutoTokenizer.from_pretrained(backbone), folder, dtype=torch.float16,
+                                      mlm_head=True)
+    assert (folder / "mlm_head.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    again = pretrain_substrate.build_model(pretrain_substrate.parse_args([]), str(folder))
+    saved = again.state_dict()
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(saved[name], value.half().float(), rtol=0, atol=0, msg=name)

@@ -136,7 +136,7 @@ def test_the_trainers_dev_score_is_the_evaluators(tmp_path, backbone, corpus):
     """Model selection scores every STS-B dev pair, read as encode() reads it (no training-length cut)."""
     from sentcse.trainers.sts import DEV_TASK, StsEvaluator
 
-    bundled = REPO / "examples" / "data" / "bert-mini-wiki"  # a real backbone: a random one ties its cosines
+    bundled = REPO / "examples" / "data" / "bert-mini-wiki-mlm50m"  # a real backbone: a random one ties its cosines
     trainer = main(flags(bundled, corpus, tmp_path / "out", "--max_length", "8", "--per_device_eval_batch_size", "7",
                          "--max_steps", "1", "--save_strategy", "no"))
     metrics = trainer.evaluate()
