@@ -363,7 +363,8 @@ def write_results(state: dict, args, machine: dict, command: str) -> None:
         "tokens_seen": state["tokens"], "steps": state["step"], "epochs_started": state["epoch"] + 1,
         "throughput": state["throughput"], "curve": state["curve"], "pauses": state.get("pauses", []),
         "decision": state.get("decision"),
-        "ready": state.get("ready", False), "output_dir": str(args.output_dir),
+        "ready": state.get("ready", False), "decided": state.get("decision_final", False),
+        "output_dir": str(args.output_dir),
     }
     args.results_file.parent.mkdir(parents=True, exist_ok=True)
     args.results_file.write_text(json.dumps(record, indent=2) + "\n")
@@ -432,8 +433,11 @@ def markdown(record: dict) -> str:
     lines = [
         "## 7. Pretraining the substrate further (`bench/pretrain_substrate.py`, issue 17)", "",
         f"- Machine: {machine_line({**record['machine'], 'cpu_bf16_flags': tp.get('cpu_bf16_flags', [])})}.",
-        f"- Updated {record['updated']}; continue with `{record['command']}` (state in `{record['output_dir']}`,"
-        f" results: `bench/results/{NAME}.json`).",
+        (f"- Updated {record['updated']}; the rule has decided: the state is in `{record['output_dir']}`"
+         f"{' and the backbone in its `final/`' if record['ready'] else ''} (results: `bench/results/{NAME}.json`)."
+         if record.get("decided") else
+         f"- Updated {record['updated']}; continue with `{record['command']}` (state in `{record['output_dir']}`,"
+         f" results: `bench/results/{NAME}.json`)."),
         f"- Recipe: {recipe_line(recipe)}.",
         f"- Throughput: {rate} (non-padding tokens, {tp.get('threads')} torch thread(s), {recipe['precision']}); "
         f"{record['tokens_seen'] / 1e6:.1f}M tokens seen in {record['steps']} steps.",

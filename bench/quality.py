@@ -383,6 +383,12 @@ def build_curve_table(records: list, max_steps: int) -> str:
     return markdown_table(["run", "seeds", *[f"dev @ {step}" for step in steps]], rows)
 
 
+def _section_letter(tag: str) -> str:
+    """5b, 5c, ...: the tagged grids in the order of their names."""
+    tags = sorted(folder.name[len("quality_"):] for folder in RESULTS.glob("quality_*/"))
+    return "bcdefghijklmnopqrstuvwxyz"[tags.index(tag)]
+
+
 def write_table(args) -> None:
     folder = results_dir(args.tag)
     records = load_records(folder)
@@ -406,8 +412,9 @@ def write_table(args) -> None:
                                                           and r["budget"]["max_steps"] == default.max_steps} >= set(default.seeds)]
     backbones = sorted({Path(r["backbone"]).name for r in records if r.get("backbone")})
     precisions = sorted({"bf16 autocast" if r["budget"].get("bf16") else "fp32" for r in records if r["run"] != "raw"})
-    title = ("## 5. STS quality under one fixed budget (`bench/quality.py`)" if not args.tag else
-             f"### 5b. STS quality under the same budget on `{args.tag}` (`bench/quality.py --tag {args.tag}`; "
+    title = ("## 5. STS quality under one fixed budget on bert-mini-wiki, the first bundled backbone (`bench/quality.py`)"
+             if not args.tag else
+             f"### 5{_section_letter(args.tag)}. STS quality under the same budget on `{args.tag}` (`bench/quality.py --tag {args.tag}`; "
              f"backbone folder {', '.join(backbones) or '-'})")
     lines = [
         title, "",
