@@ -289,7 +289,7 @@ def test_training_folder_loads_without_sentcse(trained, tmp_path):
                     raise ImportError("sentcse is hidden from this process: " + name)
 
         sys.meta_path.insert(0, BlockSentcse())
-        sys.path = [p for p in sys.path if not p.startswith({str(REPO)!r}) and p not in ("", ".")]
+        sys.path = [p for p in sys.path if p != {str(REPO)!r} and not p.startswith({str(REPO) + "/"!r}) and p not in ("", ".")]
         from transformers import AutoModel
         from sentence_transformers import SentenceTransformer
 

@@ -132,7 +132,7 @@ def test_trust_remote_code_loads_without_sentcse(saved_models, tmp_path, device)
                     raise ImportError("sentcse is hidden from this process: " + name)
 
         sys.meta_path.insert(0, BlockSentcse())
-        sys.path = [p for p in sys.path if not p.startswith({str(REPO)!r}) and p not in ("", ".")]
+        sys.path = [p for p in sys.path if p != {str(REPO)!r} and not p.startswith({str(REPO) + "/"!r}) and p not in ("", ".")]
         from transformers import AutoModel
 
         for folder, class_name, reference in json.loads(sys.argv[1]):
