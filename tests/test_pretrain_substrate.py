@@ -117,8 +117,8 @@ def test_an_exported_backbone_carries_its_mlm_head_and_can_be_pretrained_further
     backbone = save_tiny_backbone(tmp_path / "backbone")
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat\n")
-    model = pretrain_substrate.build_model(pretrain_substrate.parse_args(["--init", "scratch", "--corpus", str(corpus)]),
-                                           str(backbone))
+    data = ["--corpus", str(corpus), "--probe_train_file", str(corpus), "--sts_dir", str(STSB)]  # none in a fresh clone
+    model = pretrain_substrate.build_model(pretrain_substrate.parse_args(["--init", "scratch", *data]), str(backbone))
     torch.manual_seed(0)
     with torch.no_grad():
         for parameter in model.parameters():
@@ -127,7 +127,7 @@ def test_an_exported_backbone_carries_its_mlm_head_and_can_be_pretrained_further
     pretrain_substrate.export_encoder(model, AutoTokenizer.from_pretrained(backbone), folder, dtype=torch.float16,
                                       mlm_head=True)
     assert (folder / "mlm_head.safetensors").is_file() and (folder / "tokenizer.json").is_file()
-    again = pretrain_substrate.build_model(pretrain_substrate.parse_args(["--corpus", str(corpus)]), str(folder))
+    again = pretrain_substrate.build_model(pretrain_substrate.parse_args(data), str(folder))
     saved = again.state_dict()
     for name, value in model.state_dict().items():
         torch.testing.assert_close(saved[name], value.half().float(), rtol=0, atol=0, msg=name)
