@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Paper-scale runs on a GPU: SimCSE / SARCSE / reCSE x 3 seeds on the bundled bert-mini-wiki-mlm50m (``--backbone``), wiki1m, 1 epoch, bf16.
+"""Paper-scale runs on a GPU: SimCSE / SARCSE / reCSE x 3 seeds on the bundled bert-mini-wiki-mlm50m
+(``--backbone``), wiki1m, 1 epoch, bf16.
 
     python bench/gpu_scale.py                                     # needs CUDA; otherwise says so and exits 0
     python bench/gpu_scale.py --runs simcse --seeds 42 --timing_only
