@@ -419,8 +419,8 @@ def provenance(record: dict) -> str:
         "No sentence-level training. Weights in fp16 (`from_backbone` loads them as fp32).", "",
         f"- Recipe: {recipe_line(record['recipe'])}.",
         f"- Held-out MLM loss: {curve[0]['held_out_loss']:.3f} at the start, {curve[-1]['held_out_loss']:.3f} at the end.",
-        f"- The learning rate decays to 0 at {record['recipe']['total_tokens'] / 1e6:.0f}M tokens; the rule stopped the run "
-        f"at {record['tokens_seen'] / 1e6:.1f}M, so these weights are not annealed.",
+        f"- The rule stopped the run at {record['tokens_seen'] / 1e6:.1f}M tokens, before the learning rate's decay "
+        "ended: these weights are not annealed.",
         "- Licence: weights Apache-2.0 (sentcse); training text CC BY-SA 3.0 (Wikipedia); vocabulary from "
         "bert-base-uncased (Apache-2.0).", "",
         "## The curve", "", CURVE_LEGEND, "", curve_table(record), ""])
