@@ -60,6 +60,18 @@ def _preset_flags(objective: str, variant: str) -> list:
             "--pooler", "cls", "--freeze_embeddings", "true"]
 
 
+# Training budgets beyond steps and batch (issue 23's sweep): Trainer flags added after the run's own, so a budget's
+# learning rate overrides a preset's. "default" is every earlier grid's (gradient clipping at 1.0).
+BUDGETS = {
+    "default": [],
+    "noclip": ["--max_grad_norm", "0"],
+    "noclip_lr1e-5": ["--max_grad_norm", "0", "--learning_rate", "1e-5"],
+    "noclip_lr3e-6": ["--max_grad_norm", "0", "--learning_rate", "3e-6"],
+    "noclip_lr1e-4": ["--max_grad_norm", "0", "--learning_rate", "1e-4"],
+    "noclip_warmup": ["--max_grad_norm", "0", "--warmup_ratio", "0.1"],
+    "noclip_lr1e-5_warmup": ["--max_grad_norm", "0", "--learning_rate", "1e-5", "--warmup_ratio", "0.1"],
+}
+
 # The [decision] options every SARCSE / reCSE run pins explicitly, so a result file keeps its meaning when a
 # default changes (two did): the variants differ from these in one option each.
 SARCSE_OPTIONS = {"embedding_source": "cnn", "cnn_channels": "256", "decoder_activation": "relu"}
@@ -127,6 +139,10 @@ def parse_args(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     p.add_argument("--max_steps", type=int, default=300)
     p.add_argument("--eval_steps", type=int, default=50)
+    p.add_argument("--budget", default="default", choices=sorted(BUDGETS),
+                   help="the training budget on top of steps/batch: " + "; ".join(
+                       f"{name}: {' '.join(flags) or 'the Trainer defaults (max_grad_norm 1.0), each run its own lr'}"
+                       for name, flags in BUDGETS.items()))
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--backbone", default=None, help="default: the shared bert-mini-wiki")
     p.add_argument("--tag", default="", help="another backbone's grid (with --backbone): its results go to "
@@ -147,8 +163,9 @@ def results_dir(tag: str = "") -> Path:
     return RESULTS / f"quality_{tag}" if tag else QUALITY_DIR
 
 
-def result_path(name: str, seed, max_steps: int, folder: Path = QUALITY_DIR) -> Path:
-    return folder / (f"{name}.json" if name == "raw" else f"{name}_seed{seed}_steps{max_steps}.json")
+def result_path(name: str, seed, max_steps: int, folder: Path = QUALITY_DIR, budget: str = "default") -> Path:
+    suffix = "" if budget == "default" else f"_{budget}"
+    return folder / (f"{name}.json" if name == "raw" else f"{name}_seed{seed}_steps{max_steps}{suffix}.json")
 
 
 def _scores(results: dict) -> dict:
@@ -170,7 +187,8 @@ def budget_flags(args) -> list:
     """The common budget of this benchmark as examples/train.py flags."""
     return ["--train_file", args.train_file, "--per_device_train_batch_size", str(args.batch_size),
             "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps), "--save_steps", str(args.eval_steps),
-            *(["--bf16", "true", *([] if _cuda() else ["--use_cpu", "true"])] if args.bf16 else [])]
+            *(["--bf16", "true", *([] if _cuda() else ["--use_cpu", "true"])] if args.bf16 else []),
+            *BUDGETS[args.budget]]
 
 
 def _cuda() -> bool:
@@ -265,7 +283,7 @@ def run_grid(args) -> None:
     machine = machine_info()
     for name in args.runs:
         for seed in ([None] if name == "raw" else args.seeds):
-            path = result_path(name, seed, args.max_steps, folder)
+            path = result_path(name, seed, args.max_steps, folder, args.budget)
             if path.exists() and not args.force:
                 print(f"[quality] {path.name} exists, skipped", flush=True)
                 continue
@@ -280,7 +298,8 @@ def run_grid(args) -> None:
             record.update({"backbone": backbone, "date": date, "load_average_start": load_start,
                            "load_average_end": load_average(), "machine": machine,
                            "budget": {"max_steps": args.max_steps, "eval_steps": args.eval_steps, "batch_size": args.batch_size,
-                                      "max_length": 32, "train_file": args.train_file, "bf16": args.bf16}})
+                                      "max_length": 32, "train_file": args.train_file, "bf16": args.bf16,
+                                      "budget": args.budget, "budget_flags": BUDGETS[args.budget]}})
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(record, indent=2) + "\n")
             tmp.replace(path)

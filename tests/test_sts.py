@@ -390,3 +390,36 @@ def test_sentence_transformers_folder_pooler(tmp_path):
     root = folder("dense", base + dense, {"pooling_mode": "mean"})
     with pytest.raises(ValueError, match="sentence-transformers"):
         encoders._sentence_transformers_pooler(root)
+
+
+def test_alignment_and_uniformity_logged_at_evaluation_equal_a_direct_computation(tmp_path):
+    """The Trainer's eval_stsb_alignment / eval_stsb_uniformity are Wang & Isola's measures of the encode()
+    embeddings: alignment over the pairs scored >= 4, uniformity over every sentence of the pairs."""
+    from tiny import TRAIN_SENTENCES
+
+    from sentcse.modeling import SimCseModel
+    from sentcse.trainers.data import TwoViewCollator
+    from sentcse.trainers.methods import get_method
+    from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
+
+    first, second = TRAIN_SENTENCES[:10], TRAIN_SENTENCES[10:20]
+    scores = [5.0, 4.0, 4.5, 1.0, 0.0, 2.5, 3.9, 4.0, 0.5, 3.0]
+    task = loading.StsTask("STSBenchmark-dev", {"dev": loading.StsPairs("dev", first, second, scores)}, "test")
+    # a real backbone: a random tiny one gives near-identical embeddings, where both measures are ~0
+    model = SimCseModel.from_backbone(str(REPO / "examples" / "data" / "bert-mini-wiki-mlm50m"))
+    tokenizer, spec = model.get_tokenizer(), get_method("simcse")
+    args = CseTrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=3, report_to="none", use_cpu=True)
+    trainer = CseTrainer(model=model, args=args, eval_dataset=sts.sts_pairs_dataset(task),
+                         data_collator=TwoViewCollator(tokenizer, 32), processing_class=tokenizer,
+                         objective=spec.build_objective(model.config, spec.prepare(model.config, first, tokenizer, tmp_path)))
+    metrics = trainer.evaluate()
+
+    a, b = (np.asarray(model.eval().encode(s, normalize=True), dtype=np.float64) for s in (first, second))
+    positive = np.asarray(scores) >= 4
+    alignment = np.mean([np.sum((x - y) ** 2) for x, y in zip(a[positive], b[positive])])
+    rows = np.concatenate([a, b])
+    distances = [np.sum((rows[i] - rows[j]) ** 2) for i in range(len(rows)) for j in range(i + 1, len(rows))]
+    uniformity = np.log(np.mean(np.exp(-2 * np.asarray(distances))))
+    assert 0.01 < alignment and uniformity < -0.01  # not the degenerate case
+    assert metrics["eval_stsb_alignment"] == pytest.approx(alignment, rel=1e-4)
+    assert metrics["eval_stsb_uniformity"] == pytest.approx(uniformity, rel=1e-4)

@@ -28,6 +28,7 @@ from transformers.training_args import ParallelMode
 
 from .diagnostics import gradient_diagnostics
 from .objectives.base import CseObjective
+from .sts.evaluator import geometry
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +82,17 @@ def gather_keep_local_grad(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
-    """Spearman and Pearson (x100) of the predicted cosine similarities against the gold scores."""
-    predicted, gold = np.asarray(prediction.predictions, dtype=np.float64), np.asarray(prediction.label_ids, dtype=np.float64)
-    return {DEV_METRIC: float(spearmanr(gold, predicted)[0] * 100), "stsb_pearson": float(pearsonr(gold, predicted)[0] * 100)}
+    """Spearman and Pearson (x100) of the predicted cosine similarities against the gold scores, and the
+    embeddings' alignment and uniformity (``sts.geometry``) when ``prediction_step`` passed them."""
+    predicted, embeddings = prediction.predictions, None
+    if isinstance(predicted, (tuple, list)):
+        predicted, embeddings = predicted
+    predicted, gold = np.asarray(predicted, dtype=np.float64), np.asarray(prediction.label_ids, dtype=np.float64)
+    metrics = {DEV_METRIC: float(spearmanr(gold, predicted)[0] * 100), "stsb_pearson": float(pearsonr(gold, predicted)[0] * 100)}
+    if embeddings is not None:
+        first, second = np.split(np.asarray(embeddings, dtype=np.float64), 2, axis=1)
+        metrics.update({f"stsb_{name}": value for name, value in geometry(first, second, gold).items()})
+    return metrics
 
 
 @dataclass
@@ -276,12 +285,13 @@ class CseTrainer(Trainer):
             self.args.dataloader_drop_last = drop_last
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        """STS pairs (collated as rows ``[sentences1; sentences2]`` with ``labels``): the cosine of each pair."""
+        """STS pairs (collated as rows ``[sentences1; sentences2]`` with ``labels``): the cosine of each pair, and
+        the pair's two embeddings side by side ``(B, 2d)`` for alignment and uniformity."""
         labels = inputs.pop("labels")
         with torch.no_grad():
             first, second = model(**inputs).views("sentence_embedding")
             similarity = torch.nn.functional.cosine_similarity(first.float(), second.float(), dim=-1)
-        return None, similarity, labels
+        return None, (similarity, torch.cat([first.float(), second.float()], dim=-1)), labels
 
     # ------------------------------------------------------------------ saving
     def save_model(self, output_dir: Optional[str] = None, _internal_call: bool = False) -> None:

@@ -18,7 +18,9 @@ Modules: ``tasks`` (names, aliases, counts), ``loading`` (readers, cache), ``eva
 """
 
 from .encoders import load_encoder
-from .evaluator import StsEvaluator, StsResults, SubsetResult, TaskResult, correlations, cosine_pairs
+from .evaluator import (
+    StsEvaluator, StsResults, SubsetResult, TaskResult, alignment, correlations, cosine_pairs, geometry, uniformity,
+)
 from .loading import StsPairs, StsTask, clear_cache, default_sts_dir, load_sts_task, sts_pairs_dataset
 from .report import format_subsets, format_table
 from .tasks import (
@@ -51,8 +53,11 @@ __all__ = [
     "TaskResult",
     "canonical_task",
     "clear_cache",
+    "alignment",
     "correlations",
     "cosine_pairs",
+    "geometry",
+    "uniformity",
     "default_sts_dir",
     "format_subsets",
     "format_table",

@@ -27,6 +27,40 @@ def cosine_pairs(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray
     return num / den
 
 
+ALIGNMENT_MIN_SCORE = 4.0  # the positive pairs of STS-B's 0-5 scale, as the SimCSE paper reads alignment
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def alignment(a: np.ndarray, b: np.ndarray) -> float:
+    """Wang & Isola (2020) alignment, ``E ||f(x) - f(y)||^2`` over positive pairs of unit embeddings (lower is
+    better); ``a[i]`` and ``b[i]`` are the two sentences of pair i."""
+    if len(a) == 0:
+        return float("nan")
+    return float(np.square(_unit(a) - _unit(b)).sum(1).mean())
+
+
+def uniformity(x: np.ndarray, t: float = 2.0) -> float:
+    """Wang & Isola (2020) uniformity, ``log E exp(-t ||f(x) - f(y)||^2)`` over all pairs of distinct rows of unit
+    embeddings (lower is more uniform)."""
+    unit = _unit(x)
+    if len(unit) < 2:
+        return float("nan")
+    squared = np.maximum(2.0 - 2.0 * (unit @ unit.T), 0.0)[np.triu_indices(len(unit), k=1)]
+    return float(np.log(np.mean(np.exp(-t * squared))))
+
+
+def geometry(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> Dict[str, float]:
+    """``alignment`` over the pairs scored >= ALIGNMENT_MIN_SCORE and ``uniformity`` over every sentence of the
+    pairs (both sides), as the SimCSE paper reports them on STS-B dev."""
+    positive = np.asarray(gold) >= ALIGNMENT_MIN_SCORE
+    return {"alignment": alignment(first[positive], second[positive]),
+            "uniformity": uniformity(np.concatenate([first, second]))}
+
+
 def correlations(gold: np.ndarray, predicted: np.ndarray) -> Tuple[float, float]:
     """(Spearman x100, Pearson x100) of predicted against gold scores."""
     gold = np.asarray(gold, dtype=np.float64)
