@@ -6,6 +6,9 @@ from .configuration_simcse import SimCseConfig, config_field, is_bool, non_negat
 
 EMBEDDING_SOURCES = ("cnn", "cls")
 DECODER_ACTIVATIONS = ("relu", "none")
+CNN_POOLINGS = ("max", "mean")
+DECODER_INPUTS = ("embedding", "feature_maps")
+RECONSTRUCTION_REDUCTIONS = ("token", "element", "sentence")
 
 
 def kernel_list(name, value) -> None:
@@ -35,6 +38,12 @@ class SarcseConfig(SimCseConfig):
     embedding_source: str = config_field(
         "cnn", "sentence embedding: cnn (the CNN-integrated z is the embedding and the contrastive view) or cls (the "
         "SimCSE pooler gives both, and z only feeds the reconstruction)", one_of(*EMBEDDING_SOURCES), "[decision]")
+    cnn_pooling: str = config_field(
+        "max", "pooling of the integrated feature map over time into z: max or mean (over the valid windows)",
+        one_of(*CNN_POOLINGS), "[decision]")
+    decoder_input: str = config_field(
+        "embedding", "what the decoder rebuilds the tokens from: embedding (z alone, the bottleneck) or feature_maps "
+        "(each TextCNN branch's feature map, transposed back by its own kernel)", one_of(*DECODER_INPUTS), "[decision]")
     decoder_length: Optional[int] = config_field(
         None, "token positions the decoder rebuilds per sentence, Lr; at least the largest kernel size",
         optional(positive_int), "[decision]", default_text="max_length - 2")
@@ -44,6 +53,10 @@ class SarcseConfig(SimCseConfig):
     detach_target: bool = config_field(True, "reconstruct detached token states (X is not pulled towards X_hat)",
                                        is_bool, "[decision]")
     theta: float = config_field(0.1, "minimum self-adaptive token weight, in (0, 1]", unit_interval, "[paper]")
+    reconstruction_reduction: str = config_field(
+        "token", "scale of L_rec: token (squared error summed over dimensions, averaged over real tokens), element "
+        "(averaged over tokens and dimensions: token / hidden_size) or sentence (summed over a sentence's tokens and "
+        "dimensions, averaged over sentences)", one_of(*RECONSTRUCTION_REDUCTIONS), "[decision]")
     beta: float = config_field(2.5e-4, "reconstruction coefficient of the first view", non_negative, "[paper]")
     gamma: float = config_field(2.5e-4, "reconstruction coefficient of the second view", non_negative, "[paper]")
 

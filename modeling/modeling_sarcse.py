@@ -60,7 +60,7 @@ def content_tokens(
 
 
 class SarcseTextCnnEncoder(nn.Module):
-    """Multi-scale TextCNN + 1x1 integration CNN + masked max-pool: (N, T, d) -> (N, d)."""
+    """Multi-scale TextCNN + 1x1 integration CNN + masked pooling over time (`cnn_pooling`): (N, T, d) -> (N, d)."""
 
     def __init__(self, config: SarcseConfig):
         super().__init__()
@@ -68,28 +68,40 @@ class SarcseTextCnnEncoder(nn.Module):
         self.kernel_sizes: List[int] = list(config.kernel_sizes)
         self.convs = nn.ModuleList(nn.Conv1d(hidden, channels, k) for k in self.kernel_sizes)
         self.integrate = nn.Conv1d(channels * len(self.kernel_sizes), hidden, 1)
+        self.pooling = config.cnn_pooling
 
-    def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def feature_maps(self, states: torch.Tensor, lengths: torch.Tensor) -> List[torch.Tensor]:
+        """Each branch's ReLU feature map ``(N, c, max(T, max k) - k + 1)``, zero at windows past a row's content."""
         # A sentence shorter than k is zero-padded to k; that single window counts as valid.
         padded_length = max(states.shape[1], max(self.kernel_sizes))
         x = F.pad(states, (0, 0, 0, padded_length - states.shape[1])).transpose(1, 2)
-        widest = padded_length - min(self.kernel_sizes) + 1
         maps = []
         for k, conv in zip(self.kernel_sizes, self.convs):
             feature = torch.relu(conv(x))
             windows = (lengths - k + 1).clamp(min=1)
             valid = torch.arange(feature.shape[-1], device=x.device)[None, :] < windows[:, None]
-            maps.append(F.pad(feature * valid.unsqueeze(1).to(feature.dtype), (0, widest - feature.shape[-1])))
-        integrated = torch.tanh(self.integrate(torch.cat(maps, dim=1)))
+            maps.append(feature * valid.unsqueeze(1).to(feature.dtype))
+        return maps
+
+    def forward(self, states: torch.Tensor, lengths: torch.Tensor,
+                maps: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
+        """z; ``maps``: this input's ``feature_maps`` when the caller already has them."""
+        maps = self.feature_maps(states, lengths) if maps is None else maps
+        widest = maps[0].shape[-1]  # the smallest kernel's map
+        padded = [F.pad(m, (0, widest - m.shape[-1])) for m in maps]
+        integrated = torch.tanh(self.integrate(torch.cat(padded, dim=1)))
         windows = (lengths - min(self.kernel_sizes) + 1).clamp(min=1)
-        valid = torch.arange(widest, device=x.device)[None, :] < windows[:, None]
+        valid = torch.arange(widest, device=integrated.device)[None, :] < windows[:, None]
+        if self.pooling == "mean":
+            return (integrated * valid.unsqueeze(1).to(integrated.dtype)).sum(-1) / windows[:, None].to(integrated.dtype)
         return integrated.masked_fill(~valid.unsqueeze(1), torch.finfo(integrated.dtype).min).amax(dim=-1)
 
 
 class SarcseDecoder(nn.Module):
     """z (N, d) -> X_hat (N, Lr, d): per kernel k, ConvTranspose1d(c, c, Lr-k+1) expands a c-vector to length
     Lr-k+1 (then `decoder_activation`) and ConvTranspose1d(c, d, k) maps it to (Lr, d); branches averaged, refined
-    by Conv1d(d, d, 3)."""
+    by Conv1d(d, d, 3). With `decoder_input` "feature_maps" the encoder's feature map of branch k (length T-k+1)
+    goes straight to that branch's ConvTranspose1d(c, d, k) (length T; no split, no expansion)."""
 
     def __init__(self, config: SarcseConfig):
         super().__init__()
@@ -97,8 +109,9 @@ class SarcseDecoder(nn.Module):
         self.kernel_sizes: List[int] = list(config.kernel_sizes)
         self.channels = channels
         self.length = length
-        self.split = nn.Linear(hidden, channels * len(self.kernel_sizes))
-        self.expand = nn.ModuleList(nn.ConvTranspose1d(channels, channels, length - k + 1) for k in self.kernel_sizes)
+        if config.decoder_input == "embedding":  # unused parameters would break DDP
+            self.split = nn.Linear(hidden, channels * len(self.kernel_sizes))
+            self.expand = nn.ModuleList(nn.ConvTranspose1d(channels, channels, length - k + 1) for k in self.kernel_sizes)
         self.project = nn.ModuleList(nn.ConvTranspose1d(channels, hidden, k) for k in self.kernel_sizes)
         self.refine = nn.Conv1d(hidden, hidden, 3, padding=1)
         self.activation = config.decoder_activation
@@ -120,6 +133,15 @@ class SarcseDecoder(nn.Module):
                 expanded = torch.relu(expanded)
             merged = merged + project(expanded)[..., :built]
         return self.refine(merged / len(self.kernel_sizes))[..., :length].transpose(1, 2)
+
+    def from_feature_maps(self, maps: List[torch.Tensor], length: Optional[int] = None) -> torch.Tensor:
+        """X_hat ``(N, min(T', length, Lr), d)`` from the encoder's feature maps (T' = their padded input length)."""
+        length = self.length if length is None else min(length, self.length)
+        # one zero window more: refine's window reads one position past the input (there: the bias alone, as a row
+        # shorter than the batch reads it)
+        merged = sum(project(F.pad(m, (0, 1))) for m, project in zip(maps, self.project))
+        rebuilt = self.refine(merged / len(self.kernel_sizes))[..., :length]
+        return F.pad(rebuilt, (0, length - rebuilt.shape[-1])).transpose(1, 2)
 
 
 class SarcsePreTrainedModel(SimCsePreTrainedModel):
@@ -157,8 +179,7 @@ class SarcseModel(SarcsePreTrainedModel):
         if grouped is not None:
             z, reconstruction = self._grouped_head(grouped, lengths, return_reconstruction)
         else:
-            z = self.cnn_encoder(states, lengths)
-            reconstruction = self.decoder(z) if return_reconstruction else None
+            z, reconstruction = self._head(states, lengths, return_reconstruction)
         if self.config.embedding_source == "cnn":
             projection = embedding = z
         else:
@@ -174,6 +195,17 @@ class SarcseModel(SarcsePreTrainedModel):
             reconstruction=reconstruction,
         )
 
+    def _head(self, states: torch.Tensor, lengths: torch.Tensor, return_reconstruction: bool,
+              length: Optional[int] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """z and (when asked) X_hat's first ``length`` positions, from content-token states ``(N, T, d)``."""
+        maps = self.cnn_encoder.feature_maps(states, lengths)
+        z = self.cnn_encoder(states, lengths, maps=maps)
+        if not return_reconstruction:
+            return z, None
+        if self.config.decoder_input == "feature_maps":
+            return z, self.decoder.from_feature_maps(maps, length)
+        return z, self.decoder(z, length=length)
+
     def _grouped_head(
         self, grouped: GroupedStates, lengths: torch.Tensor, return_reconstruction: bool
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -187,9 +219,9 @@ class SarcseModel(SarcsePreTrainedModel):
             row_lengths = lengths[rows]
             keep = torch.arange(content, device=row_lengths.device)[None, :] < row_lengths[:, None]
             states = group_states[:, 1 : 1 + content] * keep.unsqueeze(-1).to(group_states.dtype)
-            embeddings.append(self.cnn_encoder(states, row_lengths))
-            if return_reconstruction:
-                reconstructions.append(self.decoder(embeddings[-1], length=content))
+            z, rebuilt = self._head(states, row_lengths, return_reconstruction, length=content)
+            embeddings.append(z)
+            reconstructions.append(rebuilt)
         reconstruction = groups.merge(reconstructions, self.config.decoder_length) if return_reconstruction else None
         return groups.merge(embeddings), reconstruction
 

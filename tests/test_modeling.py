@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import sentcse.modeling as modeling
 from sentcse.modeling import ReCseConfig, ReCseModel, SarcseConfig, SarcseModel, SimCseConfig, SimCseModel
@@ -355,9 +356,18 @@ def test_time_for_space_changes_no_number(sqrt, source, tokenizer, device):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_length_buckets_change_no_number(model_class, family, tokenizer, device):
     """A bucketed training forward gives the single padded batch's outputs and gradients (dropout off)."""
-    batch = tokenizer(SENTENCES * 2, padding=True, return_tensors="pt").to(device)
     extra = {"pooler": "avg_first_last"} if model_class is SimCseModel else {}
     extra.update({"reshape_source": "embeddings"} if model_class is ReCseModel else {})
+    assert_buckets_change_no_number(model_class, family, tokenizer, device, extra)
+
+
+@pytest.mark.parametrize("options", [{"decoder_input": "feature_maps"}, {"cnn_pooling": "mean"}])
+def test_length_buckets_change_no_number_in_sarcse_readings(options, tokenizer, device):
+    assert_buckets_change_no_number(SarcseModel, "bert", tokenizer, device, options)
+
+
+def assert_buckets_change_no_number(model_class, family, tokenizer, device, extra):
+    batch = tokenizer(SENTENCES * 2, padding=True, return_tensors="pt").to(device)
     results = []
     for buckets in (1, 3):
         torch.manual_seed(5)
@@ -419,6 +429,29 @@ def test_newton_schulz_square_root_squares_back(device):
     psd = x.transpose(1, 2) @ x / 6
     root = newton_schulz_sqrt(psd, iterations=30, eps=1e-12)
     torch.testing.assert_close(root @ root, psd, atol=1e-6, rtol=1e-5)
+
+
+def test_sarcse_mean_pooling_and_feature_map_decoder(tokenizer, device):
+    """cnn_pooling "mean" averages the integrated map over a row's valid windows; decoder_input "feature_maps" rebuilds
+    X_hat from the branches' maps (no split/expand), one position per content token, padded to decoder_length."""
+    batch = tokenizer(["the cat sat on the mat", "a"], padding=True, return_tensors="pt").to(device)
+    torch.manual_seed(3)
+    model = tiny_model(SarcseModel, tokenizer, device=device, cnn_pooling="mean", decoder_input="feature_maps",
+                       dropout=0.0).train()
+    output = model(**batch)
+    encoder, lengths = model.cnn_encoder, batch["attention_mask"].sum(1) - 2
+    maps = encoder.feature_maps(output.token_states, lengths)
+    widest = maps[0].shape[-1]
+    integrated = torch.tanh(encoder.integrate(torch.cat([F.pad(m, (0, widest - m.shape[-1])) for m in maps], 1)))
+    for row, length in enumerate(lengths.tolist()):
+        windows = max(length - min(model.config.kernel_sizes) + 1, 1)
+        torch.testing.assert_close(output.cnn_embedding[row], integrated[row, :, :windows].mean(-1))
+    assert not hasattr(model.decoder, "expand") and not hasattr(model.decoder, "split")
+    assert output.reconstruction.shape == (2, model.config.decoder_length, model.config.hidden_size)
+    branches = sum(project(F.pad(m, (0, 1))) for m, project in zip(maps, model.decoder.project)) / len(maps)
+    expected = model.decoder.refine(branches).transpose(1, 2)
+    read = min(expected.shape[1], model.config.decoder_length)
+    torch.testing.assert_close(output.reconstruction[:, :read], expected[:, :read])
 
 
 def test_sarcse_outputs_and_masks(tokenizer, device):

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from transformers import BertModel, TrainerCallback
 
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
-from tiny import TRAIN_SENTENCES, NanAfter, tiny_backbone_config, tiny_tokenizer, tiny_trainer
+from tiny import TRAIN_SENTENCES, NanAfter, tiny_backbone_config, tiny_model, tiny_tokenizer, tiny_trainer
 from sentcse.trainers.data import TwoViewCollator
 from sentcse.trainers.objectives import InfoNCE
 from sentcse.trainers.methods import get_method
@@ -68,6 +68,39 @@ def test_self_adaptive_reconstruction_matches_reference():
         return total / max(tokens, 1)
 
     assert term.item() == pytest.approx(0.3 * view([0, 1]) + 0.7 * view([2, 3]), rel=1e-5)
+    # the other scales: per element (/ hidden size), per sentence (the view's sum over its sentences)
+    element = SelfAdaptiveReconstruction(weights, beta=0.3, gamma=0.7, reduction="element")(None, None, output)
+    assert element["reconstruction"].item() == pytest.approx(term.item() / d, rel=1e-5)
+    tokens = output.token_mask.sum(1).tolist()
+    per_sentence = [view([r]) * max(tokens[r], 1) for r in range(n)]
+    sentence = SelfAdaptiveReconstruction(weights, beta=0.3, gamma=0.7, reduction="sentence")(None, None, output)
+    expected = 0.3 * sum(per_sentence[:2]) / 2 + 0.7 * sum(per_sentence[2:]) / 2
+    assert sentence["reconstruction"].item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        SelfAdaptiveReconstruction(weights, reduction="mean")
+
+
+@pytest.mark.parametrize("options", [{}, {"decoder_input": "feature_maps"}, {"cnn_pooling": "mean"},
+                                     {"embedding_source": "cls"}, {"reconstruction_reduction": "sentence", "theta": 1.0}])
+def test_sarcse_reconstruction_reaches_the_backbone_and_every_head_parameter(options, tmp_path):
+    """Each SARCSE reading trains every parameter it has (no unused one: DDP), and the reconstruction term alone
+    sends a gradient into the backbone (through X -> the TextCNN; the target X is detached)."""
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = tiny_model(SarcseModel, tokenizer, max_length=12, **options).train()
+    spec = get_method("sarcse")
+    objective = spec.build_objective(model.config, spec.prepare(model.config, TRAIN_SENTENCES, tokenizer, tmp_path))
+    batch = TwoViewCollator(tokenizer, 12)([{"sentence": s} for s in TRAIN_SENTENCES[:6]])
+    output = model(**batch)
+    reconstruction = objective.extra_terms[0](None, None, output)["reconstruction"]
+    reconstruction.backward(retain_graph=True)
+    backbone = [p.grad for name, p in model.named_parameters() if name.startswith("backbone.encoder") and p.grad is not None]
+    assert backbone and sum(float(g.norm()) for g in backbone) > 0
+    model.zero_grad()
+    anchor, positive = output.views("projection")
+    sum(objective(anchor, positive, output).values()).backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unused
 
 
 def test_token_weights_formula_and_round_trip(tmp_path):

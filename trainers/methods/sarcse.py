@@ -30,7 +30,8 @@ def extra_terms(config, resources: MethodResources):
     weights = resources.term_inputs.get("token_weights")
     if weights is None:
         raise ValueError("SARCSE needs token weights from the training corpus (MethodSpec.prepare)")
-    return [SelfAdaptiveReconstruction(weights, beta=config.beta, gamma=config.gamma)]
+    return [SelfAdaptiveReconstruction(weights, beta=config.beta, gamma=config.gamma,
+                                       reduction=config.reconstruction_reduction)]
 
 
 SARCSE = MethodSpec(
