@@ -174,3 +174,23 @@ def test_a_two_process_run_trains_evaluates_and_exits(tmp_path, backbone, corpus
     state = json.loads((out / "trainer_state.json").read_text())
     assert [e["step"] for e in state["log_history"] if "eval_stsb_spearman" in e] == [2, 4]
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+
+
+def test_the_installed_commands_exit_0_after_success_and_2_on_bad_input(tmp_path, backbone, corpus):
+    """``sentcse-train`` and ``sentcse-evaluate`` as installed (the console scripts beside this interpreter)."""
+    from importlib.metadata import entry_points
+
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts") if e.name.startswith("sentcse-")}
+    assert scripts == {"sentcse-train": "sentcse.trainers.cli.train:cli",
+                       "sentcse-evaluate": "sentcse.trainers.cli.evaluate:cli"}, "reinstall sentcse (pip install -e .)"
+    bin_dir, out = Path(sys.executable).parent, tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    train = subprocess.run([str(bin_dir / "sentcse-train"), *flags(backbone, corpus, out, "--max_steps", "2")],
+                           capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
+    assert train.returncode == 0 and "object at 0x" not in train.stdout + train.stderr, train.stderr[-2000:]
+    evaluate = subprocess.run([str(bin_dir / "sentcse-evaluate"), str(out), "--sts_dir", str(STSB), "--tasks", "stsb-dev"],
+                              capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
+    assert evaluate.returncode == 0 and "StsResults(" not in evaluate.stdout + evaluate.stderr, evaluate.stderr[-2000:]
+    bad = subprocess.run([str(bin_dir / "sentcse-train"), *flags(backbone, corpus, tmp_path / "bad", "--temperature", "0")],
+                         capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]

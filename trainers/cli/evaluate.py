@@ -149,5 +149,12 @@ def main(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
     return report_errors("sentcse-evaluate", lambda: run(argv, defaults), argv, {UsageError: 2})
 
 
+def cli() -> int:
+    """The ``sentcse-evaluate`` console script: ``main`` with exit status 0 after the table (``main`` returns the
+    results, which a console script would take for an error)."""
+    main()
+    return 0
+
+
 if __name__ == "__main__":
     main()

@@ -163,6 +163,13 @@ def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]
     return trainer
 
 
+def cli() -> int:
+    """The ``sentcse-train`` console script: ``main`` with exit status 0 after a complete run (a console script
+    exits with what its function returns, and ``main`` returns the trainer)."""
+    main()
+    return 0
+
+
 def end_processes(trainer) -> None:
     """Tear down the process group of a multi-process run, once gloo's worker threads are idle.
 
