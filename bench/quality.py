@@ -56,6 +56,7 @@ def _preset_flags(objective: str, variant: str) -> list:
 
     preset = PRESETS[f"bert-{variant}-{objective}"]
     return ["--objective", objective, "--objective_variant", variant, "--objective_kwargs", json.dumps(preset["objective_kwargs"]),
+            *(["--temperature", str(preset["temperature"])] if "temperature" in preset else []),
             "--learning_rate", str(preset["learning_rate"]), "--mlp_activation", preset["mlp_activation"],
             "--pooler", "cls", "--freeze_embeddings", "true"]
 

@@ -156,6 +156,10 @@ class SimCseConfig(PreTrainedConfig):
         if foreign:
             logger.warning("%s config: ignoring %s (fields of another method)", cls.model_type, ", ".join(foreign))
             config_dict = {key: value for key, value in config_dict.items() if key not in foreign}
+        objective_kwargs = dict(config_dict.get("objective_kwargs") or {})
+        if "temperature" in objective_kwargs:  # older sentcse: this one won over the field, so it is what trained
+            config_dict = {**config_dict, "temperature": objective_kwargs.pop("temperature"),
+                           "objective_kwargs": objective_kwargs}
         return super().from_dict(config_dict, **kwargs)
 
     def __post_init__(self, **kwargs):
@@ -189,6 +193,12 @@ class SimCseConfig(PreTrainedConfig):
 
     def _follow_change(self, name: str, previous: Any) -> None:
         """Update the fields derived from ``name`` after it changed from ``previous`` (none here)."""
+
+    def validate_objective_kwargs(self) -> None:
+        shadowed = sorted(set(self.objective_kwargs or {}) & {"temperature"})
+        if shadowed:
+            raise ValueError(f"objective_kwargs must not set {', '.join(shadowed)}: it is a config field of its own "
+                             f"(--{shadowed[0]}); set it there")
 
     def check_fields(self) -> None:
         """Run every cross-field rule (the ``validate_*`` methods); raises ``ValueError``."""

@@ -181,7 +181,7 @@ CARD_CASES = [
      ["reshape_source", "sqrt", "newton_schulz_iterations", "time_for_space", "lambda_dropout", "reshape_temperature",
       "temperature"], "2408.04975"),
     (SimCseModel, {"objective": "vicreg", "objective_variant": "mod", "mlp_activation": "none", "freeze_embeddings": True,
-                   "objective_kwargs": {"lambda_": 1.0, "margin": 0.3, "temperature": 0.05, "ratio": 1.5}},
+                   "objective_kwargs": {"lambda_": 1.0, "margin": 0.3, "ratio": 1.5}},
      "gradient_paradigm.md.j2", ["objective", "objective_variant", "objective_kwargs", "mlp_activation"], "2402.18281"),
 ]
 

@@ -214,6 +214,23 @@ def test_a_preset_trains_at_the_explicit_learning_rate(tmp_path, backbone):
     assert trainer.model.config.objective == "vicreg" and trainer.model.config.freeze_embeddings
 
 
+def test_the_temperature_has_one_home(tmp_path, backbone, capsys):
+    """--temperature is what trains and what config.json says, with a preset too; objective_kwargs may not set it;
+    a config.json of an older sentcse that put it in objective_kwargs loads with that value (the one it trained at)."""
+    from sentcse.modeling import SimCseConfig
+
+    trainer = _train(tmp_path, backbone, "--method", "simcse", "--preset", "bert-mod-vicreg", "--temperature", "0.1",
+                     "--per_device_train_batch_size", "4")
+    assert trainer.objective.contrastive.temperature == 0.1 == trainer.model.config.temperature
+    assert "temperature" not in trainer.model.config.objective_kwargs
+    with pytest.raises(SystemExit) as stopped:
+        _train(tmp_path, backbone, "--method", "simcse", "--objective_kwargs", "temperature: 0.2")
+    assert stopped.value.code == 2 and "objective_kwargs must not set temperature" in capsys.readouterr().err
+    old = SimCseConfig.from_dict({"objective": "vicreg", "objective_variant": "mod", "temperature": 0.1,
+                                  "objective_kwargs": {"temperature": 0.05, "ratio": 1.5}})
+    assert old.temperature == 0.05 and old.objective_kwargs == {"ratio": 1.5}
+
+
 def test_objective_kwargs_errors_name_the_flag_and_the_valid_keys(tmp_path, backbone, capsys):
     for kwargs, expected in (("{margin: [", "--objective_kwargs is not a YAML/JSON mapping"),
                              ("{marg: 0.3}", "no hyperparameter 'marg'; valid: margin")):

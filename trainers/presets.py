@@ -10,9 +10,10 @@ _BERT = {"mlp_activation": "none", "per_device_train_batch_size": 128, "eval_ste
 _ROBERTA = {"mlp_activation": "tanh_first", "per_device_train_batch_size": 512, "eval_steps": 50}
 
 
-def _row(family, objective, variant, learning_rate, **objective_kwargs):
-    return {**family, "objective": objective, "objective_variant": variant, "learning_rate": learning_rate,
-            "objective_kwargs": objective_kwargs}
+def _row(family, objective, variant, learning_rate, temperature=None, **objective_kwargs):
+    row = {**family, "objective": objective, "objective_variant": variant, "learning_rate": learning_rate,
+           "objective_kwargs": objective_kwargs}
+    return row if temperature is None else {**row, "temperature": temperature}
 
 
 PRESETS = {

@@ -45,5 +45,5 @@ def contrastive_from_config(config) -> CseObjective:
     kwargs = dict(config.objective_kwargs or {})
     objective_class = CONTRASTIVE_OBJECTIVES.get(config.objective)
     if objective_class is not None and "temperature" in inspect.signature(objective_class.__init__).parameters:
-        kwargs.setdefault("temperature", config.temperature)
+        kwargs["temperature"] = config.temperature  # the config's field (objective_kwargs may not set it)
     return build_objective(config.objective, variant=config.objective_variant, **kwargs)
