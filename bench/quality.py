@@ -75,7 +75,9 @@ BUDGETS = {
 
 # The [decision] options every SARCSE / reCSE run pins explicitly, so a result file keeps its meaning when a
 # default changes (two did): the variants differ from these in one option each.
-SARCSE_OPTIONS = {"embedding_source": "cnn", "cnn_channels": "256", "decoder_activation": "relu"}
+SARCSE_OPTIONS = {"embedding_source": "cnn", "cnn_channels": "256", "decoder_activation": "relu", "cnn_pooling": "max",
+                  "decoder_input": "embedding", "reconstruction_reduction": "token", "theta": "0.1", "beta": "2.5e-4",
+                  "gamma": "2.5e-4"}
 RECSE_OPTIONS = {"sqrt": "signed", "reshape_source": "embeddings"}
 VARIANTS = {  # run -> (method, the options it changes)
     "sarcse_cls": ("sarcse", {"embedding_source": "cls"}),
@@ -84,6 +86,16 @@ VARIANTS = {  # run -> (method, the options it changes)
     "recse_last_hidden": ("recse", {"reshape_source": "last_hidden"}),
     "recse_last_hidden_matrix": ("recse", {"reshape_source": "last_hidden", "sqrt": "matrix"}),
     "sarcse_c128_linear": ("sarcse", {"cnn_channels": "128", "decoder_activation": "none"}),
+    # issue 23's readings, each against sarcse_c128 (z, 128 channels, beta = gamma = 2.5e-4, token reduction)
+    "sarcse_c128_rec0": ("sarcse", {"cnn_channels": "128", "beta": "0", "gamma": "0"}),
+    "sarcse_c128_rec2.5e-2": ("sarcse", {"cnn_channels": "128", "beta": "2.5e-2", "gamma": "2.5e-2"}),
+    "sarcse_c128_rec2.5e-1": ("sarcse", {"cnn_channels": "128", "beta": "2.5e-1", "gamma": "2.5e-1"}),
+    "sarcse_c128_rec2.5": ("sarcse", {"cnn_channels": "128", "beta": "2.5", "gamma": "2.5"}),
+    "sarcse_c128_rec25": ("sarcse", {"cnn_channels": "128", "beta": "25", "gamma": "25"}),
+    "sarcse_c128_cls": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls"}),
+    "sarcse_c128_meanpool": ("sarcse", {"cnn_channels": "128", "cnn_pooling": "mean"}),
+    "sarcse_c128_fmaps": ("sarcse", {"cnn_channels": "128", "decoder_input": "feature_maps"}),
+    "sarcse_c128_sentence": ("sarcse", {"cnn_channels": "128", "reconstruction_reduction": "sentence"}),
 }
 
 
@@ -122,6 +134,10 @@ DECISIONS.append(("reCSE sqrt, with reshape_source last_hidden", ("recse", "sqrt
                   "recse_last_hidden_matrix"))
 DECISIONS.append(("SARCSE decoder_activation, with cnn_channels 128", ("sarcse", "decoder_activation"), "sarcse_c128",
                   "sarcse_c128_linear"))
+DECISIONS += [(f"SARCSE {key}, with cnn_channels 128", ("sarcse", key), "sarcse_c128", run)
+              for run, (method, changed) in VARIANTS.items()
+              if method == "sarcse" and len(changed) > 1 and changed.get("cnn_channels") == "128"
+              and run != "sarcse_c128_linear" for key in [next(k for k in changed if k != "cnn_channels")]]
 
 
 def _decision_label(method: str, key: str, run: str) -> str:
@@ -131,7 +147,8 @@ def _decision_label(method: str, key: str, run: str) -> str:
     base = SARCSE_OPTIONS if method == "sarcse" else RECSE_OPTIONS
     value = VARIANTS[run][1].get(key, base[key]) if run in VARIANTS else base[key]
     default = getattr((SarcseConfig if method == "sarcse" else ReCseConfig)(), key)
-    return f"{value} (default)" if str(default) == value else value
+    same = str(default) == value or (isinstance(default, float) and float(value) == default)
+    return f"{value} (default)" if same else value
 
 
 def parse_args(argv=None):
@@ -206,9 +223,8 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
     ``sts_dir``). ``step_times``: a list that receives the wall time of every optimizer step (callback; evaluation
     excluded).
     """
-    sys.path.insert(0, str(REPO / "examples"))
-    import train as train_example
     from transformers import TrainerCallback
+    from sentcse.trainers.cli import train as train_cli
     from sentcse.trainers.trainer import CseTrainer
 
     out = Path(work_dir) / f"{name}_seed{seed}"
@@ -243,10 +259,12 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
         CseTrainer.__init__ = init_with_timer
     start = time.perf_counter()
     try:
-        trainer = train_example.main(argv)
+        trainer = train_cli.run(argv)
         sts_file = out / "sts_results.json"  # absent when sts_dir has no STS/ folder (dev-only data)
         results = json.loads(sts_file.read_text()) if sts_file.is_file() else {"tasks": {}}
-        history = [{"step": h["step"], "stsb_dev": h["eval_stsb_spearman"]} for h in trainer.state.log_history if "eval_stsb_spearman" in h]
+        history = [{"step": h["step"], "stsb_dev": h["eval_stsb_spearman"],
+                    **{k: h[f"eval_stsb_{k}"] for k in ("alignment", "uniformity") if f"eval_stsb_{k}" in h}}
+                   for h in trainer.state.log_history if "eval_stsb_spearman" in h]
         train_log = [h for h in trainer.state.log_history if "loss" in h]
         record = {
             "run": name, "seed": seed, "flags": argv, "scores": _scores(results),
@@ -337,33 +355,67 @@ def load_records(folder: Path = QUALITY_DIR) -> list:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+def budget_of(record: dict) -> str:
+    return record.get("budget", {}).get("budget", "default")
+
+
+def run_label(name: str, budget: str) -> str:
+    return name if budget == "default" else f"{name} [{budget}]"
+
+
+def at_best(record: dict, key: str) -> float:
+    """``key`` (alignment, uniformity) at the run's best checkpoint, from its dev curve (nan where not logged)."""
+    for entry in record.get("dev_curve", []):
+        if entry["step"] == record.get("best_checkpoint_step") and key in entry:
+            return entry[key]
+    return math.nan
+
+
+def paired(records: list, reference: list, value) -> str:
+    """Mean ± std over the shared seeds of ``value(record) - value(reference record)`` (same seed, same budget)."""
+    by_seed = {r["seed"]: r for r in reference}
+    diffs = [value(r) - value(by_seed[r["seed"]]) for r in records if r["seed"] in by_seed]
+    diffs = [d for d in diffs if not math.isnan(d)]
+    return f"{_cell(diffs)} (n={len(diffs)})" if diffs else "-"
+
+
 def build_table(records: list) -> tuple:
     groups = {}
     for r in records:
-        key = ("raw", None) if r["run"] == "raw" else (r["run"], r["budget"]["max_steps"])
+        key = ("raw", None, "default") if r["run"] == "raw" else (r["run"], r["budget"]["max_steps"], budget_of(r))
         groups.setdefault(key, []).append(r)
     order = {name: i for i, name in enumerate(ALL_RUNS)}
-    keys = sorted(groups, key=lambda k: (order.get(k[0], 99), k[1] or 0))
-    rows, summary = [], {}
+    keys = sorted(groups, key=lambda k: (k[2] != "default", k[2], order.get(k[0], 99), k[1] or 0))
+    rows, paired_rows, summary = [], [], {}
     for key in keys:
         recs = groups[key]
-        name, steps = key
+        name, steps, budget = key
         seeds = sorted(r["seed"] for r in recs if r["seed"] is not None)
         cells = [_cell([r["scores"][t] for r in recs if t in r["scores"]]) for t in TASKS]
         avgs = [_avg(r["scores"]) for r in recs]
         devs = [r["best_dev"] for r in recs]
-        label = "raw backbone (mean pooling, untrained)" if name == "raw" else name
+        geometry = {k: [v for v in (at_best(r, k) for r in recs) if not math.isnan(v)] for k in ("alignment", "uniformity")}
+        label = "raw backbone (mean pooling, untrained)" if name == "raw" else run_label(name, budget)
         rows.append([label, "-" if name == "raw" else str(steps), ", ".join(map(str, seeds)) or "-", *cells,
-                     _cell([a for a in avgs if not math.isnan(a)]), _cell(devs)])
-        summary[f"{name}@{steps}" if steps else name] = {
+                     _cell([a for a in avgs if not math.isnan(a)]), _cell(devs),
+                     _cell(geometry["alignment"], 3), _cell(geometry["uniformity"], 3)])
+        simcse = groups.get(("simcse", steps, budget), [])
+        if name not in ("raw", "simcse") and simcse:
+            paired_rows.append([label, str(steps), paired(recs, simcse, lambda r: r["best_dev"]),
+                                paired(recs, simcse, lambda r: _avg(r["scores"]))])
+        summary[f"{name}@{steps}" + ("" if budget == "default" else f"[{budget}]") if steps else name] = {
             "seeds": seeds, "tasks": {t: _mean_std([r["scores"][t] for r in recs if t in r["scores"]]) for t in TASKS},
-            "avg": _mean_std([a for a in avgs if not math.isnan(a)]), "best_dev": _mean_std(devs)}
-    table = markdown_table(["run", "steps", "seeds", *COLUMNS, "Avg", "STS-B dev (best ckpt)"], rows)
+            "avg": _mean_std([a for a in avgs if not math.isnan(a)]), "best_dev": _mean_std(devs),
+            **{k: _mean_std(v) for k, v in geometry.items()}}
+    table = markdown_table(["run", "steps", "seeds", *COLUMNS, "Avg", "STS-B dev (best ckpt)", "align (dev)",
+                            "uniform (dev)"], rows)
+    paired_table = markdown_table(["run", "steps", "STS-B dev - SimCSE's (same seeds)", "Avg - SimCSE's (same seeds)"],
+                                  paired_rows) if paired_rows else "(no run shares seeds and budget with SimCSE yet)"
     decisions = []
     for question, (method, key), run_a, run_b in DECISIONS:
         label_a, label_b = _decision_label(method, key, run_a), _decision_label(method, key, run_b)
-        for steps in sorted({k[1] for k in groups if k[0] in (run_a, run_b)}):
-            a, b = groups.get((run_a, steps), []), groups.get((run_b, steps), [])
+        for steps, budget in sorted({k[1:] for k in groups if k[0] in (run_a, run_b)}):
+            a, b = groups.get((run_a, steps, budget), []), groups.get((run_b, steps, budget), [])
             dev_a, dev_b = [r["best_dev"] for r in a], [r["best_dev"] for r in b]
             if not a or not b:
                 verdict = f"incomplete (have: {run_a} x{len(a)}, {run_b} x{len(b)})"
@@ -375,31 +427,32 @@ def build_table(records: list) -> tuple:
                     spread = max(sa, sb)
                     verdict = f"diff {mb - ma:+.2f} vs seed std {spread:.2f}: " + (
                         "beyond the seed spread" if abs(mb - ma) > 2 * spread else "within the seed spread (no decision)")
-            decisions.append([question, str(steps), f"{label_a}: {_cell(dev_a)}", f"{label_b}: {_cell(dev_b)}", verdict])
-    decision_table = markdown_table(["decision", "steps", "option A (STS-B dev)", "option B (STS-B dev)", "reading"],
-                                    decisions) if decisions else "(no decision run yet)"
-    return table, decision_table, summary
+            decisions.append([question, run_label(str(steps), budget), f"{label_a}: {_cell(dev_a)}",
+                              f"{label_b}: {_cell(dev_b)}", verdict])
+    decision_table = markdown_table(["decision", "steps [budget]", "option A (STS-B dev)", "option B (STS-B dev)",
+                                     "reading"], decisions) if decisions else "(no decision run yet)"
+    return table, decision_table, paired_table, summary
 
 
 def build_curve_table(records: list, max_steps: int) -> str:
     """STS-B dev at every evaluation, mean over the seeds, for the runs at ``max_steps`` (where the best checkpoint
-    lies: early for a run that only loses what the backbone had, late for one that learns)."""
+    lies: early for a run that only loses what the backbone had, late for one that learns), one row per budget."""
     groups = {}
     for r in records:
         if r["run"] != "raw" and r["budget"]["max_steps"] == max_steps and r.get("dev_curve"):
-            groups.setdefault(r["run"], []).append(r)
+            groups.setdefault((r["run"], budget_of(r)), []).append(r)
     if not groups:
         return "(no run at this budget yet)"
     order = {name: i for i, name in enumerate(ALL_RUNS)}
     steps = sorted({h["step"] for recs in groups.values() for r in recs for h in r["dev_curve"]})
     rows = []
-    for name in sorted(groups, key=lambda n: order.get(n, 99)):
-        recs = groups[name]
+    for name, budget in sorted(groups, key=lambda k: (k[1] != "default", k[1], order.get(k[0], 99))):
+        recs = groups[(name, budget)]
         # the trainer's last evaluation is logged twice (the step's eval and the final one): keep the first per step
         curves = [{h["step"]: h["stsb_dev"] for h in reversed(r["dev_curve"])} for r in recs]
         cells = [f"{_mean_std([c[step] for c in curves if step in c])[0]:.2f}" if any(step in c for c in curves) else "-"
                  for step in steps]
-        rows.append([name, str(len(recs)), *cells])
+        rows.append([run_label(name, budget), str(len(recs)), *cells])
     return markdown_table(["run", "seeds", *[f"dev @ {step}" for step in steps]], rows)
 
 
@@ -412,7 +465,7 @@ def _section_letter(tag: str) -> str:
 def write_table(args) -> None:
     folder = results_dir(args.tag)
     records = load_records(folder)
-    table, decision_table, summary = build_table(records)
+    table, decision_table, paired_table, summary = build_table(records)
     files = sorted(p.name for p in folder.glob("*.json"))
     path = RESULTS / f"{folder.name}.json"
     saved = json.loads(path.read_text()) if path.is_file() else {}
@@ -454,6 +507,10 @@ def write_table(args) -> None:
         f"{', '.join(missing) if missing else 'none'}.",
         "",
         table,
+        "",
+        "Paired differences to SimCSE on the same seeds and budget (mean ± std over the shared seeds):",
+        "",
+        paired_table,
         "",
         "[decision] comparisons (METHODS.md), on STS-B dev only (mean over seeds of the best-checkpoint dev Spearman):",
         "",
