@@ -262,7 +262,7 @@ def _load_train_script():
     return module
 
 
-def test_train_script_writes_a_self_describing_folder(tmp_path):
+def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
     tokenizer = tiny_tokenizer()
     backbone = tmp_path / "backbone"
     BertModel(tiny_backbone_config(vocab_size=len(tokenizer))).save_pretrained(backbone)
@@ -274,9 +274,17 @@ def test_train_script_writes_a_self_describing_folder(tmp_path):
     train.main(defaults=train.BUNDLED, argv=[
         "--method", "sarcse", "--backbone", str(backbone), "--train_file", str(corpus), "--output_dir", str(out),
         "--per_device_train_batch_size", "4", "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1",
-        "--cnn_channels", "8", "--theta", "0.2", "--report_to", "none", "--skip_raw_eval",
+        "--cnn_channels", "8", "--theta", "0.2", "--report_to", "none",
         "--max_length", "16", "--disable_tqdm", "true",
     ])
+    printed = capsys.readouterr().out
+    raw = [line for line in printed.splitlines() if line.startswith("STS-B dev before training")]
+    assert len(raw) == 1 and "(mean pooling)" in raw[0] and "([CLS])" in raw[0], printed[-2000:]
+    after = next(line for line in printed.splitlines() if line.startswith("STS-B dev after training"))
+    assert raw[0].split(": ", 1)[1] in after  # the raw scores beside the trained one
+    card = (out / "README.md").read_text()
+    assert "STS-B dev of the untrained backbone" in card and "(mean pooling)" in card
+    assert "STS-B dev Spearman at steps 1, 2" in card and "alignment / uniformity" in card
     files = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "modeling_sarcse.py", "token_counts.json", "trainer_state.json",
             "tokenizer_config.json"} <= files

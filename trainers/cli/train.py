@@ -95,10 +95,10 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
 
     repo_id, resume = decided_by_main(training_args, hub_and_output_folder)
     set_seed(training_args.seed)
+    raw_scores = {}
     if not data_args.skip_raw_eval and training_args.should_log:
-        raw = load_raw_backbone(run_args.backbone)
-        print(f"STS-B dev before training (raw backbone, mean pooling): {dev_evaluator.evaluate_task(raw, DEV_TASK).spearman:.2f}")
-        del raw
+        raw_scores = raw_backbone_scores(run_args.backbone, dev_evaluator)
+        print(f"STS-B dev before training (raw backbone): {format_raw_scores(raw_scores)}")
 
     model = spec.model_class.from_backbone(run_args.backbone, tokenizer=tokenizer, **kwargs)
     collator.pair_max_length = model.max_input_length(tokenizer)  # dev pairs are read as encode() reads them
@@ -133,24 +133,34 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     trainer.save_state()
     dev = trainer.evaluate()
     if trainer.is_world_process_zero():
-        print(f"STS-B dev after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}")
+        print(f"STS-B dev after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}"
+              + (f" (raw backbone: {format_raw_scores(raw_scores)})" if raw_scores else ""))
         if data_args.sts_dir:
             results = StsEvaluator(sts_dir=data_args.sts_dir).evaluate(trainer.model)
             (output_dir / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
             print(format_table(results))
         summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
-                   "train_file": data_args.train_file, "n_sentences": corpus.num_sentences}
+                   "train_file": data_args.train_file, "n_sentences": corpus.num_sentences,
+                   **({"raw_backbone_dev": raw_scores} if raw_scores else {})}
         card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
         print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
               "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
     return trainer
 
 
-def load_raw_backbone(backbone: str):
-    """The untrained backbone with mean pooling, the reference every run is compared with."""
+RAW_POOLERS = {"mean pooling": "avg", "[CLS]": "cls_before_pooler"}
+
+
+def raw_backbone_scores(backbone: str, dev_evaluator: StsEvaluator) -> Dict[str, float]:
+    """STS-B dev of the untrained backbone with each pooling of ``RAW_POOLERS``: the reference a run must beat."""
     from ...modeling import SimCseModel
 
-    return SimCseModel.from_backbone(backbone, pooler="avg")
+    return {label: dev_evaluator.evaluate_task(SimCseModel.from_backbone(backbone, pooler=pooler), DEV_TASK).spearman
+            for label, pooler in RAW_POOLERS.items()}
+
+
+def format_raw_scores(scores: Dict[str, float]) -> str:
+    return ", ".join(f"{score:.2f} ({label})" for label, score in scores.items())
 
 
 def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
