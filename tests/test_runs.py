@@ -194,3 +194,39 @@ def test_the_installed_commands_exit_0_after_success_and_2_on_bad_input(tmp_path
     bad = subprocess.run([str(bin_dir / "sentcse-train"), *flags(backbone, corpus, tmp_path / "bad", "--temperature", "0")],
                          capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--learning_rate", "nan"], "--learning_rate must be a finite number > 0, got nan"),
+    (["--learning_rate", "-1"], "--learning_rate must be a finite number > 0, got -1.0"),
+    (["--per_device_train_batch_size", "1"], "--per_device_train_batch_size x processes must be >= 2"),
+    (["--max_steps", "0"], "--max_steps must be >= 1"),
+    (["--max_steps", "two"], "argument --max_steps/--max-steps: invalid int value: 'two'"),
+    (["--objective", "arccon", "--objective_kwargs", "{margin_degrees: big}"], "margin_degrees must be a number, got 'big'"),
+])
+def test_bad_values_are_one_line_before_any_model(tmp_path, backbone, corpus, capsys, extra, expected):
+    out = tmp_path / "out"
+    assert expected in user_error(capsys, flags(backbone, corpus, out, *extra))
+    assert not out.exists()
+
+
+def test_a_config_file_is_typed_as_the_command_line(tmp_path, backbone, corpus, capsys):
+    """YAML reads 3e-5 as a string: a file's values go through the flags' own types and checks."""
+    import yaml
+
+    out = tmp_path / "out"
+    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(STSB),
+              "output_dir": str(out), "per_device_train_batch_size": 4, "max_steps": 4, "eval_strategy": "no",
+              "load_best_model_at_end": False, "report_to": "none", "skip_raw_eval": True, "max_length": 16,
+              "disable_tqdm": True, "learning_rate": "3e-5", "objective_kwargs": {}}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(values))
+    trainer = main([str(config)])
+    assert trainer.args.learning_rate == 3e-5 and trainer.args.max_steps == 4 and trainer.state.global_step == 4
+    for key, value, expected in (("max_steps", "two", "run.yaml: argument --max_steps/--max-steps: invalid int value"),
+                                 ("per_device_train_batch_size", [8, 16], "run.yaml: per_device_train_batch_size takes "
+                                                                          "one value, got the list [8, 16]"),
+                                 ("objective_kwargs", [1, 2], "run.yaml: objective_kwargs takes one value"),
+                                 ("no_such_flag", 1, "run.yaml: --method simcse has no flag --no_such_flag")):
+        config.write_text(yaml.safe_dump({**values, "output_dir": str(tmp_path / "other"), key: value}))
+        assert expected in user_error(capsys, [str(config)])

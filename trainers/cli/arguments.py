@@ -7,6 +7,7 @@ parser defaults, so a flag given explicitly wins. ``--objective_kwargs`` takes a
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import typing
@@ -134,6 +135,36 @@ def _read_config_file(path: str) -> Dict[str, Any]:
     return values
 
 
+def _file_argv(path: str, values: Dict[str, Any], list_fields: set) -> List[str]:
+    """A config file's values as flags, so that they are typed and checked as the command line's are (YAML reads
+    ``3e-5`` as a string, and a mapping value would bypass argparse's types)."""
+    argv: List[str] = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        flag = f"--{key}"
+        if isinstance(value, (list, tuple)):
+            if key not in list_fields:
+                raise UsageError(f"{path}: {key} takes one value, got the list {list(value)!r}")
+            argv += [flag, *(json.dumps(v) if isinstance(v, (dict, list)) else str(v) for v in value)]
+        elif isinstance(value, dict):
+            argv += [flag, json.dumps(value)]
+        elif isinstance(value, bool):
+            argv += [flag, str(value).lower()]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _list_fields(types) -> set:
+    return {name for dtype in types for name, hint in typing.get_type_hints(dtype).items()
+            if list in (typing.get_origin(hint), *map(typing.get_origin, typing.get_args(hint)))}
+
+
+def _raise_usage(message: str):
+    raise UsageError(message)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> Tuple[Any, ...]:
     """``(run_args, method_args, data_args, training_args, spec)`` from the command line (or one YAML/JSON file).
 
@@ -154,6 +185,7 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
     spec = get_method(method)
     types = (RunArguments, method_arguments(spec), DataArguments, CseTrainingArguments)
     parser = HfArgumentParser(types)
+    parser.error = _raise_usage  # a bad flag value is one line, not argparse's usage block
     merged = dict(defaults or {})
     preset = {}
     if first.get("preset"):
@@ -161,20 +193,19 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
             raise UsageError(f"--preset must be one of {sorted(PRESETS)}, got {first['preset']!r}")
         preset = preset_defaults(first["preset"])
         merged.update(preset)
+    source = ""
     if file_values is not None:
-        try:
-            parsed = parser.parse_dict({**merged, **file_values})
-        except ValueError as error:
-            raise UsageError(f"{argv[0]}: {first_line(error)}") from None
-    else:
-        known = {f.name for dtype in types for f in dataclasses.fields(dtype)}
-        parser.set_defaults(**{key: value for key, value in merged.items() if key in known})
-        try:
-            *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-        except ValueError as error:  # a TrainingArguments rule, e.g. save_steps not a multiple of eval_steps
-            raise UsageError(first_line(error)) from None
-        if remaining:
-            raise UsageError(_unknown_flags_message(remaining, spec))
+        source, argv = f"{argv[0]}: ", _file_argv(argv[0], file_values, _list_fields(types))
+    known = {f.name for dtype in types for f in dataclasses.fields(dtype)}
+    parser.set_defaults(**{key: value for key, value in merged.items() if key in known})
+    try:
+        *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except UsageError as error:
+        raise UsageError(f"{source}{error}") from None
+    except ValueError as error:  # a TrainingArguments rule, e.g. save_steps not a multiple of eval_steps
+        raise UsageError(f"{source}{first_line(error)}") from None
+    if remaining:
+        raise UsageError(source + _unknown_flags_message(remaining, spec))
     _merge_preset_objective_kwargs(parsed[1], preset)
     return (*parsed, spec)
 

@@ -228,3 +228,15 @@ def check_run_size(sentences: int, training_args) -> None:
             f"{batches} batch(es) x {training_args.num_train_epochs} epoch(s) / {training_args.gradient_accumulation_steps} "
             "accumulation steps make 0 optimizer steps: raise --num_train_epochs or set --max_steps"
         )
+
+
+def check_training_values(training_args) -> None:
+    """Values the Trainer would take and fail on (or quietly reinterpret) only once training runs."""
+    rate = training_args.learning_rate
+    if not (math.isfinite(rate) and rate > 0):
+        raise UsageError(f"--learning_rate must be a finite number > 0, got {rate}")
+    if training_args.per_device_train_batch_size * training_args.world_size < 2:
+        raise UsageError("--per_device_train_batch_size x processes must be >= 2: the other sentences of a batch are "
+                         "the negatives (SimCSE uses 64)")
+    if training_args.max_steps == 0:
+        raise UsageError("--max_steps must be >= 1 (or -1, the default: train --num_train_epochs)")

@@ -25,7 +25,8 @@ from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, first_line, parse_args, report_errors
 from .runs import (
-    RUN_FILE, check_run_size, decided_by_main, prepare_output_folder, run_description, run_file_text,
+    RUN_FILE, check_run_size, check_training_values, decided_by_main, prepare_output_folder, run_description,
+    run_file_text,
 )
 
 logger = logging.getLogger("sentcse.train")
@@ -50,6 +51,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     if not data_args.train_file:
         raise UsageError("--train_file is required: a .txt/.gz file with one sentence per line, or a Hub dataset")
     _checked("processes", lambda: refuse_data_parallel(training_args))
+    check_training_values(training_args)
     dev_dir = data_args.dev_dir or data_args.sts_dir
     if dev_dir is None:
         raise UsageError("pass --dev_dir (a folder with sts-dev.csv) or --sts_dir (SentEval data) for model selection")

@@ -46,6 +46,12 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ValueError(f"objective {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; valid: {', '.join(accepted)}")
+    parameters = inspect.signature(objective_class.__init__).parameters
+    for key, value in kwargs.items():
+        default = parameters[key].default
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise ValueError(f"objective {name!r}: {key} must be a number, got {value!r}")
     return objective_class(**kwargs)
 
 
