@@ -69,8 +69,8 @@ BUDGETS = {
     "noclip_lr1e-5": ["--max_grad_norm", "0", "--learning_rate", "1e-5"],
     "noclip_lr3e-6": ["--max_grad_norm", "0", "--learning_rate", "3e-6"],
     "noclip_lr1e-4": ["--max_grad_norm", "0", "--learning_rate", "1e-4"],
-    "noclip_warmup": ["--max_grad_norm", "0", "--warmup_ratio", "0.1"],
-    "noclip_lr1e-5_warmup": ["--max_grad_norm", "0", "--learning_rate", "1e-5", "--warmup_ratio", "0.1"],
+    "noclip_warmup": ["--max_grad_norm", "0", "--warmup_steps", "0.1"],
+    "noclip_lr1e-5_warmup": ["--max_grad_norm", "0", "--learning_rate", "1e-5", "--warmup_steps", "0.1"],
 }
 
 # The [decision] options every SARCSE / reCSE run pins explicitly, so a result file keeps its meaning when a
