@@ -230,3 +230,30 @@ def test_a_config_file_is_typed_as_the_command_line(tmp_path, backbone, corpus, 
                                  ("no_such_flag", 1, "run.yaml: --method simcse has no flag --no_such_flag")):
         config.write_text(yaml.safe_dump({**values, "output_dir": str(tmp_path / "other"), key: value}))
         assert expected in user_error(capsys, [str(config)])
+
+
+def test_a_users_own_files_are_never_overwritten_or_deleted(tmp_path, backbone, corpus, capsys):
+    """A folder holding only the user's README.md / config_sentence_transformers.json is refused (a run writes
+    both); --overwrite_output_dir deletes what the earlier run wrote, never a file the user put there, before the
+    run or after it, and refuses where the user's file has a name the run writes."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").write_text("my notes")
+    (out / "config_sentence_transformers.json").write_text("{}")
+    error = user_error(capsys, flags(backbone, corpus, out))
+    assert "holds files that are not a run's (README.md, config_sentence_transformers.json)" in error
+    assert (out / "README.md").read_text() == "my notes" and sorted(p.name for p in out.iterdir()) == [
+        "README.md", "config_sentence_transformers.json"]
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("before")
+    main(flags(backbone, corpus, other))
+    (other / "eval_notes.json").write_text("after")  # added by the user once the run had finished
+    main(flags(backbone, corpus, other, "--overwrite_output_dir", "true", "--seed", "3"))
+    assert (other / "notes.txt").read_text() == "before" and (other / "eval_notes.json").read_text() == "after"
+    assert json.loads((other / "sentcse_run.json").read_text())["run"]["training"]["seed"] == 3
+    (other / "vocab.txt").write_text("mine")  # a name a run writes
+    error = user_error(capsys, flags(backbone, corpus, other, "--overwrite_output_dir", "true"))
+    assert "holds files that are not a run's (vocab.txt)" in error and (other / "vocab.txt").read_text() == "mine"
+    assert (other / "model.safetensors").is_file()  # refused before deleting anything

@@ -3,7 +3,8 @@ resumes, and the run sizes that would train nothing.
 
 A run writes ``sentcse_run.json`` (its fingerprint and what it is made of) in its output folder and beside every
 checkpoint. A folder that holds another run's model or checkpoints is refused unless ``--overwrite_output_dir``
-(what a run writes there is deleted first; other files are left) or a resume of that same run; a resume only picks checkpoints with this run's
+(what the earlier run wrote there is deleted first; the user's own files stay, and a folder whose own files a run
+would overwrite is refused) or a resume of that same run; a resume only picks checkpoints with this run's
 fingerprint, so checkpoint rotation never sees, and never deletes, another run's.
 """
 
@@ -14,7 +15,7 @@ import math
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .arguments import UsageError
 
@@ -83,8 +84,13 @@ def fingerprint(description: Dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_file_text(description: Dict[str, Any]) -> str:
-    return json.dumps({"fingerprint": fingerprint(description), "run": description}, indent=2, default=str) + "\n"
+def run_file_text(description: Dict[str, Any], user_files: List[str] = (), files: Optional[List[str]] = None) -> str:
+    """The run's record: fingerprint, description, the user's files found in the folder, and (at the end) the files
+    the run wrote."""
+    record = {"fingerprint": fingerprint(description), "run": description, "user_files": list(user_files)}
+    if files is not None:
+        record["files"] = files
+    return json.dumps(record, indent=2, default=str) + "\n"
 
 
 def _read_fingerprint(folder: Path) -> Optional[str]:
@@ -104,15 +110,32 @@ def checkpoints(folder: Path) -> Dict[int, Path]:
     return dict(sorted(found.items()))
 
 
+def written_by_runs() -> set:
+    """Every top-level name a run may write in its folder (outputs, the model's code files, TensorBoard runs)."""
+    from ... import modeling  # the code files save_pretrained copies are the model package's own modules
+
+    code = {path.name for path in Path(modeling.__file__).parent.glob("*.py")} - {"__init__.py"}
+    return {*RUN_OUTPUTS, *code, "runs"}
+
+
+def _read_run_file(folder: Path) -> Dict[str, Any]:
+    try:
+        record = json.loads((folder / RUN_FILE).read_text())
+        return record if isinstance(record, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def holds_a_run(folder: Path) -> bool:
     """A saved model or checkpoints (a run stopped before its first checkpoint left nothing worth keeping)."""
     return folder.is_dir() and (bool(checkpoints(folder)) or any((folder / name).exists() for name in MODEL_FILES))
 
 
 def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool,
-                          resume: Optional[str]) -> Optional[str]:
+                          resume: Optional[str]) -> Tuple[Optional[str], List[str]]:
     """Check the output folder for this run (on the main process: ``decided_by_main``); returns the checkpoint to
-    resume from (None: start fresh); ``overwrite`` deletes the previous run's files.
+    resume from (None: start fresh) and the user's own files in the folder, which no run writes or deletes.
+    ``overwrite`` deletes what the previous run wrote there (its record of its files; never the user's).
 
     ``resume``: None, "last" (this run's newest checkpoint) or a checkpoint folder."""
     mine = fingerprint(description)
@@ -120,36 +143,42 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
         raise UsageError("--overwrite_output_dir and --resume_from_checkpoint contradict each other: choose one")
     if folder.resolve() == Path(description["backbone"]).expanduser().resolve():
         raise UsageError(f"--output_dir {folder} is the backbone's folder: choose another --output_dir")
+    previous = _read_run_file(folder)
     if resume:
-        if holds_a_run(folder) and _read_fingerprint(folder) not in (mine, None):
+        if holds_a_run(folder) and previous.get("fingerprint") not in (mine, None):
             raise UsageError(f"output folder {folder} holds another run (other flags or data): resume into that run's "
                              "own folder, or choose another --output_dir")
-        return _resume_point(folder, mine, resume)
-    if holds_a_run(folder):
-        if not overwrite:
-            theirs = _read_fingerprint(folder)
-            same = " (the same run: add --resume_from_checkpoint last to continue it)" if theirs == mine else ""
-            raise UsageError(
-                f"output folder {folder} already holds a run's model or checkpoints{same}; pass --overwrite_output_dir "
-                "to replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir"
-            )
-        _delete_run(folder)
-    return None
+        return _resume_point(folder, mine, resume), list(previous.get("user_files") or [])
+    if holds_a_run(folder) and not overwrite:
+        same = " (the same run: add --resume_from_checkpoint last to continue it)" if previous.get("fingerprint") == mine else ""
+        raise UsageError(
+            f"output folder {folder} already holds a run's model or checkpoints{same}; pass --overwrite_output_dir "
+            "to replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir"
+        )
+    existing = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
+    stale = set()
+    if previous or holds_a_run(folder):  # an earlier run (perhaps stopped before its first checkpoint)
+        written = previous.get("files")
+        stale = set(written) if written is not None else written_by_runs() | {RUN_FILE}
+        stale |= {path.name for path in checkpoints(folder).values()}
+        stale = (stale & existing) - set(previous.get("user_files") or [])
+    user_files = sorted(existing - stale)
+    clashes = sorted(set(user_files) & written_by_runs())
+    if clashes:
+        raise UsageError(f"output folder {folder} holds files that are not a run's ({', '.join(clashes)}) and that a run "
+                         "writes: move them, or choose another --output_dir")
+    if stale:
+        logger.warning("--overwrite_output_dir: deleting the previous run in %s (%d files; yours stay)", folder, len(stale))
+        for name in stale:
+            path = folder / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return None, user_files
 
 
-def _delete_run(folder: Path) -> None:
-    """What a run wrote in ``folder``: checkpoints, the model, its code files, tokenizer, card and logs."""
-    logger.warning("--overwrite_output_dir: deleting the previous run in %s", folder)
-    for path in checkpoints(folder).values():
-        shutil.rmtree(path)
-    from ... import modeling  # the code files save_pretrained copies are the model package's own modules
-
-    code = {path.name for path in Path(modeling.__file__).parent.glob("*.py")} - {"__init__.py"}
-    for name in (*RUN_OUTPUTS, *code):
-        if (folder / name).is_file():
-            (folder / name).unlink()
-    if (folder / "runs").is_dir():
-        shutil.rmtree(folder / "runs")
+def record_run_files(folder: Path, description: Dict[str, Any], user_files: List[str]) -> None:
+    """At the end of a run: its record names every file it wrote (what a later --overwrite_output_dir deletes)."""
+    written = sorted({path.name for path in folder.iterdir()} - set(user_files))
+    (folder / RUN_FILE).write_text(run_file_text(description, user_files, written))
 
 
 def _resume_point(folder: Path, mine: str, resume: str) -> str:

@@ -25,8 +25,8 @@ from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, first_line, parse_args, report_errors
 from .runs import (
-    RUN_FILE, check_run_size, check_training_values, decided_by_main, prepare_output_folder, run_description,
-    run_file_text,
+    RUN_FILE, check_run_size, check_training_values, decided_by_main, prepare_output_folder, record_run_files,
+    run_description, run_file_text,
 )
 
 logger = logging.getLogger("sentcse.train")
@@ -95,7 +95,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         return repo_id, prepare_output_folder(output_dir, description, run_args.overwrite_output_dir,
                                               training_args.resume_from_checkpoint)
 
-    repo_id, resume = decided_by_main(training_args, hub_and_output_folder)
+    repo_id, (resume, user_files) = decided_by_main(training_args, hub_and_output_folder)
+    run_record = run_file_text(description, user_files)
     set_seed(training_args.seed)
     raw_scores = {}
     if not data_args.skip_raw_eval and training_args.should_log:
@@ -110,7 +111,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         resources = spec.prepare(model.config, corpus.sentences, tokenizer, output_dir)  # streamed: its first sentences
         if training_args.should_save:
             output_dir.mkdir(parents=True, exist_ok=True)
-            for name, text in {**resources.checkpoint_files, RUN_FILE: run_file_text(description)}.items():
+            for name, text in {**resources.checkpoint_files, RUN_FILE: run_record}.items():
                 (output_dir / name).write_text(text)
     train_dataset = corpus.dataset
     # Persistent loader workers keep the copy of the dataset they started with, so there the epoch's order must
@@ -128,7 +129,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         data_collator=collator,
         processing_class=tokenizer,
         objective=spec.build_objective(model.config, resources),
-        checkpoint_files={**resources.checkpoint_files, RUN_FILE: run_file_text(description)},
+        checkpoint_files={**resources.checkpoint_files, RUN_FILE: run_record},
     )
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
@@ -144,7 +145,10 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
                    "train_file": data_args.train_file, "n_sentences": corpus.num_sentences,
                    **({"raw_backbone_dev": raw_scores} if raw_scores else {})}
-        card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
+        try:
+            card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
+        finally:  # also when the upload failed: the folder is complete
+            record_run_files(output_dir, description, user_files)
         print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
               "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
     return trainer
