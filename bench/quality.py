@@ -76,7 +76,7 @@ BUDGETS = {
 # The [decision] options every SARCSE / reCSE run pins explicitly, so a result file keeps its meaning when a
 # default changes (two did): the variants differ from these in one option each.
 SARCSE_OPTIONS = {"embedding_source": "cnn", "cnn_channels": "256", "decoder_activation": "relu", "cnn_pooling": "max",
-                  "decoder_input": "embedding", "reconstruction_reduction": "token", "theta": "0.1", "beta": "2.5e-4",
+                  "reconstruction_reduction": "token", "theta": "0.1", "beta": "2.5e-4",
                   "gamma": "2.5e-4"}
 RECSE_OPTIONS = {"sqrt": "signed", "reshape_source": "embeddings"}
 VARIANTS = {  # run -> (method, the options it changes)
@@ -96,6 +96,9 @@ VARIANTS = {  # run -> (method, the options it changes)
     "sarcse_c128_meanpool": ("sarcse", {"cnn_channels": "128", "cnn_pooling": "mean"}),
     "sarcse_c128_fmaps": ("sarcse", {"cnn_channels": "128", "decoder_input": "feature_maps"}),
     "sarcse_c128_sentence": ("sarcse", {"cnn_channels": "128", "reconstruction_reduction": "sentence"}),
+    "sarcse_c128_uniform": ("sarcse", {"cnn_channels": "128", "theta": "1.0"}),
+    "sarcse_c128_cls_clsdec": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls",
+                                          "decoder_input": "sentence_embedding"}),
 }
 
 
@@ -137,7 +140,10 @@ DECISIONS.append(("SARCSE decoder_activation, with cnn_channels 128", ("sarcse",
 DECISIONS += [(f"SARCSE {key}, with cnn_channels 128", ("sarcse", key), "sarcse_c128", run)
               for run, (method, changed) in VARIANTS.items()
               if method == "sarcse" and len(changed) > 1 and changed.get("cnn_channels") == "128"
-              and run != "sarcse_c128_linear" for key in [next(k for k in changed if k != "cnn_channels")]]
+              and run not in ("sarcse_c128_linear", "sarcse_c128_cls_clsdec")
+              for key in [next(k for k in changed if k != "cnn_channels")]]
+DECISIONS.append(("SARCSE decoder_input, with embedding_source cls", ("sarcse", "decoder_input"), "sarcse_c128_cls",
+                  "sarcse_c128_cls_clsdec"))
 
 
 def _decision_label(method: str, key: str, run: str) -> str:
@@ -145,8 +151,8 @@ def _decision_label(method: str, key: str, run: str) -> str:
     from sentcse.modeling import ReCseConfig, SarcseConfig
 
     base = SARCSE_OPTIONS if method == "sarcse" else RECSE_OPTIONS
-    value = VARIANTS[run][1].get(key, base[key]) if run in VARIANTS else base[key]
     default = getattr((SarcseConfig if method == "sarcse" else ReCseConfig)(), key)
+    value = VARIANTS[run][1].get(key, base.get(key, str(default))) if run in VARIANTS else base.get(key, str(default))
     same = str(default) == value or (isinstance(default, float) and float(value) == default)
     return f"{value} (default)" if same else value
 

@@ -7,7 +7,7 @@ from .configuration_simcse import SimCseConfig, config_field, is_bool, non_negat
 EMBEDDING_SOURCES = ("cnn", "cls")
 DECODER_ACTIVATIONS = ("relu", "none")
 CNN_POOLINGS = ("max", "mean")
-DECODER_INPUTS = ("embedding", "feature_maps")
+DECODER_INPUTS = ("z", "feature_maps", "sentence_embedding")
 RECONSTRUCTION_REDUCTIONS = ("token", "element", "sentence")
 
 
@@ -42,8 +42,10 @@ class SarcseConfig(SimCseConfig):
         "max", "pooling of the integrated feature map over time into z: max or mean (over the valid windows)",
         one_of(*CNN_POOLINGS), "[decision]")
     decoder_input: str = config_field(
-        "embedding", "what the decoder rebuilds the tokens from: embedding (z alone, the bottleneck) or feature_maps "
-        "(each TextCNN branch's feature map, transposed back by its own kernel)", one_of(*DECODER_INPUTS), "[decision]")
+        "z", "what the decoder rebuilds the tokens from: z (the CNN-integrated embedding alone, the bottleneck), "
+        "feature_maps (each TextCNN branch's feature map, transposed back by its own kernel) or sentence_embedding "
+        "(with embedding_source cls: the raw [CLS] embedding itself, so the reconstruction trains the embedding used "
+        "at inference; no TextCNN encoder then)", one_of(*DECODER_INPUTS), "[decision]")
     decoder_length: Optional[int] = config_field(
         None, "token positions the decoder rebuilds per sentence, Lr; at least the largest kernel size",
         optional(positive_int), "[decision]", default_text="max_length - 2")
@@ -70,6 +72,11 @@ class SarcseConfig(SimCseConfig):
         # decoder_length follows max_length while it holds the derived value
         if name == "max_length" and self.decoder_length == previous - 2:
             object.__setattr__(self, "decoder_length", self.max_length - 2)
+
+    def validate_decoder_input(self) -> None:
+        if self.decoder_input == "sentence_embedding" and self.embedding_source != "cls":
+            raise ValueError("decoder_input sentence_embedding needs embedding_source cls (with cnn, the sentence "
+                             "embedding is z: use decoder_input z)")
 
     def validate_decoder_length(self) -> None:
         if self.decoder_length < max(self.kernel_sizes):

@@ -109,7 +109,7 @@ class SarcseDecoder(nn.Module):
         self.kernel_sizes: List[int] = list(config.kernel_sizes)
         self.channels = channels
         self.length = length
-        if config.decoder_input == "embedding":  # unused parameters would break DDP
+        if config.decoder_input != "feature_maps":  # unused parameters would break DDP
             self.split = nn.Linear(hidden, channels * len(self.kernel_sizes))
             self.expand = nn.ModuleList(nn.ConvTranspose1d(channels, channels, length - k + 1) for k in self.kernel_sizes)
         self.project = nn.ModuleList(nn.ConvTranspose1d(channels, hidden, k) for k in self.kernel_sizes)
@@ -158,7 +158,8 @@ class SarcseModel(SarcsePreTrainedModel):
 
     def __init__(self, config: SarcseConfig, backbone=None):
         super().__init__(config, backbone=backbone)
-        self.cnn_encoder = SarcseTextCnnEncoder(config)
+        # decoder_input sentence_embedding rebuilds the tokens from [CLS]: nothing would read a TextCNN encoder
+        self.cnn_encoder = None if config.decoder_input == "sentence_embedding" else SarcseTextCnnEncoder(config)
         self.decoder = SarcseDecoder(config)
         self.post_init()
 
@@ -176,7 +177,9 @@ class SarcseModel(SarcsePreTrainedModel):
             return_reconstruction = self.training
         out, grouped = self.encode_tokens(input_ids, attention_mask, token_type_ids)
         states, mask, ids, lengths = content_tokens(out.last_hidden_state, attention_mask, input_ids)
-        if grouped is not None:
+        if self.cnn_encoder is None:
+            z = None
+        elif grouped is not None:
             z, reconstruction = self._grouped_head(grouped, lengths, return_reconstruction)
         else:
             z, reconstruction = self._head(states, lengths, return_reconstruction)
@@ -184,6 +187,8 @@ class SarcseModel(SarcsePreTrainedModel):
             projection = embedding = z
         else:
             projection, embedding = self.pool(out, attention_mask)
+        if self.cnn_encoder is None:
+            reconstruction = self.decoder(embedding) if return_reconstruction else None
         return SarcseModelOutput(
             sentence_embedding=embedding,
             projection=projection,

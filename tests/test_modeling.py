@@ -454,6 +454,21 @@ def test_sarcse_mean_pooling_and_feature_map_decoder(tokenizer, device):
     torch.testing.assert_close(output.reconstruction[:, :read], expected[:, :read])
 
 
+def test_sarcse_decoder_reading_the_cls_embedding(tokenizer, device):
+    """decoder_input sentence_embedding (embedding_source cls): X_hat is the decoder of the raw [CLS] embedding, with
+    no TextCNN encoder; with embedding_source cnn it is refused (there the sentence embedding is z)."""
+    torch.manual_seed(3)
+    model = tiny_model(SarcseModel, tokenizer, device=device, embedding_source="cls", decoder_input="sentence_embedding",
+                       dropout=0.0).train()
+    batch = tokenizer(["the cat sat on the mat", "a"], padding=True, return_tensors="pt").to(device)
+    output = model(**batch)
+    assert model.cnn_encoder is None and output.cnn_embedding is None
+    torch.testing.assert_close(output.sentence_embedding, output.last_hidden_state[:, 0])
+    torch.testing.assert_close(output.reconstruction, model.decoder(output.sentence_embedding))
+    with pytest.raises(ValueError, match="needs embedding_source cls"):
+        tiny_model(SarcseModel, tokenizer, decoder_input="sentence_embedding")
+
+
 def test_sarcse_outputs_and_masks(tokenizer, device):
     model = tiny_model(SarcseModel, tokenizer, device=device).train()
     batch = tokenizer(["the cat sat", "a"], padding=True, return_tensors="pt").to(device)

@@ -81,7 +81,8 @@ def test_self_adaptive_reconstruction_matches_reference():
 
 
 @pytest.mark.parametrize("options", [{}, {"decoder_input": "feature_maps"}, {"cnn_pooling": "mean"},
-                                     {"embedding_source": "cls"}, {"reconstruction_reduction": "sentence", "theta": 1.0}])
+                                     {"embedding_source": "cls"}, {"reconstruction_reduction": "sentence", "theta": 1.0},
+                                     {"embedding_source": "cls", "decoder_input": "sentence_embedding"}])
 def test_sarcse_reconstruction_reaches_the_backbone_and_every_head_parameter(options, tmp_path):
     """Each SARCSE reading trains every parameter it has (no unused one: DDP), and the reconstruction term alone
     sends a gradient into the backbone (through X -> the TextCNN; the target X is detached)."""
