@@ -96,6 +96,7 @@ VARIANTS = {  # run -> (method, the options it changes)
     "sarcse_c128_meanpool": ("sarcse", {"cnn_channels": "128", "cnn_pooling": "mean"}),
     "sarcse_c128_fmaps": ("sarcse", {"cnn_channels": "128", "decoder_input": "feature_maps"}),
     "sarcse_c128_sentence": ("sarcse", {"cnn_channels": "128", "reconstruction_reduction": "sentence"}),
+    "recse_last_hidden_w0.01": ("recse", {"reshape_source": "last_hidden", "reshape_weight": "0.01"}),
     "sarcse_c128_uniform": ("sarcse", {"cnn_channels": "128", "theta": "1.0"}),
     "sarcse_c128_cls_clsdec": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls",
                                           "decoder_input": "sentence_embedding"}),
@@ -142,6 +143,8 @@ DECISIONS += [(f"SARCSE {key}, with cnn_channels 128", ("sarcse", key), "sarcse_
               if method == "sarcse" and len(changed) > 1 and changed.get("cnn_channels") == "128"
               and run not in ("sarcse_c128_linear", "sarcse_c128_cls_clsdec")
               for key in [next(k for k in changed if k != "cnn_channels")]]
+DECISIONS.append(("reCSE reshape_weight, with reshape_source last_hidden", ("recse", "reshape_weight"), "recse_last_hidden",
+                  "recse_last_hidden_w0.01"))
 DECISIONS.append(("SARCSE decoder_input, with embedding_source cls", ("sarcse", "decoder_input"), "sarcse_c128_cls",
                   "sarcse_c128_cls_clsdec"))
 

@@ -31,6 +31,9 @@ class ReCseConfig(SimCseConfig):
         "instead of stored; same numbers, less memory)", is_bool, "[decision]")
     reshape_chunk_size: int = config_field(16, "sentences reshaped per chunk", positive_int, "[decision]")
     reshape_temperature: float = config_field(0.05, "tau' of InfoNCE(h, r)", positive, "[decision]")
+    reshape_weight: float = config_field(
+        1.0, "weight of the reshape term InfoNCE(h, r) (the official repository weighs its extra term 0.01)",
+        non_negative, "[decision]")
     lambda_dropout: float = config_field(
         1.0, "weight of the dropout term InfoNCE(h1, h2); 0 gives the pure reshaping variant", non_negative,
         "[decision]")

@@ -142,6 +142,9 @@ def test_reshaped_positive_and_recse_objective_match_reference():
     assert terms["infonce"].item() == pytest.approx(0.25 * reference_info_nce(h1, h2, 0.2), rel=1e-5)
     config.lambda_dropout = 0.0
     assert set(get_method("recse").build_objective(config)(h1, h2, None, gathered)) == {"reshape"}
+    config.reshape_weight = 0.01  # the official repository's weight of the term
+    weighted = get_method("recse").build_objective(config)(h1, h2, None, gathered)["reshape"]
+    assert weighted.item() == pytest.approx(0.01 * expected, rel=1e-5)
 
 
 def test_sarcse_objective_needs_token_weights():

@@ -31,7 +31,7 @@ RECSE = MethodSpec(
   primaryClass  = {cs.CL},
   url       = {https://arxiv.org/abs/2408.04975}
 }""",
-    extra_terms=lambda config, resources: [ReshapedPositive(config.reshape_temperature)],
+    extra_terms=lambda config, resources: [ReshapedPositive(config.reshape_temperature, config.reshape_weight)],
     contrastive_weight=lambda config: config.lambda_dropout,
     card_hidden_fields=hidden_fields,
     field_notes={"temperature": "tau of the dropout term InfoNCE(h1, h2)"},
