@@ -258,3 +258,48 @@ def test_the_cli_trains_on_a_hub_datasets_named_column(tmp_path, backbone, monke
     assert "dataset 'someone/sentences' has no column 'text'" in user_error(capsys, argv)
     trainer = main([*argv, "--text_column", "body"])
     assert trainer.state.global_step == 4 and (tmp_path / "out" / "model.safetensors").is_file()
+
+
+@PATHS
+def test_a_table_corpus_is_read_by_its_sentence_column(tmp_path, streaming):
+    """.jsonl/.csv/.tsv/.parquet corpora: the --text_column column, cleaned as text lines are (not raw JSON lines)."""
+    import json
+
+    import pandas as pd
+
+    rows = [{"id": i, "body": f"sentence {i}\x00 here"} for i in range(5)] + [{"id": 5, "body": "  "}]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
+    pd.DataFrame(rows).to_csv(tmp_path / "c.tsv", index=False, sep="\t")
+    pd.DataFrame(rows).to_parquet(tmp_path / "c.parquet")
+    expected = [f"sentence {i} here" for i in range(5)]
+    for name in ("c.jsonl", "c.csv", "c.tsv", "c.parquet"):
+        assert sorted(sentences(tmp_path / name, streaming, text_column="body")) == expected, name
+    with pytest.raises(ValueError, match=r"c.jsonl has no column 'text' \(columns: id, body\); pass --text_column"):
+        sentences(tmp_path / "c.jsonl", streaming)
+    (tmp_path / "plain.txt").write_text("one\ntwo\n")
+    with pytest.raises(ValueError, match=r"--text_column 'body' names a column, and .*plain.txt is a .txt/.gz file"):
+        sentences(tmp_path / "plain.txt", streaming, text_column="body")
+    with pytest.raises(ValueError, match=r"mixes corpus formats \(csv, txt\)"):
+        sentences(f"{tmp_path / 'c.csv'},{tmp_path / 'plain.txt'}", streaming, text_column="body")
+
+
+def test_a_corpus_of_repeated_sentences_is_warned_about(tmp_path, caplog):
+    repeated = tmp_path / "same.txt"
+    repeated.write_text("the same sentence\n" * 10)
+    with caplog.at_level("WARNING"):
+        load_corpus(str(repeated))
+    assert "90% of the first 10 sentences repeat an earlier one" in caplog.text
+    caplog.clear()
+    varied = tmp_path / "varied.txt"
+    varied.write_text("".join(f"sentence {i}\n" for i in range(10)))
+    with caplog.at_level("WARNING"):
+        load_corpus(str(varied))
+    assert "repeat an earlier one" not in caplog.text
+
+
+def test_an_empty_corpus_file_is_one_line(tmp_path, backbone, capsys):  # noqa: F811
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    out = tmp_path / "out"
+    assert "empty.txt: no sentence found" in user_error(capsys, flags(backbone, empty, out))

@@ -1,5 +1,5 @@
-"""Training data: one sentence per line (.txt or .gz files, or a Hub dataset) through ``datasets``, and the two-view
-collator.
+"""Training data: one sentence per line (.txt or .gz files), a sentence column of a local .jsonl/.csv/.tsv/.parquet
+table or of a Hub dataset, through ``datasets``; and the two-view collator.
 
 A corpus is converted once into ``datasets``' memory-mapped Arrow cache (its text loader, then a cached cleaning
 pass), so memory does not grow with its size and the processes of a run share the cache; ``streaming=True`` reads
@@ -27,6 +27,12 @@ from ..modeling.inputs import check_max_length
 logger = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
+TEXT_SUFFIXES = (".txt", ".gz")
+# Local corpora with columns (--text_column names the sentence column): suffix -> datasets builder and its options.
+TABLE_FORMATS = {".jsonl": ("json", {}), ".json": ("json", {}), ".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t"}),
+                 ".parquet": ("parquet", {})}
+# A warning when more than this share of the first DUPLICATE_SAMPLE sentences repeat an earlier one.
+DUPLICATE_SAMPLE, DUPLICATE_SHARE = 100_000, 0.5
 # C0/C1 control characters (Unicode category Cc) other than tab; those that are whitespace (CR, VT, FF, the
 # separators 0x1c-0x1f, NEL) become a space, the rest (NUL, ESC, DEL, ...) are dropped.
 _SPACE_CONTROLS = re.compile("[\x0b-\x0d\x1c-\x1f\x85]")
@@ -91,6 +97,14 @@ def _check_corpus_file(path: Path) -> bool:
     return magic == GZIP_MAGIC  # as datasets reads it: gzip by its content, whatever the name
 
 
+def table_format(path: Path) -> Optional[str]:
+    """The TABLE_FORMATS suffix of ``path`` (a trailing .gz ignored: datasets decompresses), None for text."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes and suffixes[-1] in TABLE_FORMATS else None
+
+
 def _is_glob(part: str) -> bool:
     return any(ch in part for ch in "*?[")
 
@@ -98,7 +112,8 @@ def _is_glob(part: str) -> bool:
 def looks_like_files(name: str) -> bool:
     """Whether ``--train_file`` names local files (paths, comma-separated lists or globs) rather than a Hub dataset."""
     parts = [part.strip() for part in name.split(",") if part.strip()]
-    return any(Path(part).exists() or _is_glob(part) or Path(part).suffix.lower() in (".txt", ".gz") for part in parts)
+    return any(Path(part).exists() or _is_glob(part) or Path(part).suffix.lower() in (*TEXT_SUFFIXES, *TABLE_FORMATS)
+               for part in parts)
 
 
 def corpus_files(name: str) -> List[Path]:
@@ -118,7 +133,40 @@ def corpus_files(name: str) -> List[Path]:
         raise FileNotFoundError(f"--train_file {name!r} names no file")
     for path in files:
         _check_corpus_file(path)
+    kinds = {(table_format(path) or ".txt")[1:] for path in files}
+    if len(kinds) > 1:
+        raise ValueError(f"--train_file mixes corpus formats ({', '.join(sorted(kinds))}): pass files of one format")
     return files
+
+
+def _table_dataset(files: List[Path], text_column: str, streaming: bool, cache_dir: Optional[str]):
+    """A local .jsonl/.csv/.tsv/.parquet corpus through its datasets builder; its ``text_column`` must exist."""
+    from datasets import load_dataset
+
+    builder, options = TABLE_FORMATS[table_format(files[0])]
+    try:
+        dataset = load_dataset(builder, data_files=[str(path) for path in files], split="train", streaming=streaming,
+                               cache_dir=cache_dir, **options)
+    except Exception as error:  # noqa: BLE001  (datasets raises many kinds for a malformed table)
+        raise ValueError(f"{files[0]}: not a readable {table_format(files[0])[1:]} table ({first_error_line(error)})") from None
+    columns = column_names(dataset)
+    if text_column not in columns:
+        raise ValueError(f"{files[0]} has no column {text_column!r} (columns: {', '.join(columns)}); pass "
+                         "--text_column with the sentence column")
+    return dataset
+
+
+def column_names(dataset) -> List[str]:
+    """The columns of a dataset; a streamed csv knows them only from its first row."""
+    columns = dataset.column_names or list(dataset.features or {})
+    if not columns and isinstance(dataset, IterableDataset):
+        columns = [key for row in dataset.take(1) for key in row]
+    return columns
+
+
+def first_error_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def file_lines(path: Path) -> Iterator[Tuple[int, str, int]]:
@@ -303,6 +351,8 @@ def _converted_files(files: List[Path], cache_dir: Optional[str]) -> Dataset:
     from datasets import load_dataset
     from datasets.exceptions import DatasetGenerationError
 
+    if all(path.stat().st_size == 0 for path in files):  # datasets fails on it with a schema error
+        raise ValueError(f"{files[0]}: no sentence found (an empty file); the corpus needs one sentence per line")
     try:
         return load_dataset("text", data_files=[str(path) for path in files], split="train", cache_dir=cache_dir,
                             writer_batch_size=WRITER_BATCH_SIZE)
@@ -341,13 +391,18 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
         raise ValueError(f"--shuffle_buffer_size must be an int >= 1, got {shuffle_buffer_size!r}")
     local = looks_like_files(name_or_path)
     files = corpus_files(name_or_path) if local else None
+    table = local and table_format(files[0]) is not None
+    if local and not table and text_column != "text":
+        raise ValueError(f"--text_column {text_column!r} names a column, and {files[0]} is a .txt/.gz file (one sentence "
+                         "per line, no columns): drop --text_column, or pass a .jsonl/.csv/.tsv/.parquet corpus")
     if streaming:
-        if local:
+        if local and not table:
             dataset = IterableDataset.from_generator(_stream_files, gen_kwargs={"files": [str(f) for f in files]})
         else:
-            dataset = _hub_dataset(name_or_path, text_column, True, cache_dir)
+            dataset = (_table_dataset(files, text_column, True, cache_dir) if table
+                       else _hub_dataset(name_or_path, text_column, True, cache_dir))
             dataset = dataset.map(_clean_batch, batched=True, input_columns=[text_column],
-                                  remove_columns=dataset.column_names).map(_kept_only, batched=True,
+                                  remove_columns=column_names(dataset)).map(_kept_only, batched=True,
                                                                            remove_columns=["skipped"])
         if max_sentences is not None:
             dataset = dataset.take(max_sentences)
@@ -355,8 +410,11 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
         if not list(dataset.take(1)):
             raise ValueError(f"{name_or_path}: no sentence found; the corpus needs one sentence per line")
         return corpus
-    raw = _converted_files(files, cache_dir) if local else _hub_dataset(name_or_path, text_column, False, cache_dir)
-    column = "text" if local else text_column
+    if table:
+        raw = _table_dataset(files, text_column, False, cache_dir)
+    else:
+        raw = _converted_files(files, cache_dir) if local else _hub_dataset(name_or_path, text_column, False, cache_dir)
+    column = "text" if local and not table else text_column
     cleaned = raw.map(_clean_batch, batched=True, input_columns=[column], remove_columns=raw.column_names,
                       features=CLEANED_FEATURES, batch_size=WRITER_BATCH_SIZE, writer_batch_size=WRITER_BATCH_SIZE,
                       desc="cleaning the corpus")
@@ -373,7 +431,22 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
     if max_sentences is not None and max_sentences < dataset.num_rows:
         dataset = dataset.select(range(max_sentences))
     _log_skipped(name_or_path, blank, controls)
+    _warn_duplicates(name_or_path, dataset)
     return Corpus(dataset, name_or_path, blank, controls)
+
+
+def duplicate_share(dataset: Dataset, sample: int = DUPLICATE_SAMPLE) -> float:
+    """The share of the first ``sample`` sentences that repeat an earlier one."""
+    sentences = dataset.select(range(min(sample, dataset.num_rows)))["sentence"]
+    return 1.0 - len(set(sentences)) / max(len(sentences), 1)
+
+
+def _warn_duplicates(source: str, dataset: Dataset) -> None:
+    share = duplicate_share(dataset)
+    if share > DUPLICATE_SHARE:
+        logger.warning("%s: %.0f%% of the first %d sentences repeat an earlier one; a batch's repeated sentences are "
+                       "negatives equal to the positive, which flattens the contrastive loss: deduplicate the corpus",
+                       source, 100 * share, min(DUPLICATE_SAMPLE, dataset.num_rows))
 
 
 class TwoViewCollator:
