@@ -49,10 +49,12 @@ def content_tokens(
     Returns ``(states (N, T, d) zero at padding, mask (N, T), ids (N, T), lengths (N,))``.
     """
     token_counts = attention_mask.sum(1)
-    if not is_right_padded(attention_mask, token_counts):
+    tracing = torch.compiler.is_compiling()  # torch.export / compile: no Python branch on tensor values
+    if not tracing and not is_right_padded(attention_mask, token_counts):
         raise ValueError("SARCSE needs right-padded inputs (tokenizer padding_side='right')")
     lengths = (token_counts - 2).clamp(min=0)
-    longest = int(lengths.max()) if lengths.numel() else 0
+    # traced: every position but the first and last (the mask zeroes the rest: the same z)
+    longest = max(last_hidden_state.shape[1] - 2, 0) if tracing else (int(lengths.max()) if lengths.numel() else 0)
     mask = torch.arange(longest, device=lengths.device)[None, :] < lengths[:, None]
     states = last_hidden_state[:, 1 : 1 + longest] * mask.unsqueeze(-1).to(last_hidden_state.dtype)
     ids = input_ids[:, 1 : 1 + longest].masked_fill(~mask, 0)
@@ -71,9 +73,10 @@ class SarcseTextCnnEncoder(nn.Module):
         self.pooling = config.cnn_pooling
 
     def feature_maps(self, states: torch.Tensor, lengths: torch.Tensor) -> List[torch.Tensor]:
-        """Each branch's ReLU feature map ``(N, c, max(T, max k) - k + 1)``, zero at windows past a row's content."""
-        # A sentence shorter than k is zero-padded to k; that single window counts as valid.
-        padded_length = max(states.shape[1], max(self.kernel_sizes))
+        """Each branch's ReLU feature map ``(N, c, max(T, max k + 1) - k + 1)``, zero at windows past a row's content."""
+        # A sentence shorter than k is zero-padded to k; that single window counts as valid. One position more keeps
+        # every map at least 2 long (a traced length-1 map would specialise the shapes); masked like the rest.
+        padded_length = max(states.shape[1], max(self.kernel_sizes) + 1)
         x = F.pad(states, (0, 0, 0, padded_length - states.shape[1])).transpose(1, 2)
         maps = []
         for k, conv in zip(self.kernel_sizes, self.convs):

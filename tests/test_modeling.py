@@ -658,3 +658,21 @@ def test_evaluate_cli_dtype_flag(tmp_path, tokenizer, device, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(argv + ["--dtype", "int8"])
     assert stopped.value.code == 2 and "--dtype: invalid choice: 'int8'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+def test_torch_export_with_dynamic_batch_and_length_matches_eager(model_class, tokenizer):
+    """torch.export (the road to ONNX, ExecuTorch and AOTInductor) traces every model with a dynamic batch and
+    length; the exported program equals eager on a batch of other sizes."""
+    torch.manual_seed(0)
+    model = tiny_model(model_class, tokenizer).eval()
+    traced = tokenizer(["the cat sat on the mat", "a dog", "big red"], padding=True, return_tensors="pt")
+    batch, length = torch.export.Dim("batch", min=2, max=64), torch.export.Dim("length", min=4, max=64)
+    inputs = {"input_ids": traced["input_ids"], "attention_mask": traced["attention_mask"]}
+    program = torch.export.export(model, (), inputs, strict=False,
+                                  dynamic_shapes={name: {0: batch, 1: length} for name in inputs})
+    other = tokenizer(["the big red dog sat on the small blue mat fast", "a", "run"], padding=True, return_tensors="pt")
+    other = {"input_ids": other["input_ids"], "attention_mask": other["attention_mask"]}
+    assert other["input_ids"].shape != traced["input_ids"].shape
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(**other).sentence_embedding, model(**other).sentence_embedding)
