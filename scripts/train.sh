@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no examples/train.py "$@"
+bash scripts/launch.sh "$@"

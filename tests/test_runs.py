@@ -257,3 +257,14 @@ def test_a_users_own_files_are_never_overwritten_or_deleted(tmp_path, backbone, 
     error = user_error(capsys, flags(backbone, corpus, other, "--overwrite_output_dir", "true"))
     assert "holds files that are not a run's (vocab.txt)" in error and (other / "vocab.txt").read_text() == "mine"
     assert (other / "model.safetensors").is_file()  # refused before deleting anything
+
+
+def test_the_readme_launcher_keeps_the_scripts_exit_status(tmp_path):
+    """scripts/launch.sh (what scripts/train.sh runs): accelerate launch exits 1 on any failure of the script; the
+    launcher exits with the script's own status 2 on bad input, with the one line and no traceback."""
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["bash", str(REPO / "scripts" / "launch.sh"), "--temperature", "0", "--output_dir",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "sentcse-train: error: --method sarcse: temperature must be a number > 0" in done.stderr
+    assert "Traceback" not in done.stderr and "CalledProcessError" not in done.stderr

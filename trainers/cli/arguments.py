@@ -23,6 +23,11 @@ from ..presets import PRESETS, preset_defaults
 from ..trainer import CseTrainingArguments
 
 
+# Where a launcher wants the exit status of a failed run (scripts/launch.sh: accelerate launch reports every
+# failure of the script as status 1).
+EXIT_STATUS_FILE = "SENTCSE_EXIT_STATUS_FILE"
+
+
 class UsageError(ValueError):
     """A user error in the command line or config file: printed as one line, exit status 2."""
 
@@ -43,7 +48,10 @@ def report_errors(program: str, run, argv: Optional[Sequence[str]], errors: Dict
         if os.environ.get("SENTCSE_TRACEBACK", "") not in ("", "0") or "--traceback" in arguments:
             raise
         print(f"{program}: error: {error}", file=sys.stderr)
-        raise SystemExit(next(status for kind, status in errors.items() if isinstance(error, kind))) from None
+        status = next(status for kind, status in errors.items() if isinstance(error, kind))
+        if os.environ.get(EXIT_STATUS_FILE):  # a launcher that loses the status (accelerate launch exits 1) reads it
+            Path(os.environ[EXIT_STATUS_FILE]).write_text(f"{status}\n")
+        raise SystemExit(status) from None
 
 
 @dataclasses.dataclass
