@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from scipy.stats import pearsonr, spearmanr
-from transformers import EvalPrediction, Trainer, TrainingArguments
+from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.training_args import ParallelMode
 
@@ -93,6 +93,23 @@ def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
         first, second = np.split(np.asarray(embeddings, dtype=np.float64), 2, axis=1)
         metrics.update({f"stsb_{name}": value for name, value in geometry(first, second, gold).items()})
     return metrics
+
+
+class _FiniteGradients(TrainerCallback):
+    """Before each optimizer step: a finite loss can still give a non-finite gradient (an inf in a backward
+    formula), and the step (or clipping, which scales by the norm) would put it into the weights and the next
+    checkpoint. One host read of a flag per optimizer step; the gradients are the same on every process."""
+
+    def __init__(self, trainer: "CseTrainer"):
+        self.trainer = trainer
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        grads = [p.grad for p in self.trainer.model.parameters() if p.grad is not None]
+        if grads and not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()):
+            raise NonFiniteLossError(
+                f"non-finite gradient at step {state.global_step + 1} (the loss was finite); the weights were not "
+                f"updated. Training stopped; {self.trainer._on_disk()}. Lower --learning_rate, or use bf16/fp32 "
+                "instead of fp16.")
 
 
 @dataclass
@@ -176,6 +193,7 @@ class CseTrainer(Trainer):
         # inside training_step, compute_loss leaves its finiteness check here to be read after backward
         self._in_training_step = False
         self._pending_check: Optional[tuple] = None
+        self.add_callback(_FiniteGradients(self))
 
     # ------------------------------------------------------------------ training
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
