@@ -423,3 +423,64 @@ def test_alignment_and_uniformity_logged_at_evaluation_equal_a_direct_computatio
     assert 0.01 < alignment and uniformity < -0.01  # not the degenerate case
     assert metrics["eval_stsb_alignment"] == pytest.approx(alignment, rel=1e-4)
     assert metrics["eval_stsb_uniformity"] == pytest.approx(uniformity, rel=1e-4)
+
+
+def _write_pairs(folder, rows):
+    """rows of (sentence1, sentence2, score) as .tsv, .csv and .jsonl files; returns their paths."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["sentence1", "sentence2", "score"])
+    paths = [folder / "pairs.tsv", folder / "pairs.csv", folder / "pairs.jsonl"]
+    frame.to_csv(paths[0], sep="\t", index=False)
+    frame.to_csv(paths[1], index=False)
+    frame.to_json(paths[2], orient="records", lines=True)
+    return paths
+
+
+def test_dev_file_in_each_format_and_its_errors(tmp_path):
+    rows = [("a cat sits", "a cat is sitting", 0.9), ("a dog runs", "the sky is blue", 0.1), ("red car", "a red car", 0.8)]
+    for path in _write_pairs(tmp_path, rows):
+        task = loading.load_pairs_file(str(path))
+        pairs = task.concatenated()
+        assert task.name == sts.DEV_FILE_TASK and pairs.sentences1 == [r[0] for r in rows]
+        assert pairs.scores.tolist() == [r[2] for r in rows]
+    (tmp_path / "no_score.csv").write_text("sentence1,sentence2,label\na,b,1\nc,d,2\n")
+    with pytest.raises(ValueError, match=r"no_score.csv has no column score \(columns: sentence1, sentence2, label\)"):
+        loading.load_pairs_file(str(tmp_path / "no_score.csv"))
+    (tmp_path / "words.csv").write_text("sentence1,sentence2,score\na,b,high\nc,d,2\n")
+    with pytest.raises(ValueError, match=r"words.csv: the score 'high' is not a number"):
+        loading.load_pairs_file(str(tmp_path / "words.csv"))
+    (tmp_path / "one.csv").write_text("sentence1,sentence2,score\na,b,1\n")
+    with pytest.raises(ValueError, match=r"one.csv: 1 pair\(s\) .* needs at least 2"):
+        loading.load_pairs_file(str(tmp_path / "one.csv"))
+    with pytest.raises(ValueError, match=r"--dev_file .*pairs.txt: pass a .tsv, .csv or .jsonl file"):
+        (tmp_path / "pairs.txt").write_text("x")
+        loading.load_pairs_file(str(tmp_path / "pairs.txt"))
+
+
+def test_dev_file_selects_the_checkpoint_in_training_and_scores_in_evaluate(tmp_path, capsys):
+    """--dev_file: model selection on your own pairs (the run prints and the card names them, not STS-B dev), and
+    sentcse-evaluate --dev_file scores them."""
+    from tiny import TRAIN_SENTENCES, save_tiny_backbone
+
+    from sentcse.trainers.cli import evaluate as evaluate_cli
+    from sentcse.trainers.cli.train import main as train_main
+
+    rows = [(TRAIN_SENTENCES[i], TRAIN_SENTENCES[i + 1], float(i % 5)) for i in range(10)]
+    dev = _write_pairs(tmp_path, rows)[0]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(TRAIN_SENTENCES) + "\n")
+    out = tmp_path / "out"
+    trainer = train_main(["--method", "simcse", "--backbone", str(save_tiny_backbone(tmp_path / "bert")),
+                          "--train_file", str(corpus), "--dev_file", str(dev), "--output_dir", str(out),
+                          "--per_device_train_batch_size", "4", "--max_steps", "2", "--eval_steps", "1",
+                          "--report_to", "none", "--max_length", "16", "--disable_tqdm", "true"])
+    printed = capsys.readouterr().out
+    assert "dev pairs (pairs.tsv) before training (raw backbone)" in printed
+    assert "dev pairs (pairs.tsv) after training (best checkpoint)" in printed
+    expected = sts.StsEvaluator(pairs=loading.load_pairs_file(str(dev))).evaluate_task(trainer.model, sts.DEV_FILE_TASK)
+    assert trainer.state.best_metric is not None
+    card = (out / "README.md").read_text()
+    assert "`pairs.tsv` (your pairs) Spearman at steps 1, 2" in card and "STS-B dev:" not in card
+    evaluate_cli.main([str(out), "--dev_file", str(dev)])
+    assert f"Spearman {expected.spearman:.2f}" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from .hub import hub_upload_files
 from .sections import is_local, local_names
 
 LOCAL_INPUTS_KEY = "local_inputs"
-RUN_PATH_KEYS = ("backbone", "train_file")
+RUN_PATH_KEYS = ("backbone", "train_file", "dev_file")
 # Vocabularies: their strings are tokens ("/", "/s", ...), not paths. Tokenizer configs nest tokens too: only
 # their top-level values (name_or_path, tokenizer_file) are checked.
 VOCABULARY_FILES = frozenset({"tokenizer.json", "vocab.json", TOKEN_COUNTS_FILE})

@@ -76,7 +76,7 @@ def card_scores(folder: Path, info: Mapping[str, Any], results=None) -> Dict[str
     (default: ``folder/sts_results.json``), which win where both have a task."""
     scores: Dict[str, Dict[str, Any]] = {}
     final_dev = (info.get("final_eval") or {}).get(DEV_METRIC_KEY)
-    if final_dev is not None:
+    if final_dev is not None and not (info.get("run") or {}).get("dev_file"):  # else the user's own pairs
         scores["STSBenchmark-dev"] = {"spearman": final_dev, "n_pairs": None, "source": None}
     scores.update(normalize_results(results if results is not None else read_json(folder / STS_RESULTS_FILE)))
     return scores

@@ -75,21 +75,23 @@ def training_rows(info: Mapping[str, Any], state: Mapping[str, Any], config) -> 
     add("precision", "bf16" if args.get("bf16") else "fp16" if args.get("fp16") else "fp32" if args else None)
     add("seed", args.get("seed"))
     evaluated = [e["step"] for e in state.get("log_history") or [] if "eval_stsb_spearman" in e]
+    dev = f"`{local_names(run['dev_file']) if recorded_local(run, 'dev_file') else run['dev_file']}` (your pairs)" \
+        if run.get("dev_file") else "STS-B dev"
     if evaluated:
         steps = sorted(set(evaluated))
-        add("model selection", f"STS-B dev Spearman at step{'s' if len(steps) > 1 else ''} "
+        add("model selection", f"{dev} Spearman at step{'s' if len(steps) > 1 else ''} "
             + (", ".join(map(str, steps)) if len(steps) <= 8 else f"{steps[0]}, {steps[1]}, ..., {steps[-1]}")
             + (", best checkpoint kept" if args.get("load_best_model_at_end", True) and len(steps) > 1 else ""))
     best = state.get("best_metric")
     if best is not None:
         step = re.search(r"checkpoint-(\d+)", str(state.get("best_model_checkpoint") or ""))
-        add("best STS-B dev", f"{best:.2f}" + (f" (step {step.group(1)})" if step else ""))
+        add(f"best {dev}", f"{best:.2f}" + (f" (step {step.group(1)})" if step else ""))
     raw = run.get("raw_backbone_dev")
     if raw:
-        add("STS-B dev of the untrained backbone", ", ".join(f"{v:.2f} ({k})" for k, v in raw.items()))
+        add(f"{dev} of the untrained backbone", ", ".join(f"{v:.2f} ({k})" for k, v in raw.items()))
     final = info.get("final_eval") or {}
     if "eval_stsb_alignment" in final:
-        add("alignment / uniformity (STS-B dev, lower is better)",
+        add(f"alignment / uniformity ({dev}, lower is better)",
             f"{final['eval_stsb_alignment']:.3f} / {final['eval_stsb_uniformity']:.3f}")
     history = state.get("log_history") or []
     runtime = next((e.get("train_runtime") for e in reversed(history) if "train_runtime" in e), None)

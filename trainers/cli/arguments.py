@@ -78,6 +78,9 @@ class DataArguments:
         "help": "--streaming: sentences held in the shuffle buffer"})
     dev_dir: Optional[str] = dataclasses.field(
         default=None, metadata={"help": "folder with sts-dev.csv for model selection (default: --sts_dir)"})
+    dev_file: Optional[str] = dataclasses.field(default=None, metadata={
+        "help": "your own scored pairs for model selection instead of STS-B dev: a .tsv/.csv/.jsonl file or a Hub "
+        "dataset (validation split) with columns sentence1, sentence2, score (0-1 or 0-5)"})
     sts_dir: Optional[str] = dataclasses.field(default=None, metadata={"help": "SentEval folder: print the 7-task "
                                                "table at the end"})
     skip_raw_eval: bool = dataclasses.field(default=False, metadata={"help": "do not score the raw backbone first"})

@@ -42,6 +42,9 @@ class EvaluateArguments:
     sts_dir: Optional[str] = dataclasses.field(default=None, metadata={
         "help": "SentEval data folder (default: $SENTCSE_STS_DIR, else $SENTCSE_SHARED/data/senteval); a folder with "
         "just sts-dev.csv/sts-test.csv (examples/data/stsb) serves the STS-B tasks"})
+    dev_file: Optional[str] = dataclasses.field(default=None, metadata={
+        "help": "score your own pairs instead of the STS tasks: a .tsv/.csv/.jsonl file or a Hub dataset (validation "
+        "split) with columns sentence1, sentence2, score"})
     source: str = dataclasses.field(default="senteval", metadata={
         "choices": ["senteval", "hub"], "help": "hub: the mteb/*-sts datasets from the Hugging Face Hub (network)"})
     batch_size: int = 64
@@ -112,11 +115,17 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
         parser.set_defaults(**defaults)
     (args,) = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.dev_file and (args.tasks or args.write_card):
+        raise UsageError("--dev_file scores your own pairs alone: drop --tasks / --write_card (the card holds the STS tasks)")
     card_folder = check_card_folder(args.model) if args.write_card else None
     try:  # fail on missing data before loading the model
-        tasks = args.tasks or available_tasks(args.sts_dir, args.source)
-        evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=tasks, source=args.source, batch_size=args.batch_size,
-                                     dtype=args.dtype)
+        if args.dev_file:
+            evaluator = sts.StsEvaluator(pairs=sts.load_pairs_file(args.dev_file), batch_size=args.batch_size,
+                                         dtype=args.dtype)
+        else:
+            tasks = args.tasks or available_tasks(args.sts_dir, args.source)
+            evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=tasks, source=args.source,
+                                         batch_size=args.batch_size, dtype=args.dtype)
         evaluator.load()
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from error
@@ -127,7 +136,11 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
     config = getattr(model, "config", None)
     results.meta.update({"model": str(args.model), "pooler": getattr(config, "pooler", args.pooler),
                          "backend": args.backend, "model_load_seconds": load_seconds})
-    print(sts.format_table(results))
+    if args.dev_file:
+        result = results[sts.DEV_FILE_TASK]
+        print(f"{args.dev_file}: Spearman {result.spearman:.2f}, Pearson {result.pearson:.2f} ({result.n_pairs} pairs)")
+    else:
+        print(sts.format_table(results))
     if args.subsets:
         print(sts.format_subsets(results))
     precision = f" in {results.meta['dtype']} (autocast)" if results.meta.get("dtype") else ""

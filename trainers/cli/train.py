@@ -21,7 +21,7 @@ from ...modeling.inputs import load_backbone_config, load_tokenizer
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
 from ..data import CorpusError, EpochShuffled, TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
-from ..sts import DEV_TASK, StsEvaluator, format_table, sts_pairs_dataset
+from ..sts import DEV_FILE_TASK, DEV_TASK, StsEvaluator, format_table, load_pairs_file, sts_pairs_dataset
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, first_line, parse_args, report_errors
 from .runs import (
@@ -53,8 +53,9 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     _checked("processes", lambda: refuse_data_parallel(training_args))
     check_training_values(training_args)
     dev_dir = data_args.dev_dir or data_args.sts_dir
-    if dev_dir is None:
-        raise UsageError("pass --dev_dir (a folder with sts-dev.csv) or --sts_dir (SentEval data) for model selection")
+    if dev_dir is None and data_args.dev_file is None:
+        raise UsageError("pass --dev_dir (a folder with sts-dev.csv), --sts_dir (SentEval data) or --dev_file (your own "
+                         "scored pairs) for model selection")
     kwargs = config_kwargs(spec, method_args)
     backbone_config = _checked("--backbone", lambda: load_backbone_config(run_args.backbone))
     config = _checked(f"--method {spec.name}", lambda: spec.config_class(backbone_config=backbone_config, **kwargs))
@@ -74,8 +75,13 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, corpus.num_sentences,
                     corpus.blank_lines)
         check_run_size(corpus.num_sentences, training_args)
-    dev_evaluator = StsEvaluator(sts_dir=dev_dir, tasks=[DEV_TASK])
-    dev_pairs = sts_pairs_dataset(_checked("--dev_dir", dev_evaluator.load)[DEV_TASK])
+    if data_args.dev_file:
+        dev_task, dev_name = DEV_FILE_TASK, f"dev pairs ({Path(data_args.dev_file).name})"
+        dev_evaluator = StsEvaluator(pairs=_checked("--dev_file", lambda: load_pairs_file(data_args.dev_file)))
+    else:
+        dev_task, dev_name = DEV_TASK, "STS-B dev"
+        dev_evaluator = StsEvaluator(sts_dir=dev_dir, tasks=[DEV_TASK])
+    dev_pairs = sts_pairs_dataset(_checked("--dev_dir", dev_evaluator.load)[dev_task])
 
     # The finished folder (card, plot, sentence-transformers files) is pushed once at the end by
     # finish_output_folder; the Trainer's own push (a commit per save, its own README) stays off.
@@ -100,8 +106,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     set_seed(training_args.seed)
     raw_scores = {}
     if not data_args.skip_raw_eval and training_args.should_log:
-        raw_scores = raw_backbone_scores(run_args.backbone, dev_evaluator)
-        print(f"STS-B dev before training (raw backbone): {format_raw_scores(raw_scores)}")
+        raw_scores = raw_backbone_scores(run_args.backbone, dev_evaluator, dev_task)
+        print(f"{dev_name} before training (raw backbone): {format_raw_scores(raw_scores)}")
 
     model = spec.model_class.from_backbone(run_args.backbone, tokenizer=tokenizer, **kwargs)
     collator.pair_max_length = model.max_input_length(tokenizer)  # dev pairs are read as encode() reads them
@@ -136,7 +142,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     trainer.save_state()
     dev = trainer.evaluate()
     if trainer.is_world_process_zero():
-        print(f"STS-B dev after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}"
+        print(f"{dev_name} after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}"
               + (f" (raw backbone: {format_raw_scores(raw_scores)})" if raw_scores else ""))
         if data_args.sts_dir:
             results = StsEvaluator(sts_dir=data_args.sts_dir).evaluate(trainer.model)
@@ -144,6 +150,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
             print(format_table(results))
         summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
                    "train_file": data_args.train_file, "n_sentences": corpus.num_sentences,
+                   **({"dev_file": data_args.dev_file} if data_args.dev_file else {}),
                    **({"raw_backbone_dev": raw_scores} if raw_scores else {})}
         try:
             card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
@@ -157,11 +164,11 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
 RAW_POOLERS = {"mean pooling": "avg", "[CLS]": "cls_before_pooler"}
 
 
-def raw_backbone_scores(backbone: str, dev_evaluator: StsEvaluator) -> Dict[str, float]:
-    """STS-B dev of the untrained backbone with each pooling of ``RAW_POOLERS``: the reference a run must beat."""
+def raw_backbone_scores(backbone: str, dev_evaluator: StsEvaluator, task: str = DEV_TASK) -> Dict[str, float]:
+    """The dev score of the untrained backbone with each pooling of ``RAW_POOLERS``: the reference a run must beat."""
     from ...modeling import SimCseModel
 
-    return {label: dev_evaluator.evaluate_task(SimCseModel.from_backbone(backbone, pooler=pooler), DEV_TASK).spearman
+    return {label: dev_evaluator.evaluate_task(SimCseModel.from_backbone(backbone, pooler=pooler), task).spearman
             for label, pooler in RAW_POOLERS.items()}
 
 

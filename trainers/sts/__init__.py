@@ -21,7 +21,9 @@ from .encoders import load_encoder
 from .evaluator import (
     StsEvaluator, StsResults, SubsetResult, TaskResult, alignment, correlations, cosine_pairs, geometry, uniformity,
 )
-from .loading import StsPairs, StsTask, clear_cache, default_sts_dir, load_sts_task, sts_pairs_dataset
+from .loading import (
+    DEV_FILE_TASK, StsPairs, StsTask, clear_cache, default_sts_dir, load_pairs_file, load_sts_task, sts_pairs_dataset,
+)
 from .report import format_subsets, format_table
 from .tasks import (
     ALL_TASKS,
@@ -38,6 +40,7 @@ from .tasks import (
 
 __all__ = [
     "ALL_TASKS",
+    "DEV_FILE_TASK",
     "DEFAULT_TASKS",
     "DEV_TASK",
     "EXPECTED_N_PAIRS",
@@ -62,6 +65,7 @@ __all__ = [
     "format_subsets",
     "format_table",
     "load_encoder",
+    "load_pairs_file",
     "load_sts_task",
     "seven_task_average",
     "sts_pairs_dataset",

@@ -113,7 +113,7 @@ class StsResults:
     meta: Dict[str, object] = field(default_factory=dict)
 
     def __getitem__(self, task: str) -> TaskResult:
-        return self.tasks[canonical_task(task)]
+        return self.tasks[task] if task in self.tasks else self.tasks[canonical_task(task)]
 
     def to_dict(self) -> dict:
         return {
@@ -209,6 +209,8 @@ class StsEvaluator:
     >>> results = evaluator(model)          # StsResults
     >>> print(format_table(results))
 
+    ``pairs``: score your own pairs instead (``load_pairs_file``: sentence1, sentence2, score).
+
     Data are loaded on first use and kept. ``batch_size`` and ``show_progress_bar`` go to ``model.encode``; so does
     ``dtype`` (None, or the compute precision: ``torch.bfloat16`` / ``"bf16"``, ``"fp16"``, ``"fp32"``; checked
     here) where ``encode`` takes one (sentcse models: autocast in that dtype); another torch model, such as a
@@ -224,6 +226,7 @@ class StsEvaluator:
         batch_size: int = 64,
         show_progress_bar: bool = False,
         dtype=None,
+        pairs: Optional[StsTask] = None,
     ):
         if dtype is not None:  # imported only then: scoring and reporting need no torch
             from ...modeling.inputs import checked_dtype
@@ -231,7 +234,8 @@ class StsEvaluator:
             dtype = checked_dtype(dtype, "StsEvaluator(dtype=...)")
         self.dtype = dtype
         self.sts_dir = sts_dir
-        self.tasks = [canonical_task(t) for t in tasks]
+        self.pairs = pairs  # a task of your own (load_pairs_file), scored instead of ``tasks``
+        self.tasks = [pairs.name] if pairs is not None else [canonical_task(t) for t in tasks]
         if not self.tasks:
             raise ValueError("no STS task to evaluate")
         self.source = source
@@ -242,12 +246,13 @@ class StsEvaluator:
     def load(self) -> Dict[str, StsTask]:
         """Load (once) and return every task's data; raises FileNotFoundError for missing files up front."""
         if self._data is None:
-            self._data = {t: load_sts_task(t, self.sts_dir, self.source) for t in self.tasks}
+            self._data = ({self.pairs.name: self.pairs} if self.pairs is not None
+                          else {t: load_sts_task(t, self.sts_dir, self.source) for t in self.tasks})
         return self._data
 
     def evaluate_task(self, model, task: str) -> TaskResult:
         """Score ``model`` on one task (its own data are kept if it is one of ``self.tasks``)."""
-        task = canonical_task(task)
+        task = task if self.pairs is not None and task == self.pairs.name else canonical_task(task)
         data = self.load()[task] if task in self.tasks else load_sts_task(task, self.sts_dir, self.source)
         start = time.perf_counter()
         sentences = data.unique_sentences()

@@ -264,6 +264,57 @@ def load_sts_task(
     return loaded
 
 
+DEV_FILE_TASK = "dev-file"  # the task name of --dev_file's pairs
+PAIR_COLUMNS = ("sentence1", "sentence2", "score")
+PAIR_FORMATS = {".tsv": ("csv", {"delimiter": "\t"}), ".csv": ("csv", {}), ".jsonl": ("json", {}), ".json": ("json", {})}
+
+
+def load_pairs_file(name: str, split: str = "validation") -> StsTask:
+    """Your own scored pairs as a task: a local ``.tsv`` / ``.csv`` / ``.jsonl`` file, or a Hub dataset (its
+    ``split``), with columns sentence1, sentence2, score (0-1 or 0-5, as sentence-transformers' ``stsb``). Every
+    problem (a missing file or column, a non-numeric score, fewer than 2 pairs) is a ValueError naming it."""
+    import datasets
+
+    path = Path(name).expanduser()
+    suffix = path.suffix.lower()
+    try:
+        if suffix in PAIR_FORMATS or path.exists():
+            if suffix not in PAIR_FORMATS or not path.is_file():
+                raise ValueError(f"--dev_file {name}: pass a .tsv, .csv or .jsonl file of scored pairs (columns "
+                                 f"{', '.join(PAIR_COLUMNS)}) or a Hub dataset name")
+            builder, options = PAIR_FORMATS[suffix]
+            table = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
+        else:
+            table = datasets.load_dataset(name, split=split)
+    except ValueError:
+        raise
+    except Exception as error:  # noqa: BLE001  (a missing file, a malformed table, an unreachable Hub)
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"--dev_file {name}: could not be read ({text})") from None
+    missing = [column for column in PAIR_COLUMNS if column not in table.column_names]
+    if missing:
+        raise ValueError(f"--dev_file {name} has no column {', '.join(missing)} (columns: "
+                         f"{', '.join(table.column_names)}); it needs {', '.join(PAIR_COLUMNS)}")
+    try:
+        scores = np.asarray([float(value) for value in table["score"]], dtype=np.float64)
+    except (TypeError, ValueError):
+        bad = next(v for v in table["score"] if not _is_number(v))
+        raise ValueError(f"--dev_file {name}: the score {bad!r} is not a number") from None
+    if len(scores) < 2 or not np.isfinite(scores).all():
+        raise ValueError(f"--dev_file {name}: {len(scores)} pair(s) with finite scores; model selection needs at least 2")
+    pairs = StsPairs(path.name if path.exists() else name, [str(s) for s in table["sentence1"]],
+                     [str(s) for s in table["sentence2"]], scores)
+    return StsTask(DEV_FILE_TASK, {pairs.name: pairs}, str(name))
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def clear_cache() -> None:
     """Forget every loaded task."""
     _TASK_CACHE.clear()
