@@ -268,3 +268,23 @@ def test_the_readme_launcher_keeps_the_scripts_exit_status(tmp_path):
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
     assert "sentcse-train: error: --method sarcse: temperature must be a number > 0" in done.stderr
     assert "Traceback" not in done.stderr and "CalledProcessError" not in done.stderr
+
+
+def test_a_resume_with_anything_that_shapes_training_changed_is_another_run(tmp_path, backbone, corpus, capsys):
+    """Every TrainingArguments field is part of the run but the cosmetic ones (logging, saving, evaluation,
+    uploads): another --data_seed (or max_grad_norm, Adam's betas, bf16, ...) is refused on resume, another
+    --logging_steps resumes; a checkpoint fingerprinted by an earlier sentcse (fewer fields) still resumes."""
+    from sentcse.trainers.cli import runs
+
+    out = tmp_path / "out"
+    main(flags(backbone, corpus, out, "--max_steps", "2"))
+    for extra in (["--data_seed", "5"], ["--max_grad_norm", "0.5"], ["--adam_beta2", "0.99"]):
+        error = user_error(capsys, flags(backbone, corpus, out, "--max_steps", "2", "--resume_from_checkpoint", "last",
+                                         *extra))
+        assert "holds another run (other flags or data)" in error, (extra, error)
+    trainer = main(flags(backbone, corpus, out, "--max_steps", "2", "--resume_from_checkpoint", "last",
+                         "--logging_steps", "7"))
+    assert trainer.state.global_step == 2
+    record = json.loads((out / "checkpoint-2" / RUN_FILE).read_text())
+    legacy = {**record["run"], "training": {k: record["run"]["training"][k] for k in runs.LEGACY_TRAINING_FIELDS}}
+    assert runs.fingerprint(legacy) in runs.accepted_fingerprints(record["run"])

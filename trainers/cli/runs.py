@@ -8,6 +8,7 @@ would overwrite is refused) or a resume of that same run; a resume only picks ch
 fingerprint, so checkpoint rotation never sees, and never deletes, another run's.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,9 +24,28 @@ logger = logging.getLogger("sentcse.train")
 
 RUN_FILE = "sentcse_run.json"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-# What a run is: changing one of these makes another run, whose checkpoints must not be mixed with this one's.
-TRAINING_FIELDS = ("seed", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
-                   "max_steps", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim")
+# What a run is: every TrainingArguments field but these, which change what is logged, saved, evaluated or
+# uploaded, or where it runs, not what is trained; changing any other makes another run, whose checkpoints must
+# not be mixed with this one's.
+COSMETIC_TRAINING_FIELDS = frozenset({
+    "output_dir", "resume_from_checkpoint", "local_rank", "use_cpu", "debug", "skip_memory_metrics", "use_cache",
+    "do_train", "do_eval", "do_predict", "label_names", "length_column_name", "remove_unused_columns",
+    "torch_empty_cache_steps", "logging_strategy", "logging_steps", "logging_first_step", "log_on_each_node",
+    "logging_nan_inf_filter", "include_num_input_tokens_seen", "log_level", "log_level_replica", "disable_tqdm",
+    "report_to", "run_name", "project", "trackio_space_id", "trackio_bucket_id", "trackio_static_space_id",
+    "eval_strategy", "eval_steps", "eval_delay", "per_device_eval_batch_size", "prediction_loss_only", "eval_on_start",
+    "eval_do_concat_batches", "eval_use_gather_object", "eval_accumulation_steps", "include_for_metrics",
+    "batch_eval_metrics", "bf16_full_eval", "fp16_full_eval", "save_only_model", "save_strategy", "save_steps",
+    "save_on_each_node", "save_total_limit", "enable_jit_checkpoint", "push_to_hub", "hub_token", "hub_private_repo",
+    "hub_model_id", "hub_strategy", "hub_always_push", "hub_revision", "load_best_model_at_end",
+    "metric_for_best_model", "greater_is_better", "restore_callback_states_from_checkpoint", "dataloader_num_workers",
+    "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor",
+    "dataloader_multiprocessing_context", "ddp_find_unused_parameters", "ddp_bucket_cap_mb", "ddp_broadcast_buffers",
+    "ddp_static_graph", "ddp_backend", "ddp_timeout",
+})
+# The fields earlier sentcse versions fingerprinted: their checkpoints still resume.
+LEGACY_TRAINING_FIELDS = ("seed", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+                          "max_steps", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim")
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 # What a run writes in its folder besides checkpoints, the code files and the tokenizer: what an overwrite deletes.
 RUN_OUTPUTS = (*MODEL_FILES, RUN_FILE, "README.md", "training_curve.png", "training_info.json", "trainer_state.json",
@@ -45,7 +65,8 @@ def run_description(spec_name: str, backbone: str, data_args, config, training_a
         "train_file": str(data_args.train_file),
         "max_train_samples": data_args.max_train_samples,
         "config": {name: getattr(config, name) for name in sorted(declared_fields(type(config)))},
-        "training": {name: getattr(training_args, name, None) for name in TRAINING_FIELDS},
+        "training": {f.name: getattr(training_args, f.name) for f in dataclasses.fields(training_args)
+                     if f.name not in COSMETIC_TRAINING_FIELDS},
         "processes": int(training_args.world_size),
     }
     if data_args.text_column != "text":  # another column is other data (the default keeps older fingerprints)
@@ -82,6 +103,12 @@ def decided_by_main(training_args, decide: Callable[[], Any]) -> Any:
 def fingerprint(description: Dict[str, Any]) -> str:
     text = json.dumps(description, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def accepted_fingerprints(description: Dict[str, Any]) -> set:
+    """This run's fingerprint, and the one an earlier sentcse gave the same run (fewer training fields)."""
+    legacy = {**description, "training": {name: description["training"].get(name) for name in LEGACY_TRAINING_FIELDS}}
+    return {fingerprint(description), fingerprint(legacy)}
 
 
 def run_file_text(description: Dict[str, Any], user_files: List[str] = (), files: Optional[List[str]] = None) -> str:
@@ -138,19 +165,19 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
     ``overwrite`` deletes what the previous run wrote there (its record of its files; never the user's).
 
     ``resume``: None, "last" (this run's newest checkpoint) or a checkpoint folder."""
-    mine = fingerprint(description)
+    mine = accepted_fingerprints(description)
     if overwrite and resume:
         raise UsageError("--overwrite_output_dir and --resume_from_checkpoint contradict each other: choose one")
     if folder.resolve() == Path(description["backbone"]).expanduser().resolve():
         raise UsageError(f"--output_dir {folder} is the backbone's folder: choose another --output_dir")
     previous = _read_run_file(folder)
     if resume:
-        if holds_a_run(folder) and previous.get("fingerprint") not in (mine, None):
+        if holds_a_run(folder) and previous.get("fingerprint") not in (*mine, None):
             raise UsageError(f"output folder {folder} holds another run (other flags or data): resume into that run's "
                              "own folder, or choose another --output_dir")
         return _resume_point(folder, mine, resume), list(previous.get("user_files") or [])
     if holds_a_run(folder) and not overwrite:
-        same = " (the same run: add --resume_from_checkpoint last to continue it)" if previous.get("fingerprint") == mine else ""
+        same = " (the same run: add --resume_from_checkpoint last to continue it)" if previous.get("fingerprint") in mine else ""
         raise UsageError(
             f"output folder {folder} already holds a run's model or checkpoints{same}; pass --overwrite_output_dir "
             "to replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir"
@@ -181,12 +208,12 @@ def record_run_files(folder: Path, description: Dict[str, Any], user_files: List
     (folder / RUN_FILE).write_text(run_file_text(description, user_files, written))
 
 
-def _resume_point(folder: Path, mine: str, resume: str) -> str:
+def _resume_point(folder: Path, mine: set, resume: str) -> str:
     if resume.lower() in ("last", "true"):
         if not folder.is_dir():
             raise UsageError(f"--resume_from_checkpoint {resume}: output folder {folder} does not exist; check "
                              "--output_dir (the folder of the run to continue)")
-        own = {step: path for step, path in checkpoints(folder).items() if _read_fingerprint(path) == mine}
+        own = {step: path for step, path in checkpoints(folder).items() if _read_fingerprint(path) in mine}
         if not own:
             others = len(checkpoints(folder))
             why = f" ({others} checkpoint(s) there belong to another run: other flags or data)" if others else ""
@@ -197,7 +224,7 @@ def _resume_point(folder: Path, mine: str, resume: str) -> str:
         path = Path(resume)
         if not path.is_dir():
             raise UsageError(f"--resume_from_checkpoint {resume}: no checkpoint folder there")
-        if _read_fingerprint(path) not in (mine, None):
+        if _read_fingerprint(path) not in (*mine, None):
             raise UsageError(f"--resume_from_checkpoint {resume}: that checkpoint belongs to another run (other "
                              "flags or data); resume it with its own flags")
         match = CHECKPOINT.match(path.name)
