@@ -325,6 +325,7 @@ def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
     assert raw[0].split(": ", 1)[1] in after  # the raw scores beside the trained one
     card = (out / "README.md").read_text()
     assert "STS-B dev of the untrained backbone" in card and "(mean pooling)" in card
+    assert "(untrained backbone: " in card.split("STS-B dev: ", 1)[1].splitlines()[0]  # the headline, beside
     assert "STS-B dev Spearman at steps 1, 2" in card and "alignment / uniformity" in card
     files = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "modeling_sarcse.py", "token_counts.json", "trainer_state.json",

@@ -223,7 +223,7 @@ def build_model_card(
         "hidden_size": config.hidden_size,
         "decisions": decision_rows(config, spec),
         "inference_embedding": inference_embedding(config, spec),
-        "headline": headline(scores),
+        "headline": headline(scores, (info.get("run") or {}).get("raw_backbone_dev")),
         "results": result_rows(scores),
         "results_table": results_table(scores),
         "training_rows": training_rows(info, state, config),

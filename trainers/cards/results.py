@@ -88,8 +88,9 @@ def _source_label(source: Optional[str]) -> str:
     return source if source.startswith("hub:") else "SentEval files"
 
 
-def headline(scores: Mapping[str, Mapping[str, Any]]) -> str:
-    """"**STS average (7 tasks): ...** · STS-B test: ... · STS-B dev: ... (Spearman x100)", or "" without scores."""
+def headline(scores: Mapping[str, Mapping[str, Any]], raw_dev: Optional[Mapping[str, float]] = None) -> str:
+    """"**STS average (7 tasks): ...** · STS-B test: ... · STS-B dev: ... (untrained backbone: ...) (Spearman
+    x100)", or "" without scores; ``raw_dev``: the untrained backbone's STS-B dev per pooling."""
     parts = []
     avg = seven_task_average({t: s["spearman"] for t, s in scores.items()})
     if avg is not None:
@@ -97,7 +98,9 @@ def headline(scores: Mapping[str, Mapping[str, Any]]) -> str:
     if "STSBenchmark" in scores:
         parts.append(f"STS-B test: {scores['STSBenchmark']['spearman']:.2f}")
     if "STSBenchmark-dev" in scores:
-        parts.append(f"STS-B dev: {scores['STSBenchmark-dev']['spearman']:.2f}")
+        raw = ", ".join(f"{value:.2f} {label}" for label, value in (raw_dev or {}).items())
+        parts.append(f"STS-B dev: {scores['STSBenchmark-dev']['spearman']:.2f}"
+                     + (f" (untrained backbone: {raw})" if raw else ""))
     return " · ".join(parts) + " (Spearman x100)" if parts else ""
 
 
