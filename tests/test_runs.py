@@ -288,3 +288,20 @@ def test_a_resume_with_anything_that_shapes_training_changed_is_another_run(tmp_
     record = json.loads((out / "checkpoint-2" / RUN_FILE).read_text())
     legacy = {**record["run"], "training": {k: record["run"]["training"][k] for k in runs.LEGACY_TRAINING_FIELDS}}
     assert runs.fingerprint(legacy) in runs.accepted_fingerprints(record["run"])
+
+
+def test_a_streamed_corpus_of_short_sentences_trains_on_two_processes(tmp_path, backbone):
+    """accelerate reads a streamed (iterable) corpus on process 0 and concatenates the processes' batches: those
+    of sentences of different lengths must still fit (they are padded to --max_length)."""
+    corpus = tmp_path / "short.txt"
+    corpus.write_text("".join(f"{'the big ' * (i % 5)}cat {i}\n" for i in range(64)))
+    out = tmp_path / "out"
+    argv = flags(backbone, corpus, out, "--streaming", "true", "--max_length", "64", "--use_cpu", "true",
+                 "--max_steps", "3", "--save_steps", "3")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29549",
+              "-m", "sentcse.trainers.cli.train", *argv]
+    done = subprocess.run(launch, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3

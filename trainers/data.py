@@ -459,16 +459,21 @@ class TwoViewCollator:
     the pairs are read as ``encode`` reads them), and ``labels`` holds the gold scores.
     """
 
-    def __init__(self, tokenizer, max_length: int = 32, pair_max_length: Optional[int] = None):
+    def __init__(self, tokenizer, max_length: int = 32, pair_max_length: Optional[int] = None,
+                 pad_to_max_length: bool = False):
         if max_length is not None:  # None: the tokenizer's own limit
             check_max_length(max_length, tokenizer)
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.pair_max_length = pair_max_length
+        # Training batches padded to max_length: a streamed corpus on several processes is read by process 0 and
+        # its batches concatenated, which needs one length (the models' length groups strip the padding again).
+        self.pad_to_max_length = pad_to_max_length
 
-    def _tokenize(self, sentences: List[str], max_length: Optional[int]) -> Dict[str, torch.Tensor]:
+    def _tokenize(self, sentences: List[str], max_length: Optional[int], pad_to_max: bool = False) -> Dict[str, torch.Tensor]:
         batch = self.tokenizer(
-            sentences, padding=True, truncation=True, max_length=max_length, return_tensors="pt", padding_side="right"
+            sentences, padding="max_length" if pad_to_max else True, truncation=True, max_length=max_length,
+            return_tensors="pt", padding_side="right"
         )
         return {key: value for key, value in batch.items() if key in ("input_ids", "attention_mask", "token_type_ids")}
 
@@ -478,5 +483,6 @@ class TwoViewCollator:
             batch = self._tokenize(pairs, self.pair_max_length)
             batch["labels"] = torch.tensor([float(e["score"]) for e in examples])
             return batch
-        batch = self._tokenize([example["sentence"] for example in examples], self.max_length)
+        batch = self._tokenize([example["sentence"] for example in examples], self.max_length,
+                               self.pad_to_max_length and self.max_length is not None)
         return {key: torch.cat([value, value]) for key, value in batch.items()}

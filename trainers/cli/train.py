@@ -71,6 +71,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
             shuffle_buffer_size=data_args.shuffle_buffer_size, seed=training_args.data_seed or training_args.seed))
     if corpus.streaming:
         logger.info("corpus %s: streamed (shuffle buffer %d sentences)", corpus.source, data_args.shuffle_buffer_size)
+        collator.pad_to_max_length = training_args.world_size > 1
     else:
         logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, corpus.num_sentences,
                     corpus.blank_lines)
