@@ -303,3 +303,18 @@ def test_an_empty_corpus_file_is_one_line(tmp_path, backbone, capsys):  # noqa: 
     empty.write_bytes(b"")
     out = tmp_path / "out"
     assert "empty.txt: no sentence found" in user_error(capsys, flags(backbone, empty, out))
+
+
+def test_a_streamed_run_resumes_only_before_its_stream_wrapped(tmp_path, backbone, capsys):  # noqa: F811
+    """A resumed stream skips batches of its first pass: a checkpoint written after the stream wrapped is refused in
+    one line (40 sentences, batch 4: the stream wraps at step 10), an earlier one resumes."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"the cat number {i}\n" for i in range(40)))
+    out = tmp_path / "out"
+    argv = flags(backbone, corpus, out, "--streaming", "true", "--max_steps", "12", "--save_steps", "4",
+                 "--save_total_limit", "10")
+    main(argv)
+    error = user_error(capsys, [*argv, "--resume_from_checkpoint", str(out / "checkpoint-12")])
+    assert "checkpoint-12 of this streamed run was written after the stream passed the end of its corpus" in error
+    trainer = main([*argv, "--resume_from_checkpoint", str(out / "checkpoint-8")])
+    assert trainer.state.global_step == 12

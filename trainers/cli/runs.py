@@ -175,7 +175,10 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
         if holds_a_run(folder) and previous.get("fingerprint") not in (*mine, None):
             raise UsageError(f"output folder {folder} holds another run (other flags or data): resume into that run's "
                              "own folder, or choose another --output_dir")
-        return _resume_point(folder, mine, resume), list(previous.get("user_files") or [])
+        point = _resume_point(folder, mine, resume)
+        if description.get("streaming"):
+            refuse_a_wrapped_stream(Path(point))
+        return point, list(previous.get("user_files") or [])
     if holds_a_run(folder) and not overwrite:
         same = " (the same run: add --resume_from_checkpoint last to continue it)" if previous.get("fingerprint") in mine else ""
         raise UsageError(
@@ -232,6 +235,19 @@ def _resume_point(folder: Path, mine: set, resume: str) -> str:
     check_checkpoint(path)
     logger.info("resuming from %s (step %s)", path, step)
     return str(path)
+
+
+def refuse_a_wrapped_stream(checkpoint: Path) -> None:
+    """A streamed corpus of unknown length resumes by skipping the checkpoint's number of batches of its FIRST
+    pass: exact until the stream first wrapped (the Trainer's epoch reached 1), not after."""
+    try:
+        epoch = float(json.loads((checkpoint / "trainer_state.json").read_text()).get("epoch") or 0)
+    except (OSError, ValueError):
+        return
+    if epoch >= 1:
+        raise UsageError(f"--resume_from_checkpoint: {checkpoint.name} of this streamed run was written after the stream "
+                         f"passed the end of its corpus (epoch {epoch:.2f}); a resumed stream would replay its first "
+                         "pass instead: start the run again, or train without --streaming (exact resume)")
 
 
 def check_checkpoint(path: Path) -> None:
