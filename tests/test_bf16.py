@@ -69,6 +69,18 @@ def terms_and_grads(objective, anchor, positive, context, gathered=None):
 
 # ------------------------------------------------------------------------------------------- the fp32 regions
 @pytest.mark.parametrize("name, variant", OBJECTIVES, ids=IDS)
+def test_an_objective_called_with_keywords_is_an_fp32_region_too(name, variant, device):
+    """objective(anchor=..., positive=...) under autocast computes what the positional call computes (fp32)."""
+    objective = build_objective(name, variant=variant)
+    anchor, positive = two_views(device)
+    with bf16_autocast(device):
+        positional = objective(anchor, positive)
+        keywords = objective(anchor=anchor, positive=positive)
+    for term, value in positional.items():
+        assert keywords[term].dtype == torch.float32 and torch.equal(keywords[term], value), term
+
+
+@pytest.mark.parametrize("name, variant", OBJECTIVES, ids=IDS)
 def test_objectives_compute_in_fp32_under_autocast(name, variant, device):
     """Each objective is an fp32 region: bf16 inputs under autocast give the fp32 terms of the same values, and fp32
     inputs under autocast give exactly the fp32 result. (Before the regions, on bert-mini-wiki embeddings: loss off

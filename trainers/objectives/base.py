@@ -54,7 +54,8 @@ Function = TypeVar("Function", bound=Callable)
 
 def full_precision(function: Function) -> Function:
     """Run ``function`` as an fp32 region (METHODS.md section 6): autocast off on the device of its first tensor
-    argument, and its fp16/bf16 tensor arguments upcast with ``upcast_half``.
+    argument (positional or keyword), and its fp16/bf16 tensor arguments, positional and keyword, upcast with
+    ``upcast_half``.
 
     Under bf16/fp16 autocast, a matmul would otherwise run in half precision and hand half-precision logits to
     the softmax, the hinge's argmax or the distance that follows. fp32 and fp64 arguments are passed as they are
@@ -64,11 +65,12 @@ def full_precision(function: Function) -> Function:
 
     @functools.wraps(function)
     def region(*args, **kwargs):
-        device = next((arg.device for arg in args if isinstance(arg, torch.Tensor)), None)
-        if device is None:
+        tensors = [arg for arg in (*args, *kwargs.values()) if isinstance(arg, torch.Tensor)]
+        if not tensors:
             return function(*args, **kwargs)
         args = tuple(upcast_half(arg) if isinstance(arg, torch.Tensor) else arg for arg in args)
-        with autocast_off(device.type):
+        kwargs = {key: upcast_half(arg) if isinstance(arg, torch.Tensor) else arg for key, arg in kwargs.items()}
+        with autocast_off(tensors[0].device.type):
             return function(*args, **kwargs)
 
     return region  # type: ignore[return-value]
