@@ -454,7 +454,8 @@ def save_state(path: Path, model, optimizer, state: dict) -> None:
 
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                "torch_rng": torch.get_rng_state()}, tmp)
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
@@ -494,6 +495,7 @@ def main(argv=None) -> int:
         print(args.pack_tokens or args.tokens or token_cache(args, out))
         return 0
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="pt")
+    torch.manual_seed(args.seed)  # before the model: --init scratch draws its weights from it
     model = build_model(args, backbone).to(device)
     decay = [p for n, p in model.named_parameters() if not ("bias" in n or "LayerNorm" in n)]
     no_decay = [p for n, p in model.named_parameters() if "bias" in n or "LayerNorm" in n]
@@ -508,7 +510,9 @@ def main(argv=None) -> int:
                              f"or another --output_dir")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["torch_rng"])
+        torch.set_rng_state(saved["torch_rng"].cpu())  # map_location moved it: the CPU generator takes a CPU tensor
+        if saved.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([rng.cpu() for rng in saved["cuda_rng"]])
         state = saved["state"]
         print(f"[pretrain] resumed {checkpoint}: step {state['step']}, {state['tokens'] / 1e6:.2f}M tokens", flush=True)
         if state.get("decision_final"):
@@ -516,7 +520,6 @@ def main(argv=None) -> int:
             write_results(state, args, machine, command)
             return 0
     else:
-        torch.manual_seed(args.seed)
         state = {"recipe": recipe, "step": 0, "tokens": 0, "epoch": 0, "offset": 0, "curve": [],
                  "next_eval_tokens": 0.0, "throughput": {}}
 

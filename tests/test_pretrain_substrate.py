@@ -72,6 +72,13 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
 
     first = run(*flags, "--max_minutes", "0.0001")  # the evaluation at 0 tokens, then a pause (or a stop if ready)
     assert first.returncode == 0, first.stderr[-3000:]
+    twin = [tmp_path / "twin" if value == str(out) else value for value in flags]
+    assert run(*map(str, twin), "--max_minutes", "0.0001").returncode == 0
+    import torch
+
+    saved, again = (torch.load(folder / "checkpoint.pt", weights_only=False) for folder in (out, tmp_path / "twin"))
+    assert "cuda_rng" in saved  # None on a CPU; a GPU resume restores the CUDA generator too
+    assert all(torch.equal(saved["model"][k], again["model"][k]) for k in saved["model"])  # --init scratch is seeded
     record = json.loads(results.read_text())
     assert [p["tokens"] for p in record["curve"]] == [0]
     assert set(record["curve"][0]["probe_dev"]) == {"simcse", "simcse_avg"}
