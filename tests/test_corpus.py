@@ -318,3 +318,21 @@ def test_a_streamed_run_resumes_only_before_its_stream_wrapped(tmp_path, backbon
     assert "checkpoint-12 of this streamed run was written after the stream passed the end of its corpus" in error
     trainer = main([*argv, "--resume_from_checkpoint", str(out / "checkpoint-8")])
     assert trainer.state.global_step == 12
+
+
+def test_the_converted_corpus_follows_the_files_content_and_the_cleaning_rule(tmp_path, monkeypatch):
+    """New content under the old mtime (cp -p, rsync -t) is converted again; so is the corpus when the cleaning
+    rule's code changes."""
+    from sentcse.trainers import data
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("first a\nfirst b\n")
+    stat = corpus.stat()
+    assert sentences(corpus, False) == ["first a", "first b"]
+    corpus.write_text("second a\nsecond b\n")
+    os.utime(corpus, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert sentences(corpus, False) == ["second a", "second b"]
+    monkeypatch.setattr(data, "cleaning_rule_key", lambda: "another-rule")
+    monkeypatch.setattr(data, "_clean_batch", lambda texts: {"sentence": [t.upper() for t in texts],
+                                                             "skipped": [0] * len(texts)})
+    assert sentences(corpus, False) == ["SECOND A", "SECOND B"]

@@ -8,6 +8,8 @@ it as it trains (an ``IterableDataset`` with a shuffle buffer) and converts noth
 
 import glob
 import gzip
+import hashlib
+import inspect
 import logging
 import numbers
 import re
@@ -347,6 +349,24 @@ def _raise_file_error(files: List[Path], error: BaseException) -> None:
     raise error
 
 
+def content_key(files: List[Path]) -> str:
+    """A short hash of the files' names and bytes (about 1 s per GB)."""
+    digest = hashlib.blake2b(digest_size=8)
+    for path in files:
+        digest.update(str(path.resolve()).encode() + b"\0")
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cleaning_rule_key() -> str:
+    """A hash of the cleaning rule's code: a changed rule cleans the corpus again (datasets' cache would not see
+    a change in the functions that the mapped one calls)."""
+    source = "".join(inspect.getsource(f) for f in (_is_blank_char, clean_line, _skip_code, _clean_batch))
+    return hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
+
+
 def _converted_files(files: List[Path], cache_dir: Optional[str]) -> Dataset:
     from datasets import load_dataset
     from datasets.exceptions import DatasetGenerationError
@@ -354,8 +374,9 @@ def _converted_files(files: List[Path], cache_dir: Optional[str]) -> Dataset:
     if all(path.stat().st_size == 0 for path in files):  # datasets fails on it with a schema error
         raise ValueError(f"{files[0]}: no sentence found (an empty file); the corpus needs one sentence per line")
     try:
-        return load_dataset("text", data_files=[str(path) for path in files], split="train", cache_dir=cache_dir,
-                            writer_batch_size=WRITER_BATCH_SIZE)
+        # keyed by the files' content: datasets' own key is the path and mtime, which cp -p / rsync -t keep
+        return load_dataset("text", name=f"sentcse-{content_key(files)}", data_files=[str(path) for path in files],
+                            split="train", cache_dir=cache_dir, writer_batch_size=WRITER_BATCH_SIZE)
     except (DatasetGenerationError, UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         _raise_file_error(files, error)
 
@@ -417,7 +438,7 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
     column = "text" if local and not table else text_column
     cleaned = raw.map(_clean_batch, batched=True, input_columns=[column], remove_columns=raw.column_names,
                       features=CLEANED_FEATURES, batch_size=WRITER_BATCH_SIZE, writer_batch_size=WRITER_BATCH_SIZE,
-                      desc="cleaning the corpus")
+                      desc="cleaning the corpus", new_fingerprint=f"{raw._fingerprint}-clean-{cleaning_rule_key()}")
     skipped = cleaned.data.column("skipped").to_numpy()  # int8: one byte a line
     blank, controls = int((skipped != 0).sum()), int((skipped == SKIPPED_CONTROLS).sum())
     if blank == 0:
