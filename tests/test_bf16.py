@@ -256,3 +256,12 @@ def test_bf16_flag_trains_every_method_on_cpu(method, run_inputs, tmp_path):
     assert trainer.accelerator.mixed_precision == "bf16" and trainer.accelerator.native_amp
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(loss)) for loss in losses)
+    # after the run the model's forward is its own again: the final tables and encode() follow the weights (fp32)
+    model = trainer.model.eval()
+    assert "_original_forward" not in model.__dict__
+    sentences = ["the cat sat on the mat", "a dog"]
+    torch.testing.assert_close(torch.as_tensor(model.encode(sentences)),
+                               torch.as_tensor(model.encode(sentences, dtype="fp32")), rtol=0, atol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        in_bf16 = torch.as_tensor(model.encode(sentences))
+    assert not torch.equal(in_bf16, torch.as_tensor(model.encode(sentences)))  # bf16 would have shown

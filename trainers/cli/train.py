@@ -142,6 +142,9 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     trainer.save_model(training_args.output_dir)
     trainer.save_state()
     dev = trainer.evaluate()
+    # accelerate wrapped forward in the run's mixed-precision autocast: the final tables and any later use of the
+    # model (encode(dtype=...)) run as the weights are, not in bf16
+    trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     if trainer.is_world_process_zero():
         print(f"{dev_name} after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}"
               + (f" (raw backbone: {format_raw_scores(raw_scores)})" if raw_scores else ""))
