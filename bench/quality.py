@@ -100,6 +100,9 @@ VARIANTS = {  # run -> (method, the options it changes)
     "sarcse_c128_uniform": ("sarcse", {"cnn_channels": "128", "theta": "1.0"}),
     "sarcse_c128_cls_clsdec": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls",
                                           "decoder_input": "sentence_embedding"}),
+    # the paper's ablation shape around the [CLS] reading: without reconstruction, without self-adaptive weights
+    "sarcse_c128_cls_rec0": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "beta": "0", "gamma": "0"}),
+    "sarcse_c128_cls_uniform": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "theta": "1.0"}),
 }
 
 
@@ -141,12 +144,17 @@ DECISIONS.append(("SARCSE decoder_activation, with cnn_channels 128", ("sarcse",
 DECISIONS += [(f"SARCSE {key}, with cnn_channels 128", ("sarcse", key), "sarcse_c128", run)
               for run, (method, changed) in VARIANTS.items()
               if method == "sarcse" and len(changed) > 1 and changed.get("cnn_channels") == "128"
-              and run not in ("sarcse_c128_linear", "sarcse_c128_cls_clsdec")
+              and run not in ("sarcse_c128_linear", "sarcse_c128_cls_clsdec", "sarcse_c128_cls_rec0",
+                              "sarcse_c128_cls_uniform")
               for key in [next(k for k in changed if k != "cnn_channels")]]
 DECISIONS.append(("reCSE reshape_weight, with reshape_source last_hidden", ("recse", "reshape_weight"), "recse_last_hidden",
                   "recse_last_hidden_w0.01"))
 DECISIONS.append(("SARCSE decoder_input, with embedding_source cls", ("sarcse", "decoder_input"), "sarcse_c128_cls",
                   "sarcse_c128_cls_clsdec"))
+DECISIONS.append(("SARCSE beta (reconstruction on/off), with embedding_source cls", ("sarcse", "beta"), "sarcse_c128_cls",
+                  "sarcse_c128_cls_rec0"))
+DECISIONS.append(("SARCSE theta (self-adaptive weights on/off), with embedding_source cls", ("sarcse", "theta"),
+                  "sarcse_c128_cls", "sarcse_c128_cls_uniform"))
 
 
 def _decision_label(method: str, key: str, run: str) -> str:
