@@ -146,11 +146,12 @@ SOURCES = (REPO / "modeling", REPO / "trainers")
 # sentcse's host reads of a tensor per training step (not a logged one), by file:function. Each is a device sync on
 # a GPU. batching: the length groups' sizes and the padding check, in one transfer; trainer: the loss's
 # finiteness, agreed across processes, read after backward where the Trainer reads the loss anyway;
-# modeling_sarcse: its padding check again and its longest content row (the length groups could give both).
+# modeling_sarcse: its padding check again and its longest content row (the length groups could give both);
+# trainer's callback: the gradients' finiteness, once per optimizer step, before the step can write them.
 EXPECTED_READS = {
-    SimCseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1},
-    ReCseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1},
-    SarcseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1,
+    SimCseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1, "trainer.py:on_pre_optimizer_step": 1},
+    ReCseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1, "trainer.py:on_pre_optimizer_step": 1},
+    SarcseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1, "trainer.py:on_pre_optimizer_step": 1,
                   "batching.py:is_right_padded": 1, "modeling_sarcse.py:content_tokens": 1},
 }
 

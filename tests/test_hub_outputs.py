@@ -331,3 +331,23 @@ def test_push_to_hub_uploads_the_finished_folder_once(trained):
     assert config["auto_map"]["AutoModel"] == "modeling_sarcse.SarcseModel"
     assert "sentcse" in readme and "generated_from_trainer" not in readme  # our card, uploaded as written
     assert list(kwargs["ignore_patterns"]) == list(HUB_IGNORE_PATTERNS)
+
+
+def test_a_toy_objectives_card_text_comes_from_its_own_class(tmp_path, monkeypatch):
+    """Registered in CONTRASTIVE_OBJECTIVES, an objective's title, description, citation and hyperparameters reach
+    the card from the class itself (as sentence-transformers' losses carry their citation)."""
+    from sentcse.trainers import objectives
+    from sentcse.trainers.objectives import InfoNCE
+
+    class Toy(InfoNCE):
+        title = "Toy objective"
+        description = "A toy that is InfoNCE under another name."
+        citation = "@misc{toy2026, title = {A toy}}"
+
+    monkeypatch.setitem(objectives.CONTRASTIVE_OBJECTIVES, "toy", Toy)
+    model = tiny_model(SimCseModel, tiny_tokenizer(), objective="toy", temperature=0.1)
+    model.save_pretrained(tmp_path)
+    card = write_model_card(tmp_path).read_text()
+    assert "### Objective: Toy objective" in card and "A toy that is InfoNCE under another name." in card
+    assert "`temperature` = 0.1" in card and "@misc{toy2026" in card
+    assert Toy(0.2).get_config_dict() == {"temperature": 0.2}

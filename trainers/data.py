@@ -20,19 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
-import torch
 from datasets import Dataset, Features, IterableDataset, Value
 
-from ..modeling.inputs import check_max_length
+from .collation import EpochShuffled, TwoViewCollator  # noqa: F401  (re-exported: their home was here)
+from .corpus_tables import TABLE_FORMATS, column_names, table_dataset, table_format
 
 logger = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
 TEXT_SUFFIXES = (".txt", ".gz")
-# Local corpora with columns (--text_column names the sentence column): suffix -> datasets builder and its options.
-TABLE_FORMATS = {".jsonl": ("json", {}), ".json": ("json", {}), ".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t"}),
-                 ".parquet": ("parquet", {})}
 # A warning when more than this share of the first DUPLICATE_SAMPLE sentences repeat an earlier one.
 DUPLICATE_SAMPLE, DUPLICATE_SHARE = 100_000, 0.5
 # C0/C1 control characters (Unicode category Cc) other than tab; those that are whitespace (CR, VT, FF, the
@@ -99,14 +95,6 @@ def _check_corpus_file(path: Path) -> bool:
     return magic == GZIP_MAGIC  # as datasets reads it: gzip by its content, whatever the name
 
 
-def table_format(path: Path) -> Optional[str]:
-    """The TABLE_FORMATS suffix of ``path`` (a trailing .gz ignored: datasets decompresses), None for text."""
-    suffixes = [suffix.lower() for suffix in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes and suffixes[-1] in TABLE_FORMATS else None
-
-
 def _is_glob(part: str) -> bool:
     return any(ch in part for ch in "*?[")
 
@@ -139,36 +127,6 @@ def corpus_files(name: str) -> List[Path]:
     if len(kinds) > 1:
         raise ValueError(f"--train_file mixes corpus formats ({', '.join(sorted(kinds))}): pass files of one format")
     return files
-
-
-def _table_dataset(files: List[Path], text_column: str, streaming: bool, cache_dir: Optional[str]):
-    """A local .jsonl/.csv/.tsv/.parquet corpus through its datasets builder; its ``text_column`` must exist."""
-    from datasets import load_dataset
-
-    builder, options = TABLE_FORMATS[table_format(files[0])]
-    try:
-        dataset = load_dataset(builder, data_files=[str(path) for path in files], split="train", streaming=streaming,
-                               cache_dir=cache_dir, **options)
-    except Exception as error:  # noqa: BLE001  (datasets raises many kinds for a malformed table)
-        raise ValueError(f"{files[0]}: not a readable {table_format(files[0])[1:]} table ({first_error_line(error)})") from None
-    columns = column_names(dataset)
-    if text_column not in columns:
-        raise ValueError(f"{files[0]} has no column {text_column!r} (columns: {', '.join(columns)}); pass "
-                         "--text_column with the sentence column")
-    return dataset
-
-
-def column_names(dataset) -> List[str]:
-    """The columns of a dataset; a streamed csv knows them only from its first row."""
-    columns = dataset.column_names or list(dataset.features or {})
-    if not columns and isinstance(dataset, IterableDataset):
-        columns = [key for row in dataset.take(1) for key in row]
-    return columns
-
-
-def first_error_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def file_lines(path: Path) -> Iterator[Tuple[int, str, int]]:
@@ -236,31 +194,6 @@ class SentenceColumn(SequenceABC):
     def __iter__(self) -> Iterator[str]:
         for batch in self.dataset.iter(batch_size=self.batch_size):
             yield from batch["sentence"]
-
-
-class EpochShuffled(torch.utils.data.Dataset):
-    """A converted corpus in a new random order each epoch, for sequential sampling: the order is a numpy
-    permutation of (seed, epoch), 4 bytes a sentence, where torch's RandomSampler holds it as a Python list (about
-    40 bytes a sentence: 190 MiB for 5M sentences). accelerate's data loader calls ``set_epoch`` every epoch (also
-    on resume, before it skips the batches already trained)."""
-
-    def __init__(self, dataset: Dataset, seed: int):
-        self.dataset, self.seed = dataset, seed
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset)).astype(np.uint32)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> Dict[str, str]:
-        return self.dataset[int(self.order[index])]
-
-    def __getitems__(self, indices: List[int]) -> List[Dict[str, str]]:
-        batch = self.dataset[self.order[indices].tolist()]
-        return [dict(zip(batch, row)) for row in zip(*batch.values())]
 
 
 @dataclass
@@ -420,7 +353,7 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
         if local and not table:
             dataset = IterableDataset.from_generator(_stream_files, gen_kwargs={"files": [str(f) for f in files]})
         else:
-            dataset = (_table_dataset(files, text_column, True, cache_dir) if table
+            dataset = (table_dataset(files, text_column, True, cache_dir) if table
                        else _hub_dataset(name_or_path, text_column, True, cache_dir))
             dataset = dataset.map(_clean_batch, batched=True, input_columns=[text_column],
                                   remove_columns=column_names(dataset)).map(_kept_only, batched=True,
@@ -432,7 +365,7 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
             raise ValueError(f"{name_or_path}: no sentence found; the corpus needs one sentence per line")
         return corpus
     if table:
-        raw = _table_dataset(files, text_column, False, cache_dir)
+        raw = table_dataset(files, text_column, False, cache_dir)
     else:
         raw = _converted_files(files, cache_dir) if local else _hub_dataset(name_or_path, text_column, False, cache_dir)
     column = "text" if local and not table else text_column
@@ -468,42 +401,3 @@ def _warn_duplicates(source: str, dataset: Dataset) -> None:
         logger.warning("%s: %.0f%% of the first %d sentences repeat an earlier one; a batch's repeated sentences are "
                        "negatives equal to the positive, which flattens the contrastive loss: deduplicate the corpus",
                        source, 100 * share, min(DUPLICATE_SAMPLE, dataset.num_rows))
-
-
-class TwoViewCollator:
-    """Tokenise a batch and stack it twice (rows ``[:B]`` first, ``[B:]`` second), right-padded to its longest row.
-
-    Training examples (``{"sentence": ...}``): both halves are the same B sentences; the two views differ only by
-    the dropout masks of the forward pass (SimCSE); they are truncated at ``max_length``. Evaluation examples
-    (``{"sentence1", "sentence2", "score"}``, STS pairs): the halves are the pairs' first and second sentences,
-    truncated only at ``pair_max_length`` (default: the tokenizer's limit; pass the model's ``max_input_length`` so
-    the pairs are read as ``encode`` reads them), and ``labels`` holds the gold scores.
-    """
-
-    def __init__(self, tokenizer, max_length: int = 32, pair_max_length: Optional[int] = None,
-                 pad_to_max_length: bool = False):
-        if max_length is not None:  # None: the tokenizer's own limit
-            check_max_length(max_length, tokenizer)
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.pair_max_length = pair_max_length
-        # Training batches padded to max_length: a streamed corpus on several processes is read by process 0 and
-        # its batches concatenated, which needs one length (the models' length groups strip the padding again).
-        self.pad_to_max_length = pad_to_max_length
-
-    def _tokenize(self, sentences: List[str], max_length: Optional[int], pad_to_max: bool = False) -> Dict[str, torch.Tensor]:
-        batch = self.tokenizer(
-            sentences, padding="max_length" if pad_to_max else True, truncation=True, max_length=max_length,
-            return_tensors="pt", padding_side="right"
-        )
-        return {key: value for key, value in batch.items() if key in ("input_ids", "attention_mask", "token_type_ids")}
-
-    def __call__(self, examples: Sequence[Dict[str, str]]) -> Dict[str, torch.Tensor]:
-        if examples and "sentence1" in examples[0]:
-            pairs = [e["sentence1"] for e in examples] + [e["sentence2"] for e in examples]
-            batch = self._tokenize(pairs, self.pair_max_length)
-            batch["labels"] = torch.tensor([float(e["score"]) for e in examples])
-            return batch
-        batch = self._tokenize([example["sentence"] for example in examples], self.max_length,
-                               self.pad_to_max_length and self.max_length is not None)
-        return {key: torch.cat([value, value]) for key, value in batch.items()}

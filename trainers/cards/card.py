@@ -20,7 +20,7 @@ from ..token_frequency import TOKEN_COUNTS_FILE
 from .curve import plot_training_curve
 from .export import MIN_SENTENCE_TRANSFORMERS
 from .files import CARD_FILE, CURVE_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE, read_json
-from .objectives import GRADIENT_PARADIGM_CITATION, objective_info
+from .objectives import objective_info
 from .results import card_scores, eval_results, headline, result_rows, results_table
 from .sections import backbone_info, backbone_license, corpus_info, environment_rows, format_value, training_rows
 
@@ -192,13 +192,13 @@ def build_model_card(
     backbone = backbone_info(config, run)
     corpus = corpus_info(run)
     citations = [spec.citation]
-    if objective["is_gradient_paradigm"]:
-        citations.append(GRADIENT_PARADIGM_CITATION)
+    if objective["citation"]:
+        citations.append(objective["citation"])
     if spec.name != "simcse":  # every method builds on SimCSE
         citations.append(get_method("simcse").citation)
 
     tags = ["sentence-transformers", "sentence-similarity", "feature-extraction", "sentcse", config.model_type]
-    if objective["is_gradient_paradigm"]:
+    if objective["described"]:
         tags.append(config.objective.replace("_", "-"))
     card_data = ModelCardData(
         library_name="transformers",

@@ -24,7 +24,7 @@ from typing import Tuple
 
 import torch
 
-from .base import SimilarityObjective, check_views, cosine_matrix, upcast_half
+from .base import GRADIENT_PARADIGM_CITATION, SimilarityObjective, check_views, cosine_matrix, upcast_half
 from .infonce import info_nce_from_similarity, softmax_gradient_components
 
 ARCCOS_EPS = 1e-6
@@ -37,6 +37,14 @@ class ArcCon(SimilarityObjective):
         margin_degrees: the additive angular margin u, in degrees, 0 <= u < 180 (default 10).
         temperature: tau > 0 (default 0.05).
     """
+
+    title = "ArcCon"
+    description = (
+        "InfoNCE with an additive angular margin on the positive: its logit is cos(theta_ii + u), u = 10 "
+        "degrees by default; in the gradient paradigm GD and W are InfoNCE's and R = sin(theta_ii + u) / "
+        "sin(theta_ii)."
+    )
+    citation = GRADIENT_PARADIGM_CITATION
 
     name = "arccon"
 

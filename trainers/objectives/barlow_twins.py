@@ -34,6 +34,7 @@ Returned terms (their sum is L): ``barlow_twins_align`` = sum of the pos terms o
 
 import torch
 
+from .base import GRADIENT_PARADIGM_CITATION
 from .vicreg import VICReg, exp_weight
 
 
@@ -49,6 +50,13 @@ class BarlowTwins(VICReg):
         ratio: > 0, scales the positive term under w_r; default 1.50.
         w_gd, w_w, w_r: the modification switches; ``None`` (default) means on for "mod", off for "orig".
     """
+
+    title = "Barlow Twins"
+    description = (
+        "A non-contrastive objective (cross-correlation of the two views), as the paper's code writes it: a "
+        "gradient-equivalent surrogate."
+    )
+    citation = GRADIENT_PARADIGM_CITATION
 
     name = "barlow_twins"
     orig_lambda = 30.0

@@ -13,6 +13,7 @@ It returns a ``dict`` of named scalar loss terms; the trainer sums them into the
 """
 
 import functools
+import inspect
 from typing import Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 import torch
@@ -26,11 +27,43 @@ from ...modeling.inputs import autocast_off, upcast_half  # noqa: F401  (one cop
 Gathered = Optional[Mapping[str, Tuple[torch.Tensor, torch.Tensor]]]
 
 
+# Cited by every objective of the unified gradient paradigm (all but InfoNCE).
+GRADIENT_PARADIGM_CITATION = """@inproceedings{li2024unified,
+  title     = {Towards Better Understanding of Contrastive Sentence Representation Learning: \
+A Unified Paradigm for Gradient},
+  author    = {Li, Mingxin and Zhang, Richong and Nie, Zhijie},
+  booktitle = {Proceedings of the 62nd Annual Meeting of the Association for Computational Linguistics \
+(Volume 1: Long Papers)},
+  year      = {2024},
+  publisher = {Association for Computational Linguistics},
+  url       = {https://aclanthology.org/2024.acl-long.780},
+  eprint    = {2402.18281},
+  archivePrefix = {arXiv},
+  primaryClass  = {cs.CL}
+}"""
+
+
 class CseObjective(nn.Module):
     """Base class: subclasses implement ``forward(anchor, positive, output=None, gathered=None) -> dict[str, Tensor]``
-    and list in ``gathered_outputs`` the model-output fields they need gathered across processes."""
+    and list in ``gathered_outputs`` the model-output fields they need gathered across processes.
+
+    As sentence-transformers' losses, an objective describes itself: ``title`` and ``description`` (what a model
+    card says of it), ``citation`` (BibTeX, None where the method's own citation covers it) and
+    ``get_config_dict()`` (its hyperparameters as constructed)."""
 
     gathered_outputs: Tuple[str, ...] = ()
+    title: str = ""
+    description: str = ""
+    citation: Optional[str] = None
+
+    def get_config_dict(self) -> Dict[str, object]:
+        """The constructor's hyperparameters and their values (the attributes of the same names)."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters if name not in ("self", "args", "kwargs")]
+        return {name: getattr(self, name) for name in names if hasattr(self, name)}
+
+    def card_description(self) -> str:
+        """The card's text for this objective (``description``; subclasses add what their options change)."""
+        return self.description
 
     def forward(
         self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None

@@ -46,6 +46,11 @@ class InfoNCE(SimilarityObjective):
         temperature: tau > 0 (default 0.05, SimCSE).
     """
 
+    title = "InfoNCE"
+    description = (
+        "CE(sim(h1_i, h2_j) / tau, label = i) over the in-batch negatives."
+    )
+
     name = "infonce"
 
     def __init__(self, temperature: float = 0.05):

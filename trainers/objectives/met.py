@@ -21,7 +21,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-from .base import SimilarityObjective, check_views, cosine_matrix, upcast_half
+from .base import GRADIENT_PARADIGM_CITATION, SimilarityObjective, check_views, cosine_matrix, upcast_half
 
 DISTANCE_FLOOR = 1e-4
 
@@ -43,6 +43,13 @@ class MET(SimilarityObjective):
     Args:
         margin: m >= 0 (default 0.45).
     """
+
+    title = "MET (margin Euclidean triplet)"
+    description = (
+        "[d_ii - min_j d_ij + m]_+ on the distances d = sqrt(2 - 2s) (m = 0.45 by default): W one-hot on the "
+        "closest negative, R = d_ik / d_ii."
+    )
+    citation = GRADIENT_PARADIGM_CITATION
 
     name = "met"
 

@@ -33,7 +33,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from .base import Gathered, full_precision
+from .base import GRADIENT_PARADIGM_CITATION, Gathered, full_precision
 from .vicreg import NonContrastiveObjective
 
 
@@ -48,6 +48,13 @@ class MHE(NonContrastiveObjective):
         ratio: > 0, scales the alignment under w_r; default 1.75.
         w_gd, w_w, w_r: the modification switches; ``None`` (default) means on for "mod", off for "orig".
     """
+
+    title = "MHE (minimum hyperspherical energy)"
+    description = (
+        "A non-contrastive uniformity objective: alignment of the two views plus the log-sum-exp energy of "
+        "each view's pairwise similarities."
+    )
+    citation = GRADIENT_PARADIGM_CITATION
 
     name = "mhe"
     orig_lambda = 10.0

@@ -35,7 +35,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .base import Gathered, full_precision
+from .base import GRADIENT_PARADIGM_CITATION, Gathered, full_precision
 from .vicreg import NonContrastiveObjective
 
 DISTANCE_EPS = 1e-4
@@ -61,6 +61,13 @@ class MHS(NonContrastiveObjective):
         w_gd, w_w, w_r: the modification switches; ``None`` (default) means on for "mod", off for "orig".
             ``w_w`` has no effect on MHS.
     """
+
+    title = "MHS (maximum hyperspherical separation)"
+    description = (
+        "A non-contrastive uniformity objective: alignment of the two views plus the (negated) distance of "
+        "each embedding to its nearest other-view neighbour."
+    )
+    citation = GRADIENT_PARADIGM_CITATION
 
     name = "mhs"
     orig_lambda = 1.0

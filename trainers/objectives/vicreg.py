@@ -43,7 +43,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .base import CseObjective, Gathered, check_views, full_precision, upcast_half
+from .base import GRADIENT_PARADIGM_CITATION, CseObjective, Gathered, check_views, full_precision, upcast_half
 
 VARIANTS = ("orig", "mod")
 
@@ -75,6 +75,16 @@ class NonContrastiveObjective(CseObjective):
 
     name = ""
     orig_lambda = 1.0
+    variant_descriptions = {
+        "orig": "Variant `orig`: the original objective (its gradient lacks the paradigm's components, which is why "
+                "it does poorly on STS).",
+        "mod": "Variant `mod`: modified as the paper proposes, adding the three components: gradient dissipation "
+               "(`w_gd`, a margin on the same-view similarities), the weight (`w_w`, a softmax over negatives with a "
+               "temperature) and the ratio (`w_r`).",
+    }
+
+    def card_description(self) -> str:
+        return f"{self.description} {self.variant_descriptions[self.variant]}"
 
     def __init__(self, variant: str, lambda_: Optional[float], margin: float, temperature: Optional[float],
                  ratio: float, w_gd: Optional[bool], w_w: Optional[bool], w_r: Optional[bool]):
@@ -124,6 +134,13 @@ class VICReg(NonContrastiveObjective):
         ratio: > 0, scales the positive term under w_r; default 1.50.
         w_gd, w_w, w_r: the modification switches; ``None`` (default) means on for "mod", off for "orig".
     """
+
+    title = "VICReg"
+    description = (
+        "A non-contrastive objective (variance-invariance-covariance), as the paper's code writes it: a "
+        "gradient-equivalent surrogate."
+    )
+    citation = GRADIENT_PARADIGM_CITATION
 
     name = "vicreg"
     orig_lambda = 30.0
