@@ -159,17 +159,22 @@ def test_overwrite_keeps_files_that_are_not_the_runs(tmp_path, backbone, corpus)
     assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
 
 
+def launch_two_processes(tmp_path, argv, port: int):
+    """``sentcse-train argv`` under ``accelerate launch`` with 2 CPU processes (gloo); the finished process."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+              "-m", "sentcse.trainers.cli.train", *argv]
+    return subprocess.run(launch, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 def test_a_two_process_run_trains_evaluates_and_exits(tmp_path, backbone, corpus):
     """Under ``accelerate launch`` (2 processes, gloo): STS-B dev is scored on every evaluation, the folder is
     written, and both processes exit (gloo's teardown once hung a run at exit)."""
     out = tmp_path / "out"
     argv = flags(backbone, corpus, out, "--method", "recse", "--eval_strategy", "steps", "--eval_steps", "2",
                  "--load_best_model_at_end", "true", "--use_cpu", "true", "--logging_steps", "2")
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29547",
-              "-m", "sentcse.trainers.cli.train", *argv]
-    done = subprocess.run(launch, capture_output=True, text=True, timeout=240, cwd=tmp_path,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = launch_two_processes(tmp_path, argv, 29547)
     assert done.returncode == 0, done.stderr[-3000:]
     state = json.loads((out / "trainer_state.json").read_text())
     assert [e["step"] for e in state["log_history"] if "eval_stsb_spearman" in e] == [2, 4]
@@ -298,10 +303,6 @@ def test_a_streamed_corpus_of_short_sentences_trains_on_two_processes(tmp_path, 
     out = tmp_path / "out"
     argv = flags(backbone, corpus, out, "--streaming", "true", "--max_length", "64", "--use_cpu", "true",
                  "--max_steps", "3", "--save_steps", "3")
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29549",
-              "-m", "sentcse.trainers.cli.train", *argv]
-    done = subprocess.run(launch, capture_output=True, text=True, timeout=240, cwd=tmp_path,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = launch_two_processes(tmp_path, argv, 29549)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3

@@ -62,21 +62,37 @@ def save_tiny_backbone(folder):
 
 
 class NanAfter(torch.nn.Module):
-    """Wraps an objective and makes its terms NaN from call ``calls + 1`` on (a run that diverges)."""
+    """Wraps an objective and makes its terms NaN from call ``calls + 1`` on (a run that diverges); with
+    ``gradient_only`` the terms stay finite and only their gradient is NaN."""
 
     gathered_outputs = ()
 
-    def __init__(self, objective, calls):
+    def __init__(self, objective, calls, gradient_only: bool = False):
         super().__init__()
-        self.objective, self.calls, self.count = objective, calls, 0
+        self.objective, self.calls, self.count, self.gradient_only = objective, calls, 0, gradient_only
         self.contrastive = objective.contrastive
 
     def forward(self, anchor, positive, output=None, gathered=None):
         self.count += 1
+        diverged = self.count > self.calls
+        if diverged and self.gradient_only:
+            anchor = _NanGradient.apply(anchor)
         terms = self.objective(anchor, positive, output, gathered)
-        if self.count > self.calls:
+        if diverged and not self.gradient_only:
             terms = {name: value * float("nan") for name, value in terms.items()}
         return terms
+
+
+class _NanGradient(torch.autograd.Function):
+    """The identity whose gradient is NaN."""
+
+    @staticmethod
+    def forward(ctx, tensor):
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
 
 
 TRAIN_SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split()
