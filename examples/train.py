@@ -27,8 +27,6 @@ BUNDLED = {
     "learning_rate": 1e-5,
     "eval_steps": 10,
     "save_total_limit": 1,
-    # SARCSE's reading that improves this backbone at this budget: the [CLS] embedding (METHODS.md section 1)
-    "embedding_source": "cls",
 }
 
 if __name__ == "__main__":

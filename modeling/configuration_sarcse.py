@@ -36,7 +36,7 @@ class SarcseConfig(SimCseConfig):
     kernel_sizes: List[int] = config_field([3, 4, 5], "TextCNN kernel sizes", kernel_list, "[paper]")
     cnn_channels: int = config_field(128, "channels c of each TextCNN branch", positive_int, "[decision]")
     embedding_source: str = config_field(
-        "cnn", "sentence embedding: cnn (the CNN-integrated z is the embedding and the contrastive view) or cls (the "
+        "cls", "sentence embedding: cnn (the CNN-integrated z is the embedding and the contrastive view) or cls (the "
         "SimCSE pooler gives both, and z only feeds the reconstruction)", one_of(*EMBEDDING_SOURCES), "[decision]")
     cnn_pooling: str = config_field(
         "max", "pooling of the integrated feature map over time into z: max or mean (over the valid windows)",

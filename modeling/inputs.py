@@ -6,6 +6,7 @@ Self-contained (torch, transformers only): ``save_pretrained`` ships it with the
 """
 
 import contextlib
+import difflib
 import numbers
 import os
 from pathlib import Path
@@ -28,15 +29,35 @@ def looks_local(name_or_path: str) -> bool:
     )
 
 
+def near_miss_folder(name_or_path: str) -> Optional[str]:
+    """A local folder whose name is very close to ``name_or_path`` (which does not exist): a typo of it, rather
+    than a Hub name to look up (the Hub's retries take half a minute before they fail)."""
+    path = Path(str(name_or_path)).expanduser()
+    if path.exists() or str(name_or_path).count("/") > 1:
+        return None
+    parent = path.parent
+    try:
+        folders = [entry.name for entry in parent.iterdir() if entry.is_dir()]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, folders, n=1, cutoff=0.85)
+    return str(parent / close[0]) if close else None
+
+
 def load_backbone_config(name_or_path: str, trust_remote_code: Optional[bool] = None):
-    """The config of a backbone folder or Hub name. A local-looking path that is no folder, a file given for the
-    folder, or a folder without config.json fails at once with what to pass instead (no Hub retries)."""
+    """The config of a backbone folder or Hub name. A local-looking path that is no folder, a name very close to a
+    local folder's (a typo), a file given for the folder, or a folder without config.json fails at once with what
+    to pass instead (no Hub retries)."""
     name = str(name_or_path)
     path = Path(name).expanduser()
     if path.is_file():
         raise NotADirectoryError(f"{name!r} is a file; pass the backbone folder (the one holding config.json)")
     if looks_local(name) and not path.is_dir():
         raise OSError(f"no folder {name!r}: pass an existing backbone folder or a Hub model name")
+    near = near_miss_folder(name)
+    if near is not None:
+        raise OSError(f"no folder {name!r}; did you mean {near!r}? (a name this close to a local folder is taken for a "
+                      "typo, not looked up on the Hub)")
     if path.is_dir() and not (path / "config.json").is_file():
         raise OSError(
             f"{name!r} has no config.json: pass the folder a backbone was saved to (save_pretrained), or a Hub model name"

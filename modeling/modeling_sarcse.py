@@ -23,7 +23,8 @@ class SarcseModelOutput(SimCseModelOutput):
     [`SimCseModelOutput`] plus SARCSE's tensors (T = longest content length in the batch, Lr = decoder_length).
 
     Args:
-        cnn_embedding (`torch.FloatTensor` of shape `(N, hidden_size)`): z, the CNN-integrated embedding.
+        cnn_embedding (`torch.FloatTensor` of shape `(N, hidden_size)`): z, the CNN-integrated embedding (None where
+            nothing reads it: `embedding_source` cls with a `decoder_input` other than z).
         token_states (`torch.FloatTensor` of shape `(N, T, hidden_size)`): X, the reconstruction target
             (last-layer states without [CLS]/[SEP]; detached when `config.detach_target`), zero at padding.
         token_mask (`torch.BoolTensor` of shape `(N, T)`): True at real content tokens.
@@ -69,7 +70,10 @@ class SarcseTextCnnEncoder(nn.Module):
         hidden, channels = config.hidden_size, config.cnn_channels
         self.kernel_sizes: List[int] = list(config.kernel_sizes)
         self.convs = nn.ModuleList(nn.Conv1d(hidden, channels, k) for k in self.kernel_sizes)
-        self.integrate = nn.Conv1d(channels * len(self.kernel_sizes), hidden, 1)
+        # z is read by the contrastive term (embedding_source cnn) or by the decoder (decoder_input z); with [CLS]
+        # and a feature-map decoder nothing reads it, and an unused parameter would break DDP
+        uses_z = config.embedding_source == "cnn" or config.decoder_input == "z"
+        self.integrate = nn.Conv1d(channels * len(self.kernel_sizes), hidden, 1) if uses_z else None
         self.pooling = config.cnn_pooling
 
     def feature_maps(self, states: torch.Tensor, lengths: torch.Tensor) -> List[torch.Tensor]:
@@ -207,7 +211,7 @@ class SarcseModel(SarcsePreTrainedModel):
               length: Optional[int] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """z and (when asked) X_hat's first ``length`` positions, from content-token states ``(N, T, d)``."""
         maps = self.cnn_encoder.feature_maps(states, lengths)
-        z = self.cnn_encoder(states, lengths, maps=maps)
+        z = self.cnn_encoder(states, lengths, maps=maps) if self.cnn_encoder.integrate is not None else None
         if not return_reconstruction:
             return z, None
         if self.config.decoder_input == "feature_maps":
@@ -231,7 +235,7 @@ class SarcseModel(SarcsePreTrainedModel):
             embeddings.append(z)
             reconstructions.append(rebuilt)
         reconstruction = groups.merge(reconstructions, self.config.decoder_length) if return_reconstruction else None
-        return groups.merge(embeddings), reconstruction
+        return (groups.merge(embeddings) if embeddings[0] is not None else None), reconstruction
 
 
 __all__ = ["SarcseModelOutput", "SarcsePreTrainedModel", "SarcseModel", "content_tokens"]

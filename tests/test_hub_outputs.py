@@ -174,9 +174,9 @@ def test_evaluate_write_card_updates_the_results(trained, stsb, tmp_path, capsys
 # ------------------------------------------------------------------------------------------------ the card
 CARD_CASES = [
     (SimCseModel, {}, "simcse.md.j2", ["pooler", "mlp_only_train", "mlp_activation", "temperature"], "2104.08821"),
-    (SarcseModel, {"embedding_source": "cls", "kernel_sizes": [2, 3]}, "sarcse.md.j2",
+    (SarcseModel, {"embedding_source": "cnn", "kernel_sizes": [2, 3]}, "sarcse.md.j2",
      ["embedding_source", "kernel_sizes", "cnn_channels", "decoder_length", "detach_target", "theta", "beta", "gamma",
-      "pooler"], "2402.15153"),
+      "cnn_pooling", "decoder_input", "reconstruction_reduction"], "2402.15153"),
     (ReCseModel, {"sqrt": "matrix", "lambda_dropout": 0.0}, "recse.md.j2",
      ["reshape_source", "sqrt", "newton_schulz_iterations", "time_for_space", "lambda_dropout", "reshape_temperature",
       "temperature"], "2408.04975"),

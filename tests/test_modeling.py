@@ -268,6 +268,10 @@ def test_backbone_locations_that_look_local_fail_at_once(tmp_path, monkeypatch, 
     assert load_backbone_config("runs/bert/final").model_type == "bert"
     model = SimCseModel.from_backbone("runs/bert/final", pooler="avg").to(device)
     assert model.encode(["the cat"]).shape == (1, 32)
+    save_tiny_backbone(tmp_path / "bert-mini-wiki")  # a typo of a local folder is not looked up on the Hub
+    for typo in ("bert-mini-wik", "bert-mini-wikii"):
+        with pytest.raises(OSError, match=rf"no folder '{typo}'; did you mean 'bert-mini-wiki'\?"):
+            SimCseModel.from_backbone(typo)
 
 
 def test_trust_remote_code_is_kept_and_passed_to_the_tokenizer(saved_models, tmp_path, monkeypatch, device):
@@ -361,7 +365,8 @@ def test_length_buckets_change_no_number(model_class, family, tokenizer, device)
     assert_buckets_change_no_number(model_class, family, tokenizer, device, extra)
 
 
-@pytest.mark.parametrize("options", [{"decoder_input": "feature_maps"}, {"cnn_pooling": "mean"}])
+@pytest.mark.parametrize("options", [{"decoder_input": "feature_maps", "embedding_source": "cnn"},
+                                     {"cnn_pooling": "mean", "embedding_source": "cnn"}])
 def test_length_buckets_change_no_number_in_sarcse_readings(options, tokenizer, device):
     assert_buckets_change_no_number(SarcseModel, "bert", tokenizer, device, options)
 
@@ -437,7 +442,7 @@ def test_sarcse_mean_pooling_and_feature_map_decoder(tokenizer, device):
     batch = tokenizer(["the cat sat on the mat", "a"], padding=True, return_tensors="pt").to(device)
     torch.manual_seed(3)
     model = tiny_model(SarcseModel, tokenizer, device=device, cnn_pooling="mean", decoder_input="feature_maps",
-                       dropout=0.0).train()
+                       embedding_source="cnn", dropout=0.0).train()
     output = model(**batch)
     encoder, lengths = model.cnn_encoder, batch["attention_mask"].sum(1) - 2
     maps = encoder.feature_maps(output.token_states, lengths)
@@ -466,7 +471,7 @@ def test_sarcse_decoder_reading_the_cls_embedding(tokenizer, device):
     torch.testing.assert_close(output.sentence_embedding, output.last_hidden_state[:, 0])
     torch.testing.assert_close(output.reconstruction, model.decoder(output.sentence_embedding))
     with pytest.raises(ValueError, match="needs embedding_source cls"):
-        tiny_model(SarcseModel, tokenizer, decoder_input="sentence_embedding")
+        tiny_model(SarcseModel, tokenizer, embedding_source="cnn", decoder_input="sentence_embedding")
 
 
 def test_sarcse_outputs_and_masks(tokenizer, device):
@@ -477,7 +482,8 @@ def test_sarcse_outputs_and_masks(tokenizer, device):
     assert output.token_mask.sum(1).tolist() == lengths.tolist()
     assert output.reconstruction.shape == (2, model.config.decoder_length, 32)
     assert not output.token_states.requires_grad  # detach_target
-    assert model.mlp is None  # embedding_source="cnn" uses no pooler MLP
+    assert model.mlp is not None and model.config.embedding_source == "cls"  # the default: [CLS] through the MLP
+    assert tiny_model(SarcseModel, tokenizer, embedding_source="cnn").mlp is None  # z needs no pooler MLP
     assert torch.equal(output.token_ids[0, : lengths[0]], batch["input_ids"][0, 1 : 1 + lengths[0]])
     assert model.eval()(**batch).reconstruction is None
 

@@ -80,8 +80,8 @@ def test_self_adaptive_reconstruction_matches_reference():
         SelfAdaptiveReconstruction(weights, reduction="mean")
 
 
-@pytest.mark.parametrize("options", [{}, {"decoder_input": "feature_maps"}, {"cnn_pooling": "mean"},
-                                     {"embedding_source": "cls"}, {"reconstruction_reduction": "sentence", "theta": 1.0},
+@pytest.mark.parametrize("options", [{}, {"embedding_source": "cnn"}, {"decoder_input": "feature_maps"},
+                                     {"cnn_pooling": "mean"}, {"reconstruction_reduction": "sentence", "theta": 1.0},
                                      {"embedding_source": "cls", "decoder_input": "sentence_embedding"}])
 def test_sarcse_reconstruction_reaches_the_backbone_and_every_head_parameter(options, tmp_path):
     """Each SARCSE reading trains every parameter it has (no unused one: DDP), and the reconstruction term alone
@@ -310,3 +310,15 @@ def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
     from transformers import AutoModel
 
     assert AutoModel.from_pretrained(out).encode(["the cat"]).shape == (1, 32)
+
+
+def test_loss_term_logs_equal_the_loss_with_gradient_accumulation_and_a_short_last_step(tmp_path):
+    """20 sentences, batch 4, 2 accumulation steps: optimizer steps of 2, 2 and 1 micro-batches in one window; the
+    logged loss/infonce is the Trainer's loss (a step is the mean of its micro-batches), not a mean over micro-batches."""
+    trainer = tiny_trainer(tmp_path, SimCseModel, max_steps=-1, num_train_epochs=1, gradient_accumulation_steps=2,
+                           logging_steps=3, save_strategy="no")
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry and "loss/infonce" in entry]
+    assert logged and trainer.state.global_step == 3
+    for entry in logged:
+        assert entry["loss/infonce"] == pytest.approx(entry["loss"], rel=1e-3, abs=1e-4)

@@ -266,10 +266,13 @@ class CseTrainer(Trainer):
         return f"the last checkpoint on disk is {last} (resume with --resume_from_checkpoint last)"
 
     def _record_terms(self, terms, anchor, positive) -> None:
+        # weighted as the Trainer's ``loss``: each optimizer step is the mean of its micro-batches (an epoch's short
+        # last step has fewer), and the window the mean of its steps
+        weight = 1.0 / max(1, int(getattr(self, "current_gradient_accumulation_steps", 1) or 1))
         for name, value in terms.items():
-            value = value.detach().float()
+            value = value.detach().float() * weight
             self._term_sums[name] = self._term_sums[name] + value if name in self._term_sums else value
-        self._term_steps += 1
+        self._term_steps += weight
         if self._diagnostics_due():
             contrastive = getattr(self.objective, "contrastive", self.objective)
             self._diagnostics_logs = gradient_diagnostics(contrastive, anchor.detach(), positive.detach())

@@ -39,9 +39,9 @@ SARCSE = MethodSpec(
     title="SARCSE",
     paper="Self-Adaptive Reconstruction with Contrastive Learning for Unsupervised Sentence Embeddings",
     arxiv="2402.15153",
-    summary="SimCSE plus a multi-scale TextCNN sentence encoder and a decoder that rebuilds every token of the "
-    "sentence from its embedding; the reconstruction error is weighted by token frequency, so frequent tokens "
-    "count less.",
+    summary="SimCSE plus a multi-scale TextCNN auto-encoder: the TextCNN integrates the token states into z and a "
+    "decoder rebuilds every token of the sentence from it; the reconstruction error is weighted by token frequency, "
+    "so frequent tokens count less. The sentence embedding is [CLS] (embedding_source cls) or z (cnn).",
     citation="""@misc{liu2024sarcse,
   title     = {Self-Adaptive Reconstruction with Contrastive Learning for Unsupervised Sentence Embeddings},
   author    = {Liu, Junlong and Shang, Xichen and Feng, Huawen and Zheng, Junhao and Ma, Qianli},
