@@ -201,6 +201,12 @@ def test_the_installed_commands_exit_0_after_success_and_2_on_bad_input(tmp_path
     assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
 
 
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_model(tmp_path, backbone, corpus, capsys):
+    """/sys is a read-only filesystem even for root: a folder there fails before the backbone is loaded."""
+    error = user_error(capsys, flags(backbone, corpus, "/sys/sentcse-test-output"))
+    assert "--output_dir /sys/sentcse-test-output cannot be written" in error
+
+
 @pytest.mark.parametrize("extra, expected", [
     (["--learning_rate", "nan"], "--learning_rate must be a finite number > 0, got nan"),
     (["--learning_rate", "-1"], "--learning_rate must be a finite number > 0, got -1.0"),

@@ -15,6 +15,7 @@ import logging
 import math
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -166,6 +167,7 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
 
     ``resume``: None, "last" (this run's newest checkpoint) or a checkpoint folder."""
     mine = accepted_fingerprints(description)
+    check_writable(folder)
     if overwrite and resume:
         raise UsageError("--overwrite_output_dir and --resume_from_checkpoint contradict each other: choose one")
     if folder.resolve() == Path(description["backbone"]).expanduser().resolve():
@@ -203,6 +205,20 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
             path = folder / name
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     return None, user_files
+
+
+def check_writable(folder: Path) -> None:
+    """The output folder (or, before it exists, its nearest existing parent) takes a file: found now, not at the
+    first file a run writes (a read-only mount or a folder without write permission)."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as error:
+        raise UsageError(f"--output_dir {folder} cannot be written ({error.strerror or error}): choose a writable "
+                         "folder") from None
 
 
 def record_run_files(folder: Path, description: Dict[str, Any], user_files: List[str]) -> None:
