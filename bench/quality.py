@@ -103,6 +103,8 @@ VARIANTS = {  # run -> (method, the options it changes)
     # the paper's ablation shape around the [CLS] reading: without reconstruction, without self-adaptive weights
     "sarcse_c128_cls_rec0": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "beta": "0", "gamma": "0"}),
     "sarcse_c128_cls_uniform": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "theta": "1.0"}),
+    "sarcse_c128_cls_rec2.5e-1": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "beta": "2.5e-1",
+                                             "gamma": "2.5e-1"}),
 }
 
 
