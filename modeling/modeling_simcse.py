@@ -84,6 +84,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
 
     def __init__(self, config: SimCseConfig, backbone: Optional[PreTrainedModel] = None):
+        config.validate()  # the cross-field rules, for a config changed after it was built
         super().__init__(config)
         if backbone is None:
             backbone = AutoModel.from_config(config.backbone_config, **self._backbone_kwargs(config.backbone_config))

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from sentcse.modeling import SarcseConfig, SimCseConfig
+from sentcse.modeling import SarcseConfig, SarcseModel, SimCseConfig
 from sentcse.trainers.cli.arguments import parse_args
-from tiny import save_tiny_backbone
+from tiny import save_tiny_backbone, tiny_backbone_config
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY = {"modeling": "sentcse.modeling", "trainers": "sentcse.trainers", "model_cards": "sentcse.model_cards"}
@@ -126,20 +126,53 @@ def test_checkpoints_saved_before_the_layout_give_identical_embeddings(method, d
 
 # ------------------------------------------------------------------------------------------------ configs
 def test_config_fields_are_checked_on_construction_and_on_change():
-    with pytest.raises(ValueError, match="theta is not a field of a simcse config"):
-        SimCseConfig(theta=0.5)
-    with pytest.raises(ValueError, match="pooler must be one of"):
+    from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
+
+    with pytest.raises(StrictDataclassFieldValidationError, match="(?s)'pooler'.*expected one of .*got max"):
         SimCseConfig(pooler="max")
+    with pytest.raises(StrictDataclassFieldValidationError, match="(?s)'cnn_channels'.*expected int, got float"):
+        SarcseConfig(cnn_channels=2.5)
     config = SarcseConfig(max_length=16)
     assert config.decoder_length == 14  # derived default
-    with pytest.raises(ValueError, match="decoder_length must be >= the largest kernel size"):
-        config.decoder_length = 2
-    assert config.decoder_length == 14  # a rejected change leaves the config as it was
-    with pytest.raises(ValueError, match="cnn_channels must be an integer >= 1"):
-        config.cnn_channels = 0
+    with pytest.raises(StrictDataclassFieldValidationError, match="(?s)'cnn_channels'.*must be >= 1, got 0"):
+        config.cnn_channels = 0  # a field's own checks run on assignment
+    assert config.cnn_channels == 128
+    config.decoder_length = 2  # the cross-field rules run in validate(): save_pretrained and the model call it
+    with pytest.raises(StrictDataclassClassValidationError, match="decoder_length must be >= the largest kernel"):
+        config.validate()
+    with pytest.raises(StrictDataclassClassValidationError, match="decoder_length must be >= the largest kernel"):
+        SarcseModel(SarcseConfig(backbone_config=tiny_backbone_config(), max_length=16, decoder_length=2))
     config.kernel_sizes = [2, 3]
     config.decoder_length = 3
     assert SarcseConfig.from_dict(config.to_dict()).decoder_length == 3
+
+
+def test_unknown_config_keys_are_refused_and_older_files_still_load(caplog):
+    with pytest.raises(ValueError, match=r"^thetta \(did you mean theta\?\): not a field of a sarcse config$"):
+        SarcseConfig(thetta=0.2)
+    with pytest.raises(ValueError, match=r"theta \(a field of sarcse; choose that method\): not a field of a simcse"):
+        SimCseConfig(theta=0.5)
+    with pytest.raises(ValueError, match="colour: not a field of a simcse config [(]its fields: pooler, "):
+        SimCseConfig(colour="red")
+    saved = {**SarcseConfig().to_dict(), "thetta": 0.2, "reshape_weight": 0.5}  # keys an older sentcse wrote
+    with caplog.at_level("WARNING"):
+        config = SarcseConfig.from_dict(saved)
+    assert "ignoring reshape_weight, thetta" in caplog.text
+    assert not hasattr(config, "thetta") and not hasattr(config, "reshape_weight") and config.theta == 0.1
+
+
+def test_a_config_error_reads_as_one_line():
+    from sentcse.trainers.errors import error_line
+
+    with pytest.raises(Exception) as raised:
+        SarcseConfig(theta=0)
+    assert error_line(raised.value) == "theta must be in (0, 1], got 0"
+    with pytest.raises(Exception) as raised:
+        SarcseConfig(embedding_source="mean")
+    assert error_line(raised.value) == ("Field 'embedding_source' expected one of ('cnn', 'cls'), got mean")
+    with pytest.raises(Exception) as raised:
+        SarcseConfig(max_length=4)
+    assert error_line(raised.value).startswith("decoder_length must be >= the largest kernel size (5), got 2")
 
 
 def test_config_docstrings_list_their_fields():
@@ -157,15 +190,6 @@ def test_a_saved_field_of_another_method_is_dropped_on_load(caplog):
     with caplog.at_level("WARNING"):
         config = SimCseConfig.from_dict(saved)
     assert not hasattr(config, "theta") and "ignoring theta" in caplog.text
-
-
-def test_decoder_length_follows_max_length_while_derived():
-    config = SarcseConfig()
-    config.max_length = 64
-    assert config.decoder_length == 62
-    config.decoder_length = 20
-    config.max_length = 32
-    assert config.decoder_length == 20
 
 
 # ------------------------------------------------------------------------------------------------ CLI

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import sentcse.modeling as modeling
 from sentcse.modeling import ReCseConfig, ReCseModel, SarcseConfig, SarcseModel, SimCseConfig, SimCseModel
-from sentcse.modeling.configuration_simcse import declared_fields
+from sentcse.modeling.configuration_simcse import CONFIG_ERRORS, declared_fields
 from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -322,7 +322,7 @@ def test_trust_remote_code_is_kept_and_passed_to_the_tokenizer(saved_models, tmp
     ],
 )
 def test_invalid_config_values_name_the_field(config_class, kwargs, field):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(CONFIG_ERRORS, match=field):
         config_class(backbone_config=tiny_backbone_config(), **kwargs)
 
 
@@ -470,7 +470,7 @@ def test_sarcse_decoder_reading_the_cls_embedding(tokenizer, device):
     assert model.cnn_encoder is None and output.cnn_embedding is None
     torch.testing.assert_close(output.sentence_embedding, output.last_hidden_state[:, 0])
     torch.testing.assert_close(output.reconstruction, model.decoder(output.sentence_embedding))
-    with pytest.raises(ValueError, match="needs embedding_source cls"):
+    with pytest.raises(CONFIG_ERRORS, match="needs embedding_source cls"):
         tiny_model(SarcseModel, tokenizer, embedding_source="cnn", decoder_input="sentence_embedding")
 
 

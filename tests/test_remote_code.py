@@ -1,7 +1,8 @@
 """Remote code without questions: a saved folder loads with ``AutoModel.from_pretrained(folder,
 trust_remote_code=True)`` and ``encode`` works in a process that cannot import sentcse, with stdin closed, without
 "Do you wish to run the custom code?" (the tokenizer is loaded with the same flag), whichever way the tokenizer was
-saved; and ``load_encoder`` never asks either."""
+saved; ``AutoTokenizer.from_pretrained(folder, trust_remote_code=True)`` neither (transformers reads config.json
+before the tokenizer files, so the flag is needed there too); and ``load_encoder`` never asks either."""
 
 import builtins
 import json
@@ -44,7 +45,7 @@ SCRIPT = textwrap.dedent(
         return real_input(prompt)  # stdin is closed: EOFError, as for a script run without a terminal
 
     builtins.input = recording_input
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoTokenizer
 
     results = {}
     for name, folder in json.loads(sys.argv[1]).items():
@@ -53,6 +54,8 @@ SCRIPT = textwrap.dedent(
         embeddings = model.encode(%r, normalize=True)
         results[name] = {"shape": list(embeddings.shape), "embeddings": embeddings.tolist(),
                          "module": type(model).__module__, "tokenizer": type(model.get_tokenizer()).__name__}
+        if not name.endswith("vocab_only"):  # a bare vocab.txt names no tokenizer class; sentcse always writes one
+            results[name]["auto_tokenizer"] = type(AutoTokenizer.from_pretrained(folder, trust_remote_code=True)).__name__
         print(embeddings.shape)
     imported = sorted(n for n in sys.modules if n.split(".")[0] in HIDDEN)
     print("RESULT " + json.dumps({"results": results, "asked": asked, "imported": imported, "refused": refused}))
@@ -102,7 +105,7 @@ def test_readme_snippet_runs_without_sentcse_and_without_a_prompt(tmp_path):
     for name, got in report["results"].items():
         assert got["shape"] == [2, 32], name
         assert got["module"].startswith("transformers_modules."), (name, got["module"])
-        assert got["tokenizer"] == "BertTokenizer", name
+        assert got["tokenizer"] == got.get("auto_tokenizer", "BertTokenizer") == "BertTokenizer", name
         np.testing.assert_allclose(np.array(got["embeddings"]), expected[name], atol=1e-5, rtol=0, err_msg=name)
 
 

@@ -91,7 +91,7 @@ def test_an_incomplete_checkpoint_is_named_with_the_previous_one(tmp_path, backb
     ("one sentence", ["--max_train_samples", "1"], "fewer than one batch of 4"),
     ("no sample", ["--max_train_samples", "0"], "--max_train_samples must be >= 1, got 0"),
     ("zero steps", ["--max_steps", "-1", "--num_train_epochs", "0.1"], "make 0 optimizer steps"),
-    ("temperature", ["--temperature", "0"], "temperature must be a number > 0"),
+    ("temperature", ["--temperature", "0"], "temperature must be > 0, got 0.0"),
     ("objective", ["--objective", "simclr"], "unknown objective 'simclr'"),
     ("missing backbone", ["--backbone", "./no/such/folder"], "no folder"),
 ])
@@ -277,7 +277,7 @@ def test_the_readme_launcher_keeps_the_scripts_exit_status(tmp_path):
     done = subprocess.run(["bash", str(REPO / "scripts" / "launch.sh"), "--temperature", "0", "--output_dir",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
-    assert "sentcse-train: error: --method sarcse: temperature must be a number > 0" in done.stderr
+    assert "sentcse-train: error: --method sarcse: temperature must be > 0, got 0.0" in done.stderr
     assert "Traceback" not in done.stderr and "CalledProcessError" not in done.stderr
 
 

@@ -2,6 +2,7 @@
 term, and a ``MethodSpec``; nothing else in sentcse is touched (used by tests/test_layout.py)."""
 
 import torch
+from huggingface_hub.dataclasses import strict
 
 from sentcse.modeling import SimCseConfig, SimCseModel
 from sentcse.modeling.configuration_simcse import config_field, positive
@@ -9,6 +10,7 @@ from sentcse.trainers.methods import MethodSpec
 from sentcse.trainers.objectives import CseObjective
 
 
+@strict(accept_kwargs=True)
 class ToyConfig(SimCseConfig):
     r"""
     A SimCSE config plus a norm penalty.

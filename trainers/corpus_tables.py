@@ -6,6 +6,8 @@ from typing import List, Optional
 
 from datasets import IterableDataset
 
+from .errors import error_line
+
 # Local corpora with columns (--text_column names the sentence column): suffix -> datasets builder and its options.
 TABLE_FORMATS = {".jsonl": ("json", {}), ".json": ("json", {}), ".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t"}),
                  ".parquet": ("parquet", {})}
@@ -28,7 +30,7 @@ def table_dataset(files: List[Path], text_column: str, streaming: bool, cache_di
         dataset = load_dataset(builder, data_files=[str(path) for path in files], split="train", streaming=streaming,
                                cache_dir=cache_dir, **options)
     except Exception as error:  # noqa: BLE001  (datasets raises many kinds for a malformed table)
-        raise ValueError(f"{files[0]}: not a readable {table_format(files[0])[1:]} table ({first_error_line(error)})") from None
+        raise ValueError(f"{files[0]}: not a readable {table_format(files[0])[1:]} table ({error_line(error)})") from None
     columns = column_names(dataset)
     if text_column not in columns:
         raise ValueError(f"{files[0]} has no column {text_column!r} (columns: {', '.join(columns)}); pass "
@@ -44,6 +46,3 @@ def column_names(dataset) -> List[str]:
     return columns
 
 
-def first_error_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

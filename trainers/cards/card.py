@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Optional, Union
 
 from ... import model_cards
-from ...modeling.configuration_simcse import declared_fields
+from ...modeling.configuration_simcse import CONFIG_ERRORS, declared_fields
 from ..methods import METHODS, MethodSpec, get_method
 from ..objectives import VARIANT_OBJECTIVES
 from ..token_frequency import TOKEN_COUNTS_FILE
@@ -106,7 +106,7 @@ def _derived_default(config, name: str) -> Any:
     values[name] = _declared_default(fields[name])
     try:
         return getattr(type(config)(backbone_config=config.backbone_config, **values), name)
-    except (TypeError, ValueError):
+    except CONFIG_ERRORS:
         return None
 
 

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -17,9 +18,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import yaml
 from transformers import HfArgumentParser
 
-from ...modeling.configuration_simcse import declared_fields
+from ...modeling.configuration_simcse import declared_fields, field_choices
 from ..methods import METHODS, MethodSpec, get_method
 from ..presets import PRESETS, preset_defaults
+from ..errors import error_line
 from ..trainer import CseTrainingArguments
 
 
@@ -30,12 +32,6 @@ EXIT_STATUS_FILE = "SENTCSE_EXIT_STATUS_FILE"
 
 class UsageError(ValueError):
     """A user error in the command line or config file: printed as one line, exit status 2."""
-
-
-def first_line(error: BaseException) -> str:
-    """An exception as one line: its message's first line, or its type when it has none."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def report_errors(program: str, run, argv: Optional[Sequence[str]], errors: Dict[type, int]):
@@ -87,10 +83,14 @@ class DataArguments:
 
 
 def _flag_type(annotation) -> Any:
-    """The flag type of a config field: Optional[X] (None keeps the config's default); a list stays a list of its
-    element type; a mapping is a YAML / JSON string."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    base = args[0] if typing.get_origin(annotation) is typing.Union and len(args) == 1 else annotation
+    """The flag type of a config field: Optional[X] (None keeps the config's default), X the first type of a union
+    (``float | int`` is a float); a choice is a string; a list stays a list of its element type; a mapping is a
+    YAML / JSON string."""
+    base = annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        base = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if typing.get_origin(base) is typing.Literal:
+        return Optional[type(typing.get_args(base)[0])]
     if typing.get_origin(base) is dict or base is dict:
         return Optional[str]
     if typing.get_origin(base) is list or base is list:
@@ -103,9 +103,9 @@ def method_arguments(spec: MethodSpec) -> type:
     fields = []
     for name, config_field in declared_fields(spec.config_class).items():
         metadata = {"help": spec.field_help(name)}
-        choices = getattr(config_field.metadata.get("check"), "choices", None)
+        choices = field_choices(config_field)
         if choices:
-            metadata["choices"] = [choice for choice in choices if choice is not None]
+            metadata["choices"] = list(choices)
         fields.append((name, _flag_type(config_field.type), dataclasses.field(default=None, metadata=metadata)))
     arguments = dataclasses.make_dataclass(f"{spec.name.title()}Arguments", fields)
     arguments._argument_group_name = f"{spec.name} config (None keeps the config's default)"
@@ -140,7 +140,7 @@ def _read_config_file(path: str) -> Dict[str, Any]:
     except FileNotFoundError:
         raise UsageError(f"config file {path} not found") from None
     except yaml.YAMLError as error:
-        raise UsageError(f"{path} is not valid YAML/JSON: {first_line(error)}") from None
+        raise UsageError(f"{path} is not valid YAML/JSON: {error_line(error)}") from None
     if not isinstance(values, dict):
         raise UsageError(f"{path} must hold a mapping of flag names to values")
     return values
@@ -214,7 +214,7 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
     except UsageError as error:
         raise UsageError(f"{source}{error}") from None
     except ValueError as error:  # a TrainingArguments rule, e.g. save_steps not a multiple of eval_steps
-        raise UsageError(f"{source}{first_line(error)}") from None
+        raise UsageError(f"{source}{error_line(error)}") from None
     if remaining:
         raise UsageError(source + _unknown_flags_message(remaining, spec))
     _merge_preset_objective_kwargs(parsed[1], preset)

@@ -22,11 +22,12 @@ from typing import List, Optional, Sequence
 
 from transformers import HfArgumentParser
 
-from ...modeling.configuration_simcse import POOLERS
+from ...modeling.configuration_simcse import CONFIG_ERRORS, POOLERS
 from .. import sts
 from ..cards import merge_sts_results, write_model_card
+from ..errors import error_line
 from ..methods import METHODS
-from .arguments import UsageError, first_line, report_errors
+from .arguments import UsageError, report_errors
 
 
 @dataclasses.dataclass
@@ -100,8 +101,8 @@ def _load_model(args):
     try:
         return sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device,
                                 trust_remote_code=args.trust_remote_code)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot load {args.model!r}: {first_line(error)}") from error
+    except (OSError, *CONFIG_ERRORS) as error:
+        raise UsageError(f"cannot load {args.model!r}: {error_line(error)}") from error
 
 
 def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):

@@ -17,13 +17,15 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from transformers import set_seed
 
+from ...modeling.configuration_simcse import CONFIG_ERRORS
 from ...modeling.inputs import load_backbone_config, load_tokenizer
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
+from ..errors import error_line
 from ..data import CorpusError, EpochShuffled, TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
 from ..sts import DEV_FILE_TASK, DEV_TASK, StsEvaluator, format_table, load_pairs_file, sts_pairs_dataset
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
-from .arguments import UsageError, config_kwargs, first_line, parse_args, report_errors
+from .arguments import UsageError, config_kwargs, parse_args, report_errors
 from .runs import (
     RUN_FILE, check_run_size, check_training_values, decided_by_main, prepare_output_folder, record_run_files,
     run_description, run_file_text,
@@ -38,8 +40,8 @@ def _checked(what: str, build):
         return build()
     except UsageError:
         raise
-    except (ValueError, TypeError, OSError, EOFError) as error:
-        raise UsageError(f"{what}: {first_line(error)}") from error
+    except (*CONFIG_ERRORS, OSError, EOFError) as error:
+        raise UsageError(f"{what}: {error_line(error)}") from error
 
 
 def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..errors import error_line
 from .tasks import EXPECTED_N_PAIRS, HUB_DATASETS, STS_SUBSETS, TEST_TASKS, canonical_task
 
 if TYPE_CHECKING:
@@ -289,8 +290,7 @@ def load_pairs_file(name: str, split: str = "validation") -> StsTask:
     except ValueError:
         raise
     except Exception as error:  # noqa: BLE001  (a missing file, a malformed table, an unreachable Hub)
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"--dev_file {name}: could not be read ({text})") from None
+        raise ValueError(f"--dev_file {name}: could not be read ({error_line(error)})") from None
     missing = [column for column in PAIR_COLUMNS if column not in table.column_names]
     if missing:
         raise ValueError(f"--dev_file {name} has no column {', '.join(missing)} (columns: "

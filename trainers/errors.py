@@ -1,0 +1,18 @@
+"""How a user error reads: one line."""
+
+import re
+
+from huggingface_hub.errors import StrictDataclassError, StrictDataclassFieldValidationError
+
+
+def error_line(error: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type when it has none. A config's error
+    (huggingface_hub's "Validation error for field 'x':" above its cause) reads as its cause, after the field's
+    name where the cause does not say it ("theta must be in (0, 1], got 0")."""
+    cause = error.__cause__
+    if isinstance(error, StrictDataclassError) and cause is not None and str(cause).strip():
+        field = re.search(r"'([^']+)'", str(error)) if isinstance(error, StrictDataclassFieldValidationError) else None
+        text = error_line(cause)
+        return f"{field.group(1)} {text}" if field and f"'{field.group(1)}'" not in text else text
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
