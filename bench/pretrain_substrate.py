@@ -6,14 +6,19 @@
 
 It continues the shipped backbone (encoder + ``mlm_head.safetensors``; ``--init scratch`` starts from random
 weights) on one-sentence inputs of wiki1m (at most 32 tokens, 15% masked, 80/10/10), batch 256, AdamW with a
-linear warm-up and a linear decay to 0 at ``--total_tokens``. The loss is computed only at the masked positions
-(the vocabulary projection of the other 85% is never needed). bf16 autocast where the CPU has AMX or
-avx512_bf16 (or a GPU is used), fp32 otherwise; tokens/s and the CPU are printed and recorded.
+linear warm-up and a linear decay to 0 at ``--total_tokens``. The training is ``transformers.Trainer`` with
+``DataCollatorForLanguageModeling``; its one override (``compute_loss``) computes the loss only at the masked
+positions (``BertForMaskedLM``'s own loss projects all positions onto the vocabulary, 85% of them for nothing).
+bf16 autocast where the CPU has AMX or avx512_bf16 (or a GPU is used), fp32 otherwise; tokens/s and the CPU are
+printed and recorded.
 
 Resumable: everything lives in ``--output_dir`` (default ``$SENTCSE_PRETRAIN_DIR``, else
-``~/.cache/sentcse/pretrain_substrate``, outside the work tree): ``checkpoint.pt`` (weights, AdamW state, schedule,
-RNG states, position in the data, the curve so far) is replaced atomically every ``--checkpoint_minutes`` and at
-every evaluation, so a run killed at any moment loses at most that much work; rerunning the command continues it.
+``~/.cache/sentcse/pretrain_substrate``, outside the work tree). Training runs in segments between evaluations:
+each ``train()`` resumes the Trainer's last checkpoint (weights, AdamW state, schedule, RNG states, position in the
+data) and ends with a new one where the next evaluation is due, at ``--max_minutes`` or SIGTERM, and every
+``--checkpoint_minutes``; the curve so far is ``run_state.json`` (replaced atomically). A run killed at any moment
+loses at most that much work; rerunning the command continues it. (A folder of the earlier hand-written loop,
+``checkpoint.pt``, is refused: its state does not carry over.)
 
 Stop rule, measured every ``--eval_every_tokens`` (and at the start): MLM loss on a held-out slice (every 500th
 sentence of wiki1m, never trained on, fixed masks), raw STS-B dev ([CLS] and mean pooling) and a fixed SimCSE probe
@@ -200,17 +205,6 @@ def pack_tokens(ids, lengths, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def epoch_order(n_train: int, seed: int, epoch: int):
-    import numpy as np
-
-    return np.random.default_rng([seed, epoch]).permutation(n_train)
-
-
-def mlm_batch(collator, ids, lengths, rows):
-    examples = [{"input_ids": ids[r, :lengths[r]].tolist()} for r in rows]
-    return collator.torch_call(examples)
-
-
 # ------------------------------------------------------------------------------------------------------ model
 def build_model(args, backbone: str):
     import torch
@@ -235,16 +229,16 @@ def build_model(args, backbone: str):
     return model
 
 
-def masked_loss(model, batch, device):
-    """Cross-entropy of the MLM head at the masked positions only, and their count. The positions are found on the
-    host, where the collator made the batch, so that a GPU step needs no synchronisation."""
+def masked_loss(model, batch):
+    """Cross-entropy of the MLM head at the masked positions only, and their count: the vocabulary projection of
+    the other 85% of the positions, which ``BertForMaskedLM``'s own loss computes and ignores, is skipped."""
     import torch.nn.functional as F
 
     labels = batch["labels"].flatten()
     selected = (labels != -100).nonzero().squeeze(1)
-    hidden = model.bert(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).last_hidden_state
-    logits = model.cls(hidden.flatten(0, 1).index_select(0, selected.to(device)))
-    return F.cross_entropy(logits.float(), labels[selected].to(device)), int(selected.numel())
+    hidden = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    logits = model.cls(hidden.flatten(0, 1).index_select(0, selected))
+    return F.cross_entropy(logits.float(), labels[selected]), int(selected.numel())
 
 
 def autocast(device, precision: str):
@@ -253,22 +247,17 @@ def autocast(device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def lr_factor(step: int, warmup: int, total_steps: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-
 # ------------------------------------------------------------------------------------------------------ evaluation
-def held_out_loss(model, collator, ids, lengths, rows, device, precision) -> float:
+def held_out_loss(model, collator, held_out: "TokenRows", device, precision) -> float:
     import torch
 
     model.eval()
     total, count = 0.0, 0
     with torch.random.fork_rng(devices=[]), torch.no_grad(), autocast(device, precision):
         torch.manual_seed(1234)  # the same masks at every evaluation
-        for begin in range(0, len(rows), 256):
-            loss, n = masked_loss(model, mlm_batch(collator, ids, lengths, rows[begin:begin + 256]), device)
+        for begin in range(0, len(held_out), 256):
+            batch = collator([held_out[i] for i in range(begin, min(begin + 256, len(held_out)))])
+            loss, n = masked_loss(model, {key: value.to(device) for key, value in batch.items()})
             total += float(loss) * n
             count += n
     model.train()
@@ -334,8 +323,9 @@ def simcse_probe(folder: Path, args, work_dir: Path) -> dict:
     return out
 
 
-def decide(curve: list, args) -> tuple:
-    """(ready, stop, reason) after the last evaluation of ``curve``."""
+def decide(curve: list, args, schedule_done: bool = False) -> tuple:
+    """(ready, stop, reason) after the last evaluation of ``curve``; ``schedule_done``: the last step of the
+    schedule (its tokens estimated from the mean sentence length) was taken."""
     point = curve[-1]
     raw_best = max(point["raw_dev"].values())
     means = {run: sum(v.values()) / len(v) for run, v in point["probe_dev"].items()}
@@ -347,7 +337,7 @@ def decide(curve: list, args) -> tuple:
     if margin > spread:
         return True, True, (f"ready: probe {best} {means[best]:.2f} beats the raw backbone's best pooler {raw_best:.2f} "
                             f"by {margin:.2f} > seed spread {spread:.2f}")
-    if point["tokens"] >= args.total_tokens:
+    if point["tokens"] >= args.total_tokens or schedule_done:
         return False, True, f"not ready by {args.total_tokens / 1e6:.0f}M tokens (margin {margin:.2f}, spread {spread:.2f})"
     if len(curve) >= 2 and curve[-2]["held_out_loss"] - point["held_out_loss"] < args.min_loss_drop:
         return False, True, (f"held-out MLM loss stopped falling ({curve[-2]['held_out_loss']:.3f} -> "
@@ -448,17 +438,75 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------------------------------------ state
-def save_state(path: Path, model, optimizer, state: dict) -> None:
-    import torch
+# ------------------------------------------------------------------------------------------------------ training
+class TokenRows:
+    """Rows of the tokenised corpus as a map-style dataset of ``{"input_ids": [...]}`` (unpadded)."""
 
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    def __init__(self, ids, lengths, rows):
+        self.ids, self.lengths, self.rows = ids, lengths, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        row = self.rows[index]
+        return {"input_ids": self.ids[row, :self.lengths[row]].tolist()}
+
+
+def masked_positions_trainer():
+    """``transformers.Trainer`` with the loss of ``masked_loss`` (its public ``compute_loss`` hook)."""
+    from transformers import Trainer
+
+    class MaskedPositionsTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, _ = masked_loss(model, inputs)
+            return (loss, None) if return_outputs else loss
+
+    return MaskedPositionsTrainer
+
+
+def segment_control(next_eval_tokens: float, deadline: float, checkpoint_minutes: float, stop_requested: list):
+    """A callback ending ``train()`` with a checkpoint when the next evaluation is due (``next_eval_tokens`` seen),
+    at ``deadline`` (``time.time()``) or on SIGTERM; it also checkpoints every ``checkpoint_minutes``, and records
+    the tokens/s of each logging window."""
+    from transformers import TrainerCallback
+
+    class SegmentControl(TrainerCallback):
+        def __init__(self):
+            self.paused, self.last_save, self.tokens_per_second = False, time.time(), None
+            self.window = None
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.num_input_tokens_seen >= next_eval_tokens:
+                control.should_save = control.should_training_stop = True
+            elif stop_requested or time.time() > deadline:
+                self.paused = control.should_save = control.should_training_stop = True
+            elif time.time() - self.last_save > checkpoint_minutes * 60:
+                control.should_save = True
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last_save = time.time()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            now_tokens, now_time = state.num_input_tokens_seen, time.perf_counter()
+            if self.window is not None and now_time > self.window[1]:
+                self.tokens_per_second = (now_tokens - self.window[0]) / (now_time - self.window[1])
+            self.window = (now_tokens, now_time)
+
+    return SegmentControl()
+
+
+def training_arguments(args, out: Path, total_steps: int, precision: str, device):
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=args.batch_size, learning_rate=args.peak_lr,
+        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, lr_scheduler_type="linear",
+        max_steps=total_steps, max_grad_norm=1.0, seed=args.seed, bf16=precision == "bf16",
+        use_cpu=device.type == "cpu", save_strategy="no", save_total_limit=1, logging_steps=args.log_every,
+        include_num_input_tokens_seen="non_padding", report_to="none", disable_tqdm=True,
+        dataloader_drop_last=False, remove_unused_columns=False,
+    )
 
 
 def main(argv=None) -> int:
@@ -467,7 +515,9 @@ def main(argv=None) -> int:
         os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
+    from safetensors.torch import load_file
     from transformers import AutoTokenizer, DataCollatorForLanguageModeling
+    from transformers.trainer_utils import get_last_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -476,7 +526,7 @@ def main(argv=None) -> int:
     backbone = args.backbone or bert_mini_path()
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / "checkpoint.pt"
+    run_state = out / "run_state.json"
     recipe = {"init": args.init, "backbone": str(backbone), "corpus": args.corpus.name, "batch_size": args.batch_size,
               "max_length": args.max_length, "peak_lr": args.peak_lr, "warmup_steps": args.warmup_steps,
               "weight_decay": args.weight_decay, "total_tokens": args.total_tokens, "seed": args.seed,
@@ -494,129 +544,104 @@ def main(argv=None) -> int:
             pack_tokens(ids, lengths, args.pack_tokens)
         print(args.pack_tokens or args.tokens or token_cache(args, out))
         return 0
+    if (out / "checkpoint.pt").is_file():
+        raise SystemExit(f"{out} holds a run of the earlier hand-written loop (checkpoint.pt), which this version "
+                         "cannot continue; pass another --output_dir")
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="pt")
     torch.manual_seed(args.seed)  # before the model: --init scratch draws its weights from it
-    model = build_model(args, backbone).to(device)
-    decay = [p for n, p in model.named_parameters() if not ("bias" in n or "LayerNorm" in n)]
-    no_decay = [p for n, p in model.named_parameters() if "bias" in n or "LayerNorm" in n]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.peak_lr)
+    model = build_model(args, backbone)
 
-    if checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)
-        if saved["state"]["recipe"] != recipe:
-            changed = {k: (saved["state"]["recipe"].get(k), v) for k, v in recipe.items() if saved["state"]["recipe"].get(k) != v}
-            raise SystemExit(f"{checkpoint} was written with another recipe {changed} (saved, now); pass the same flags "
+    if run_state.is_file():
+        state = json.loads(run_state.read_text())
+        if state["recipe"] != recipe:
+            changed = {k: (state["recipe"].get(k), v) for k, v in recipe.items() if state["recipe"].get(k) != v}
+            raise SystemExit(f"{run_state} was written with another recipe {changed} (saved, now); pass the same flags "
                              f"or another --output_dir")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["torch_rng"].cpu())  # map_location moved it: the CPU generator takes a CPU tensor
-        if saved.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([rng.cpu() for rng in saved["cuda_rng"]])
-        state = saved["state"]
-        print(f"[pretrain] resumed {checkpoint}: step {state['step']}, {state['tokens'] / 1e6:.2f}M tokens", flush=True)
         if state.get("decision_final"):
             print(f"[pretrain] already decided: {state['decision']}", flush=True)
             write_results(state, args, machine, command)
             return 0
     else:
-        state = {"recipe": recipe, "step": 0, "tokens": 0, "epoch": 0, "offset": 0, "curve": [],
-                 "next_eval_tokens": 0.0, "throughput": {}}
+        state = {"recipe": recipe, "step": 0, "tokens": 0, "epoch": 0, "curve": [], "next_eval_tokens": 0.0,
+                 "throughput": {}}
+    last = get_last_checkpoint(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
+    if last:  # the weights where the last segment stopped (train() resumes optimizer, schedule, RNG and data order)
+        model.load_state_dict(load_file(str(Path(last) / "model.safetensors")), strict=False)
+        model.tie_weights()
+        trainer_state = json.loads((Path(last) / "trainer_state.json").read_text())
+        state.update(step=trainer_state["global_step"], tokens=trainer_state["num_input_tokens_seen"],
+                     epoch=int(trainer_state["epoch"]))
+        print(f"[pretrain] resuming {last}: step {state['step']}, {state['tokens'] / 1e6:.2f}M tokens", flush=True)
+    model.to(device)
 
     state["throughput"].update(threads=torch.get_num_threads(), cpu_bf16_flags=cpu_bf16_flags(), device=str(device))
     ids, lengths = tokenized_corpus(args, tokenizer, out)
     index = list(range(len(ids)))
-    held_out = index[::HELD_OUT_EVERY]
-    train_rows = [i for i in index if i % HELD_OUT_EVERY]
-    mean_tokens = float(lengths[train_rows].mean())
+    held_out = TokenRows(ids, lengths, index[::HELD_OUT_EVERY])
+    train_rows = TokenRows(ids, lengths, [i for i in index if i % HELD_OUT_EVERY])
+    mean_tokens = float(lengths[train_rows.rows].mean())
     total_steps = math.ceil(args.total_tokens / (mean_tokens * args.batch_size))
     print(f"[pretrain] {len(train_rows):,} training sentences ({mean_tokens:.1f} tokens on average), "
           f"{len(held_out):,} held out; schedule {total_steps:,} steps", flush=True)
 
-    stop_requested = []
-    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append("SIGTERM"))
-    started = time.perf_counter()
-    last_save = time.perf_counter()
-    window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
-    order = epoch_order(len(train_rows), args.seed, state["epoch"])
-    model.train()
+    def save_run_state() -> None:
+        tmp = run_state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, run_state)
+        write_results(state, args, machine, command)
 
     def evaluate() -> bool:
-        nonlocal last_save
         print(f"[pretrain] evaluating at {state['tokens'] / 1e6:.2f}M tokens ...", flush=True)
         begin = time.perf_counter()
         folder = out / "encoder"
         export_encoder(model, tokenizer, folder)
         point = {"tokens": state["tokens"], "step": state["step"],
-                 "held_out_loss": held_out_loss(model, collator, ids, lengths, held_out, device, precision),
+                 "held_out_loss": held_out_loss(model, collator, held_out, device, precision),
                  "raw_dev": raw_dev(folder, args.sts_dir),
                  "probe_dev": simcse_probe(folder, args, out / "probe"), "date": now()}
         state["curve"].append(point)
-        ready, stop, reason = decide(state["curve"], args)
+        ready, stop, reason = decide(state["curve"], args, schedule_done=state["step"] >= total_steps)
         point["eval_seconds"] = round(time.perf_counter() - begin, 1)
         state["decision"], state["ready"], state["decision_final"] = reason, ready, stop
         state["next_eval_tokens"] = state["tokens"] + args.eval_every_tokens
         print(f"[pretrain] loss {point['held_out_loss']:.3f}, raw dev {point['raw_dev']}, {reason}", flush=True)
         if ready:
             export_encoder(model, tokenizer, out / "final", dtype=torch.float16, mlm_head=True)
-        save_state(checkpoint, model, optimizer, state)
-        write_results(state, args, machine, command)
-        last_save = time.perf_counter()
+        save_run_state()
         return stop
 
+    stop_requested = []
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append("SIGTERM"))
+    deadline = time.time() + args.max_minutes * 60 if args.max_minutes else float("inf")
+    trainer_class = masked_positions_trainer()
+    # Training runs in segments between evaluations: each train() resumes the last checkpoint and stops (with one)
+    # where the next evaluation is due; the evaluation (and its SimCSE probes, Trainers of their own) runs between.
     while True:
-        if state["tokens"] >= state["next_eval_tokens"] and evaluate():
-            print(f"[pretrain] stopped: {state['decision']}", flush=True)
-            if args.export_dir:
-                export_run(args, model, state)
-            return 0
-        if stop_requested or (args.max_minutes and time.perf_counter() - started > args.max_minutes * 60):
-            # A loss-only point where the run pauses: the curve between two full evaluations.
+        if state["tokens"] >= state["next_eval_tokens"] or state["step"] >= total_steps:
+            if evaluate():
+                print(f"[pretrain] stopped: {state['decision']}", flush=True)
+                if args.export_dir:
+                    export_run(args, model, state)
+                return 0
+        control = segment_control(state["next_eval_tokens"], deadline, args.checkpoint_minutes, stop_requested)
+        trainer = trainer_class(model=model, args=training_arguments(args, out, total_steps, precision, device),
+                                train_dataset=train_rows, data_collator=collator, callbacks=[control])
+        trainer.train(resume_from_checkpoint=get_last_checkpoint(str(out / "checkpoints")) if state["step"] else None)
+        model = trainer.model
+        state.update(step=trainer.state.global_step, tokens=trainer.state.num_input_tokens_seen,
+                     epoch=int(trainer.state.epoch or 0))
+        if control.tokens_per_second:
+            state["throughput"]["tokens_per_second"] = control.tokens_per_second
+        if control.paused:  # a loss-only point where the run pauses: the curve between two full evaluations
             state.setdefault("pauses", []).append({
                 "tokens": state["tokens"], "step": state["step"], "date": now(),
-                "held_out_loss": held_out_loss(model, collator, ids, lengths, held_out, device, precision)})
-            save_state(checkpoint, model, optimizer, state)
-            write_results(state, args, machine, command)
+                "held_out_loss": held_out_loss(model, collator, held_out, device, precision)})
+            save_run_state()
             print(f"[pretrain] paused at step {state['step']} ({state['tokens'] / 1e6:.2f}M tokens); rerun to continue",
                   flush=True)
             if args.export_dir:
                 export_run(args, model, state)
             return 0
-        if state["offset"] >= len(order):
-            state["epoch"] += 1
-            state["offset"] = 0
-            order = epoch_order(len(train_rows), args.seed, state["epoch"])
-        rows = [train_rows[i] for i in order[state["offset"]:state["offset"] + args.batch_size]]
-        state["offset"] += args.batch_size
-        tick = time.perf_counter()
-        batch = mlm_batch(collator, ids, lengths, rows)
-        for group in optimizer.param_groups:
-            group["lr"] = args.peak_lr * lr_factor(state["step"], args.warmup_steps, total_steps)
-        with autocast(device, precision):
-            loss, _ = masked_loss(model, batch, device)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        tokens = int(batch["attention_mask"].sum())
-        state["step"] += 1
-        state["tokens"] += tokens
-        window_loss = window_loss + loss.detach()  # stays on the device: no synchronisation per step
-        window_steps += 1
-        logged = state["step"] % args.log_every == 0
-        if logged:
-            mean_loss = float(window_loss) / window_steps  # the window's one synchronisation, timed with its step
-        window_tokens += tokens
-        window_time += time.perf_counter() - tick
-        if logged:
-            rate = window_tokens / window_time
-            state["throughput"]["tokens_per_second"] = rate
-            print(f"[pretrain] step {state['step']} tokens {state['tokens'] / 1e6:.2f}M loss {mean_loss:.3f} "
-                  f"lr {optimizer.param_groups[0]['lr']:.2e} {rate:,.0f} tokens/s", flush=True)
-            window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
-        if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
-            save_state(checkpoint, model, optimizer, state)
-            last_save = time.perf_counter()
 
 
 if __name__ == "__main__":

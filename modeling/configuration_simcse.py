@@ -98,7 +98,8 @@ def fields_docstring(config_class) -> str:
 TRANSFORMERS_KEYS = frozenset({
     "model_type", "auto_map", "torch_dtype", "num_labels", "name_or_path", "_name_or_path", "_commit_hash",
     "output_attentions", "attn_implementation", "experts_implementation", "_attn_implementation_internal",
-    "_experts_implementation_internal", *GenerationConfig._get_default_generation_params(),
+    "_experts_implementation_internal", "pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id",
+    "decoder_start_token_id", *GenerationConfig._get_default_generation_params(),
 })
 
 

@@ -68,17 +68,15 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
     tokenized = run(*flags, "--tokenize_only")
     assert tokenized.returncode == 0, tokenized.stderr[-3000:]
     cache = Path(tokenized.stdout.strip().splitlines()[-1])
-    assert cache.is_file() and not (out / "checkpoint.pt").exists()
+    assert cache.is_file() and not (out / "checkpoints").exists()
 
     first = run(*flags, "--max_minutes", "0.0001")  # the evaluation at 0 tokens, then a pause (or a stop if ready)
     assert first.returncode == 0, first.stderr[-3000:]
     twin = [tmp_path / "twin" if value == str(out) else value for value in flags]
     assert run(*map(str, twin), "--max_minutes", "0.0001").returncode == 0
     import torch
+    from safetensors.torch import load_file
 
-    saved, again = (torch.load(folder / "checkpoint.pt", weights_only=False) for folder in (out, tmp_path / "twin"))
-    assert "cuda_rng" in saved  # None on a CPU; a GPU resume restores the CUDA generator too
-    assert all(torch.equal(saved["model"][k], again["model"][k]) for k in saved["model"])  # --init scratch is seeded
     record = json.loads(results.read_text())
     assert [p["tokens"] for p in record["curve"]] == [0]
     assert set(record["curve"][0]["probe_dev"]) == {"simcse", "simcse_avg"}
@@ -91,15 +89,24 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
         assert record["decision"] in (out / "final" / "README.md").read_text()
     else:  # paused with a loss-only point; the rerun continues from the checkpoint to the end of the schedule
         assert record["decision"].startswith("continue") and len(record["pauses"]) == 1
+        (checkpoint,), (twin_checkpoint,) = ((folder / "checkpoints").glob("checkpoint-*") for folder in (out, tmp_path / "twin"))
+        assert (checkpoint / "rng_state.pth").is_file()  # the Trainer's RNG states (the CUDA ones too on a GPU)
+        saved, again = (load_file(str(folder / "model.safetensors")) for folder in (checkpoint, twin_checkpoint))
+        assert all(torch.equal(saved[k], again[k]) for k in saved)  # --init scratch and the data order are seeded
         resumed = run(*flags)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
-        assert "resumed" in resumed.stdout and "stopped:" in resumed.stdout
+        assert "resuming" in resumed.stdout and "stopped:" in resumed.stdout
         record = json.loads(results.read_text())
         assert len(record["curve"]) == 2 and record["tokens_seen"] >= 500 and record["steps"] > 0
         assert json.loads((export / results.name).read_text())["steps"] == record["steps"]
 
     other = run(*flags, "--peak_lr", "1e-3")
     assert other.returncode != 0 and "another recipe" in other.stderr and "peak_lr" in other.stderr
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "checkpoint.pt").write_bytes(b"")
+    refused = run(*[str(earlier) if value == str(out) else value for value in flags])
+    assert refused.returncode != 0 and "earlier hand-written loop" in refused.stderr
 
     packed = tmp_path / "tokens.npz.xz"
     done = run(*flags, "--pack_tokens", str(packed))
