@@ -77,9 +77,9 @@ def sentcse_trainer(
     ``time_for_space``, ...). ``bf16``: the Trainer's ``--bf16`` (autocast; on CPU too). Returns ``(trainer, collator)``.
     """
     from datasets import Dataset
-    from sentcse.trainers.data import TwoViewCollator
     from sentcse.trainers.methods import get_method
-    from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
+    from sentcse.trainers.run import build_trainer
+    from sentcse.trainers.trainer import CseTrainingArguments
 
     torch.manual_seed(42)
     spec = get_method(method)
@@ -88,17 +88,9 @@ def sentcse_trainer(
     sentences = list(sentences or ["a sentence .", "another sentence ."])
     args = CseTrainingArguments(output_dir=output_dir or tempfile.mkdtemp(prefix="sentcse-bench-"),
                                 **{**COMMON_ARGS, "per_device_train_batch_size": batch_size, "bf16": bf16})
-    resources = spec.prepare(model.config, sentences, tokenizer, Path(args.output_dir))
-    collator = TwoViewCollator(tokenizer, max_length)
-    trainer = CseTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_dict({"sentence": sentences}),
-        data_collator=collator,
-        processing_class=tokenizer,
-        objective=spec.build_objective(model.config, resources),
-        diagnostics=diagnostics,
-    )
+    trainer = build_trainer(model, args, Dataset.from_dict({"sentence": sentences}), sentences=sentences,
+                            tokenizer=tokenizer, diagnostics=diagnostics)
+    collator = trainer.data_collator
     _prepare(trainer)
     return trainer, lambda batch: collator([{"sentence": s} for s in batch])
 

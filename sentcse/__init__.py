@@ -16,6 +16,7 @@ from .modeling import (
 from .trainers.data import TwoViewCollator, load_corpus
 from .trainers.methods import METHODS, MethodSpec, get_method, register_method
 from .trainers.objectives import build_objective
+from .trainers.run import build_trainer
 from .trainers.sts import StsEvaluator, format_table, load_encoder
 from .trainers.cards.environment import package_version
 from .trainers.trainer import CseTrainer, CseTrainingArguments
@@ -36,6 +37,7 @@ __all__ = [
     "StsEvaluator",
     "TwoViewCollator",
     "build_objective",
+    "build_trainer",
     "format_table",
     "get_method",
     "load_encoder",

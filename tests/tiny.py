@@ -102,9 +102,9 @@ TRAIN_SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".s
 def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), objective=None, device=None, **overrides):
     """A CseTrainer of a tiny ``model_class`` on ``TRAIN_SENTENCES`` (batch 4, a checkpoint every 2 steps, seed 7;
     ``overrides`` are more TrainingArguments), with its method's objective unless ``objective`` is given."""
-    from sentcse.trainers.data import Corpus, TwoViewCollator
-    from sentcse.trainers.methods import get_method
-    from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
+    from sentcse.trainers.data import Corpus
+    from sentcse.trainers.run import build_trainer
+    from sentcse.trainers.trainer import CseTrainingArguments
 
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
@@ -115,11 +115,5 @@ def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), objective=
         use_cpu=device is None or device.type == "cpu", learning_rate=1e-3, disable_tqdm=True, seed=7,
     )
     args.update(overrides)
-    spec = get_method(model.config.model_type)
-    resources = spec.prepare(model.config, TRAIN_SENTENCES, tokenizer, tmp_path)
-    return CseTrainer(
-        model=model, args=CseTrainingArguments(**args), train_dataset=Corpus.from_sentences(TRAIN_SENTENCES).dataset,
-        data_collator=TwoViewCollator(tokenizer, 12), processing_class=tokenizer,
-        objective=objective or spec.build_objective(model.config, resources),
-        checkpoint_files=resources.checkpoint_files, callbacks=list(callbacks),
-    )
+    return build_trainer(model, CseTrainingArguments(**args), Corpus.from_sentences(TRAIN_SENTENCES).dataset,
+                         sentences=TRAIN_SENTENCES, tokenizer=tokenizer, objective=objective, callbacks=callbacks)

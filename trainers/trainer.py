@@ -29,10 +29,10 @@ from transformers.training_args import ParallelMode
 from .diagnostics import gradient_diagnostics
 from .objectives.base import CseObjective
 from .sts.evaluator import geometry
+from .sts.tasks import DEV_METRIC
 
 logger = logging.getLogger(__name__)
 
-DEV_METRIC = "stsb_spearman"
 
 
 class NonFiniteLossError(FloatingPointError):

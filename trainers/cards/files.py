@@ -4,13 +4,15 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from ..sts.tasks import DEV_METRIC
+
 CARD_FILE = "README.md"
 CURVE_FILE = "training_curve.png"
 TRAINING_INFO_FILE = "training_info.json"
 STS_RESULTS_FILE = "sts_results.json"
 TRAINER_STATE_FILE = "trainer_state.json"
 # The Trainer's metric name for the final / per-step STS-B dev Spearman x100.
-DEV_METRIC_KEY = "eval_stsb_spearman"
+DEV_METRIC_KEY = f"eval_{DEV_METRIC}"
 
 
 def read_json(path: Path) -> Optional[Any]:

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ...modeling.inputs import looks_local
 from .environment import collect_environment
+from .files import DEV_METRIC_KEY
 
 Rows = List[Tuple[str, str]]
 
@@ -74,7 +75,7 @@ def training_rows(info: Mapping[str, Any], state: Mapping[str, Any], config) -> 
     add("max length (tokens)", config.max_length)
     add("precision", "bf16" if args.get("bf16") else "fp16" if args.get("fp16") else "fp32" if args else None)
     add("seed", args.get("seed"))
-    evaluated = [e["step"] for e in state.get("log_history") or [] if "eval_stsb_spearman" in e]
+    evaluated = [e["step"] for e in state.get("log_history") or [] if DEV_METRIC_KEY in e]
     dev = f"`{local_names(run['dev_file']) if recorded_local(run, 'dev_file') else run['dev_file']}` (your pairs)" \
         if run.get("dev_file") else "STS-B dev"
     if evaluated:

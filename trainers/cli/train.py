@@ -19,11 +19,13 @@ from transformers import set_seed
 
 from ...modeling.configuration_simcse import CONFIG_ERRORS
 from ...modeling.inputs import load_backbone_config, load_tokenizer
+from ..cards.files import DEV_METRIC_KEY
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
 from ..errors import error_line
 from ..data import CorpusError, EpochShuffled, TwoViewCollator, load_corpus
 from ..objectives.method import contrastive_from_config
 from ..sts import DEV_FILE_TASK, DEV_TASK, StsEvaluator, format_table, load_pairs_file, sts_pairs_dataset
+from ..run import build_trainer
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, parse_args, report_errors
 from .runs import (
@@ -113,7 +115,6 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         print(f"{dev_name} before training (raw backbone): {format_raw_scores(raw_scores)}")
 
     model = spec.model_class.from_backbone(run_args.backbone, tokenizer=tokenizer, **kwargs)
-    collator.pair_max_length = model.max_input_length(tokenizer)  # dev pairs are read as encode() reads them
     # The main process prepares first and writes what it made (SARCSE's token counts) into the folder, where the
     # others (on a shared filesystem) find it instead of counting the corpus again.
     with training_args.main_process_first(local=False, desc="corpus statistics"):
@@ -130,16 +131,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         # The same shuffling each epoch, without the sampler's Python list of every index.
         train_dataset = EpochShuffled(corpus.dataset, training_args.data_seed or training_args.seed)
         training_args.train_sampling_strategy = "sequential"
-    trainer = CseTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=dev_pairs,
-        data_collator=collator,
-        processing_class=tokenizer,
-        objective=spec.build_objective(model.config, resources),
-        checkpoint_files={**resources.checkpoint_files, RUN_FILE: run_record},
-    )
+    trainer = build_trainer(model, training_args, train_dataset, tokenizer=tokenizer, eval_dataset=dev_pairs,
+                            collator=collator, resources=resources, checkpoint_files={RUN_FILE: run_record})
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     trainer.save_state()
@@ -148,7 +141,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     # model (encode(dtype=...)) run as the weights are, not in bf16
     trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     if trainer.is_world_process_zero():
-        print(f"{dev_name} after training (best checkpoint): {dev['eval_stsb_spearman']:.2f}"
+        print(f"{dev_name} after training (best checkpoint): {dev[DEV_METRIC_KEY]:.2f}"
               + (f" (raw backbone: {format_raw_scores(raw_scores)})" if raw_scores else ""))
         if data_args.sts_dir:
             results = StsEvaluator(sts_dir=data_args.sts_dir).evaluate(trainer.model)

@@ -2,6 +2,9 @@
 
 from typing import Dict, Mapping, Optional, Tuple
 
+# The model-selection metric: STS-B dev Spearman x 100, as the Trainer logs it (``eval_`` + this).
+DEV_METRIC = "stsb_spearman"
+
 # Sub-datasets per year, as SentEval's STS12Eval ... STS16Eval define them (order kept).
 STS_SUBSETS: Dict[str, Tuple[str, ...]] = {
     "STS12": ("MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"),

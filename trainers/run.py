@@ -1,0 +1,66 @@
+"""One way to assemble a training run: model + two-view collator + the method's corpus resources + objective +
+``CseTrainer``. ``sentcse-train``, the tests and the benchmarks all build their trainer here."""
+
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Sequence
+
+from transformers import TrainerCallback
+
+from .collation import TwoViewCollator
+from .methods import get_method
+from .methods.spec import MethodResources
+from .trainer import CseTrainer, CseTrainingArguments
+
+
+def build_trainer(
+    model,
+    args: CseTrainingArguments,
+    train_dataset,
+    sentences: Optional[Sequence[str]] = None,
+    tokenizer=None,
+    eval_dataset=None,
+    collator: Optional[TwoViewCollator] = None,
+    resources: Optional[MethodResources] = None,
+    objective=None,
+    checkpoint_files: Optional[Mapping[str, str]] = None,
+    callbacks: Iterable[TrainerCallback] = (),
+    diagnostics: bool = True,
+) -> CseTrainer:
+    """A ``CseTrainer`` for ``model`` (a sentcse model; its method is ``model.config.model_type``).
+
+    Args:
+        train_dataset: rows ``{"sentence": str}`` (a ``datasets`` or torch dataset).
+        sentences: the corpus the method's ``prepare`` reads (SARCSE counts its tokens); needed unless
+            ``resources`` is given.
+        tokenizer: defaults to the model's own (``model.get_tokenizer()``).
+        eval_dataset: scored pairs for model selection (``sts_pairs_dataset``), or None.
+        collator: defaults to a ``TwoViewCollator`` at ``model.config.max_length``; dev pairs are cut as
+            ``encode`` cuts them.
+        resources: what ``MethodSpec.prepare`` made, when the caller prepared it (``sentcse-train`` does, on the
+            main process first); their checkpoint files are saved beside every checkpoint, with ``checkpoint_files``.
+        objective: defaults to the method's (``MethodSpec.build_objective``).
+    """
+    spec = get_method(model.config.model_type)
+    tokenizer = tokenizer if tokenizer is not None else model.get_tokenizer()
+    if resources is None:
+        if sentences is None:
+            raise ValueError("build_trainer needs the corpus sentences (for the method's prepare) or its resources")
+        resources = spec.prepare(model.config, list(sentences), tokenizer, Path(args.output_dir))
+    if collator is None:
+        collator = TwoViewCollator(tokenizer, model.config.max_length)
+    collator.pair_max_length = model.max_input_length(tokenizer)
+    return CseTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        objective=objective if objective is not None else spec.build_objective(model.config, resources),
+        checkpoint_files={**resources.checkpoint_files, **(checkpoint_files or {})},
+        callbacks=list(callbacks),
+        diagnostics=diagnostics,
+    )
+
+
+__all__ = ["build_trainer"]
