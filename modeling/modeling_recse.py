@@ -15,13 +15,13 @@ from transformers import initialization as init
 
 from .configuration_recse import ReCseConfig
 from .inputs import autocast_off, upcast_half
-from .modeling_simcse import SimCseModelOutput, SimCsePreTrainedModel
+from .modeling_simcse import CseModelOutput, CsePreTrainedModel
 
 
 @dataclass
-class ReCseModelOutput(SimCseModelOutput):
+class ReCseModelOutput(CseModelOutput):
     r"""
-    [`SimCseModelOutput`] plus:
+    [`CseModelOutput`] plus:
 
     Args:
         reshaped (`torch.FloatTensor` of shape `(N, hidden_size)`): r, the reshaped view of each row; None
@@ -87,7 +87,7 @@ class ReshapeHead(nn.Module):
         return self.compress(compressed)
 
 
-class ReCsePreTrainedModel(SimCsePreTrainedModel):
+class ReCsePreTrainedModel(CsePreTrainedModel):
     config_class = ReCseConfig
 
     @torch.no_grad()

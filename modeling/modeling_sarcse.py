@@ -14,13 +14,13 @@ from torch import nn
 
 from .configuration_sarcse import SarcseConfig
 from .batching import GroupedStates, is_right_padded
-from .modeling_simcse import SimCseModelOutput, SimCsePreTrainedModel
+from .modeling_simcse import CseModelOutput, CsePreTrainedModel
 
 
 @dataclass
-class SarcseModelOutput(SimCseModelOutput):
+class SarcseModelOutput(CseModelOutput):
     r"""
-    [`SimCseModelOutput`] plus SARCSE's tensors (T = longest content length in the batch, Lr = decoder_length).
+    [`CseModelOutput`] plus SARCSE's tensors (T = longest content length in the batch, Lr = decoder_length).
 
     Args:
         cnn_embedding (`torch.FloatTensor` of shape `(N, hidden_size)`): z, the CNN-integrated embedding (None where
@@ -151,7 +151,7 @@ class SarcseDecoder(nn.Module):
         return F.pad(rebuilt, (0, length - rebuilt.shape[-1])).transpose(1, 2)
 
 
-class SarcsePreTrainedModel(SimCsePreTrainedModel):
+class SarcsePreTrainedModel(CsePreTrainedModel):
     config_class = SarcseConfig
 
     @staticmethod

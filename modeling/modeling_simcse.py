@@ -28,7 +28,7 @@ from .inputs import (  # noqa: F401  (load_backbone_config, looks_local: re-expo
 
 
 @dataclass
-class SimCseModelOutput(ModelOutput):
+class CseModelOutput(ModelOutput):
     r"""
     Output of every sentcse model's forward over N rows (in training, N = 2B: the two dropout views of B
     sentences stacked, rows ``[:B]`` view 1 and ``[B:]`` view 2).
@@ -75,7 +75,7 @@ def _padding_offset(backbone: nn.Module) -> int:
     return padding_idx + 1 if isinstance(padding_idx, int) else 0
 
 
-class SimCsePreTrainedModel(PreTrainedModel):
+class CsePreTrainedModel(PreTrainedModel):
     """Base of the sentcse models: owns the backbone, the pooler and the encode API."""
 
     config_class = SimCseConfig
@@ -366,7 +366,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
         return result.cpu().numpy() if convert_to_numpy else result
 
 
-class SimCseModel(SimCsePreTrainedModel):
+class SimCseModel(CsePreTrainedModel):
     """Unsupervised SimCSE: ``forward`` encodes N rows; the objective contrasts the two dropout views."""
 
     def __init__(self, config: SimCseConfig, backbone=None):
@@ -379,15 +379,28 @@ class SimCseModel(SimCsePreTrainedModel):
         attention_mask: Optional[torch.Tensor] = None,
         token_type_ids: Optional[torch.LongTensor] = None,
         **kwargs,
-    ) -> SimCseModelOutput:
+    ) -> CseModelOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         out, _ = self.encode_tokens(input_ids, attention_mask, token_type_ids)
         projection, embedding = self.pool(out, attention_mask)
-        return SimCseModelOutput(sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state)
+        return CseModelOutput(sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state)
+
+
+# Names before the family's base classes were named after it; deprecated, removed in the next release.
+DEPRECATED_NAMES = {"SimCseModelOutput": "CseModelOutput", "SimCsePreTrainedModel": "CsePreTrainedModel"}
+
+
+def __getattr__(name: str):
+    if name in DEPRECATED_NAMES:
+        import warnings
+
+        warnings.warn(f"{name} is deprecated: use {DEPRECATED_NAMES[name]}", FutureWarning, stacklevel=2)
+        return globals()[DEPRECATED_NAMES[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "GroupedStates", "load_backbone_config", "looks_local", "special_token_count", "SimCseModelOutput", "SimCsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
+    "GroupedStates", "load_backbone_config", "looks_local", "special_token_count", "CseModelOutput", "CsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
     "masked_mean",
 ]

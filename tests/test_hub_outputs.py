@@ -334,7 +334,7 @@ def test_push_to_hub_uploads_the_finished_folder_once(trained):
 
 
 def test_a_toy_objectives_card_text_comes_from_its_own_class(tmp_path, monkeypatch):
-    """Registered in CONTRASTIVE_OBJECTIVES, an objective's title, description, citation and hyperparameters reach
+    """Registered in OBJECTIVES, an objective's title, description, citation and hyperparameters reach
     the card from the class itself (as sentence-transformers' losses carry their citation)."""
     from sentcse.trainers import objectives
     from sentcse.trainers.objectives import InfoNCE
@@ -344,7 +344,7 @@ def test_a_toy_objectives_card_text_comes_from_its_own_class(tmp_path, monkeypat
         description = "A toy that is InfoNCE under another name."
         citation = "@misc{toy2026, title = {A toy}}"
 
-    monkeypatch.setitem(objectives.CONTRASTIVE_OBJECTIVES, "toy", Toy)
+    monkeypatch.setitem(objectives.OBJECTIVES, "toy", Toy)
     model = tiny_model(SimCseModel, tiny_tokenizer(), objective="toy", temperature=0.1)
     model.save_pretrained(tmp_path)
     card = write_model_card(tmp_path).read_text()

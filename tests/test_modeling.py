@@ -617,7 +617,7 @@ class _FakeSentenceTransformer(torch.nn.Module):
 def test_evaluator_passes_dtype_to_sentcse_models_only(tokenizer, device, monkeypatch):
     import functools
 
-    from sentcse.modeling import SimCsePreTrainedModel
+    from sentcse.modeling import CsePreTrainedModel
     from sentcse.trainers.sts import StsEvaluator
 
     with pytest.raises(ValueError, match=r"StsEvaluator\(dtype=\.\.\.\): 'int8' is not a compute precision"):
@@ -626,14 +626,14 @@ def test_evaluator_passes_dtype_to_sentcse_models_only(tokenizer, device, monkey
     assert evaluator.dtype is torch.bfloat16
 
     calls = []
-    real = SimCsePreTrainedModel.encode
+    real = CsePreTrainedModel.encode
 
     @functools.wraps(real)  # keeps encode's signature (dtype included) visible
     def recording(self, *args, **kwargs):
         calls.append(kwargs.get("dtype"))
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(SimCsePreTrainedModel, "encode", recording)
+    monkeypatch.setattr(CsePreTrainedModel, "encode", recording)
     results = evaluator.evaluate(tiny_model(SimCseModel, tokenizer, device=device))
     assert calls == [torch.bfloat16] and results.meta["dtype"] == "bfloat16"
 

@@ -3,7 +3,7 @@
 from typing import Any, Dict
 
 from ..objectives.base import GRADIENT_PARADIGM_CITATION
-from ..objectives.method import contrastive_from_config
+from ..methods.objective import contrastive_from_config
 
 
 def objective_info(config) -> Dict[str, Any]:

@@ -23,7 +23,7 @@ from ..cards.files import DEV_METRIC_KEY
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
 from ..errors import error_line
 from ..data import CorpusError, EpochShuffled, TwoViewCollator, load_corpus
-from ..objectives.method import contrastive_from_config
+from ..methods.objective import contrastive_from_config
 from ..sts import DEV_FILE_TASK, DEV_TASK, StsEvaluator, format_table, load_pairs_file, sts_pairs_dataset
 from ..run import build_trainer
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, FrozenSet, Optional, Sequence, Tuple
 
 from ...modeling.configuration_simcse import declared_fields, own_fields
 from ..objectives.base import CseObjective
-from ..objectives.method import MethodObjective, contrastive_from_config
+from .objective import MethodObjective, contrastive_from_config
 
 
 @dataclass

@@ -13,8 +13,9 @@ from .mhs import MHS
 from .mpt import MPT
 from .vicreg import VARIANTS, NonContrastiveObjective, VICReg
 
-# name -> class; every class takes its hyperparameters as constructor keyword arguments.
-CONTRASTIVE_OBJECTIVES = {
+# name -> class (contrastive and non-contrastive); every class takes its hyperparameters as constructor keyword
+# arguments.
+OBJECTIVES = {
     "infonce": InfoNCE,
     "arccon": ArcCon,
     "mpt": MPT,
@@ -35,13 +36,13 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
     ``variant`` ("orig" or "mod") goes to the non-contrastive objectives (``VARIANT_OBJECTIVES``); ``None`` keeps
     their default ("orig"). Any other objective with a variant is an error.
     """
-    if name not in CONTRASTIVE_OBJECTIVES:
-        raise ValueError(f"unknown objective {name!r}; choose one of {sorted(CONTRASTIVE_OBJECTIVES)}")
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}")
     if variant is not None:
         if name not in VARIANT_OBJECTIVES:
             raise ValueError(f"objective {name!r} has no variant (got variant={variant!r}); only {VARIANT_OBJECTIVES} do")
         kwargs["variant"] = variant
-    objective_class = CONTRASTIVE_OBJECTIVES[name]
+    objective_class = OBJECTIVES[name]
     accepted = [p for p in inspect.signature(objective_class.__init__).parameters if p not in ("self", "args", "kwargs")]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
@@ -55,8 +56,17 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
     return objective_class(**kwargs)
 
 
+def __getattr__(name: str):
+    if name == "CONTRASTIVE_OBJECTIVES":  # the name before non-contrastive objectives joined; removed next release
+        import warnings
+
+        warnings.warn("CONTRASTIVE_OBJECTIVES is deprecated: use OBJECTIVES", FutureWarning, stacklevel=2)
+        return OBJECTIVES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CseObjective", "SimilarityObjective", "check_views", "upcast_half", "full_precision", "autocast_off", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
-    "VICReg", "MHE", "MHS", "NonContrastiveObjective", "VARIANTS", "CONTRASTIVE_OBJECTIVES", "VARIANT_OBJECTIVES",
+    "VICReg", "MHE", "MHS", "NonContrastiveObjective", "VARIANTS", "OBJECTIVES", "VARIANT_OBJECTIVES",
     "build_objective",
 ]
