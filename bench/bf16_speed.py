@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """bf16 against fp32, against sentence-transformers' own bf16, and against the machine's GEMM rate (issue 15).
 
-    python bench/bf16_speed.py                                   # bert-mini-wiki and all-MiniLM-L6-v2
-    python bench/bf16_speed.py --backbones bert-mini-wiki --repeats 5 --sentences 1000 --no_markdown
+    python -m bench.bf16_speed                                   # bert-mini-wiki and all-MiniLM-L6-v2
+    python -m bench.bf16_speed --backbones bert-mini-wiki --repeats 5 --sentences 1000 --no_markdown
 
 Everything is measured side by side in one process, interleaved round by round after a warm-up:
 
@@ -28,11 +28,8 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     BACKBONES, Run, backbone_path, encoder_flops, fmt_ms, fmt_ratio, gemm_rate, header_lines, interleaved,
     markdown_table, quiet, read_sentences, summarize, update_section,
 )
@@ -81,7 +78,7 @@ def step_times(args, backbone: str, path: str, variants, sentences) -> dict:
     """Interleaved training steps of ``variants`` on the same batches; seconds, ratios and useful FLOPs a step."""
     import gc
 
-    from steps import sentcse_trainer, st_trainer, trainer_step
+    from bench.steps import sentcse_trainer, st_trainer, trainer_step
 
     rounds = args.warmup + args.repeats
     batches = [sentences[i * args.batch_size:(i + 1) * args.batch_size] for i in range(rounds)]
@@ -174,7 +171,7 @@ def step_profile(args, path: str, sentences, side: str) -> dict:
     warm-up steps."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from steps import sentcse_trainer, st_trainer, trainer_step
+    from bench.steps import sentcse_trainer, st_trainer, trainer_step
 
     framework, dtype = side.split("_")
     if framework == "st":

@@ -1,7 +1,7 @@
 """The input pipeline against the training step, and memory that does not grow with the corpus (issue 16).
 
-    python bench/data_pipeline.py                  # everything below; writes bench/results/data_pipeline.json
-    python bench/data_pipeline.py --parts rss      # only the peak-RSS / start-up runs
+    python -m bench.data_pipeline                  # everything below; writes bench/results/data_pipeline.json
+    python -m bench.data_pipeline --parts rss      # only the peak-RSS / start-up runs
 
 1. **Peak RSS and start-up.** A 2-step ``sentcse-train`` run (SimCSE, bert-mini-wiki, batch 64) on wiki100k and on
    a 5-million-line corpus (wiki1m repeated five times, built once under ``--work_dir``), each process reporting
@@ -27,9 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     REPO, RESULTS, Run, WIKI100K, WIKI1M, bert_mini_path, header_lines, markdown_table, update_section,
 )
 
@@ -98,7 +96,7 @@ def measured_run(args, corpus: Path, processes: int, label: str, cache: Path, *e
              "--output_dir", str(out), "--per_device_train_batch_size", str(args.batch_size), "--max_steps", "2",
              "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none",
              "--skip_raw_eval", "true", "--disable_tqdm", "true", "--max_length", "32", "--use_cpu", "true", *extra]
-    script = [str(Path(__file__).resolve()), "--child", str(report), *flags]
+    script = ["-m", "bench.data_pipeline", "--child", str(report), *flags]
     if processes == 1:
         command = [sys.executable, *script]
     else:
@@ -107,7 +105,7 @@ def measured_run(args, corpus: Path, processes: int, label: str, cache: Path, *e
                    "29581", *script]
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{label} failed:\n{done.stderr[-3000:]}")
@@ -164,8 +162,8 @@ def pipeline_rate(args, streaming: bool, seed: int) -> float:
 def step_rate(args, seed: int) -> float:
     """Sentences/s one SimCSE training step consumes on bert-mini-wiki: the real CseTrainer step
     (``steps.trainer_step``: forward, backward, clipping, AdamW), median of ``--train_steps`` after 2 warm-ups."""
-    from common import read_sentences
-    from steps import sentcse_trainer, trainer_step
+    from bench.common import read_sentences
+    from bench.steps import sentcse_trainer, trainer_step
 
     sentences = read_sentences(args.batch_size * (args.train_steps + 2), skip=seed * 1000)
     trainer, collate = sentcse_trainer(bert_mini_path(), "simcse", sentences, 32, args.batch_size)
@@ -192,11 +190,11 @@ def throughput_part(args) -> dict:
         for i, report in enumerate(reports):
             env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
                    "HF_DATASETS_CACHE": str(args.work_dir / "datasets-cache")}
-            command = [sys.executable, str(Path(__file__).resolve()), "--batch_size", str(args.batch_size),
+            command = [sys.executable, "-m", "bench.data_pipeline", "--batch_size", str(args.batch_size),
                        "--pipeline_batches", str(args.pipeline_batches), "--train_steps", str(args.train_steps),
                        "--child", "throughput", str(report), str(i)]
             workers.append(subprocess.Popen(["taskset", "-c", str(i % os.cpu_count()), *command], env=env,
-                                            stderr=subprocess.PIPE, text=True))
+                                            stderr=subprocess.PIPE, text=True, cwd=REPO))
         for worker in workers:
             _, err = worker.communicate()
             if worker.returncode != 0:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """``encode`` throughput: sentcse ``SimCseModel.encode`` vs ``SentenceTransformer.encode`` on the same model.
 
-    python bench/encode_speed.py                                  # all-MiniLM-L6-v2, 10k wiki sentences
-    python bench/encode_speed.py --sentences 2000 --chunk 500 --batch_size 32 --threads 2
+    python -m bench.encode_speed                                  # all-MiniLM-L6-v2, 10k wiki sentences
+    python -m bench.encode_speed --sentences 2000 --chunk 500 --batch_size 32 --threads 2
 
 sentcse: ``SimCseModel.from_backbone(path, pooler="avg")``; sentence-transformers: ``SentenceTransformer(path)``
 without its final Normalize module (normalisation off on both sides: ``encode(normalize=False)`` vs
@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     Run, backbone_path, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences, summarize,
     update_section,
 )

@@ -5,8 +5,8 @@
     bash bench/gpu_pack.sh                         # here: wheels (.whl/) and data (.gpu-data/) that must travel
     # there, one call (carry .whl and .gpu-data):
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site &&
-      PYTHONUNBUFFERED=1 python3 bench/gpu_check.py --out $OUT
-    python bench/gpu_check.py --dry_run --out /tmp/gpu-dry   # CPU, tiny sizes, the same code path (CI runs it)
+      PYTHONUNBUFFERED=1 python3 -m bench.gpu_check --out $OUT
+    python -m bench.gpu_check --dry_run --out /tmp/gpu-dry   # CPU, tiny sizes, the same code path (CI runs it)
 
 Stages, each under the remaining time budget (a stage that would start past it is recorded as skipped):
 1. ``environment``: torch / CUDA / GPU, the packages and data the check needs (it stops here when one is missing).
@@ -31,9 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import BUNDLED_BACKBONE, REPO, encoder_flops, load_average, machine_info, now, read_sentences, summarize  # noqa: E402
+from bench.common import BUNDLED_BACKBONE, REPO, encoder_flops, load_average, machine_info, now, read_sentences, summarize  # noqa: E402
 
 PEAK_BF16_FLOPS = 790e12  # H200 dense bf16 (measured 769-798 TFLOP/s on 8192^3 products here)
 NEEDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets", "sentence_transformers", "scipy")
@@ -134,7 +132,7 @@ def _backbones(check: Check, work: Path) -> dict:
 def _time_steps(trainer, batches, warmup: int) -> dict:
     import torch
 
-    from steps import trainer_step
+    from bench.steps import trainer_step
 
     cuda = torch.cuda.is_available()
     times, lengths = [], []
@@ -159,7 +157,7 @@ def _measure(check: Check, kind: str, backbone: Path, batch: int, rounds: int, w
     import torch
     from transformers import AutoConfig
 
-    from steps import n_parameters, sentcse_trainer, st_trainer
+    from bench.steps import n_parameters, sentcse_trainer, st_trainer
 
     sentences = read_sentences(batch * rounds, path=Path(check.args.train_file)) if not check.args.dry_run else [
         f"a short sentence number {i} about the dog and the cat" for i in range(batch * rounds)]

@@ -19,7 +19,7 @@ if [ "${1:-}" = pretrain ]; then
   # bench/pretrain_substrate.py on the device (issue 17): the tokenised wiki1m, xz-compressed (about 28 MiB), STS-B
   # dev and the probe's corpus (the encoder and its MLM head travel with the repository:
   # examples/data/bert-mini-wiki-mlm50m). With the repository and .whl that is about 62 MiB of the 64 a call carries.
-  python bench/pretrain_substrate.py --corpus "$SHARED/data/wiki/wiki1m.txt.gz" --sts_dir "$SHARED/data/senteval" \
+  python -m bench.pretrain_substrate --corpus "$SHARED/data/wiki/wiki1m.txt.gz" --sts_dir "$SHARED/data/senteval" \
     --pack_tokens .gpu-data/tokens_wiki1m_32.npz.xz
   mkdir -p .gpu-data/senteval/STS/STSBenchmark && cp "$SHARED/data/senteval/STS/STSBenchmark/sts-dev.csv" .gpu-data/senteval/STS/STSBenchmark/
 else

@@ -2,8 +2,8 @@
 """Paper-scale runs on a GPU: SimCSE / SARCSE / reCSE x 3 seeds on the bundled bert-mini-wiki-mlm50m
 (``--backbone``), wiki1m, 1 epoch, bf16.
 
-    python bench/gpu_scale.py                                     # needs CUDA; otherwise says so and exits 0
-    python bench/gpu_scale.py --runs simcse --seeds 42 --timing_only
+    python -m bench.gpu_scale                                     # needs CUDA; otherwise says so and exits 0
+    python -m bench.gpu_scale --runs simcse --seeds 42 --timing_only
 
 Two parts, both only when ``torch.cuda.is_available()``:
 
@@ -19,7 +19,7 @@ On a leased GPU machine (the device tool: a copy of the repository, at most 64 M
 device time per task) the full plan (9 runs x 15.6k steps) does not fit. Carry the data in an ignored folder and
 shrink the budget, e.g. ``mkdir -p .gpu-data && cp -r ../shared/data/senteval .gpu-data/ && zcat
 ../shared/data/wiki/wiki1m.txt.gz | head -n 200000 | gzip > .gpu-data/wiki200k.txt.gz`` here (about 12 MiB), then
-there ``python bench/gpu_scale.py --train_file .gpu-data/wiki200k.txt.gz --sts_dir .gpu-data/senteval --seeds 42
+there ``python -m bench.gpu_scale --train_file .gpu-data/wiki200k.txt.gz --sts_dir .gpu-data/senteval --seeds 42
 --max_train_samples 200000``; the budget used is recorded with every result.
 """
 
@@ -31,9 +31,7 @@ import sys
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     BUNDLED_BACKBONE, RESULTS, SENTEVAL, WIKI1M, Run, fmt_ms, fmt_ratio, header_lines, interleaved, load_average,
     machine_info, markdown_table, now, quiet, ratios, read_sentences, summarize, update_section,
 )
@@ -65,7 +63,7 @@ def step_timing(args) -> dict:
     import gc
 
     import torch
-    from steps import sentcse_trainer, trainer_step
+    from bench.steps import sentcse_trainer, trainer_step
 
     rounds = args.warmup + args.repeats
     sentences = read_sentences(64 * rounds, path=Path(args.train_file))
@@ -101,7 +99,7 @@ def step_timing(args) -> dict:
 
 
 def quality_runs(args) -> None:
-    import quality
+    from bench import quality
 
     GPU_DIR.mkdir(parents=True, exist_ok=True)
     budget = ["--train_file", args.train_file, "--num_train_epochs", "1", "--per_device_train_batch_size", "64",
@@ -135,7 +133,7 @@ def _flag(record: dict, name: str):
 
 
 def write_table(args, timing: dict = None) -> None:
-    import quality
+    from bench import quality
 
     records = [json.loads(p.read_text()) for p in sorted(GPU_DIR.glob("*.json"))] if GPU_DIR.is_dir() else []
     lines = ["## 6. Paper scale on a GPU (`bench/gpu_scale.py`)", ""]
@@ -157,7 +155,7 @@ def write_table(args, timing: dict = None) -> None:
                   "Median optimizer-step time per run (ms): " + "; ".join(f"{k}: {', '.join(f'{v:.1f}' for v in vs)}" for k, vs in steps.items())]
     if not timing and not records:
         lines += [f"- Not run: no CUDA device was available ({now()}; this task had no GPU lent). "
-                  "Reproduce on a GPU machine: `python bench/gpu_scale.py` (then `--table`)."]
+                  "Reproduce on a GPU machine: `python -m bench.gpu_scale` (then `--table`)."]
     update_section("gpu_scale", "\n".join(lines))
 
 

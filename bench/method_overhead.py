@@ -2,8 +2,8 @@
 """Step time of every method and contrastive objective relative to SimCSE + InfoNCE, and the cost of the
 gradient diagnostics, on bert-mini-wiki and all-MiniLM-L6-v2 (CPU, batch 64, max length 32).
 
-    python bench/method_overhead.py                              # both backbones, all variants
-    python bench/method_overhead.py --backbones all-MiniLM-L6-v2 --variants simcse sarcse --repeats 30
+    python -m bench.method_overhead                              # both backbones, all variants
+    python -m bench.method_overhead --backbones all-MiniLM-L6-v2 --variants simcse sarcse --repeats 30
 
 Three measurements, each interleaved round by round after a warm-up:
 
@@ -25,11 +25,8 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
     ratios, summarize, update_section,
 )
@@ -90,7 +87,7 @@ def objective_for(config, name, variant):
 
 def bench_backbone(name: str, args) -> dict:
     import torch
-    from steps import sentcse_trainer, trainer_step
+    from bench.steps import sentcse_trainer, trainer_step
     from sentcse.trainers.diagnostics import gradient_diagnostics
 
     path = backbone_path(name)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """How alike are the objectives' gradients? Pairwise agreement of the parameter gradients on real batches.
 
-    python bench/objective_gradients.py
-    python bench/objective_gradients.py --batches 2 --threads 2
+    python -m bench.objective_gradients
+    python -m bench.objective_gradients --batches 2 --threads 2
 
 Why: in the 50-step quality runs, orig Barlow Twins, VICReg and MHE reach the same STS scores to about 0.05. The
 gradient paradigm (METHODS.md section 3) predicts their gradients share one structure; AdamW divides every
@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import Run, bert_mini_path, header_lines, markdown_table, quiet, read_sentences, update_section  # noqa: E402
+from bench.common import Run, bert_mini_path, header_lines, markdown_table, quiet, read_sentences, update_section  # noqa: E402
 
 OBJECTIVES = [("infonce", None), ("arccon", None), ("mpt", None), ("met", None),
               *[(name, variant) for name in ("barlow_twins", "vicreg", "mhe", "mhs") for variant in ("orig", "mod")]]

@@ -1,8 +1,8 @@
 """Masked-language-model pretraining of the bert-mini-wiki substrate, with a measured stop rule (issue 17).
 
-    python bench/pretrain_substrate.py                       # start, or continue where the last run stopped
-    python bench/pretrain_substrate.py --max_minutes 150     # stop cleanly (checkpoint written) after 150 min
-    OMP_NUM_THREADS=1 taskset -c 1 python bench/pretrain_substrate.py --threads 1   # beside other work
+    python -m bench.pretrain_substrate                       # start, or continue where the last run stopped
+    python -m bench.pretrain_substrate --max_minutes 150     # stop cleanly (checkpoint written) after 150 min
+    OMP_NUM_THREADS=1 taskset -c 1 python -m bench.pretrain_substrate --threads 1   # beside other work
 
 It continues the shipped backbone (encoder + ``mlm_head.safetensors``; ``--init scratch`` starts from random
 weights) on one-sentence inputs of wiki1m (at most 32 tokens, 15% masked, 80/10/10), batch 256, AdamW with a
@@ -40,7 +40,7 @@ and the latest encoder (fp16 shards of at most 15 MB) come back in $OUT:
 
     bash bench/gpu_pack.sh pretrain
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site &&
-      set -o pipefail && PYTHONUNBUFFERED=1 python3 bench/pretrain_substrate.py --output_dir /tmp/pretrain
+      set -o pipefail && PYTHONUNBUFFERED=1 python3 -m bench.pretrain_substrate --output_dir /tmp/pretrain
       --backbone examples/data/bert-mini-wiki-mlm50m
       --tokens .gpu-data/tokens_wiki1m_32.npz.xz --probe_train_file .gpu-data/wiki100k.txt.gz
       --sts_dir .gpu-data/senteval --eval_every_tokens 125e6 --max_minutes 7 --no_markdown
@@ -59,9 +59,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     RESULTS, SENTEVAL, WIKI1M, WIKI100K, bert_mini_path, cpu_bf16_flags, machine_info, machine_line, markdown_table, now,
     update_section,
 )
@@ -308,7 +306,7 @@ def raw_dev(folder: Path, sts_dir: Path) -> dict:
 
 def simcse_probe(folder: Path, args, work_dir: Path) -> dict:
     """Best STS-B dev of the fixed SimCSE probe, per pooling and seed (quality.py's train_run, dev only)."""
-    from quality import train_run
+    from bench.quality import train_run
 
     every = min(25, args.probe_steps)
     budget = ["--train_file", str(args.probe_train_file), "--per_device_train_batch_size", "64", "--learning_rate",
@@ -531,7 +529,7 @@ def main(argv=None) -> int:
               "max_length": args.max_length, "peak_lr": args.peak_lr, "warmup_steps": args.warmup_steps,
               "weight_decay": args.weight_decay, "total_tokens": args.total_tokens, "seed": args.seed,
               "precision": precision, "mlm_probability": 0.15}
-    command = "python bench/pretrain_substrate.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])
+    command = "python -m bench.pretrain_substrate" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])
                                                              if a != "--no_markdown")
     machine = machine_info()
     print(f"[pretrain] {machine['cpu_model']} ({os.cpu_count()} CPUs; bf16 flags: {cpu_bf16_flags() or 'none'}), "

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Where SARCSE's extra step time goes: its heads piece by piece, against the backbone, with FLOP counts (CPU).
 
-    python bench/profile_sarcse.py                         # d = 256 (bert-mini-wiki) and 384 (all-MiniLM-L6-v2)
-    python bench/profile_sarcse.py --channels 256 128 64
+    python -m bench.profile_sarcse                         # d = 256 (bert-mini-wiki) and 384 (all-MiniLM-L6-v2)
+    python -m bench.profile_sarcse --channels 256 128 64
 
 For each hidden size d and ``cnn_channels`` c, the real SARCSE modules (``SarcseTextCnnEncoder``,
 ``SarcseDecoder``, ``weighted_reconstruction_error``) run forward + backward on inputs of the training shapes
@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     Run, backbone_path, encoder_flops, header_lines, interleaved, markdown_table, quiet, read_sentences, summarize,
     update_section,
 )

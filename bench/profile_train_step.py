@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Where a sentcse SimCSE training step spends its time, and what candidate changes would buy (CPU).
 
-    python bench/profile_train_step.py                                 # bert-mini-wiki
-    python bench/profile_train_step.py --backbone all-MiniLM-L6-v2 --variants sentcse st sentcse_bf16 --compile
+    python -m bench.profile_train_step                                 # bert-mini-wiki
+    python -m bench.profile_train_step --backbone all-MiniLM-L6-v2 --variants sentcse st sentcse_bf16 --compile
 
 Interleaved full steps (``bench/steps.py``; collation excluded) of:
 
@@ -24,11 +24,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, ratios, read_sentences,
     summarize, update_section,
 )
@@ -54,7 +51,7 @@ def main(argv=None):
     quiet()
     import numpy as np
     import torch
-    from steps import sentcse_trainer, st_trainer, trainer_step
+    from bench.steps import sentcse_trainer, st_trainer, trainer_step
 
     torch.set_num_threads(args.threads)
     run = Run(f"profile_train_step_{args.backbone}{args.tag}", sys.argv[1:] if argv is None else argv, script="profile_train_step")

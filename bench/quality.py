@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """STS quality of every method and objective on bert-mini-wiki under one fixed budget, resumable.
 
-    python bench/quality.py --runs raw simcse sarcse recse --seeds 42 --max_steps 100 --eval_steps 50
-    python bench/quality.py                      # the whole grid: every run x seeds 42 43 44, 300 steps
-    python bench/quality.py --table              # only rebuild the table from bench/results/quality/*.json
+    python -m bench.quality --runs raw simcse sarcse recse --seeds 42 --max_steps 100 --eval_steps 50
+    python -m bench.quality                      # the whole grid: every run x seeds 42 43 44, 300 steps
+    python -m bench.quality --table              # only rebuild the table from bench/results/quality/*.json
 
 Budget (the same for every run): wiki100k (/work/shared/data/wiki), batch 64, max length 32, ``--max_steps``
 steps (default 300), STS-B dev every ``--eval_steps`` (default 50) and the best dev checkpoint kept; then the 7
@@ -33,14 +33,11 @@ import argparse
 import json
 import math
 import shutil
-import sys
 import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     REPO, RESULTS, SENTEVAL, WIKI100K, bert_mini_path, load_average, machine_info, markdown_table, now, quiet,
     update_section,
 )
@@ -510,7 +507,7 @@ def write_table(args) -> None:
              f"backbone folder {', '.join(backbones) or '-'})")
     lines = [
         title, "",
-        *([f"- This grid: `python bench/quality.py --tag {args.tag} --backbone FOLDER --runs ... --seeds ...`, on the "
+        *([f"- This grid: `python -m bench.quality --tag {args.tag} --backbone FOLDER --runs ... --seeds ...`, on the "
            "default grid's budget below; its own results in "
            f"`bench/results/quality_{args.tag}/`."] if args.tag else []),
         f"- Machine: see sections 1-4 (runs recorded in `bench/results/{folder.name}/*.json`, each with its machine and load "
@@ -519,8 +516,8 @@ def write_table(args) -> None:
         f"- Budget: {'the backbone above' if args.tag else 'bert-mini-wiki'}, wiki100k, batch 64, max length 32, the given number of steps, STS-B dev every "
         f"`--eval_steps` steps, training in {' and '.join(precisions) or 'fp32'}, best dev checkpoint; then STS12-16 ('all'), STS-B test, SICK-R test (Spearman x100, "
         "SentEval data). Cells: mean ± std over the seeds (a single seed shows the value only).",
-        "- Reproduce: the grid `python bench/quality.py` (every run x seeds 42 43 44, 300 steps; existing result files "
-        "are skipped, `--runs NAME ...` picks runs), the table alone `python bench/quality.py --table`; the one-seed "
+        "- Reproduce: the grid `python -m bench.quality` (every run x seeds 42 43 44, 300 steps; existing result files "
+        "are skipped, `--runs NAME ...` picks runs), the table alone `python -m bench.quality --table`; the one-seed "
         "rows: `--seeds 42 --max_steps 100 --eval_steps 50` (or `--max_steps 50 --eval_steps 25`).",
         f"- Not yet complete at the default budget ({default.max_steps} steps x seeds {' '.join(map(str, default.seeds))}): "
         f"{', '.join(missing) if missing else 'none'}.",

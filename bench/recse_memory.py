@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """reCSE ``time_for_space`` on vs off: peak memory and step time.
 
-    python bench/recse_memory.py                                   # bert-mini-wiki (d=256) and all-MiniLM-L6-v2 (d=384)
-    python bench/recse_memory.py --batch_sizes 64 256 --steps 6
+    python -m bench.recse_memory                                   # bert-mini-wiki (d=256) and all-MiniLM-L6-v2 (d=384)
+    python -m bench.recse_memory --batch_sizes 64 256 --steps 6
 
 For every (backbone, batch size, mode) a fresh subprocess builds the reCSE CseTrainer (ReCseConfig defaults,
 recorded with each result), runs ``--warmup`` steps, resets the kernel's peak-RSS counter
@@ -30,10 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
-    Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences, ratios,
+from bench.common import (  # noqa: E402
+    REPO, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences, ratios,
     summarize, update_section,
 )
 
@@ -109,7 +107,7 @@ def saved_bytes(trainer, inputs) -> dict:
 def child(args) -> dict:
     quiet()
     import torch
-    from steps import sentcse_trainer, trainer_step
+    from bench.steps import sentcse_trainer, trainer_step
 
     torch.set_num_threads(args.threads)
     cuda = torch.cuda.is_available()
@@ -169,12 +167,12 @@ def child(args) -> dict:
 
 # ------------------------------------------------------------------------------------------------------ parent side
 def spawn(args, backbone: str, batch_size: int, mode: str) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--backbone", backbone,
+    cmd = [sys.executable, "-m", "bench.recse_memory", "--child", mode, "--backbone", backbone,
            "--batch_size", str(batch_size), "--max_length", str(args.max_length), "--warmup", str(args.warmup),
            "--steps", str(args.steps), "--ratio_warmup", str(args.ratio_warmup),
            "--ratio_repeats", str(args.ratio_repeats), "--threads", str(args.threads)]
     print(f"  [{backbone} batch {batch_size}] subprocess: {mode}", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=REPO)
     if proc.returncode != 0:
         raise RuntimeError(f"child {mode} failed:\n{proc.stderr[-4000:]}")
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]

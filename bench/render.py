@@ -1,16 +1,13 @@
 #!/usr/bin/env python
 """Re-render the BENCHMARKS.md sections from the JSON results already in bench/results/ (no measurement).
 
-    python bench/render.py
+    python -m bench.render
 """
 
+import importlib
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import RESULTS, update_section  # noqa: E402
+from bench.common import RESULTS, update_section  # noqa: E402
 
 SECTIONS = {  # section name -> (module, JSON file)
     "train_speed": ("train_speed", "train_speed.json"),
@@ -30,8 +27,8 @@ def main():
     for section, (module, filename) in SECTIONS.items():
         path = RESULTS / filename
         if path.is_file():
-            update_section(section, __import__(module).markdown(json.loads(path.read_text())))
-    import quality
+            update_section(section, importlib.import_module(f"bench.{module}").markdown(json.loads(path.read_text())))
+    from bench import quality
 
     quality.write_table(quality.parse_args(["--table"]))
     for folder in sorted(RESULTS.glob("quality_*/")):  # other backbones' grids (quality.py --tag)

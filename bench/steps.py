@@ -10,7 +10,6 @@ through their own trainer code with the same optimizer (the Trainer's default Ad
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import torch

@@ -2,8 +2,8 @@
 """Training step time: sentcse SimCSE (CseTrainer) vs sentence-transformers (SentenceTransformerTrainer +
 MultipleNegativesRankingLoss on duplicated sentences = unsupervised SimCSE), same backbone, batch, data, CPU.
 
-    python bench/train_speed.py                                  # both backbones, 5 warm-up + 15 timed rounds
-    python bench/train_speed.py --backbones bert-mini-wiki --repeats 30 --threads 2
+    python -m bench.train_speed                                  # both backbones, 5 warm-up + 15 timed rounds
+    python -m bench.train_speed --backbones bert-mini-wiki --repeats 30 --threads 2
 
 Both sides run through their own trainer's ``training_step`` plus gradient clipping, the Trainer's AdamW step,
 the scheduler step and ``zero_grad`` (``bench/steps.py``), on the same wiki100k batches (64 sentences, max 32
@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
     summarize, update_section,
 )
@@ -104,7 +101,7 @@ def profile_table(step, inputs_for, rounds: int = 3, top: int = 15) -> str:
 
 def bench_backbone(name: str, args) -> dict:
     import torch
-    from steps import n_parameters, sentcse_trainer, st_trainer
+    from bench.steps import n_parameters, sentcse_trainer, st_trainer
 
     path = backbone_path(name)
     rounds = args.warmup + args.repeats

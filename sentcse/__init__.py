@@ -5,7 +5,16 @@ The public API; everything else lives in ``sentcse.modeling`` (the models, shipp
 ``sentcse.trainers`` (training, evaluation, model cards).
 """
 
-from .modeling import (
+import os as _os
+
+# In a checkout this folder is the package's top and its subpackages are its siblings (setup.cfg's package_dir);
+# an interpreter started in the checkout (``python``, ``python -m bench.quality``) finds this folder before the
+# installed package, so the subpackages are looked up beside it too.
+_CHECKOUT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if _os.path.isfile(_os.path.join(_CHECKOUT, "setup.cfg")) and _os.path.isdir(_os.path.join(_CHECKOUT, "modeling")):
+    __path__.append(_CHECKOUT)
+
+from .modeling import (  # noqa: E402
     ReCseConfig,
     ReCseModel,
     SarcseConfig,

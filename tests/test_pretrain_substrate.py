@@ -14,11 +14,10 @@ import pytest
 from tiny import save_tiny_backbone
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "bench" / "pretrain_substrate.py"
 STSB = REPO / "examples" / "data" / "stsb"
-sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))  # bench/ is the repository's package of benchmarks, not installed
 
-import pretrain_substrate  # noqa: E402
+from bench import pretrain_substrate  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -50,8 +49,8 @@ def test_the_stop_rule():
 
 
 def run(*flags):
-    return subprocess.run([sys.executable, str(SCRIPT), *flags], capture_output=True, text=True, timeout=600,
-                          cwd=REPO)
+    return subprocess.run([sys.executable, "-m", "bench.pretrain_substrate", *flags], capture_output=True, text=True,
+                          timeout=600, cwd=REPO)
 
 
 def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_path):
