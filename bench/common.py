@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
-import gzip
 import json
 import os
 import platform
@@ -67,19 +66,12 @@ def backbone_path(name: str) -> str:
 
 # ------------------------------------------------------------------------------------------------------ data
 def read_sentences(n: int, path: Path = WIKI100K, skip: int = 0) -> List[str]:
-    """The first ``n`` non-blank lines of a one-sentence-a-line .gz corpus (after ``skip`` of them)."""
-    out: List[str] = []
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            if skip:
-                skip -= 1
-                continue
-            out.append(line)
-            if len(out) >= n:
-                break
+    """The first ``n`` sentences of a corpus (after ``skip`` of them), read as ``sentcse-train`` reads it (streamed:
+    only the lines needed)."""
+    from sentcse.trainers.data import load_corpus
+
+    rows = load_corpus(str(path), max_sentences=skip + n, streaming=True).dataset
+    out = [row["sentence"] for row in rows][skip:]
     if len(out) < n:
         raise ValueError(f"{path} holds only {len(out)} sentences, {n} wanted")
     return out

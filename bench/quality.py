@@ -42,20 +42,12 @@ from bench.common import (  # noqa: E402
     update_section,
 )
 
+from sentcse.trainers.sts.tasks import DEV_TASK, TABLE_COLUMNS, TEST_TASKS  # noqa: E402
+
 QUALITY_DIR = RESULTS / "quality"  # the bert-mini-wiki grid; --tag NAME: RESULTS / "quality_NAME"
-TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")
-COLUMNS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R")
-DEV = "STSBenchmark-dev"
-
-
-def _preset_flags(objective: str, variant: str) -> list:
-    from sentcse.trainers.presets import PRESETS
-
-    preset = PRESETS[f"bert-{variant}-{objective}"]
-    return ["--objective", objective, "--objective_variant", variant, "--objective_kwargs", json.dumps(preset["objective_kwargs"]),
-            *(["--temperature", str(preset["temperature"])] if "temperature" in preset else []),
-            "--learning_rate", str(preset["learning_rate"]), "--mlp_activation", preset["mlp_activation"],
-            "--pooler", "cls", "--freeze_embeddings", "true"]
+TASKS = TEST_TASKS
+COLUMNS = tuple(TABLE_COLUMNS[task] for task in TASKS)
+DEV = DEV_TASK
 
 
 # Training budgets beyond steps and batch (issue 23's sweep): Trainer flags added after the run's own, so a budget's
@@ -124,7 +116,7 @@ def run_flags(name: str) -> list:
         return ["--method", "simcse", "--objective", name]
     objective, _, variant = name.rpartition("_")
     if variant in ("orig", "mod") and objective in ("barlow_twins", "vicreg", "mhe", "mhs"):
-        return ["--method", "simcse", *_preset_flags(objective, variant)]
+        return ["--method", "simcse", "--preset", f"bert-{variant}-{objective}"]
     raise ValueError(f"unknown run {name!r}")
 
 
