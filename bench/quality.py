@@ -67,7 +67,7 @@ BUDGETS = {
 SARCSE_OPTIONS = {"embedding_source": "cnn", "cnn_channels": "256", "decoder_activation": "relu", "cnn_pooling": "max",
                   "reconstruction_reduction": "token", "theta": "0.1", "beta": "2.5e-4",
                   "gamma": "2.5e-4"}
-RECSE_OPTIONS = {"sqrt": "signed", "reshape_source": "embeddings"}
+RECSE_OPTIONS = {"sqrt": "signed", "reshape_source": "embeddings", "detach_reshape_source": "false"}
 VARIANTS = {  # run -> (method, the options it changes)
     "sarcse_cls": ("sarcse", {"embedding_source": "cls"}),
     "sarcse_c128": ("sarcse", {"cnn_channels": "128"}),
@@ -86,6 +86,7 @@ VARIANTS = {  # run -> (method, the options it changes)
     "sarcse_c128_fmaps": ("sarcse", {"cnn_channels": "128", "decoder_input": "feature_maps"}),
     "sarcse_c128_sentence": ("sarcse", {"cnn_channels": "128", "reconstruction_reduction": "sentence"}),
     "recse_last_hidden_w0.01": ("recse", {"reshape_source": "last_hidden", "reshape_weight": "0.01"}),
+    "recse_last_hidden_detached": ("recse", {"reshape_source": "last_hidden", "detach_reshape_source": "true"}),
     "sarcse_c128_uniform": ("sarcse", {"cnn_channels": "128", "theta": "1.0"}),
     "sarcse_c128_cls_clsdec": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls",
                                           "decoder_input": "sentence_embedding"}),

@@ -36,6 +36,9 @@ class ReCseConfig(SimCseConfig):
     reshape_weight: float | int = config_field(
         1.0, "weight of the reshape term InfoNCE(h, r) (the official repository weighs its extra term 0.01)",
         non_negative, "[decision]")
+    detach_reshape_source: bool = config_field(
+        False, "reshape detached features: the reshape term reaches the encoder through h only, while the reshaping "
+        "head (its own projection) still trains", kind="[decision]")
     lambda_dropout: float | int = config_field(
         1.0, "weight of the dropout term InfoNCE(h1, h2); 0 gives the pure reshaping variant", non_negative,
         "[decision]")

@@ -123,6 +123,8 @@ class ReCseModel(ReCsePreTrainedModel):
         reshaped = None
         if return_reshaped:
             features = out.hidden_states[0] if from_embeddings else out.last_hidden_state
+            if self.config.detach_reshape_source:
+                features = features.detach()
             reshaped = self.reshape_head(features, attention_mask)
         return ReCseModelOutput(
             sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state, reshaped=reshaped

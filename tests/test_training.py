@@ -147,6 +147,28 @@ def test_reshaped_positive_and_recse_objective_match_reference():
     assert weighted.item() == pytest.approx(0.01 * expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("source", ["embeddings", "last_hidden"])
+def test_detached_reshape_source_stops_the_reshape_term_at_the_head(source):
+    """With ``detach_reshape_source``, the reshaped view is the same vector, its gradient trains the reshaping head
+    and nothing of the encoder; without it, the term reaches the encoder through r too."""
+    tokenizer = tiny_tokenizer()
+    batch = tokenizer(["the cat sat on the mat", "a dog", "the big red mat", "a"], padding=True, return_tensors="pt")
+    grads, views = {}, {}
+    for detach in (False, True):
+        torch.manual_seed(0)
+        model = tiny_model(ReCseModel, tokenizer, dropout=0.0, reshape_source=source, detach_reshape_source=detach)
+        output = model(**batch, return_reshaped=True)
+        output.reshaped.square().sum().backward()  # the reshape term's path through r alone
+        views[detach] = output.reshaped.detach()
+        grads[detach] = {name: p.grad for name, p in model.named_parameters()}
+    torch.testing.assert_close(views[True], views[False])
+    backbone = [name for name in grads[True] if name.startswith("backbone.")]
+    assert backbone and all(grads[True][name] is None for name in backbone)
+    assert any(grads[False][name] is not None and grads[False][name].abs().sum() > 0 for name in backbone)
+    head = [name for name in grads[True] if name.startswith("reshape_head.")]
+    assert head and all(grads[True][name] is not None and grads[True][name].abs().sum() > 0 for name in head)
+
+
 def test_sarcse_objective_needs_token_weights():
     config = SarcseModel.config_class(backbone_config=tiny_backbone_config())
     with pytest.raises(ValueError, match="token weights"):
