@@ -50,7 +50,8 @@ def config_field(default: Any, help: str, check: Optional[Callable[[Any], None]]
                  default_text: Optional[str] = None) -> Any:
     """A config field: ``help`` says what it means; ``check`` raises ``ValueError`` for a bad value (the type is
     the annotation's); ``kind`` is "[paper]" (a value a paper states), "[decision]" (METHODS.md's reading where the
-    paper is silent) or "option"; ``default_text`` describes a derived default."""
+    paper is silent), "option", or "speed" (changes time or memory, no number of the model); ``default_text``
+    describes a derived default."""
     metadata = {"help": help, "kind": kind, "default_text": default_text}
     checks = [check] if check else []
     if isinstance(default, (list, dict)):
@@ -141,7 +142,7 @@ class SimCseConfig(PreTrainedConfig):
     length_buckets: int = config_field(
         4, "a training forward runs the backbone (and SARCSE's head) on this many groups of rows of similar length, "
         "each padded only to its own longest row: the same outputs with fewer padded positions; 1 runs one padded "
-        "batch", at_least_one)
+        "batch", at_least_one, "speed")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -32,8 +32,6 @@ TEMPLATE_DIR_ENV = "SENTCSE_MODEL_CARDS"
 
 # The common fields the options table shows last, in this order: what the contrastive term is.
 OBJECTIVE_FIELDS = ("objective", "objective_variant", "objective_kwargs", "temperature")
-# Speed options change no number of the model: the card leaves them out.
-SPEED_FIELDS = frozenset({"length_buckets"})
 MLP_FIELDS = frozenset({"mlp_only_train", "mlp_activation"})
 
 _POOLER_EMBEDDINGS = {
@@ -76,7 +74,9 @@ def template_name(config) -> str:
 def hidden_fields(config, spec: MethodSpec) -> FrozenSet[str]:
     """The declared fields the options table leaves out for ``config``: those that do not apply, plus the method's
     own rule (``MethodSpec.card_hidden_fields``)."""
-    hidden = set(SPEED_FIELDS) | set(spec.card_hidden_fields(config))
+    fields = declared_fields(type(config))
+    speed = {name for name, field in fields.items() if field.metadata["kind"] == "speed"}  # they change no number
+    hidden = speed | set(spec.card_hidden_fields(config))
     if config.pooler != "cls":
         hidden |= MLP_FIELDS
     if config.objective not in VARIANT_OBJECTIVES:

@@ -19,6 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..cards.export import ST_FILES
+from ..cards.files import CARD_FILE, CURVE_FILE, STS_RESULTS_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE
+from ..token_frequency import TOKEN_COUNTS_FILE
 from .arguments import UsageError
 
 logger = logging.getLogger("sentcse.train")
@@ -49,10 +52,10 @@ LEGACY_TRAINING_FIELDS = ("seed", "per_device_train_batch_size", "gradient_accum
                           "max_steps", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim")
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 # What a run writes in its folder besides checkpoints, the code files and the tokenizer: what an overwrite deletes.
-RUN_OUTPUTS = (*MODEL_FILES, RUN_FILE, "README.md", "training_curve.png", "training_info.json", "trainer_state.json",
-               "training_args.bin", "sts_results.json", "token_counts.json", "modules.json", "sentence_bert_config.json",
-               "config_sentence_transformers.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-               "vocab.txt", "vocab.json", "merges.txt", "all_results.json", "train_results.json", "eval_results.json")
+RUN_OUTPUTS = (*MODEL_FILES, RUN_FILE, CARD_FILE, CURVE_FILE, TRAINING_INFO_FILE, TRAINER_STATE_FILE, "training_args.bin",
+               STS_RESULTS_FILE, TOKEN_COUNTS_FILE, *ST_FILES, "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "all_results.json", "train_results.json",
+               "eval_results.json")
 
 
 def run_description(spec_name: str, backbone: str, data_args, config, training_args) -> Dict[str, Any]:
@@ -257,7 +260,7 @@ def refuse_a_wrapped_stream(checkpoint: Path) -> None:
     """A streamed corpus of unknown length resumes by skipping the checkpoint's number of batches of its FIRST
     pass: exact until the stream first wrapped (the Trainer's epoch reached 1), not after."""
     try:
-        epoch = float(json.loads((checkpoint / "trainer_state.json").read_text()).get("epoch") or 0)
+        epoch = float(json.loads((checkpoint / TRAINER_STATE_FILE).read_text()).get("epoch") or 0)
     except (OSError, ValueError):
         return
     if epoch >= 1:
@@ -271,7 +274,7 @@ def check_checkpoint(path: Path) -> None:
     from safetensors import safe_open
 
     problem = None
-    state = path / "trainer_state.json"
+    state = path / TRAINER_STATE_FILE
     try:
         json.loads(state.read_text())
     except (OSError, ValueError) as error:

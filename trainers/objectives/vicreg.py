@@ -38,14 +38,16 @@ but under w_w ``weight_ii`` can exceed the off-diagonal weights by ``exp(2 / tau
 left over from cancelling that radial part would swamp the real gradient. (The same holds for Barlow Twins.)
 """
 
+import typing
 from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
+from ...modeling.configuration_simcse import ObjectiveVariant
 from .base import GRADIENT_PARADIGM_CITATION, CseObjective, Gathered, check_views, full_precision, upcast_half
 
-VARIANTS = ("orig", "mod")
+VARIANTS = typing.get_args(ObjectiveVariant)  # the config's own list: ("orig", "mod")
 
 
 def gradient_dissipation(u: torch.Tensor, margin: float) -> torch.Tensor:
