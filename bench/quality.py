@@ -141,6 +141,8 @@ DECISIONS += [(f"SARCSE {key}, with cnn_channels 128", ("sarcse", key), "sarcse_
               for key in [next(k for k in changed if k != "cnn_channels")]]
 DECISIONS.append(("reCSE reshape_weight, with reshape_source last_hidden", ("recse", "reshape_weight"), "recse_last_hidden",
                   "recse_last_hidden_w0.01"))
+DECISIONS.append(("reCSE detach_reshape_source, with reshape_source last_hidden", ("recse", "detach_reshape_source"),
+                  "recse_last_hidden", "recse_last_hidden_detached"))
 DECISIONS.append(("SARCSE decoder_input, with embedding_source cls", ("sarcse", "decoder_input"), "sarcse_c128_cls",
                   "sarcse_c128_cls_clsdec"))
 DECISIONS.append(("SARCSE beta (reconstruction on/off), with embedding_source cls", ("sarcse", "beta"), "sarcse_c128_cls",
