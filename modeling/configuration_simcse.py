@@ -64,11 +64,17 @@ def declared_fields(config_class) -> Dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(config_class) if "help" in f.metadata}
 
 
+def principal_type(annotation: Any) -> Any:
+    """A field's annotation, or the first member of its union other than None (``Optional[X]`` and ``X | int``:
+    X)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
+    return annotation
+
+
 def field_choices(field: dataclasses.Field) -> Tuple[Any, ...]:
     """The values a ``Literal`` field allows (also inside ``Optional``), without None; () for any other field."""
-    annotation = field.type
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        annotation = next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
+    annotation = principal_type(field.type)
     return typing.get_args(annotation) if typing.get_origin(annotation) is Literal else ()
 
 

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import os
 import sys
-import types
 import typing
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -18,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import yaml
 from transformers import HfArgumentParser
 
-from ...modeling.configuration_simcse import declared_fields, field_choices
+from ...modeling.configuration_simcse import declared_fields, field_choices, principal_type
 from ..methods import METHODS, MethodSpec, get_method
 from ..presets import PRESETS, preset_defaults
 from ..errors import error_line
@@ -86,9 +85,7 @@ def _flag_type(annotation) -> Any:
     """The flag type of a config field: Optional[X] (None keeps the config's default), X the first type of a union
     (``float | int`` is a float); a choice is a string; a list stays a list of its element type; a mapping is a
     YAML / JSON string."""
-    base = annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        base = next(a for a in typing.get_args(annotation) if a is not type(None))
+    base = principal_type(annotation)
     if typing.get_origin(base) is typing.Literal:
         return Optional[type(typing.get_args(base)[0])]
     if typing.get_origin(base) is dict or base is dict:

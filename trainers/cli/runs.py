@@ -176,15 +176,16 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
     if folder.resolve() == Path(description["backbone"]).expanduser().resolve():
         raise UsageError(f"--output_dir {folder} is the backbone's folder: choose another --output_dir")
     previous = _read_run_file(folder)
+    held = holds_a_run(folder)
     if resume:
-        if holds_a_run(folder) and previous.get("fingerprint") not in (*mine, None):
+        if held and previous.get("fingerprint") not in (*mine, None):
             raise UsageError(f"output folder {folder} holds another run (other flags or data): resume into that run's "
                              "own folder, or choose another --output_dir")
         point = _resume_point(folder, mine, resume)
         if description.get("streaming"):
             refuse_a_wrapped_stream(Path(point))
         return point, list(previous.get("user_files") or [])
-    if holds_a_run(folder) and not overwrite:
+    if held and not overwrite:
         same = " (the same run: add --resume_from_checkpoint last to continue it)" if previous.get("fingerprint") in mine else ""
         raise UsageError(
             f"output folder {folder} already holds a run's model or checkpoints{same}; pass --overwrite_output_dir "
@@ -192,7 +193,7 @@ def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: 
         )
     existing = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
     stale = set()
-    if previous or holds_a_run(folder):  # an earlier run (perhaps stopped before its first checkpoint)
+    if previous or held:  # an earlier run (perhaps stopped before its first checkpoint)
         written = previous.get("files")
         stale = set(written) if written is not None else written_by_runs() | {RUN_FILE}
         stale |= {path.name for path in checkpoints(folder).values()}
