@@ -10,9 +10,10 @@ import difflib
 import numbers
 import os
 from pathlib import Path
-from typing import ContextManager, List, Optional
+from typing import ContextManager, Dict, List, Optional
 
 import torch
+from torch import nn
 from transformers import AutoConfig, AutoTokenizer
 
 
@@ -200,9 +201,9 @@ def autocast_off(device_type: str) -> ContextManager:
 
 
 def autocast_context(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager:
-    """The context ``encode(dtype=...)`` runs the forward in: nothing for None; autocast in ``dtype`` on
-    ``device``'s type for bf16/fp16; autocast switched off for fp32 (an enclosing autocast included). A device type
-    autocast does not support in that dtype is a ValueError."""
+    """The context a torch model whose encode() takes no ``dtype`` (sentence-transformers') is evaluated in:
+    nothing for None; autocast in ``dtype`` on ``device``'s type for bf16/fp16; autocast switched off for fp32 (an
+    enclosing autocast included). A device type autocast does not support in that dtype is a ValueError."""
     if dtype is None:
         return contextlib.nullcontext()
     device_type = device.type
@@ -210,11 +211,37 @@ def autocast_context(device: torch.device, dtype: Optional[torch.dtype]) -> Cont
         raise ValueError(f"encode(dtype={dtype}): torch has no autocast for device {device_type!r}; pass dtype=None")
     if dtype == torch.float32:
         return autocast_off(device_type)
-    if device_type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"encode(dtype={dtype}): this GPU does not support bfloat16; pass dtype='fp16' or 'fp32'")
+    check_device_dtype(device, dtype)
     try:
         return torch.autocast(device_type=device_type, dtype=dtype)
     except RuntimeError as error:  # e.g. a dtype the device type's autocast does not take
         raise ValueError(
             f"encode(dtype={dtype}): autocast on {device_type!r} refuses it ({error}); pass dtype=None"
         ) from None
+
+
+def compute_precision(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager:
+    """Check that ``device`` computes in ``dtype`` and return the region ``encode(dtype=...)`` runs its forward in:
+    nothing for None (as the weights are, an enclosing autocast included), else autocast switched off, since the
+    weights themselves are cast (`cast_floating_state`). A dtype the device cannot compute in is a ValueError."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    check_device_dtype(device, dtype)
+    return autocast_off(device.type)
+
+
+def check_device_dtype(device: torch.device, dtype: torch.dtype) -> None:
+    """A ValueError where ``device`` cannot compute in ``dtype`` (bf16 on a GPU without it)."""
+    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"encode(dtype={dtype}): this GPU does not support bfloat16; pass dtype='fp16' or 'fp32'")
+
+
+def cast_floating_state(module: nn.Module, dtype: torch.dtype) -> Optional[Dict[str, torch.Tensor]]:
+    """``module``'s floating parameters and buffers in ``dtype``, by name (for ``torch.func.functional_call``), or
+    None when every one already is in ``dtype``. A cast copy lives as long as the dict: one call, not a second model."""
+    state = dict(module.named_parameters())
+    state.update(module.named_buffers())
+    floating = {name: tensor for name, tensor in state.items() if tensor.is_floating_point()}
+    if all(tensor.dtype == dtype for tensor in floating.values()):
+        return None
+    return {name: tensor.to(dtype) for name, tensor in floating.items()}

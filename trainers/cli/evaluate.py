@@ -52,7 +52,8 @@ class EvaluateArguments:
     device: Optional[str] = dataclasses.field(default=None, metadata={"help": "e.g. cuda, cpu"})
     dtype: Optional[str] = dataclasses.field(default=None, metadata={
         "choices": ["bf16", "bfloat16", "fp16", "float16", "fp32", "float32"], "help": "compute precision of the "
-        "encoder's forward (autocast; the weights stay as loaded, embeddings are float32); default: as the weights are"})
+        "encoder's forward (its weights cast for the run, the model left as loaded; embeddings are float32); "
+        "default: as the weights are"})
     backend: str = dataclasses.field(default="sentcse", metadata={
         "choices": ["sentcse", "sentence-transformers"], "help": "sentence-transformers: load MODEL with "
         "SentenceTransformer instead (for comparison)"})
@@ -144,7 +145,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
         print(sts.format_table(results))
     if args.subsets:
         print(sts.format_subsets(results))
-    precision = f" in {results.meta['dtype']} (autocast)" if results.meta.get("dtype") else ""
+    precision = f" in {results.meta['dtype']}" if results.meta.get("dtype") else ""
     print(f"evaluated{precision} in {results.seconds:.1f}s (+{load_seconds:.1f}s loading the model)")
     if args.output:
         out = Path(args.output)

@@ -136,7 +136,8 @@ def _takes_dtype(model) -> bool:
 
 def _precision(model, dtype):
     """The context a model whose encode() takes no ``dtype`` encodes in: autocast in ``dtype`` on the device type
-    of its parameters (what sentcse's encode(dtype=...) does itself), for a torch module; else a ValueError."""
+    of its parameters, for a torch module (sentcse's encode(dtype=...) casts its own weights instead); else a
+    ValueError."""
     import torch
 
     from ...modeling.inputs import autocast_context
