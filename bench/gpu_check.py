@@ -31,7 +31,10 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import BUNDLED_BACKBONE, REPO, encoder_flops, load_average, machine_info, now, read_sentences, summarize  # noqa: E402
+from bench.common import (  # noqa: E402
+    BUNDLED_BACKBONE, REPO, encoder_flops, load_average, machine_info, now, read_sentences, summarize,
+    write_bert_base_random,
+)
 
 PEAK_BF16_FLOPS = 790e12  # H200 dense bf16 (measured 769-798 TFLOP/s on 8192^3 products here)
 NEEDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets", "sentence_transformers", "scipy")
@@ -109,7 +112,7 @@ def environment(check: Check) -> dict:
 def suite(check: Check) -> dict:
     conftest = (REPO / "tests" / "conftest.py").read_text()
     device = ["--device", "cpu" if check.args.dry_run else "cuda"] if "--device" in conftest else []
-    selection = ["tests/test_layout.py", "-k", "setup_cfg"] if check.args.dry_run else ["tests"]
+    selection = ["tests/modeling/test_layout.py", "-k", "setup_cfg"] if check.args.dry_run else ["tests"]
     command = [sys.executable, "-m", "pytest", *selection, "-q", "-p", "no:cacheprovider", *device]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=max(30, check.left() - 200))
     return {"command": " ".join(command[2:]), "returncode": done.returncode, "device_option": bool(device),
@@ -119,13 +122,8 @@ def suite(check: Check) -> dict:
 def _backbones(check: Check, work: Path) -> dict:
     """name -> folder: the bundled backbone and a random bert-base-shaped encoder with its tokenizer (tiny in a dry
     run)."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    tokenizer = AutoTokenizer.from_pretrained(BUNDLED_BACKBONE)
     shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37) if check.args.dry_run else {}
-    folder = work / "bert-base-random"
-    BertModel(BertConfig(vocab_size=len(tokenizer), **shape)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    folder = write_bert_base_random(work / "bert-base-random", **shape)
     return {"bert-base-random": folder} if check.args.dry_run else {BUNDLED_BACKBONE.name: BUNDLED_BACKBONE, "bert-base-random": folder}
 
 

@@ -3,10 +3,10 @@
     python dist_train_step.py OUT PER_DEVICE_BATCH METHOD [STEPS]
 
 Writes the training loss, the initial weights (OUT.initial) and the updated weights (OUT) (rank 0 only). Used by
-tests/test_training.py to check that N processes with batch b equal one process with batch N*b, for SimCSE and for
+tests/trainers/test_training.py to check that N processes with batch b equal one process with batch N*b, for SimCSE and for
 reCSE (whose reshaped views are gathered too).
 
-Fault injection (tests/test_faults.py): with SENTCSE_TEST_NAN_AT="RANK:STEP" the loss of process RANK alone turns
+Fault injection (tests/trainers/cli/test_faults.py): with SENTCSE_TEST_NAN_AT="RANK:STEP" the loss of process RANK alone turns
 NaN at global step STEP (run with STEPS > STEP). A process that stops with NonFiniteLossError writes its message to
 OUT.rank<R>.error and exits with status 1.
 """

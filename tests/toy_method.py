@@ -1,5 +1,5 @@
 """A toy method registered the way a maintainer adds one: a config with its own field, a model, an extra loss
-term, and a ``MethodSpec``; nothing else in sentcse is touched (used by tests/test_layout.py)."""
+term, and a ``MethodSpec``; nothing else in sentcse is touched (used by tests/modeling/test_layout.py)."""
 
 import torch
 from huggingface_hub.dataclasses import strict

@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from test_runs import SENTENCES, backbone, flags  # noqa: F401  (fixture)
+from cli_runs import SENTENCES, backbone, flags  # noqa: F401  (fixture)
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def launch_two_machines(command, cwd: Path, port: int, timeout: int = 300):

@@ -22,7 +22,7 @@ from sentcse.trainers.objectives import VARIANT_OBJECTIVES, build_objective
 from sentcse.trainers.objectives.reshaping import ReshapedPositive
 from tiny import save_tiny_backbone, tiny_backbone_config, tiny_tokenizer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OBJECTIVES = [(name, None) for name in ("infonce", "arccon", "mpt", "met")] + [
     (name, variant) for name in VARIANT_OBJECTIVES for variant in ("orig", "mod")
 ]

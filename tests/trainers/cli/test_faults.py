@@ -29,8 +29,8 @@ from sentcse.trainers.methods import get_method
 from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
 from tiny import TRAIN_SENTENCES, NanAfter, tiny_model, tiny_tokenizer, tiny_trainer
 
-REPO = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[3]
+TESTS = REPO / "tests"
 SENTENCES = TRAIN_SENTENCES
 
 

@@ -12,44 +12,9 @@ import pytest
 
 from sentcse.trainers.cli.runs import RUN_FILE
 from sentcse.trainers.cli.train import main
-from tiny import save_tiny_backbone
+from cli_runs import SENTENCES, STSB, backbone, corpus, flags, user_error  # noqa: F401  (fixtures)
 
-REPO = Path(__file__).resolve().parents[1]
-STSB = REPO / "examples" / "data" / "stsb"
-SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog".split()]
-
-
-@pytest.fixture(scope="module")
-def backbone(tmp_path_factory):
-    return save_tiny_backbone(tmp_path_factory.mktemp("backbone") / "bert")
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("\n".join(SENTENCES) + "\n")
-    return path
-
-
-def flags(backbone, corpus, out, *extra):
-    return [
-        "--method", "simcse", "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(STSB),
-        "--output_dir", str(out), "--per_device_train_batch_size", "4", "--max_steps", "4", "--save_steps", "2",
-        "--eval_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none", "--skip_raw_eval",
-        "--max_length", "16", "--disable_tqdm", "true", "--save_total_limit", "1", *extra,
-    ]
-
-
-def user_error(capsys, argv) -> str:
-    """The one error line of a run that must stop with status 2 (log lines may come before it; no traceback)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as stopped:
-        main(argv)
-    assert stopped.value.code == 2
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("sentcse-train: error: ")]
-    assert len(errors) == 1 and "Traceback" not in err, err[-2000:]
-    return errors[0]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_a_folder_holding_a_run_is_refused_then_overwritten_on_request(tmp_path, backbone, corpus, capsys):

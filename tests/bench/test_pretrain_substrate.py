@@ -13,7 +13,7 @@ import pytest
 
 from tiny import save_tiny_backbone
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STSB = REPO / "examples" / "data" / "stsb"
 sys.path.insert(0, str(REPO))  # bench/ is the repository's package of benchmarks, not installed
 

@@ -26,8 +26,8 @@ from sentcse.trainers.token_frequency import count_tokens, load_token_counts, sa
 from sentcse.trainers.trainer import NonFiniteLossError
 from sentcse.modeling import SarcseModelOutput
 
-REPO = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[2]
+TESTS = REPO / "tests"
 
 
 # ---------------------------------------------------------------- objectives vs independent references

@@ -9,7 +9,7 @@ import pytest
 
 from sentcse.trainers.cli.train import main
 from sentcse.trainers.data import CorpusError, load_corpus
-from test_runs import backbone, flags, user_error  # noqa: F401  (fixtures)
+from cli_runs import backbone, flags, user_error  # noqa: F401  (fixtures)
 
 PATHS = pytest.mark.parametrize("streaming", [False, True], ids=["converted", "streaming"])
 

@@ -21,7 +21,7 @@ from sentcse.modeling import ReCseConfig, ReCseModel, SarcseConfig, SarcseModel,
 from sentcse.modeling.configuration_simcse import CONFIG_ERRORS, declared_fields
 from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL_CLASSES = [SimCseModel, SarcseModel, ReCseModel]
 FAMILIES = ["bert", "roberta"]
 SENTENCES = [

@@ -18,9 +18,9 @@ from sentcse.modeling import SarcseConfig, SarcseModel, SimCseConfig
 from sentcse.trainers.cli.arguments import parse_args
 from tiny import save_tiny_backbone, tiny_backbone_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LIBRARY = {"modeling": "sentcse.modeling", "trainers": "sentcse.trainers", "model_cards": "sentcse.model_cards"}
-PRE_LAYOUT = Path(__file__).resolve().parent / "data" / "pre_layout_checkpoints"
+PRE_LAYOUT = REPO / "tests" / "data" / "pre_layout_checkpoints"
 
 
 def test_setup_cfg_lists_every_library_package():
@@ -301,3 +301,15 @@ def test_renamed_names_keep_a_deprecated_alias_for_one_release():
         assert importlib.import_module("sentcse.trainers.objectives.method").MethodObjective is MethodObjective
     with pytest.raises(AttributeError):
         modeling.NoSuchName
+
+
+def test_the_tests_mirror_the_source_tree():
+    """Each test file sits in the folder of the source it tests (tests/modeling/ for modeling/, tests/trainers/sts/
+    for trainers/sts/, ...); the top of tests/ holds only the shared helpers."""
+    tests = REPO / "tests"
+    files = sorted(tests.rglob("test_*.py"))
+    assert files
+    for path in files:
+        source = REPO / path.parent.relative_to(tests)
+        assert path.parent != tests, f"{path.name} belongs in the folder of the source it tests"
+        assert (source / "__init__.py").is_file(), f"{path.relative_to(REPO)}: no source package {source.relative_to(REPO)}"

@@ -17,7 +17,7 @@ from scipy.stats import spearmanr
 from sentcse.trainers import sts
 from sentcse.trainers.sts import encoders, loading
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 EXAMPLE_STSB = REPO / "examples" / "data" / "stsb"
 
 # SentEval's pair counts, written out here (not read from trainers.sts) so the test is independent.

@@ -34,7 +34,7 @@ from sentcse.trainers.cards import (
 )
 from sentcse.trainers.methods import METHODS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 STSB = REPO / "examples" / "data" / "stsb"
 MODEL_CLASSES = [SimCseModel, SarcseModel, ReCseModel]
 SENTENCES = [
