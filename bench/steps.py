@@ -32,8 +32,9 @@ COMMON_ARGS = dict(
 
 def _prepare(trainer) -> None:
     """What ``train()`` sets up before its first step: optimizer, scheduler, accumulation count."""
-    if trainer.args.bf16 or trainer.args.fp16:
-        # Mixed precision: train() lets accelerate wrap the model's forward in autocast; do the same.
+    if trainer.args.bf16 or trainer.args.fp16 or trainer.args.torch_compile:
+        # Mixed precision or --torch_compile: train() lets accelerate wrap the model's forward in autocast and
+        # compile the model; do the same.
         trainer.model_wrapped = trainer.accelerator.prepare_model(trainer.model)
     trainer.create_optimizer_and_scheduler(num_training_steps=trainer.args.max_steps)
     trainer.current_gradient_accumulation_steps = 1
@@ -67,13 +68,15 @@ def sentcse_trainer(
     diagnostics: bool = False,
     output_dir: Optional[str] = None,
     bf16: bool = False,
+    torch_compile: bool = False,
     **config,
 ):
     """A ``CseTrainer`` built as ``sentcse-train`` builds it (model from the backbone, TwoViewCollator, the method's
     ``MethodSpec.prepare`` on ``sentences`` and ``build_objective``), ready for ``trainer_step``.
 
     ``config``: model config fields (``pooler``, ``objective``, ``objective_variant``, ``objective_kwargs``,
-    ``time_for_space``, ...). ``bf16``: the Trainer's ``--bf16`` (autocast; on CPU too). Returns ``(trainer, collator)``.
+    ``time_for_space``, ...). ``bf16``: the Trainer's ``--bf16`` (autocast; on CPU too); ``torch_compile``: its
+    ``--torch_compile`` (inductor). Returns ``(trainer, collator)``.
     """
     from datasets import Dataset
     from sentcse.trainers.methods import get_method
@@ -86,7 +89,8 @@ def sentcse_trainer(
     tokenizer = model.get_tokenizer()
     sentences = list(sentences or ["a sentence .", "another sentence ."])
     args = CseTrainingArguments(output_dir=output_dir or tempfile.mkdtemp(prefix="sentcse-bench-"),
-                                **{**COMMON_ARGS, "per_device_train_batch_size": batch_size, "bf16": bf16})
+                                **{**COMMON_ARGS, "per_device_train_batch_size": batch_size, "bf16": bf16,
+                                   "torch_compile": torch_compile})
     trainer = build_trainer(model, args, Dataset.from_dict({"sentence": sentences}), sentences=sentences,
                             tokenizer=tokenizer, diagnostics=diagnostics)
     collator = trainer.data_collator

@@ -24,7 +24,7 @@ import sys
 import time
 
 from bench.common import (  # noqa: E402
-    BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
+    SMALL_BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
     summarize, update_section,
 )
 
@@ -34,7 +34,7 @@ PHASES = ("compute_loss", "backward", "clip", "optimizer", "zero_grad")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backbones", nargs="+", default=list(BACKBONES), help="names (bert-mini-wiki all-MiniLM-L6-v2) or paths")
+    p.add_argument("--backbones", nargs="+", default=list(SMALL_BACKBONES), help="names (bert-mini-wiki all-MiniLM-L6-v2) or paths")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--batch_size", type=int, default=64)

@@ -38,6 +38,7 @@ class LengthGroups:
 
     def __init__(self, lengths: torch.Tensor, buckets: int, attention_mask: Optional[torch.Tensor] = None):
         order = torch.argsort(lengths)
+        self.order = order  # row indices, shortest first; ``rows`` are its consecutive pieces
         self.rows: List[torch.Tensor] = list(order.tensor_split(buckets))
         # rows are sorted, so a group's longest row is its last; one host transfer for all groups, and for the
         # padding check when ``attention_mask`` is given (``right_padded``: slicing rows to their length is exact)

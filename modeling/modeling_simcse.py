@@ -220,18 +220,22 @@ class CsePreTrainedModel(PreTrainedModel):
     ) -> Tuple[BaseModelOutput, GroupedStates]:
         """The backbone over groups of rows of similar length, each cut to its own longest row, then padded back
         and put in input order: the same states on real tokens (padding positions hold zeros), for fewer FLOPs."""
+        # rows sorted by length once, so that each group is a view of the sorted batch (its backward is one
+        # concatenation, not a zero-filled batch-sized gradient per group)
+        row_kwargs = {name: values[groups.order] for name, values in row_kwargs.items()}
         if self._takes_inputs_embeds():
             # one word-embedding lookup for all groups: its backward then fills one dense (vocab, d) gradient
             # instead of one per group
-            row_kwargs = dict(row_kwargs)
             row_kwargs["inputs_embeds"] = self.backbone.get_input_embeddings()(row_kwargs.pop("input_ids"))
+        sizes = [len(rows) for rows in groups.rows]
+        parts = {name: values.split(sizes) for name, values in row_kwargs.items()}
         outputs = [
             self.backbone(
-                **{name: values[rows, :length] for name, values in row_kwargs.items()},
+                **{name: parts[name][group][:, :length] for name in parts},
                 output_hidden_states=output_hidden_states,
                 return_dict=True,
             )
-            for rows, length in zip(groups.rows, groups.lengths)
+            for group, length in enumerate(groups.lengths)
         ]
         full_length = row_kwargs["attention_mask"].shape[1]
         hidden_states = None

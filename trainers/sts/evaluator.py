@@ -214,8 +214,8 @@ class StsEvaluator:
 
     Data are loaded on first use and kept. ``batch_size`` and ``show_progress_bar`` go to ``model.encode``; so does
     ``dtype`` (None, or the compute precision: ``torch.bfloat16`` / ``"bf16"``, ``"fp16"``, ``"fp32"``; checked
-    here) where ``encode`` takes one (sentcse models: autocast in that dtype); another torch model, such as a
-    SentenceTransformer, encodes under the same autocast. The model is put in eval mode (under no_grad) while it
+    here) where ``encode`` takes one (sentcse models: their weights cast to it for the call); another torch model,
+    such as a SentenceTransformer, encodes under autocast in that dtype. The model is put in eval mode (under no_grad) while it
     encodes and its training flag restored afterwards.
     """
 
