@@ -189,7 +189,7 @@ class Run:
     def __init__(self, name: str, argv: Sequence[str], script: Optional[str] = None):
         self.name = name
         shown = [a for a in argv if a != "--no_markdown"]  # the command that also writes the BENCHMARKS.md section
-        self.command = "python " + " ".join([f"bench/{script or name}.py", *shown])
+        self.command = "python -m " + " ".join([f"bench.{script or name}", *shown])
         self.started = now()
         self.load_start = load_average()
         self.clock = time.perf_counter()

@@ -220,13 +220,14 @@ class CsePreTrainedModel(PreTrainedModel):
     ) -> Tuple[BaseModelOutput, GroupedStates]:
         """The backbone over groups of rows of similar length, each cut to its own longest row, then padded back
         and put in input order: the same states on real tokens (padding positions hold zeros), for fewer FLOPs."""
-        # rows sorted by length once, so that each group is a view of the sorted batch (its backward is one
-        # concatenation, not a zero-filled batch-sized gradient per group)
-        row_kwargs = {name: values[groups.order] for name, values in row_kwargs.items()}
         if self._takes_inputs_embeds():
-            # one word-embedding lookup for all groups: its backward then fills one dense (vocab, d) gradient
-            # instead of one per group
+            # one word-embedding lookup for all groups (in input order, so its gradient sums rows as an unbucketed
+            # forward does): its backward then fills one dense (vocab, d) gradient instead of one per group
+            row_kwargs = dict(row_kwargs)
             row_kwargs["inputs_embeds"] = self.backbone.get_input_embeddings()(row_kwargs.pop("input_ids"))
+        # rows sorted by length once, so that each group is a view of the sorted batch (one gather and its one
+        # scatter back, not a zero-filled batch-sized gradient per group)
+        row_kwargs = {name: values[groups.order] for name, values in row_kwargs.items()}
         sizes = [len(rows) for rows in groups.rows]
         parts = {name: values.split(sizes) for name, values in row_kwargs.items()}
         outputs = [

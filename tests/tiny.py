@@ -1,6 +1,7 @@
-"""Tiny randomly initialised backbones and a word-piece tokenizer, built offline for the unit tests."""
+"""Tiny randomly initialised backbones, a word-piece tokenizer and the other helpers the tests share, built offline."""
 
 import string
+import textwrap
 
 import torch
 from transformers import BertConfig, BertTokenizer, RobertaConfig
@@ -117,3 +118,22 @@ def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), objective=
     args.update(overrides)
     return build_trainer(model, CseTrainingArguments(**args), Corpus.from_sentences(TRAIN_SENTENCES).dataset,
                          sentences=TRAIN_SENTENCES, tokenizer=tokenizer, objective=objective, callbacks=callbacks)
+
+
+def hide_sentcse(repo) -> str:
+    """Python source that leaves a fresh interpreter unable to import sentcse (a meta-path finder refuses its
+    packages, and the checkout leaves sys.path): the start of a script that checks a saved folder loads from its own
+    code files."""
+    return textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+
+        class BlockSentcse(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("modeling", "trainers"):
+                    raise ImportError("sentcse is hidden from this process: " + name)
+
+        sys.meta_path.insert(0, BlockSentcse())
+        sys.path = [p for p in sys.path if p != {str(repo)!r} and not p.startswith({str(repo) + "/"!r}) and p not in ("", ".")]
+        """
+    )

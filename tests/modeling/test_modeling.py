@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import sentcse.modeling as modeling
 from sentcse.modeling import ReCseConfig, ReCseModel, SarcseConfig, SarcseModel, SimCseConfig, SimCseModel
 from sentcse.modeling.configuration_simcse import CONFIG_ERRORS, declared_fields
-from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
+from tiny import hide_sentcse, tiny_backbone_config, tiny_model, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_CLASSES = [SimCseModel, SarcseModel, ReCseModel]
@@ -123,18 +123,10 @@ def test_trust_remote_code_loads_without_sentcse(saved_models, tmp_path, device)
         reference = tmp_path / f"{model_class.__name__}-{family}.npy"
         np.save(reference, expected)
         cases.append((str(folder), model_class.__name__, str(reference)))
-    script = textwrap.dedent(
+    script = hide_sentcse(REPO) + textwrap.dedent(
         f"""
-        import importlib.abc, json, sys
+        import json, sys
         import numpy as np
-
-        class BlockSentcse(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("modeling", "trainers"):
-                    raise ImportError("sentcse is hidden from this process: " + name)
-
-        sys.meta_path.insert(0, BlockSentcse())
-        sys.path = [p for p in sys.path if p != {str(REPO)!r} and not p.startswith({str(REPO) + "/"!r}) and p not in ("", ".")]
         from transformers import AutoModel
 
         for folder, class_name, reference in json.loads(sys.argv[1]):

@@ -21,7 +21,7 @@ from transformers import BertModel
 
 import sentcse.modeling as modeling
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
-from tiny import WORDS, tiny_backbone_config, tiny_model, tiny_tokenizer
+from tiny import WORDS, hide_sentcse, tiny_backbone_config, tiny_model, tiny_tokenizer
 from sentcse.trainers import cards
 from sentcse.trainers.cards import (
     HUB_IGNORE_PATTERNS,
@@ -274,22 +274,14 @@ def test_training_folder_loads_without_sentcse(trained, tmp_path):
 
     reference = tmp_path / "reference.npy"
     np.save(reference, AutoModel.from_pretrained(trained.out).encode(SENTENCES))
-    script = textwrap.dedent(
+    script = hide_sentcse(REPO) + textwrap.dedent(
         f"""
-        import importlib.abc, os, sys
+        import os, sys
         os.environ["HF_HUB_OFFLINE"] = "1"
         import numpy as np
         import torch
 
         torch.set_num_threads(1)
-
-        class BlockSentcse(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("modeling", "trainers"):
-                    raise ImportError("sentcse is hidden from this process: " + name)
-
-        sys.meta_path.insert(0, BlockSentcse())
-        sys.path = [p for p in sys.path if p != {str(REPO)!r} and not p.startswith({str(REPO) + "/"!r}) and p not in ("", ".")]
         from transformers import AutoModel
         from sentence_transformers import SentenceTransformer
 
