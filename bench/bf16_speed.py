@@ -15,12 +15,12 @@ Everything is measured side by side in one process, interleaved round by round a
 3. **encode**: sentcse ``encode()`` fp32 and ``dtype="bf16"`` against ``SentenceTransformer.encode`` fp32 and
    bf16 (``model.bfloat16()``, its documented bf16), and sentcse's ``encode()`` of a bf16 copy of the model (as
    ST's), normalisation off on all; the cosine of every bf16 embedding to its fp32 one is recorded.
+4. **Profile** of the first backbone's step: sentcse bf16, sentence-transformers bf16 and sentcse fp32, phases and
+   top ops (torch.profiler, 3 steps).
 
 ``bert-base-random`` (12 x 768, random weights: ``common.bert_base_random_path``) takes seconds a step on one
 thread, so backbones of 768 or more hidden units run ``--large_repeats`` rounds after one warm-up and encode
 ``--large_sentences`` sentences.
-4. **Profile** of the first backbone's step: sentcse bf16, sentence-transformers bf16 and sentcse fp32, phases and
-   top ops (torch.profiler, 3 steps).
 
 A time is also given as achieved FLOP/s (``common.encoder_flops``: the real tokens' matrix products, 3x the forward
 for a training step) over the GEMM rate of its dtype. Goals (issues 15 and 26, for a CPU with AMX): bf16 step /

@@ -1,7 +1,7 @@
-"""A trained folder in the clients users already have (issue 25, item 8): ``pipeline("feature-extraction")``,
+"""A trained folder in the clients users already have: ``pipeline("feature-extraction")``,
 ``AutoModel.from_pretrained(..., dtype=torch.bfloat16)`` and ``torch.compile`` on a saved SARCSE folder.
-(sentence-transformers with its own evaluator: tests/trainers/sts/test_sts.py; ``AutoTokenizer``: tests/modeling/test_remote_code.py;
-``torch.export``: tests/modeling/test_modeling.py.)"""
+(sentence-transformers with its own evaluator: tests/trainers/sts/test_sts.py; ``AutoTokenizer``:
+tests/modeling/test_remote_code.py; ``torch.export``: tests/modeling/test_modeling.py.)"""
 
 import numpy as np
 import pytest
