@@ -10,10 +10,11 @@ import difflib
 import numbers
 import os
 from pathlib import Path
-from typing import ContextManager, Dict, List, Optional
+from typing import Callable, ContextManager, Dict, List, Optional
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from transformers import AutoConfig, AutoTokenizer
 
 
@@ -200,40 +201,38 @@ def autocast_off(device_type: str) -> ContextManager:
     return contextlib.nullcontext()
 
 
-def autocast_context(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager:
-    """The context a torch model whose encode() takes no ``dtype`` (sentence-transformers') is evaluated in:
-    nothing for None; autocast in ``dtype`` on ``device``'s type for bf16/fp16; autocast switched off for fp32 (an
-    enclosing autocast included). A device type autocast does not support in that dtype is a ValueError."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    device_type = device.type
-    if not has_autocast(device_type):
-        raise ValueError(f"encode(dtype={dtype}): torch has no autocast for device {device_type!r}; pass dtype=None")
-    if dtype == torch.float32:
-        return autocast_off(device_type)
-    check_device_dtype(device, dtype)
-    try:
-        return torch.autocast(device_type=device_type, dtype=dtype)
-    except RuntimeError as error:  # e.g. a dtype the device type's autocast does not take
-        raise ValueError(
-            f"encode(dtype={dtype}): autocast on {device_type!r} refuses it ({error}); pass dtype=None"
-        ) from None
-
-
-def compute_precision(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager:
-    """Check that ``device`` computes in ``dtype`` and return the region ``encode(dtype=...)`` runs its forward in:
-    nothing for None (as the weights are, an enclosing autocast included), else autocast switched off, since the
-    weights themselves are cast (`cast_floating_state`). A dtype the device cannot compute in is a ValueError."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    check_device_dtype(device, dtype)
-    return autocast_off(device.type)
-
-
 def check_device_dtype(device: torch.device, dtype: torch.dtype) -> None:
     """A ValueError where ``device`` cannot compute in ``dtype`` (bf16 on a GPU without it)."""
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
         raise ValueError(f"encode(dtype={dtype}): this GPU does not support bfloat16; pass dtype='fp16' or 'fp32'")
+
+
+def call_in_dtype(module: nn.Module, dtype: torch.dtype, function: Callable, *args, **kwargs):
+    """``function(*args, **kwargs)`` with ``module``'s floating parameters and buffers cast to ``dtype`` for the call
+    (``torch.func.functional_call``; the cast copy is dropped on return, the module left as it is) and autocast off,
+    so that every op runs in ``dtype``, as in a model loaded in it. ``function`` may be any method of ``module``
+    (``encode`` included), not only its forward. A dtype the module's device cannot compute in is a ValueError."""
+    parameter = next(module.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    check_device_dtype(device, dtype)
+    weights = cast_floating_state(module, dtype)
+    with autocast_off(device.type):
+        if weights is None:
+            return function(*args, **kwargs)
+        holder = _Holder(module, function)
+        return functional_call(holder, {f"module.{name}": tensor for name, tensor in weights.items()}, args, kwargs)
+
+
+class _Holder(nn.Module):
+    """``module`` as a submodule, so that ``functional_call`` swaps its weights while ``function`` runs."""
+
+    def __init__(self, module: nn.Module, function: Callable):
+        super().__init__()
+        self.module = module
+        self.function = function
+
+    def forward(self, *args, **kwargs):
+        return self.function(*args, **kwargs)
 
 
 def cast_floating_state(module: nn.Module, dtype: torch.dtype) -> Optional[Dict[str, torch.Tensor]]:

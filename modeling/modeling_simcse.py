@@ -13,7 +13,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
@@ -23,8 +22,8 @@ from transformers.utils import ModelOutput
 from .batching import GroupedStates, LengthGroups, is_right_padded, masked_mean  # noqa: F401  (re-exported)
 from .configuration_simcse import SimCseConfig
 from .inputs import (  # noqa: F401  (load_backbone_config, looks_local: re-exported)
-    cast_floating_state, check_max_length, checked_device, checked_dtype, compute_precision, load_backbone_config,
-    load_tokenizer, looks_local, sentence_list, special_token_count,
+    call_in_dtype, check_max_length, checked_device, checked_dtype, load_backbone_config, load_tokenizer, looks_local,
+    sentence_list, special_token_count,
 )
 
 
@@ -342,12 +341,9 @@ class CsePreTrainedModel(PreTrainedModel):
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="Encoding", unit="batch")
-        precision = compute_precision(device, dtype)  # before any work: an unsupported dtype fails here
-        weights = cast_floating_state(self, dtype) if dtype is not None else None
-        was_training = self.training
-        self.eval()
-        chunks: List[torch.Tensor] = []
-        try:
+
+        def embed_batches() -> List[torch.Tensor]:
+            chunks = []
             for start in batches:
                 rows = order[start : start + batch_size]
                 longest = len(features["input_ids"][rows[0]])  # rows are sorted longest first
@@ -355,12 +351,16 @@ class CsePreTrainedModel(PreTrainedModel):
                     key: torch.tensor([values[i] + [pad_ids[key]] * (longest - len(values[i])) for i in rows], device=device)
                     for key, values in features.items()
                 }
-                with precision:
-                    output = self(**batch) if weights is None else functional_call(self, weights, (), batch)
-                embedding = output.sentence_embedding.float()  # normalised in fp32 whatever the compute precision
+                embedding = self(**batch).sentence_embedding.float()  # normalised in fp32 whatever the precision
                 if normalize:
                     embedding = nn.functional.normalize(embedding, dim=-1)
                 chunks.append(embedding)
+            return chunks
+
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = embed_batches() if dtype is None else call_in_dtype(self, dtype, embed_batches)
         finally:
             self.train(was_training)
         width = self.config.hidden_size

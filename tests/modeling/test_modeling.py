@@ -610,8 +610,7 @@ class _FakeSentenceTransformer(torch.nn.Module):
         self.calls = []
 
     def encode(self, sentences, **kwargs):
-        autocast = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu")
-        self.calls.append((sorted(kwargs), autocast))
+        self.calls.append((sorted(kwargs), self.linear.weight.dtype, torch.is_autocast_enabled("cpu")))
         return np.random.default_rng(0).normal(size=(len(sentences), 4))
 
 
@@ -638,11 +637,12 @@ def test_evaluator_passes_dtype_to_sentcse_models_only(tokenizer, device, monkey
     results = evaluator.evaluate(tiny_model(SimCseModel, tokenizer, device=device))
     assert calls == [torch.bfloat16] and results.meta["dtype"] == "bfloat16"
 
-    fake = _FakeSentenceTransformer()  # no dtype argument: the same autocast around its encode instead
+    fake = _FakeSentenceTransformer()  # no dtype argument: its weights are cast for the call instead
     evaluator.evaluate(fake)
-    assert fake.calls == [(["batch_size", "convert_to_numpy", "show_progress_bar"], torch.bfloat16)]
+    assert fake.calls == [(["batch_size", "convert_to_numpy", "show_progress_bar"], torch.bfloat16, False)]
+    assert fake.linear.weight.dtype == torch.float32  # left as it was
     StsEvaluator(sts_dir=BUNDLED_STSB, tasks=["STSBenchmark-dev"]).evaluate(fake)
-    assert fake.calls[-1] == (["batch_size", "convert_to_numpy", "show_progress_bar"], False)
+    assert fake.calls[-1] == (["batch_size", "convert_to_numpy", "show_progress_bar"], torch.float32, False)
 
     with pytest.raises(ValueError, match=r"dtype=torch.bfloat16 needs a torch model or an encode\(\) with a dtype "
                                          r"argument; function has neither"):

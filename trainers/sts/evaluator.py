@@ -134,33 +134,24 @@ def _takes_dtype(model) -> bool:
     return parameter is not None and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
 
 
-def _precision(model, dtype):
-    """The context a model whose encode() takes no ``dtype`` encodes in: autocast in ``dtype`` on the device type
-    of its parameters, for a torch module (sentcse's encode(dtype=...) casts its own weights instead); else a
-    ValueError."""
-    import torch
-
-    from ...modeling.inputs import autocast_context
-
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"dtype={dtype} needs a torch model or an encode() with a dtype argument; "
-                         f"{type(model).__name__} has neither (pass dtype=None)")
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    return autocast_context(device, dtype)
-
-
 def _encode(model, sentences: List[str], batch_size: int, show_progress_bar: bool, dtype=None) -> np.ndarray:
     """``model``'s embeddings of ``sentences`` as an ``(N, d)`` array (``model.encode`` or ``model(sentences)``).
 
     ``dtype`` (a torch dtype, or None) goes to ``encode`` where it takes one (sentcse models); any other torch
-    module encodes under autocast in that dtype instead (sentence-transformers has no such argument)."""
+    module (sentence-transformers has no such argument) encodes on its weights cast to it for the call, as sentcse's
+    encode(dtype=...) does (``call_in_dtype``)."""
     if dtype is not None and hasattr(model, "encode") and _takes_dtype(model):
         emb = model.encode(sentences, batch_size=batch_size, show_progress_bar=show_progress_bar, convert_to_numpy=True,
                            dtype=dtype)
     elif dtype is not None:
-        with _precision(model, dtype):
-            return _encode(model, sentences, batch_size, show_progress_bar)
+        import torch
+
+        from ...modeling.inputs import call_in_dtype
+
+        if not isinstance(model, torch.nn.Module):
+            raise ValueError(f"dtype={dtype} needs a torch model or an encode() with a dtype argument; "
+                             f"{type(model).__name__} has neither (pass dtype=None)")
+        return call_in_dtype(model, dtype, _encode, model, sentences, batch_size, show_progress_bar)
     elif hasattr(model, "encode"):
         emb = model.encode(sentences, batch_size=batch_size, show_progress_bar=show_progress_bar, convert_to_numpy=True)
     elif callable(model):
@@ -215,7 +206,7 @@ class StsEvaluator:
     Data are loaded on first use and kept. ``batch_size`` and ``show_progress_bar`` go to ``model.encode``; so does
     ``dtype`` (None, or the compute precision: ``torch.bfloat16`` / ``"bf16"``, ``"fp16"``, ``"fp32"``; checked
     here) where ``encode`` takes one (sentcse models: their weights cast to it for the call); another torch model,
-    such as a SentenceTransformer, encodes under autocast in that dtype. The model is put in eval mode (under no_grad) while it
+    such as a SentenceTransformer, encodes on its weights cast the same way. The model is put in eval mode (under no_grad) while it
     encodes and its training flag restored afterwards.
     """
 

@@ -484,3 +484,26 @@ def test_dev_file_selects_the_checkpoint_in_training_and_scores_in_evaluate(tmp_
     assert "`pairs.tsv` (your pairs) Spearman at steps 1, 2" in card and "STS-B dev:" not in card
     evaluate_cli.main([str(out), "--dev_file", str(dev)])
     assert f"Spearman {expected.spearman:.2f}" in capsys.readouterr().out
+
+
+def test_a_sentence_transformer_evaluated_in_bf16_scores_as_its_bf16_copy(tmp_path):
+    """dtype="bf16" on a model whose encode() takes no dtype (sentence-transformers') casts its weights for the call,
+    as sentcse's encode(dtype=...) does: the same Spearman as the model converted with ``.bfloat16()``, and the
+    model left in fp32."""
+    import copy
+
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+    from tiny import save_tiny_backbone
+
+    backbone = save_tiny_backbone(tmp_path / "bert")
+    torch.manual_seed(0)
+    transformer = Transformer(str(backbone), max_seq_length=32)
+    model = SentenceTransformer(modules=[transformer, Pooling(transformer.auto_model.config.hidden_size)], device="cpu")
+    bf16_copy = copy.deepcopy(model).bfloat16()
+    tasks = ["STSBenchmark-dev"]
+    cast = sts.StsEvaluator(sts_dir=EXAMPLE_STSB, tasks=tasks, dtype="bf16").evaluate(model)["STSBenchmark-dev"]
+    converted = sts.StsEvaluator(sts_dir=EXAMPLE_STSB, tasks=tasks).evaluate(bf16_copy)["STSBenchmark-dev"]
+    assert cast.spearman == converted.spearman and cast.pearson == converted.pearson
+    assert all(p.dtype == torch.float32 for p in model.parameters())
