@@ -10,6 +10,7 @@ from .modeling_recse import ReCseModel, ReCseModelOutput
 from .modeling_sarcse import SarcseModel, SarcseModelOutput
 from .modeling_simcse import DEPRECATED_NAMES, CseModelOutput, CsePreTrainedModel, SimCseModel
 
+
 def register_auto_classes(model_class) -> None:
     """Register ``model_class`` and its config with AutoConfig/AutoModel, and for the auto classes (so
     ``save_pretrained`` writes ``auto_map`` and copies the code files)."""
@@ -30,6 +31,7 @@ def __getattr__(name: str):
 
         return getattr(modeling_simcse, name)  # warns
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "register_auto_classes",

@@ -10,7 +10,7 @@ import difflib
 import numbers
 import os
 from pathlib import Path
-from typing import Callable, ContextManager, Dict, List, Optional
+from typing import Callable, ContextManager, List, Optional
 
 import torch
 from torch import nn
@@ -201,12 +201,6 @@ def autocast_off(device_type: str) -> ContextManager:
     return contextlib.nullcontext()
 
 
-def check_device_dtype(device: torch.device, dtype: torch.dtype) -> None:
-    """A ValueError where ``device`` cannot compute in ``dtype`` (bf16 on a GPU without it)."""
-    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"encode(dtype={dtype}): this GPU does not support bfloat16; pass dtype='fp16' or 'fp32'")
-
-
 def call_in_dtype(module: nn.Module, dtype: torch.dtype, function: Callable, *args, **kwargs):
     """``function(*args, **kwargs)`` with ``module``'s floating parameters and buffers cast to ``dtype`` for the call
     (``torch.func.functional_call``; the cast copy is dropped on return, the module left as it is) and autocast off,
@@ -214,13 +208,15 @@ def call_in_dtype(module: nn.Module, dtype: torch.dtype, function: Callable, *ar
     (``encode`` included), not only its forward. A dtype the module's device cannot compute in is a ValueError."""
     parameter = next(module.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
-    check_device_dtype(device, dtype)
-    weights = cast_floating_state(module, dtype)
+    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"encode(dtype={dtype}): this GPU does not support bfloat16; pass dtype='fp16' or 'fp32'")
+    state = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+    floating = {name: tensor for name, tensor in state.items() if tensor.is_floating_point()}
     with autocast_off(device.type):
-        if weights is None:
+        if all(tensor.dtype == dtype for tensor in floating.values()):
             return function(*args, **kwargs)
-        holder = _Holder(module, function)
-        return functional_call(holder, {f"module.{name}": tensor for name, tensor in weights.items()}, args, kwargs)
+        weights = {f"module.{name}": tensor.to(dtype) for name, tensor in floating.items()}
+        return functional_call(_Holder(module, function), weights, args, kwargs)
 
 
 class _Holder(nn.Module):
@@ -233,14 +229,3 @@ class _Holder(nn.Module):
 
     def forward(self, *args, **kwargs):
         return self.function(*args, **kwargs)
-
-
-def cast_floating_state(module: nn.Module, dtype: torch.dtype) -> Optional[Dict[str, torch.Tensor]]:
-    """``module``'s floating parameters and buffers in ``dtype``, by name (for ``torch.func.functional_call``), or
-    None when every one already is in ``dtype``. A cast copy lives as long as the dict: one call, not a second model."""
-    state = dict(module.named_parameters())
-    state.update(module.named_buffers())
-    floating = {name: tensor for name, tensor in state.items() if tensor.is_floating_point()}
-    if all(tensor.dtype == dtype for tensor in floating.values()):
-        return None
-    return {name: tensor.to(dtype) for name, tensor in floating.items()}
