@@ -93,6 +93,14 @@ VARIANTS = {  # run -> (method, the options it changes)
     # the paper's ablation shape around the [CLS] reading: without reconstruction, without self-adaptive weights
     "sarcse_c128_cls_rec0": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "beta": "0", "gamma": "0"}),
     "sarcse_c128_cls_uniform": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "theta": "1.0"}),
+    # z with its head trained at its own rate and/or alone first (hwN: N head warm-up steps with the backbone frozen;
+    # hxK: the head at K times the adopted budget's rate, 1e-5)
+    **{f"sarcse_c128{'_hw' + str(warmup) if warmup else ''}{'_hx' + str(times) if times > 1 else ''}{suffix}":
+       ("sarcse", {"cnn_channels": "128", **options,
+                   **({"head_warmup_steps": str(warmup)} if warmup else {}),
+                   **({"head_learning_rate": f"{times}e-5"} if times > 1 else {})})
+       for warmup in (0, 50, 150) for times in (1, 3, 10) for suffix, options in (("", {}), ("_meanpool", {"cnn_pooling": "mean"}))
+       if warmup or times > 1},
     "sarcse_c128_cls_rec2.5e-1": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "beta": "2.5e-1",
                                              "gamma": "2.5e-1"}),
 }

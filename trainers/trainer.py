@@ -138,12 +138,23 @@ class CseTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = False
     seed: int = 42
     report_to: Optional[List[str]] = field(default=None, metadata={"help": "default: tensorboard when installed"})
+    head_learning_rate: Optional[float] = field(default=None, metadata={
+        "help": "learning rate of the parameters outside the backbone (the method's head: MLP, TextCNN, decoder, "
+        "reshaping); default: --learning_rate"})
+    head_warmup_steps: int = field(default=0, metadata={
+        "help": "the first N optimizer steps train the head alone (the backbone's weights stay as they are), then both"})
 
     def __post_init__(self):
         if self.save_steps is None:  # keep the best checkpoint of each evaluation, whatever eval_steps is
             self.save_steps = self.eval_steps or 500
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # nothing to pin to; avoids a warning per dataloader
+        if self.head_learning_rate is not None and not (math.isfinite(self.head_learning_rate)
+                                                        and self.head_learning_rate > 0):
+            raise ValueError(f"--head_learning_rate must be a finite number > 0, got {self.head_learning_rate}")
+        if self.head_warmup_steps < 0 or (0 < self.max_steps <= self.head_warmup_steps):
+            raise ValueError(f"--head_warmup_steps must be >= 0 and below --max_steps ({self.max_steps}), got "
+                             f"{self.head_warmup_steps}: the backbone would never train")
         if self.report_to is None:
             try:
                 import tensorboard  # noqa: F401
@@ -229,7 +240,38 @@ class CseTrainer(Trainer):
         check, self._pending_check = self._pending_check, None
         if check is not None:
             self._raise_if_not_finite(*check)
+        if self.state.global_step < self.args.head_warmup_steps:
+            # before clipping and the optimizer: a parameter without a gradient is not stepped (no Adam moments, no
+            # weight decay), so the backbone stays exactly as it is and starts its own moments after the warm-up
+            for parameter in self._backbone_parameters():
+                parameter.grad = None
         return loss
+
+    def _backbone_parameters(self) -> List[torch.nn.Parameter]:
+        model = self.accelerator.unwrap_model(self.model)
+        return list(getattr(model, model.base_model_prefix).parameters())
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer; with ``head_learning_rate`` (parameters outside the backbone) its weight-decay
+        groups are split into backbone and head, the head's at that rate (the scheduler scales both alike)."""
+        opt_model = self.model if model is None else model
+        rate = self.args.head_learning_rate
+        if self.optimizer is None and rate is not None and rate != self.args.learning_rate:
+            decay = set(self.get_decay_parameter_names(opt_model))
+            backbone = {id(parameter) for parameter in self._backbone_parameters()}
+            groups = []
+            for in_backbone in (True, False):
+                for decays in (True, False):
+                    params = [p for name, p in opt_model.named_parameters()
+                              if p.requires_grad and (name in decay) == decays and (id(p) in backbone) == in_backbone]
+                    groups.append({"params": params, "weight_decay": self.args.weight_decay if decays else 0.0,
+                                   **({} if in_backbone else {"lr": rate})})
+            optimizer_cls, kwargs = self.optimizer_cls_and_kwargs or self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            if {"params", "model", "optimizer_dict"} & set(kwargs):
+                raise ValueError(f"--head_learning_rate needs an optimizer over parameter groups; --optim "
+                                 f"{self.args.optim} builds its own: drop one of them")
+            self.optimizer = optimizer_cls(groups, **kwargs)
+        return super().create_optimizer(model)
 
     def _finiteness(self, terms: Mapping[str, torch.Tensor], loss: torch.Tensor):
         """(term names, every process's term values and loss): one ``(world, terms + 1)`` all-gather, on the

@@ -344,3 +344,69 @@ def test_loss_term_logs_equal_the_loss_with_gradient_accumulation_and_a_short_la
     assert logged and trainer.state.global_step == 3
     for entry in logged:
         assert entry["loss/infonce"] == pytest.approx(entry["loss"], rel=1e-3, abs=1e-4)
+
+
+# ---------------------------------------------------------------- head learning rate and head warm-up
+def _split(model):
+    backbone = {id(p) for p in model.backbone.parameters()}
+    return ({n: p.detach().clone() for n, p in model.named_parameters() if id(p) in backbone},
+            {n: p.detach().clone() for n, p in model.named_parameters() if id(p) not in backbone})
+
+
+def test_head_learning_rate_gives_the_head_its_own_parameter_groups(tmp_path):
+    trainer = _trainer(tmp_path, head_learning_rate=3e-2, weight_decay=0.01)
+    optimizer = trainer.create_optimizer()
+    backbone = {id(p) for p in trainer.model.backbone.parameters()}
+    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    decays = {id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]}
+    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+    assert set(rates) == {id(p) for p in trainable}  # every trainable parameter, once
+    assert len(rates) == sum(len(group["params"]) for group in optimizer.param_groups)
+    assert {rates[id(p)] for p in trainable if id(p) in backbone} == {1e-3}
+    assert {rates[id(p)] for p in trainable if id(p) not in backbone} == {3e-2}
+    assert {decays[id(p)] for p in trainable} == {0.0, 0.01}  # the Trainer's weight-decay split is kept
+    default = _trainer(tmp_path / "default").create_optimizer()
+    assert {group["lr"] for group in default.param_groups} == {1e-3} and len(default.param_groups) == 2
+
+
+def test_head_warmup_freezes_the_backbone_and_trains_the_head(tmp_path):
+    trainer = _trainer(tmp_path, max_steps=3, head_warmup_steps=2, weight_decay=0.01)
+    before_backbone, before_head = _split(trainer.model)
+    seen = []
+
+    class Snapshot(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            seen.append(_split(trainer.model))
+
+    trainer.add_callback(Snapshot())
+    trainer.train()
+    for step in (0, 1):  # warm-up: the backbone exactly as it was, the head moving
+        assert all(torch.equal(seen[step][0][n], before_backbone[n]) for n in before_backbone), step
+        assert any(not torch.equal(seen[step][1][n], before_head[n]) for n in before_head), step
+    assert any(not torch.equal(seen[2][0][n], before_backbone[n]) for n in before_backbone)  # then both
+    assert trainer.state.global_step == 3
+
+
+def test_resume_in_the_middle_of_the_head_warmup_is_exact(tmp_path):
+    options = dict(max_steps=6, head_warmup_steps=3, head_learning_rate=3e-3)
+    full = _trainer(tmp_path / "full", **options)
+    full.train()
+    interrupted = _trainer(tmp_path / "cut", callbacks=[InterruptAt(3)], **options)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.train()
+    resumed = _trainer(tmp_path / "cut", **options)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "cut" / "checkpoint-2"))
+    expected = full.model.state_dict()
+    for name, value in resumed.model.state_dict().items():
+        torch.testing.assert_close(value, expected[name], atol=1e-6, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"head_learning_rate": 0.0}, "--head_learning_rate must be a finite number > 0"),
+    ({"head_learning_rate": float("nan")}, "--head_learning_rate must be a finite number > 0"),
+    ({"head_warmup_steps": 6}, "--head_warmup_steps must be >= 0 and below --max_steps"),
+    ({"head_warmup_steps": -1}, "--head_warmup_steps must be >= 0"),
+])
+def test_head_options_refuse_values_that_train_nothing(tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        _trainer(tmp_path, **options)

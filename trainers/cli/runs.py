@@ -50,6 +50,8 @@ COSMETIC_TRAINING_FIELDS = frozenset({
 # The fields earlier sentcse versions fingerprinted: their checkpoints still resume.
 LEGACY_TRAINING_FIELDS = ("seed", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
                           "max_steps", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim")
+# Training fields added after checkpoints were fingerprinted with every field: left out at their defaults.
+NEW_TRAINING_DEFAULTS = {"head_learning_rate": None, "head_warmup_steps": 0}
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 # What a run writes in its folder besides checkpoints, the code files and the tokenizer: what an overwrite deletes.
 RUN_OUTPUTS = (*MODEL_FILES, RUN_FILE, CARD_FILE, CURVE_FILE, TRAINING_INFO_FILE, TRAINER_STATE_FILE, "training_args.bin",
@@ -73,6 +75,9 @@ def run_description(spec_name: str, backbone: str, data_args, config, training_a
                      if f.name not in COSMETIC_TRAINING_FIELDS},
         "processes": int(training_args.world_size),
     }
+    for name, default in NEW_TRAINING_DEFAULTS.items():  # at its default, a newer field keeps older fingerprints
+        if description["training"].get(name) == default:
+            del description["training"][name]
     if data_args.text_column != "text":  # another column is other data (the default keeps older fingerprints)
         description["text_column"] = data_args.text_column
     if data_args.streaming:  # another order of the data (a converted run's fingerprint is as before)
