@@ -54,8 +54,15 @@ def content_tokens(
     if not tracing and not is_right_padded(attention_mask, token_counts):
         raise ValueError("SARCSE needs right-padded inputs (tokenizer padding_side='right')")
     lengths = (token_counts - 2).clamp(min=0)
-    # traced: every position but the first and last (the mask zeroes the rest: the same z)
-    longest = max(last_hidden_state.shape[1] - 2, 0) if tracing else (int(lengths.max()) if lengths.numel() else 0)
+    if tracing:
+        # every position but the first, and two zero positions more (masked: the same z), so that the traced
+        # content length L + 1 is >= 2 for every input length L >= 1 without a max() (a max() or a shorter content
+        # length makes the tracer guard the exported length)
+        last_hidden_state = F.pad(last_hidden_state, (0, 0, 0, 2))
+        input_ids = F.pad(input_ids, (0, 2))
+        longest = last_hidden_state.shape[1] - 1
+    else:
+        longest = int(lengths.max()) if lengths.numel() else 0
     mask = torch.arange(longest, device=lengths.device)[None, :] < lengths[:, None]
     states = last_hidden_state[:, 1 : 1 + longest] * mask.unsqueeze(-1).to(last_hidden_state.dtype)
     ids = input_ids[:, 1 : 1 + longest].masked_fill(~mask, 0)
