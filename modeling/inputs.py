@@ -9,6 +9,11 @@ import contextlib
 import difflib
 import numbers
 import os
+import platform
+import threading
+import time
+import warnings
+import weakref
 from pathlib import Path
 from typing import Callable, ContextManager, List, Optional
 
@@ -201,6 +206,56 @@ def autocast_off(device_type: str) -> ContextManager:
     return contextlib.nullcontext()
 
 
+# set to 1 to run bf16 where it is emulated all the same (tests of the bf16 code path on any CPU)
+ALLOW_EMULATED_BF16 = "SENTCSE_ALLOW_EMULATED_BF16"
+
+
+def emulated_bf16_cpu() -> bool:
+    """Whether this CPU lacks bf16 matrix instructions (an x86 CPU without AVX512-BF16 or AMX), so torch emulates
+    bf16 there, many times slower than fp32. Other architectures are not judged (False)."""
+    if platform.machine().lower() not in ("x86_64", "amd64") or os.environ.get(ALLOW_EMULATED_BF16, "") not in ("", "0"):
+        return False
+    return not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def emulated_bf16_line(flag: str, fix: str) -> str:
+    """The one line a command prints when ``flag`` asks for bf16 on a CPU that emulates it."""
+    return (f"{flag}: this CPU has no native bf16 (no AVX512-BF16 or AMX), so torch emulates it: a bf16 matrix product "
+            f"runs {bf16_slowdown():.0f}x slower than fp32 here; {fix} (bf16 pays on CPUs with AMX or AVX512-BF16, "
+            f"and on GPUs; {ALLOW_EMULATED_BF16}=1 runs it all the same)")
+
+
+def bf16_slowdown(size: int = 384, repeats: int = 3) -> float:
+    """How many times slower a bf16 matrix product runs than an fp32 one on this CPU (best of ``repeats`` after one
+    warm-up product; well under a second where bf16 is emulated)."""
+    timings = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.ones(size, size, dtype=dtype), torch.ones(size, size, dtype=dtype)
+        a @ b  # the first product builds the kernel
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - start)
+        timings[dtype] = best
+    return timings[torch.bfloat16] / max(timings[torch.float32], 1e-9)
+
+
+# functional_call swaps a module's weights for the call: two calls on one module must not overlap
+_SWAP_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_SWAP_LOCKS_GUARD = threading.Lock()
+
+
+def weights_lock(module: nn.Module) -> "threading.RLock":
+    """The lock ``call_in_dtype`` holds while ``module``'s weights are swapped; a caller that runs the module on its
+    own weights from several threads (``encode``) holds it too."""
+    with _SWAP_LOCKS_GUARD:
+        lock = _SWAP_LOCKS.get(module)
+        if lock is None:
+            lock = _SWAP_LOCKS[module] = threading.RLock()
+        return lock
+
+
 def call_in_dtype(module: nn.Module, dtype: torch.dtype, function: Callable, *args, **kwargs):
     """``function(*args, **kwargs)`` with ``module``'s floating parameters and buffers cast to ``dtype`` for the call
     (``torch.func.functional_call``; the cast copy is dropped on return, the module left as it is) and autocast off,
@@ -210,9 +265,12 @@ def call_in_dtype(module: nn.Module, dtype: torch.dtype, function: Callable, *ar
     device = parameter.device if parameter is not None else torch.device("cpu")
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
         raise ValueError(f"encode(dtype={dtype}): this GPU does not support bfloat16; pass dtype='fp16' or 'fp32'")
+    if device.type == "cpu" and dtype == torch.bfloat16 and emulated_bf16_cpu():
+        warnings.warn("bf16 on this CPU is emulated (no AVX512-BF16 or AMX): it runs several times slower than "
+                      "fp32; pass dtype=None or 'fp32' here", UserWarning, stacklevel=3)
     state = {**dict(module.named_parameters()), **dict(module.named_buffers())}
     floating = {name: tensor for name, tensor in state.items() if tensor.is_floating_point()}
-    with autocast_off(device.type):
+    with autocast_off(device.type), weights_lock(module):
         if all(tensor.dtype == dtype for tensor in floating.values()):
             return function(*args, **kwargs)
         weights = {f"module.{name}": tensor.to(dtype) for name, tensor in floating.items()}
@@ -225,7 +283,8 @@ class _Holder(nn.Module):
     def __init__(self, module: nn.Module, function: Callable):
         super().__init__()
         self.module = module
-        self.function = function
+        # not registered: a module passed as ``function`` would be a second name for the swapped weights
+        object.__setattr__(self, "function", function)
 
     def forward(self, *args, **kwargs):
         return self.function(*args, **kwargs)

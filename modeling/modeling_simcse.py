@@ -23,7 +23,7 @@ from .batching import GroupedStates, LengthGroups, is_right_padded, masked_mean 
 from .configuration_simcse import SimCseConfig
 from .inputs import (  # noqa: F401  (load_backbone_config, looks_local: re-exported)
     call_in_dtype, check_max_length, checked_device, checked_dtype, load_backbone_config, load_tokenizer, looks_local,
-    sentence_list, special_token_count,
+    sentence_list, special_token_count, weights_lock,
 )
 
 
@@ -360,7 +360,8 @@ class CsePreTrainedModel(PreTrainedModel):
         was_training = self.training
         self.eval()
         try:
-            chunks = embed_batches() if dtype is None else call_in_dtype(self, dtype, embed_batches)
+            with weights_lock(self):  # not while another thread's encode(dtype=...) has swapped the weights
+                chunks = embed_batches() if dtype is None else call_in_dtype(self, dtype, embed_batches)
         finally:
             self.train(was_training)
         width = self.config.hidden_size

@@ -95,21 +95,39 @@ def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
     return metrics
 
 
+# fp16's GradScaler skips a step whose gradient overflowed and halves its scale: routine at first, but this many
+# skips in a row (the scale 2^20 times below where it started) is a gradient that is non-finite at any scale
+MAX_SKIPPED_STEPS = 20
+
+
 class _FiniteGradients(TrainerCallback):
     """Before each optimizer step: a finite loss can still give a non-finite gradient (an inf in a backward
     formula), and the step (or clipping, which scales by the norm) would put it into the weights and the next
-    checkpoint. One host read of a flag per optimizer step; the gradients are the same on every process."""
+    checkpoint. One host read of a flag per optimizer step; the gradients are the same on every process. Under a
+    GradScaler (fp16) the scaler skips such a step itself: only ``MAX_SKIPPED_STEPS`` in a row stop the run."""
 
     def __init__(self, trainer: "CseTrainer"):
         self.trainer = trainer
+        self.skipped = 0
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         grads = [p.grad for p in self.trainer.model.parameters() if p.grad is not None]
-        if grads and not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()):
+        if not grads or bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()):
+            self.skipped = 0
+            return
+        step = state.global_step + 1
+        if getattr(self.trainer.accelerator, "scaler", None) is not None:
+            self.skipped += 1
+            if self.skipped < MAX_SKIPPED_STEPS:
+                return
             raise NonFiniteLossError(
-                f"non-finite gradient at step {state.global_step + 1} (the loss was finite); the weights were not "
-                f"updated. Training stopped; {self.trainer._on_disk()}. Lower --learning_rate, or use bf16/fp32 "
-                "instead of fp16.")
+                f"non-finite gradient at {self.skipped} steps in a row (steps {step - self.skipped + 1}-{step}), "
+                f"skipped by the fp16 GradScaler each time; training stopped; {self.trainer._on_disk()}. Lower "
+                "--learning_rate, or use bf16/fp32 instead of fp16.")
+        raise NonFiniteLossError(
+            f"non-finite gradient at step {step} (the loss was finite); the weights were not "
+            f"updated. Training stopped; {self.trainer._on_disk()}. Lower --learning_rate, or use bf16/fp32 "
+            "instead of fp16.")
 
 
 @dataclass

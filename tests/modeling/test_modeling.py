@@ -690,3 +690,43 @@ def test_torch_export_with_dynamic_batch_and_length_matches_eager(model_class, t
     assert other["input_ids"].shape != traced["input_ids"].shape
     with torch.no_grad():
         torch.testing.assert_close(program.module()(**other).sentence_embedding, model(**other).sentence_embedding)
+
+
+def test_encode_from_two_threads_at_once_gives_each_dtype_its_own_result(tokenizer):
+    """encode(dtype=...) swaps the weights for its call: a plain encode() in another thread at the same time must
+    neither see the cast weights nor fail on mixed dtypes."""
+    import threading
+
+    torch.manual_seed(5)
+    model = tiny_model(SimCseModel, tokenizer)
+    sentences = SENTENCES * 2
+    expected = {None: model.encode(sentences, batch_size=2), "bf16": model.encode(sentences, batch_size=2, dtype="bf16")}
+    start, failures = threading.Barrier(2), []
+
+    def encode_many(dtype):
+        start.wait()
+        for _ in range(10):
+            try:
+                result = model.encode(sentences, batch_size=2, dtype=dtype)
+                if not np.array_equal(result, expected[dtype]):
+                    failures.append((dtype, "other numbers"))
+            except RuntimeError as error:
+                failures.append((dtype, str(error)))
+
+    threads = [threading.Thread(target=encode_many, args=(dtype,)) for dtype in expected]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:3]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_call_in_dtype_on_the_module_itself_leaves_it_as_it_was(tokenizer):
+    from sentcse.modeling.inputs import call_in_dtype
+
+    model = tiny_model(SimCseModel, tokenizer)
+    batch = tokenizer(["a cat sat"], return_tensors="pt")
+    output = call_in_dtype(model, torch.bfloat16, model, **batch)
+    assert output.sentence_embedding.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in model.parameters())

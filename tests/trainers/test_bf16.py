@@ -243,7 +243,10 @@ def run_inputs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", ["simcse", "sarcse", "recse"])
-def test_bf16_flag_trains_every_method_on_cpu(method, run_inputs, tmp_path):
+def test_bf16_flag_trains_every_method_on_cpu(method, run_inputs, tmp_path, monkeypatch):
+    from sentcse.modeling.inputs import ALLOW_EMULATED_BF16
+
+    monkeypatch.setenv(ALLOW_EMULATED_BF16, "1")  # the code path on any CPU (tests/trainers/cli/test_precision.py)
     backbone, corpus, dev = run_inputs
     trainer = main([
         "--method", method, "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(dev),

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from transformers import BertModel, TrainerCallback
 
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
-from tiny import TRAIN_SENTENCES, NanAfter, tiny_backbone_config, tiny_model, tiny_tokenizer, tiny_trainer
+from tiny import TRAIN_SENTENCES, NanAfter, _NanGradient, tiny_backbone_config, tiny_model, tiny_tokenizer, tiny_trainer
 from sentcse.trainers.data import TwoViewCollator
 from sentcse.trainers.objectives import InfoNCE
 from sentcse.trainers.methods import get_method
@@ -410,3 +410,47 @@ def test_resume_in_the_middle_of_the_head_warmup_is_exact(tmp_path):
 def test_head_options_refuse_values_that_train_nothing(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):
         _trainer(tmp_path, **options)
+
+
+class NanGradientAt(torch.nn.Module):
+    """The objective whose gradient is NaN at the given calls only (an fp16 overflow step)."""
+
+    gathered_outputs = ()
+
+    def __init__(self, objective, calls):
+        super().__init__()
+        self.objective, self.calls, self.count = objective, set(calls), 0
+        self.contrastive = objective.contrastive
+
+    def forward(self, anchor, positive, output=None, gathered=None):
+        self.count += 1
+        if self.count in self.calls:
+            anchor = _NanGradient.apply(anchor)
+        return self.objective(anchor, positive, output, gathered)
+
+
+def _scaled_trainer(tmp_path, calls, max_steps):
+    """A trainer whose accelerator has a GradScaler (fp16's, forced on the CPU), its gradient NaN at ``calls``."""
+    probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
+    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, objective=NanGradientAt(probe.objective, calls),
+                       max_steps=max_steps, save_steps=100)
+    trainer.accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    return trainer
+
+
+def test_fp16_scaler_skips_an_overflow_step_and_training_goes_on(tmp_path):
+    trainer = _scaled_trainer(tmp_path, calls={2}, max_steps=4)
+    trainer.train()
+    assert trainer.state.global_step == 4
+    assert trainer.accelerator.scaler.get_scale() == 2.0**15  # the scaler halved its scale once: it saw the overflow
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_fp16_scaler_stops_after_too_many_skipped_steps_in_a_row(tmp_path):
+    from sentcse.trainers.trainer import MAX_SKIPPED_STEPS
+
+    trainer = _scaled_trainer(tmp_path, calls=range(2, 100), max_steps=MAX_SKIPPED_STEPS + 5)
+    with pytest.raises(NonFiniteLossError, match=f"non-finite gradient at {MAX_SKIPPED_STEPS} steps in a row "
+                                                 f"\\(steps 2-{MAX_SKIPPED_STEPS + 1}\\), skipped by the fp16 GradScaler"):
+        trainer.train()
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
