@@ -243,6 +243,15 @@ class CseTrainer(Trainer):
             self._record_terms(terms, anchor, positive)
         return (loss, output) if return_outputs else loss
 
+    def train(self, *args, **kwargs):
+        """``Trainer.train``, the model handed back with its own forward: accelerate's mixed-precision wrapper
+        (autocast inside ``forward``) ends with training, so later evaluation and ``encode`` run as the weights are
+        (and ``encode(dtype=...)`` in the dtype asked)."""
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self.accelerator.unwrap_model(self.model, keep_fp32_wrapper=False)
+
     def training_step(self, model, inputs, *args, **kwargs):
         """``Trainer.training_step`` (forward, backward), then the loss's finiteness check, agreed across processes.
 

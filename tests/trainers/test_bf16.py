@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sentcse.modeling import ReCseModel
+from sentcse.modeling import ReCseModel, SimCseModel
 from sentcse.modeling.modeling_recse import ReshapeHead
 from sentcse.trainers.cli.train import main
 from sentcse.trainers.methods import get_method
@@ -268,3 +268,19 @@ def test_bf16_flag_trains_every_method_on_cpu(method, run_inputs, tmp_path, monk
     with torch.autocast("cpu", dtype=torch.bfloat16):
         in_bf16 = torch.as_tensor(model.encode(sentences))
     assert not torch.equal(in_bf16, torch.as_tensor(model.encode(sentences)))  # bf16 would have shown
+
+
+def test_the_library_path_hands_the_model_back_with_its_own_forward(tmp_path):
+    """build_trainer(..., bf16=True), train(), then encode(dtype="fp32"): fp32 numbers, not accelerate's autocast."""
+    from tiny import tiny_trainer
+
+    trainer = tiny_trainer(tmp_path, SimCseModel, 2, bf16=True)
+    trainer.train()
+    model = trainer.model.eval()
+    assert "_original_forward" not in model.__dict__
+    sentences = ["the cat sat on the mat", "a dog"]
+    reference = SimCseModel(model.config).eval()  # the same weights, a forward never wrapped
+    reference.load_state_dict(model.state_dict())
+    reference.tokenizer = model.get_tokenizer()
+    torch.testing.assert_close(torch.as_tensor(model.encode(sentences, dtype="fp32")),
+                               torch.as_tensor(reference.encode(sentences, dtype="fp32")), rtol=0, atol=0)
