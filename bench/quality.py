@@ -236,7 +236,9 @@ def _cuda() -> bool:
 
 def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, sts_dir, step_times=None,
               dev_dir=None) -> dict:
-    """One examples/train.py run (``run_flags(name)`` + ``budget``); returns its record; deletes its output folder.
+    """One examples/train.py run (``run_flags(name)`` + ``budget``); returns its record; deletes its output folder
+    once the run is complete. An output folder left by an interrupted run of the same flags is resumed from its last
+    checkpoint (``--resume_from_checkpoint last``); one of other flags is started again.
 
     ``sts_dir``: SentEval folder for the final 7-task table (None: dev only); ``dev_dir``: STS-B dev (default
     ``sts_dir``). ``step_times``: a list that receives the wall time of every optimizer step (callback; evaluation
@@ -247,13 +249,17 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
     from sentcse.trainers.trainer import CseTrainer
 
     out = Path(work_dir) / f"{name}_seed{seed}"
-    shutil.rmtree(out, ignore_errors=True)
     argv = [
         *run_flags(name), "--backbone", backbone, "--max_length", "32", *budget,
         "--dev_dir", dev_dir or sts_dir, *(["--sts_dir", sts_dir] if sts_dir else []), "--skip_raw_eval", "true",
         "--output_dir", str(out), "--report_to", "none", "--seed", str(seed), "--logging_steps", "10",
         "--disable_tqdm", "true",
     ]
+    resume = ["--resume_from_checkpoint", "last"] if any(out.glob("checkpoint-*")) else []
+    if resume:
+        print(f"[quality] {out}: resuming from its last checkpoint", flush=True)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
     original_init = CseTrainer.__init__
     if step_times is not None:
         class StepTimer(TrainerCallback):
@@ -278,7 +284,14 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
         CseTrainer.__init__ = init_with_timer
     start = time.perf_counter()
     try:
-        trainer = train_cli.run(argv)
+        try:
+            trainer = train_cli.run([*argv, *resume])
+        except train_cli.UsageError:
+            if not resume:
+                raise
+            print(f"[quality] {out}: no checkpoint of this run to resume; starting again", flush=True)
+            shutil.rmtree(out, ignore_errors=True)
+            trainer = train_cli.run(argv)
         sts_file = out / "sts_results.json"  # absent when sts_dir has no STS/ folder (dev-only data)
         results = json.loads(sts_file.read_text()) if sts_file.is_file() else {"tasks": {}}
         history = [{"step": h["step"], "stsb_dev": h["eval_stsb_spearman"],
@@ -293,7 +306,7 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
         }
     finally:
         CseTrainer.__init__ = original_init
-        shutil.rmtree(out, ignore_errors=True)  # checkpoints are not kept
+    shutil.rmtree(out, ignore_errors=True)  # a complete run's checkpoints are not kept
     return record
 
 
