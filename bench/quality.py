@@ -488,6 +488,79 @@ def build_curve_table(records: list, max_steps: int) -> str:
     return markdown_table(["run", "seeds", *[f"dev @ {step}" for step in steps]], rows)
 
 
+# The z reading with its head trained (hwN / hxK variants) and its references, one budget
+HEAD_GRID_BUDGET = "noclip_lr1e-5"
+HEAD_GRID_REFERENCES = ("sarcse_c128", "sarcse_c128_meanpool", "sarcse_c128_rec2.5e-1", "sarcse_c128_fmaps")
+
+# Published unsupervised SimCSE on Google's small BERTs (7-task average; per-task rows where published), for the
+# anchor table: ConGen's README ("Main results - STS", each the average of three models) and the per-task runs of
+# the authors' notebook (notebook/SentEval STS-EMNLP2022.ipynb, [CLS], Wiki1M, two seeds each).
+PUBLISHED_SIMCSE = [
+    ("BERT-Tiny (4M), ConGen README, 3 models", None, 64.47),
+    ("BERT-Mini (11M), ConGen README, 3 models", None, 65.94),
+    ("BERT-Small (29M), ConGen README, 3 models", None, 69.13),
+    ("BERT-Mini, authors' notebook, seed 1", (59.38, 65.53, 59.11, 72.67, 69.63, 61.02, 62.20), 64.22),
+    ("BERT-Mini, authors' notebook, seed 2", (57.55, 66.59, 59.47, 72.53, 69.90, 60.79, 61.71), 64.08),
+    ("BERT-Small, authors' notebook, seed 1", (55.75, 66.86, 60.07, 72.17, 69.25, 60.54, 63.18), 63.97),
+    ("BERT-Small, authors' notebook, seed 2", (57.09, 66.03, 59.95, 72.64, 69.88, 61.87, 63.98), 64.49),
+]
+ANCHOR_RUNS = (("simcse", "SimCSE"), ("sarcse_c128_cls", "SARCSE, [CLS] (default)"), ("recse_last_hidden", "reCSE (default)"))
+
+
+def _precision(records: list) -> str:
+    return " / ".join(sorted({"bf16" if r["budget"].get("bf16") else "fp32" for r in records}))
+
+
+def _head_grid_runs(records: list, steps: int = 300) -> dict:
+    groups = {}
+    for r in records:
+        name = r["run"]
+        if budget_of(r) == HEAD_GRID_BUDGET and r["budget"]["max_steps"] == steps and (
+                name in HEAD_GRID_REFERENCES or name == "simcse" or "_hw" in name or "_hx" in name):
+            groups.setdefault(name, []).append(r)
+    return groups
+
+
+def build_head_table(records: list) -> str:
+    """The z reading with its head trained at its own rate and/or alone first, paired to z's plain run and to
+    SimCSE on the same seeds."""
+    groups = _head_grid_runs(records)
+    if "sarcse_c128" not in groups:
+        return "(no z run yet)"
+    order = sorted((n for n in groups if n != "simcse"), key=lambda n: (n not in HEAD_GRID_REFERENCES, n))
+    rows = []
+    for name in order:
+        recs = groups[name]
+        rows.append([name, ", ".join(str(r["seed"]) for r in sorted(recs, key=lambda r: r["seed"])), _precision(recs),
+                     _cell([r["best_dev"] for r in recs]),
+                     paired(recs, groups["sarcse_c128"], lambda r: r["best_dev"]) if name != "sarcse_c128" else "-",
+                     paired(recs, groups.get("simcse", []), lambda r: r["best_dev"]),
+                     ", ".join(str(r.get("best_checkpoint_step")) for r in recs),
+                     _cell([_avg(r["scores"]) for r in recs]),
+                     f"{_cell([at_best(r, 'alignment') for r in recs], 3)} / {_cell([at_best(r, 'uniformity') for r in recs], 3)}"])
+    return markdown_table(["run", "seeds", "precision", "best STS-B dev", "dev - z's (same seeds)",
+                           "dev - SimCSE's (same seeds)", "step of the best", "7-task Avg", "align / uniform (best)"], rows)
+
+
+def build_anchor_table(records: list, extra: tuple = ()) -> str:
+    """The 7 tasks of each method's best reading at the adopted budget beside the published small-BERT SimCSE."""
+    by_run = {}
+    for r in records:
+        if r["run"] == "raw" or (budget_of(r) == HEAD_GRID_BUDGET and r["budget"]["max_steps"] == 300):
+            by_run.setdefault(r["run"], []).append(r)
+    rows = []
+    for name, label in (("raw", "raw backbone, mean pooling (untrained)"), *ANCHOR_RUNS, *extra):
+        recs = by_run.get(name, [])
+        if recs:
+            seeds = ", ".join(str(r["seed"]) for r in recs if r["seed"] is not None)
+            rows.append([f"sentcse {label}" + (f" (seeds {seeds}; {_precision(recs)})" if seeds else ""),
+                         *[_cell([r["scores"][t] for r in recs]) for t in TASKS], _cell([_avg(r["scores"]) for r in recs])])
+    for label, tasks, average in PUBLISHED_SIMCSE:
+        rows.append([f"reported SimCSE, {label}", *([f"{v:.2f}" for v in tasks] if tasks else ["-"] * len(TASKS)),
+                     f"{average:.2f}"])
+    return markdown_table(["model", *COLUMNS, "Avg"], rows)
+
+
 def _section_letter(tag: str) -> str:
     """5b, 5c, ...: the tagged grids in the order of their names."""
     tags = sorted(folder.name[len("quality_"):] for folder in RESULTS.glob("quality_*/"))
@@ -555,12 +628,32 @@ def write_table(args) -> None:
     update_section(folder.name, "\n".join(lines))
 
 
+def write_head_tables(args) -> None:
+    """The z head grid and the 7-task anchor table (their reading is written by hand below them)."""
+    records = load_records(results_dir(args.tag))
+    best_z = max((n for n in _head_grid_runs(records) if n.startswith("sarcse_c128")),
+                 key=lambda n: _mean_std([r["best_dev"] for r in _head_grid_runs(records)[n]])[0], default=None)
+    extra = (((best_z, f"SARCSE, z ({best_z})"),) if best_z else ())
+    body = "\n".join([
+        f"The z reading's head grid (`--budget {HEAD_GRID_BUDGET}`, 300 steps, dev every 25): `hwN` trains the head "
+        "alone for the first N steps (`--head_warmup_steps N`, the backbone frozen), `hxK` trains it at K times the "
+        "budget's rate (`--head_learning_rate`); differences paired on the same seeds.", "",
+        build_head_table(records), "",
+        "Each method's reading at the adopted budget on the seven tasks, beside the reported SimCSE on Google's small "
+        "BERTs (the best z row is the head grid's best on STS-B dev):", "",
+        build_anchor_table(records, extra),
+    ])
+    update_section(f"{results_dir(args.tag).name}_head", body)
+
+
 def main(argv=None):
     args = parse_args(argv)
     quiet()
     if not args.table:
         run_grid(args)
     write_table(args)
+    if not args.no_markdown and args.tag == "mlm50m":
+        write_head_tables(args)
 
 
 if __name__ == "__main__":
