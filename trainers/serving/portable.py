@@ -41,7 +41,9 @@ LOADING_KEYS = ("is_local", "local_files_only")
 # The largest difference to the model's own encode() an export may have (fp32).
 MAX_DIFFERENCE = 1e-5
 PROBE_SENTENCES = ("", "a", "A man is playing a guitar.", "Someone plays music on the street, loudly and for hours.")
-ONNX_ROUTE = "sentcse-export FOLDER --to OUT --format onnx"
+# The way out for a reading no sentence-transformers module computes: the whole model through torch.export.
+ONNX_ROUTE = ("torch.onnx.export(model, (input_ids, attention_mask), dynamo=True) on its sentence_embedding (needs "
+              "onnxscript; onnxruntime then runs every input length from 1 token)")
 
 
 class ExportError(ValueError):
@@ -65,43 +67,54 @@ def portable_reading(config) -> PortableReading:
     if own_text:  # the method's own head makes the embedding (SARCSE with embedding_source cnn: its TextCNN)
         reading = f" (embedding_source {config.embedding_source})" if hasattr(config, "embedding_source") else ""
         raise ExportError(f"{config.model_type}{reading} embeds {own_text}, which needs sentcse's code at inference: "
-                          f"no portable folder; export it as ONNX instead ({ONNX_ROUTE})")
+                          f"no portable folder; export it to ONNX instead with {ONNX_ROUTE}")
     mode, layers = POOLINGS[config.pooler]
     layers = layers(config.backbone_config.num_hidden_layers) if layers else None
     dense = None
     if config.pooler == "cls" and not config.mlp_only_train:
         if config.mlp_activation not in DENSE_ACTIVATIONS:
             raise ExportError(f"mlp_activation {config.mlp_activation} applies tanh before the MLP's Linear, which no "
-                              f"sentence-transformers module does: no portable folder; export it as ONNX instead "
-                              f"({ONNX_ROUTE})")
+                              f"sentence-transformers module does: no portable folder; export it to ONNX instead "
+                              f"with {ONNX_ROUTE}")
         dense = config.mlp_activation
     return PortableReading(mode, layers, dense)
 
 
-def load_trained(folder: Union[str, Path]):
-    """The sentcse model saved in ``folder`` (in fp32, eval mode); ``ExportError`` for a folder that holds none."""
+def trained_config(folder: Union[str, Path]):
+    """The config of the sentcse model saved in ``folder``; ``ExportError`` for a folder that holds none."""
     folder = Path(folder).expanduser()
     config = read_json(folder / "config.json")
     if not isinstance(config, dict) or config.get("model_type") not in METHODS:
         raise ExportError(f"{folder} holds no sentcse model (config.json with model_type one of "
                           f"{', '.join(sorted(METHODS))}); pass the output folder of sentcse-train")
-    model = METHODS[config["model_type"]].model_class.from_pretrained(folder, dtype=torch.float32)
+    return METHODS[config["model_type"]].config_class.from_pretrained(folder)
+
+
+def load_trained(folder: Union[str, Path], config=None):
+    """The sentcse model saved in ``folder``, in fp32 and eval mode."""
+    config = config if config is not None else trained_config(folder)
+    model = METHODS[config.model_type].model_class.from_pretrained(Path(folder).expanduser(), config=config,
+                                                                   dtype=torch.float32)
     return model.eval()
 
 
-def prepare_destination(out: Union[str, Path], sources: Sequence[Path], overwrite: bool) -> Path:
-    """``out`` as an empty folder: refuses a trained folder itself (or a folder above one) and a folder with files in
-    it unless ``overwrite`` (then its contents are replaced)."""
+def check_destination(out: Union[str, Path], sources: Sequence[Path], overwrite: bool) -> Path:
+    """``out``, once checked: not a trained folder itself nor a folder above one, not a file, and empty unless
+    ``overwrite``."""
     out = Path(out).expanduser()
     for source in sources:
         if out.resolve() == source.resolve() or out.resolve() in source.resolve().parents:
             raise ExportError(f"--to {out} holds the trained folder {source}: choose another folder")
     if out.exists() and not out.is_dir():
         raise ExportError(f"--to {out} is a file: choose a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ExportError(f"--to {out} already holds files: pass --overwrite to replace them, or choose another folder")
+    return out
+
+
+def empty_folder(out: Path) -> Path:
+    """``out`` created, or emptied when it holds files (``check_destination`` allowed it)."""
     if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ExportError(f"--to {out} already holds files: pass --overwrite to replace them, or choose another "
-                              "folder")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -173,9 +186,11 @@ def export_portable(source, out: Union[str, Path], overwrite: bool = False,
     ONNX) and for a bad ``source`` / ``out``.
     """
     source = Path(source).expanduser()
-    model = load_trained(source)
-    reading = portable_reading(model.config)
-    out = prepare_destination(out, [source], overwrite)
+    config = trained_config(source)
+    reading = portable_reading(config)  # bad input is refused before the weights are read or anything is written
+    out = check_destination(out, [source], overwrite)
+    model = load_trained(source, config)
+    empty_folder(out)
     try:
         with tempfile.TemporaryDirectory(prefix="sentcse-portable-") as work:
             st_model = sentence_transformer_of(model, reading, Path(work))
@@ -184,7 +199,7 @@ def export_portable(source, out: Union[str, Path], overwrite: bool = False,
         difference = encode_difference(model, out, sentences)
         if difference > MAX_DIFFERENCE:
             raise ExportError(f"the portable folder embeds {difference:.1e} away from the model's encode() (more than "
-                              f"{MAX_DIFFERENCE:g}): export it as ONNX instead ({ONNX_ROUTE})")
+                              f"{MAX_DIFFERENCE:g}): export it to ONNX instead with {ONNX_ROUTE}")
         write_portable_card(out, source, model, reading)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
@@ -250,4 +265,4 @@ def portable_files(out: Union[str, Path]) -> List[str]:
 
 
 __all__ = ["ExportError", "MAX_DIFFERENCE", "ONNX_ROUTE", "POOLINGS", "PortableReading", "export_portable",
-           "load_trained", "portable_files", "portable_reading", "prepare_destination"]
+           "check_destination", "empty_folder", "load_trained", "portable_files", "portable_reading", "trained_config"]
