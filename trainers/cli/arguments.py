@@ -20,6 +20,7 @@ from transformers import HfArgumentParser
 from ...modeling.configuration_simcse import declared_fields, field_choices, principal_type
 from ..methods import METHODS, MethodSpec, get_method
 from ..presets import PRESETS, preset_defaults
+from ..serving import EXPORT_FORMATS, PORTABLE_FOLDER
 from ..errors import error_line
 from ..trainer import CseTrainingArguments
 
@@ -57,6 +58,10 @@ class RunArguments:
                                               f"overrides): {', '.join(PRESETS)}"})
     overwrite_output_dir: bool = dataclasses.field(default=False, metadata={
         "help": "replace what --output_dir holds (another run's model and checkpoints are deleted first)"})
+    export: Optional[str] = dataclasses.field(default=None, metadata={
+        "choices": list(EXPORT_FORMATS), "help": f"portable: after training, also write OUTPUT_DIR/{PORTABLE_FOLDER}, "
+        "the model in its backbone's own architecture with sentence-transformers modules (loads without sentcse or "
+        "trust_remote_code; as sentcse-export)"})
     traceback: bool = dataclasses.field(default=False, metadata={
         "help": "show the full traceback of a user error (also: SENTCSE_TRACEBACK=1)"})
 
