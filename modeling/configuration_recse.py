@@ -43,5 +43,10 @@ class ReCseConfig(SimCseConfig):
         1.0, "weight of the dropout term InfoNCE(h1, h2); 0 gives the pure reshaping variant", non_negative,
         "[decision]")
 
+    def validate_loss_terms(self) -> None:
+        if self.reshape_weight == 0 and self.lambda_dropout == 0:
+            raise ValueError("reshape_weight and lambda_dropout are both 0, so no loss term trains the encoder: set "
+                             "one of them > 0")
+
 
 __all__ = ["ReCseConfig"]

@@ -60,6 +60,11 @@ class SarcseConfig(SimCseConfig):
     def __post_init__(self, **kwargs):
         self.kernel_sizes = list(self.kernel_sizes)
         if self.decoder_length is None:
+            if self.max_length - 2 < max(self.kernel_sizes):  # named by the flag given, not the derived field
+                raise ValueError(
+                    f"max_length must be >= {max(self.kernel_sizes) + 2} for SARCSE (its decoder rebuilds max_length - "
+                    f"2 tokens, at least the largest kernel size {max(self.kernel_sizes)}), got {self.max_length}; "
+                    "raise max_length or set decoder_length")
             self.decoder_length = self.max_length - 2
         super().__post_init__(**kwargs)
 

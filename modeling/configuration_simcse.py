@@ -11,6 +11,7 @@ construction and on every assignment; cross-field rules are ``validate_*`` metho
 import dataclasses
 import difflib
 import logging
+import math
 import types
 import typing
 from typing import Any, Callable, Dict, List, Literal, Optional, Tuple
@@ -31,14 +32,21 @@ CONFIG_ERRORS = (StrictDataclassError, ValueError, TypeError)
 
 
 # ---------------------------------------------------------------------------------------------- value checks
+def finite(value: Any) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"must be finite, got {value!r}")
+
+
 def positive(value: Any) -> None:
     if not value > 0:
         raise ValueError(f"must be > 0, got {value!r}")
+    finite(value)
 
 
 def non_negative(value: Any) -> None:
     if not value >= 0:
         raise ValueError(f"must be >= 0, got {value!r}")
+    finite(value)
 
 
 def at_least_one(value: Any) -> None:

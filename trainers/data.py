@@ -9,10 +9,11 @@ it as it trains (an ``IterableDataset`` with a shuffle buffer) and converts noth
 import glob
 import gzip
 import hashlib
-import inspect
+import json
 import logging
 import numbers
 import re
+import reprlib
 import unicodedata
 import zlib
 from collections.abc import Sequence as SequenceABC
@@ -23,24 +24,26 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from datasets import Dataset, Features, IterableDataset, Value
 
 from .collation import EpochShuffled, TwoViewCollator  # noqa: F401  (re-exported: their home was here)
-from .corpus_tables import TABLE_FORMATS, column_names, table_dataset, table_format
+from .corpus_tables import (
+    GZIP_MAGIC, TABLE_FORMATS, check_text, column_names, content_key, table_dataset, table_format,
+)
 
 logger = logging.getLogger(__name__)
 
-GZIP_MAGIC = b"\x1f\x8b"
 TEXT_SUFFIXES = (".txt", ".gz")
 # A warning when more than this share of the first DUPLICATE_SAMPLE sentences repeat an earlier one.
 DUPLICATE_SAMPLE, DUPLICATE_SHARE = 100_000, 0.5
-# C0/C1 control characters (Unicode category Cc) other than tab; those that are whitespace (CR, VT, FF, the
-# separators 0x1c-0x1f, NEL) become a space, the rest (NUL, ESC, DEL, ...) are dropped.
+# The cleaning rule, as data (its cache key hashes these): C0/C1 control characters (Unicode category Cc) other than
+# tab; those that are whitespace (CR, VT, FF, the separators 0x1c-0x1f, NEL) become a space, the rest (NUL, ESC,
+# DEL, ...) are dropped; then whitespace and characters of the TRIMMED_CATEGORY are trimmed from both ends.
 _SPACE_CONTROLS = re.compile("[\x0b-\x0d\x1c-\x1f\x85]")
 _OTHER_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+TRIMMED_CATEGORY = "C"  # "other": controls, format characters such as a BOM or zero-width space, private use
 
 
 def _is_blank_char(ch: str) -> bool:
-    """Whitespace, or an "other" character (Unicode category C: controls, format characters such as a BOM or
-    zero-width space, private-use and unassigned code points)."""
-    return ch.isspace() or unicodedata.category(ch)[0] == "C"
+    """Whitespace, or a character of the TRIMMED_CATEGORY."""
+    return ch.isspace() or unicodedata.category(ch)[0] == TRIMMED_CATEGORY
 
 
 def clean_line(text: str) -> str:
@@ -126,6 +129,9 @@ def corpus_files(name: str) -> List[Path]:
     kinds = {(table_format(path) or ".txt")[1:] for path in files}
     if len(kinds) > 1:
         raise ValueError(f"--train_file mixes corpus formats ({', '.join(sorted(kinds))}): pass files of one format")
+    for path in files:
+        check_text(path, "a UTF-8 text file with one sentence per line" if kinds == {"txt"}
+                   else f"a UTF-8 .{next(iter(kinds))} table")
     return files
 
 
@@ -158,12 +164,20 @@ def _skip_code(text: str, line: str) -> int:
     return 0 if line else (SKIPPED_CONTROLS if text.strip() else SKIPPED_BLANK)
 
 
-def _clean_batch(texts: List[Optional[str]]) -> Dict[str, list]:
+def _clean_batch(texts: List[Optional[str]], rows: List[int], source: str, column: str) -> Dict[str, list]:
+    """Cleaned sentences and skip codes of a batch of cells (None, a missing cell, is blank); a cell holding
+    anything but text (a number, a list, an object) raises a CorpusError naming ``source``, its row (``rows``: the
+    0-based indices) and ``column``."""
     sentences, skipped = [], []
-    for text in texts:
-        line = clean_line(text or "")
+    for i, text in enumerate(texts):
+        if text is None:
+            text = ""
+        elif not isinstance(text, str):
+            raise CorpusError(f"{source}: row {rows[i] + 1} of column {column!r} holds {reprlib.repr(text)} of type "
+                              f"{type(text).__name__}, not text; pass --text_column with the sentence column")
+        line = clean_line(text)
         sentences.append(line)
-        skipped.append(_skip_code(text or "", line))
+        skipped.append(_skip_code(text, line))
     return {"sentence": sentences, "skipped": skipped}
 
 
@@ -282,22 +296,11 @@ def _raise_file_error(files: List[Path], error: BaseException) -> None:
     raise error
 
 
-def content_key(files: List[Path]) -> str:
-    """A short hash of the files' names and bytes (about 1 s per GB)."""
-    digest = hashlib.blake2b(digest_size=8)
-    for path in files:
-        digest.update(str(path.resolve()).encode() + b"\0")
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cleaning_rule_key() -> str:
-    """A hash of the cleaning rule's code: a changed rule cleans the corpus again (datasets' cache would not see
-    a change in the functions that the mapped one calls)."""
-    source = "".join(inspect.getsource(f) for f in (_is_blank_char, clean_line, _skip_code, _clean_batch))
-    return hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
+    """A hash of the cleaning rule (its patterns, trimmed category and the Unicode version that categories come
+    from): a changed rule cleans the corpus again, where datasets' cache would reuse the old cleaning."""
+    rule = [_OTHER_CONTROLS.pattern, _SPACE_CONTROLS.pattern, TRIMMED_CATEGORY, unicodedata.unidata_version]
+    return hashlib.blake2b(json.dumps(rule).encode(), digest_size=8).hexdigest()
 
 
 def _converted_files(files: List[Path], cache_dir: Optional[str]) -> Dataset:
@@ -336,8 +339,9 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
     ``shuffle_buffer_size`` sentences (reseeded each epoch); the first sentence is read here, so an empty corpus is
     an error before training. The first ``max_sentences`` sentences only, if given.
 
-    A folder, a missing file or a pattern that matches none, a file named ``.gz`` that is no gzip, a truncated gzip,
-    an undecodable line or a corpus with no sentence raises an error naming the file (and line) and the fix.
+    A folder, a missing file or a pattern that matches none, a file named ``.gz`` that is no gzip, a file that is
+    mostly control characters (judged on a sample, whatever its size), a truncated gzip, an undecodable line, a table
+    cell that is no text or a corpus with no sentence raises an error naming the file (and line or row) and the fix.
     """
     _check_max_sentences(max_sentences)
     if isinstance(shuffle_buffer_size, bool) or not isinstance(shuffle_buffer_size, numbers.Integral) \
@@ -355,7 +359,8 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
         else:
             dataset = (table_dataset(files, text_column, True, cache_dir) if table
                        else _hub_dataset(name_or_path, text_column, True, cache_dir))
-            dataset = dataset.map(_clean_batch, batched=True, input_columns=[text_column],
+            dataset = dataset.map(_clean_batch, batched=True, input_columns=[text_column], with_indices=True,
+                                  fn_kwargs={"source": name_or_path, "column": text_column},
                                   remove_columns=column_names(dataset)).map(_kept_only, batched=True,
                                                                            remove_columns=["skipped"])
         if max_sentences is not None:
@@ -369,7 +374,8 @@ def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_col
     else:
         raw = _converted_files(files, cache_dir) if local else _hub_dataset(name_or_path, text_column, False, cache_dir)
     column = "text" if local and not table else text_column
-    cleaned = raw.map(_clean_batch, batched=True, input_columns=[column], remove_columns=raw.column_names,
+    cleaned = raw.map(_clean_batch, batched=True, input_columns=[column], with_indices=True,
+                      fn_kwargs={"source": name_or_path, "column": column}, remove_columns=raw.column_names,
                       features=CLEANED_FEATURES, batch_size=WRITER_BATCH_SIZE, writer_batch_size=WRITER_BATCH_SIZE,
                       desc="cleaning the corpus", new_fingerprint=f"{raw._fingerprint}-clean-{cleaning_rule_key()}")
     skipped = cleaned.data.column("skipped").to_numpy()  # int8: one byte a line

@@ -2,6 +2,7 @@
 (``IterableDataset``): the same sentences and the same clear errors on both paths, from the library and from the
 CLI (one line, exit status 2, before training where the problem can be seen up front)."""
 
+import csv
 import gzip
 import os
 
@@ -321,18 +322,92 @@ def test_a_streamed_run_resumes_only_before_its_stream_wrapped(tmp_path, backbon
 
 
 def test_the_converted_corpus_follows_the_files_content_and_the_cleaning_rule(tmp_path, monkeypatch):
-    """New content under the old mtime (cp -p, rsync -t) is converted again; so is the corpus when the cleaning
-    rule's code changes."""
+    """New content under the old mtime (cp -p, rsync -t) is converted again, for every kind of local file; so is
+    the corpus when a pattern of the cleaning rule changes."""
+    import re
+
+    import pandas as pd
+
     from sentcse.trainers import data
 
+    def rewrite(path, write):
+        stat = path.stat()
+        write()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    def writers(path, words):
+        rows = pd.DataFrame({"text": [f"{words} a", f"{words} b"]})
+        return {".txt": lambda: path.write_text(f"{words} a\n{words} b\n"),
+                ".csv": lambda: rows.to_csv(path, index=False), ".tsv": lambda: rows.to_csv(path, sep="\t", index=False),
+                ".jsonl": lambda: rows.to_json(path, orient="records", lines=True),
+                ".parquet": lambda: rows.to_parquet(path)}[path.suffix]
+
+    for suffix in (".txt", ".csv", ".tsv", ".jsonl", ".parquet"):
+        corpus = tmp_path / f"c{suffix}"
+        writers(corpus, "first")()
+        assert sentences(corpus, False) == ["first a", "first b"], suffix
+        rewrite(corpus, writers(corpus, "second"))
+        assert sentences(corpus, False) == ["second a", "second b"], suffix
     corpus = tmp_path / "c.txt"
-    corpus.write_text("first a\nfirst b\n")
-    stat = corpus.stat()
-    assert sentences(corpus, False) == ["first a", "first b"]
-    corpus.write_text("second a\nsecond b\n")
-    os.utime(corpus, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert sentences(corpus, False) == ["second a", "second b"]
-    monkeypatch.setattr(data, "cleaning_rule_key", lambda: "another-rule")
-    monkeypatch.setattr(data, "_clean_batch", lambda texts: {"sentence": [t.upper() for t in texts],
-                                                             "skipped": [0] * len(texts)})
-    assert sentences(corpus, False) == ["SECOND A", "SECOND B"]
+    monkeypatch.setattr(data, "_OTHER_CONTROLS", re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9fa]"))
+    assert sentences(corpus, False) == ["second", "second b"]  # the rule now drops "a" too
+
+
+def test_a_file_of_control_characters_is_refused_in_seconds(tmp_path):
+    """A NUL-filled file (a crashed copy, a disk image) is one line of its whole size: it is judged on a sample
+    spread over it, whatever its size, before anything reads it as lines; the same for a gzip file, a table, and
+    a file whose first lines are text."""
+    import time
+
+    nul = tmp_path / "zeros.txt"
+    with open(nul, "wb") as handle:
+        handle.truncate(64 << 20)  # 64 MiB of NUL bytes
+    packed = write_gz(tmp_path / "zeros.txt.gz", "\x00" * (4 << 20))
+    text_first = tmp_path / "text-first.txt"
+    text_first.write_bytes(b"a sentence\n" * 1000 + bytes(8 << 20))
+    table = tmp_path / "zeros.jsonl"
+    table.write_bytes(b'{"text": "a"}\n' + bytes(1 << 20))
+    for path, share in ((nul, "100%"), (packed, "100%"), (text_first, "9[0-9]%"), (table, "100%")):
+        for streaming in (False, True):
+            start = time.perf_counter()
+            with pytest.raises(ValueError, match=rf"{path.name}: not text: {share} of its bytes are control "
+                                                 r"characters such as NUL \(in a 1 MiB sample\); pass a UTF-8"):
+                load_corpus(str(path), streaming=streaming)
+            assert time.perf_counter() - start < 5, path
+    mostly_text = tmp_path / "mostly-text.txt"  # a few NUL lines in text stay a cleaning matter
+    mostly_text.write_bytes(b"a sentence\n" * 1000 + b"\x00" * 500 + b"\n")
+    assert load_corpus(str(mostly_text)).control_lines == 1
+
+
+@PATHS
+def test_a_table_cell_that_is_not_text_is_named_with_its_row(tmp_path, streaming):
+    """A number, a list or an object in the sentence column: one error naming the file, the row and the column."""
+    import pandas as pd
+
+    (tmp_path / "numbers.jsonl").write_text('{"text": "a sentence"}\n{"text": 5}\n')
+    (tmp_path / "lists.jsonl").write_text('{"body": ["a", "b"]}\n{"body": ["c"]}\n')
+    pd.DataFrame({"text": ["one", "two", "three"], "body": [{"a": 1}, {"a": 2}, {"a": 3}]}).to_parquet(
+        tmp_path / "objects.parquet")
+    for name, column, row, value in (("numbers.jsonl", "text", 2, "5 of type int"),
+                                     ("lists.jsonl", "body", 1, r"\['a', 'b'\] of type list"),
+                                     ("objects.parquet", "body", 1, r"\{'a': 1\} of type dict")):
+        with pytest.raises(CorpusError, match=rf"{name}: row {row} of column '{column}' holds {value}, not text; "
+                                              "pass --text_column with the sentence column"):
+            sentences(tmp_path / name, streaming, text_column=column)
+
+
+@PATHS
+def test_table_corpora_are_read_exactly(tmp_path, streaming):
+    """A .tsv has no quoting (a quote is text, an unbalanced one too), and no cell is a missing value: "NA", "null",
+    "nan" and numbers are sentences as written; an empty cell is a blank line (skipped and counted)."""
+    cells = ['a "quoted" word', '"starts with a quote', "NA", "null", "nan", "1.50", "", "ends\"", "N/A"]
+    (tmp_path / "c.tsv").write_text("id\ttext\n" + "".join(f"{i}\t{cell}\n" for i, cell in enumerate(cells)))
+    expected = [cell for cell in cells if cell]
+    assert sorted(sentences(tmp_path / "c.tsv", streaming)) == sorted(expected)
+    with open(tmp_path / "c.csv", "w", newline="") as handle:  # a .csv quotes as the csv module writes
+        csv.writer(handle).writerows([["id", "text"], *enumerate(cells)])
+    assert sorted(sentences(tmp_path / "c.csv", streaming)) == sorted(expected)
+    if not streaming:
+        assert load_corpus(str(tmp_path / "c.tsv")).blank_lines == 1
+
+

@@ -81,23 +81,6 @@ def check_card_folder(model: str) -> Path:
     return folder
 
 
-def available_tasks(sts_dir, source: str) -> List[str]:
-    """The default tasks the data have; the others are named once (a folder such as examples/data/stsb holds only
-    STS-B)."""
-    found, missing = [], []
-    for task in sts.DEFAULT_TASKS:
-        try:
-            sts.load_sts_task(task, sts_dir, source)
-            found.append(task)
-        except FileNotFoundError:
-            missing.append(task)
-    if not found:
-        sts.load_sts_task(sts.DEFAULT_TASKS[0], sts_dir, source)  # raises the error that says where it looked
-    if missing:
-        print(f"skipped (not in {sts_dir or sts.default_sts_dir()}): {', '.join(missing)}")
-    return found
-
-
 def _load_model(args):
     try:
         return sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device,
@@ -125,7 +108,11 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
             evaluator = sts.StsEvaluator(pairs=sts.load_pairs_file(args.dev_file), batch_size=args.batch_size,
                                          dtype=args.dtype)
         else:
-            tasks = args.tasks or available_tasks(args.sts_dir, args.source)
+            tasks = args.tasks
+            if not tasks:  # the default tasks the data have; the others named once (examples/data/stsb: STS-B)
+                tasks, missing = sts.available_tasks(args.sts_dir, args.source)
+                if missing:
+                    print(f"skipped (not in {args.sts_dir or sts.default_sts_dir()}): {', '.join(missing)}")
             evaluator = sts.StsEvaluator(sts_dir=args.sts_dir, tasks=tasks, source=args.source,
                                          batch_size=args.batch_size, dtype=args.dtype)
         evaluator.load()

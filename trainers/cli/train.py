@@ -24,9 +24,10 @@ from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_out
 from ..errors import error_line
 from ..data import CorpusError, EpochShuffled, TwoViewCollator, load_corpus
 from ..methods.objective import contrastive_from_config
-from ..sts import DEV_FILE_TASK, DEV_TASK, StsEvaluator, format_table, load_pairs_file, sts_pairs_dataset
+from ..sts import (
+    DEV_FILE_TASK, DEV_TASK, StsEvaluator, available_tasks, format_table, load_pairs_file, sts_pairs_dataset,
+)
 from ..run import build_trainer
-from ..serving import PORTABLE_FOLDER, export_portable, portable_reading
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, parse_args, report_errors
 from .runs import (
@@ -65,8 +66,6 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     backbone_config = _checked("--backbone", lambda: load_backbone_config(run_args.backbone))
     config = _checked(f"--method {spec.name}", lambda: spec.config_class(backbone_config=backbone_config, **kwargs))
     _checked(f"--objective {config.objective}", lambda: contrastive_from_config(config))
-    if run_args.export:  # a reading the portable folder cannot hold is refused before anything runs
-        _checked(f"--export {run_args.export}", lambda: portable_reading(config))
 
     tokenizer = _checked("--backbone tokenizer", lambda: load_tokenizer(run_args.backbone, None, backbone_config))
     collator = _checked("--max_length", lambda: TwoViewCollator(tokenizer, config.max_length))
@@ -90,6 +89,13 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         dev_task, dev_name = DEV_TASK, "STS-B dev"
         dev_evaluator = StsEvaluator(sts_dir=dev_dir, tasks=[DEV_TASK])
     dev_pairs = sts_pairs_dataset(_checked("--dev_dir", dev_evaluator.load)[dev_task])
+    sts_evaluator = None
+    if data_args.sts_dir:  # the final table's tasks, read now; a folder with some of them scores those, said here
+        tasks, missing = _checked("--sts_dir", lambda: available_tasks(data_args.sts_dir))
+        if missing:
+            logger.warning("--sts_dir %s lacks %s: the table after training scores %s only", data_args.sts_dir,
+                           ", ".join(missing), ", ".join(tasks))
+        sts_evaluator = StsEvaluator(sts_dir=data_args.sts_dir, tasks=tasks)
 
     # The finished folder (card, plot, sentence-transformers files) is pushed once at the end by
     # finish_output_folder; the Trainer's own push (a commit per save, its own README) stays off.
@@ -146,8 +152,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     if trainer.is_world_process_zero():
         print(f"{dev_name} after training (best checkpoint): {dev[DEV_METRIC_KEY]:.2f}"
               + (f" (raw backbone: {format_raw_scores(raw_scores)})" if raw_scores else ""))
-        if data_args.sts_dir:
-            results = StsEvaluator(sts_dir=data_args.sts_dir).evaluate(trainer.model)
+        if sts_evaluator is not None:
+            results = sts_evaluator.evaluate(trainer.model)
             (output_dir / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
             print(format_table(results))
         summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
@@ -156,9 +162,6 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
                    **({"raw_backbone_dev": raw_scores} if raw_scores else {})}
         try:
             card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
-            if run_args.export:
-                portable = export_portable(output_dir, output_dir / PORTABLE_FOLDER, overwrite=True)
-                print(f"Portable folder: {portable} (SentenceTransformer(path); no sentcse, no trust_remote_code)")
         finally:  # also when the upload failed: the folder is complete
             record_run_files(output_dir, description, user_files)
         print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"

@@ -22,7 +22,8 @@ from .evaluator import (
     StsEvaluator, StsResults, SubsetResult, TaskResult, alignment, correlations, cosine_pairs, geometry, uniformity,
 )
 from .loading import (
-    DEV_FILE_TASK, StsPairs, StsTask, clear_cache, default_sts_dir, load_pairs_file, load_sts_task, sts_pairs_dataset,
+    DEV_FILE_TASK, StsPairs, StsTask, available_tasks, clear_cache, default_sts_dir, load_pairs_file, load_sts_task,
+    sts_pairs_dataset,
 )
 from .report import format_subsets, format_table
 from .tasks import (
@@ -54,6 +55,7 @@ __all__ = [
     "StsTask",
     "SubsetResult",
     "TaskResult",
+    "available_tasks",
     "canonical_task",
     "clear_cache",
     "alignment",

@@ -27,7 +27,9 @@ def cosine_pairs(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray
     return num / den
 
 
-ALIGNMENT_MIN_SCORE = 4.0  # the positive pairs of STS-B's 0-5 scale, as the SimCSE paper reads alignment
+# Alignment's positive pairs score above this share of the scale's top: STS-B's pairs above 4 of 5, as the SimCSE
+# paper takes them; above 0.8 on a 0-1 scale.
+ALIGNMENT_SHARE = 0.8
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -53,10 +55,18 @@ def uniformity(x: np.ndarray, t: float = 2.0) -> float:
     return float(np.log(np.mean(np.exp(-t * squared))))
 
 
+def score_scale(gold: np.ndarray) -> float:
+    """The top of the gold scores' scale: 1 where every score is within 0-1, 5 within 0-5 (STS-B), else the
+    highest score."""
+    top = float(np.max(gold)) if len(gold) else 0.0
+    return 1.0 if top <= 1 else 5.0 if top <= 5 else top
+
+
 def geometry(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> Dict[str, float]:
-    """``alignment`` over the pairs scored >= ALIGNMENT_MIN_SCORE and ``uniformity`` over every sentence of the
-    pairs (both sides), as the SimCSE paper reports them on STS-B dev."""
-    positive = np.asarray(gold) >= ALIGNMENT_MIN_SCORE
+    """``alignment`` over the pairs scored above ALIGNMENT_SHARE of the scale (STS-B: > 4) and ``uniformity`` over
+    every sentence of the pairs (both sides), as the SimCSE paper reports them on STS-B dev."""
+    gold = np.asarray(gold, dtype=np.float64)
+    positive = gold > ALIGNMENT_SHARE * score_scale(gold)
     return {"alignment": alignment(first[positive], second[positive]),
             "uniformity": uniformity(np.concatenate([first, second]))}
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..corpus_tables import TABLE_FORMATS, check_text, read_table, table_format
 from ..errors import error_line
-from .tasks import EXPECTED_N_PAIRS, HUB_DATASETS, STS_SUBSETS, TEST_TASKS, canonical_task
+from .tasks import DEFAULT_TASKS, EXPECTED_N_PAIRS, HUB_DATASETS, STS_SUBSETS, TEST_TASKS, canonical_task
 
 if TYPE_CHECKING:
     import datasets
@@ -265,54 +266,83 @@ def load_sts_task(
     return loaded
 
 
+def available_tasks(sts_dir: Union[str, Path, None], source: str = "senteval",
+                    tasks: Sequence[str] = DEFAULT_TASKS) -> Tuple[List[str], List[str]]:
+    """``(found, missing)``: which of ``tasks`` the data have (each found task loaded and checked, so a malformed
+    file fails here). A folder with none of them raises the FileNotFoundError of the first, which says where it
+    looked."""
+    found, missing = [], []
+    for task in tasks:
+        try:
+            load_sts_task(task, sts_dir, source)
+            found.append(task)
+        except FileNotFoundError:
+            missing.append(task)
+    if not found:
+        load_sts_task(tasks[0], sts_dir, source)
+    return found, missing
+
+
 DEV_FILE_TASK = "dev-file"  # the task name of --dev_file's pairs
 PAIR_COLUMNS = ("sentence1", "sentence2", "score")
-PAIR_FORMATS = {".tsv": ("csv", {"delimiter": "\t"}), ".csv": ("csv", {}), ".jsonl": ("json", {}), ".json": ("json", {})}
 
 
 def load_pairs_file(name: str, split: str = "validation") -> StsTask:
-    """Your own scored pairs as a task: a local ``.tsv`` / ``.csv`` / ``.jsonl`` file, or a Hub dataset (its
-    ``split``), with columns sentence1, sentence2, score (0-1 or 0-5, as sentence-transformers' ``stsb``). Every
-    problem (a missing file or column, a non-numeric score, fewer than 2 pairs) is a ValueError naming it."""
+    """Your own scored pairs as a task: a local table (``TABLE_FORMATS``: .tsv, .csv, .jsonl, .parquet; cells
+    read as written), or a Hub dataset (its ``split``), with columns sentence1, sentence2, score (0-1 or 0-5, as
+    sentence-transformers' ``stsb``). Every problem (a missing file or column, an empty or non-text sentence, a
+    non-numeric score, fewer than 2 pairs, scores all equal) is a ValueError naming it (and its row, counted from 1
+    below the header)."""
     import datasets
 
     path = Path(name).expanduser()
-    suffix = path.suffix.lower()
+    local = table_format(path) is not None or path.exists()
     try:
-        if suffix in PAIR_FORMATS or path.exists():
-            if suffix not in PAIR_FORMATS or not path.is_file():
-                raise ValueError(f"--dev_file {name}: pass a .tsv, .csv or .jsonl file of scored pairs (columns "
-                                 f"{', '.join(PAIR_COLUMNS)}) or a Hub dataset name")
-            builder, options = PAIR_FORMATS[suffix]
-            table = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
+        if local:
+            if table_format(path) is None or not path.is_file():
+                raise ValueError(f"--dev_file {name}: pass a {', '.join(sorted(TABLE_FORMATS))} file of scored pairs "
+                                 f"(columns {', '.join(PAIR_COLUMNS)}) or a Hub dataset name")
+            check_text(path, "a UTF-8 table of scored pairs")
+            table = read_table([path])
         else:
             table = datasets.load_dataset(name, split=split)
-    except ValueError:
-        raise
-    except Exception as error:  # noqa: BLE001  (a missing file, a malformed table, an unreachable Hub)
+    except ValueError as error:
+        raise ValueError(str(error) if str(error).startswith("--dev_file") else f"--dev_file {error}") from None
+    except Exception as error:  # noqa: BLE001  (a missing file, an unreachable Hub)
         raise ValueError(f"--dev_file {name}: could not be read ({error_line(error)})") from None
     missing = [column for column in PAIR_COLUMNS if column not in table.column_names]
     if missing:
         raise ValueError(f"--dev_file {name} has no column {', '.join(missing)} (columns: "
                          f"{', '.join(table.column_names)}); it needs {', '.join(PAIR_COLUMNS)}")
-    try:
-        scores = np.asarray([float(value) for value in table["score"]], dtype=np.float64)
-    except (TypeError, ValueError):
-        bad = next(v for v in table["score"] if not _is_number(v))
-        raise ValueError(f"--dev_file {name}: the score {bad!r} is not a number") from None
-    if len(scores) < 2 or not np.isfinite(scores).all():
-        raise ValueError(f"--dev_file {name}: {len(scores)} pair(s) with finite scores; model selection needs at least 2")
-    pairs = StsPairs(path.name if path.exists() else name, [str(s) for s in table["sentence1"]],
-                     [str(s) for s in table["sentence2"]], scores)
+    first, second = (_sentences(name, column, table[column]) for column in PAIR_COLUMNS[:2])
+    scores = np.asarray([_score(name, row, value) for row, value in enumerate(table["score"], start=1)])
+    if len(scores) < 2:
+        raise ValueError(f"--dev_file {name}: {len(scores)} pair(s); model selection needs at least 2")
+    if np.ptp(scores) == 0:
+        raise ValueError(f"--dev_file {name}: every pair scores {scores[0]:g}; scores that are all equal cannot "
+                         "rank a model (Spearman is undefined): pass pairs with different scores")
+    pairs = StsPairs(path.name if local else name, first, second, scores)
     return StsTask(DEV_FILE_TASK, {pairs.name: pairs}, str(name))
 
 
-def _is_number(value) -> bool:
+def _sentences(name: str, column: str, values) -> List[str]:
+    """A pair column's cells, each a non-empty string (an empty cell would be scored as a pair all the same)."""
+    for row, value in enumerate(values, start=1):
+        if value is None or isinstance(value, str) and not value.strip():
+            raise ValueError(f"--dev_file {name}: row {row} has an empty {column}; every pair needs two sentences")
+        if not isinstance(value, str):
+            raise ValueError(f"--dev_file {name}: row {row} has {value!r} as {column}, not text")
+    return list(values)
+
+
+def _score(name: str, row: int, value) -> float:
     try:
-        float(value)
-        return True
+        score = float(value)
     except (TypeError, ValueError):
-        return False
+        score = float("nan")
+    if isinstance(value, bool) or not np.isfinite(score):
+        raise ValueError(f"--dev_file {name}: row {row} has the score {value!r}, not a finite number")
+    return score
 
 
 def clear_cache() -> None:

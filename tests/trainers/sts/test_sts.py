@@ -394,7 +394,7 @@ def test_sentence_transformers_folder_pooler(tmp_path):
 
 def test_alignment_and_uniformity_logged_at_evaluation_equal_a_direct_computation(tmp_path):
     """The Trainer's eval_stsb_alignment / eval_stsb_uniformity are Wang & Isola's measures of the encode()
-    embeddings: alignment over the pairs scored >= 4, uniformity over every sentence of the pairs."""
+    embeddings: alignment over the pairs scored above 4, uniformity over every sentence of the pairs."""
     from tiny import TRAIN_SENTENCES
 
     from sentcse.modeling import SimCseModel
@@ -415,7 +415,7 @@ def test_alignment_and_uniformity_logged_at_evaluation_equal_a_direct_computatio
     metrics = trainer.evaluate()
 
     a, b = (np.asarray(model.eval().encode(s, normalize=True), dtype=np.float64) for s in (first, second))
-    positive = np.asarray(scores) >= 4
+    positive = np.asarray(scores) > 4
     alignment = np.mean([np.sum((x - y) ** 2) for x, y in zip(a[positive], b[positive])])
     rows = np.concatenate([a, b])
     distances = [np.sum((rows[i] - rows[j]) ** 2) for i in range(len(rows)) for j in range(i + 1, len(rows))]
@@ -448,14 +448,98 @@ def test_dev_file_in_each_format_and_its_errors(tmp_path):
     with pytest.raises(ValueError, match=r"no_score.csv has no column score \(columns: sentence1, sentence2, label\)"):
         loading.load_pairs_file(str(tmp_path / "no_score.csv"))
     (tmp_path / "words.csv").write_text("sentence1,sentence2,score\na,b,high\nc,d,2\n")
-    with pytest.raises(ValueError, match=r"words.csv: the score 'high' is not a number"):
+    with pytest.raises(ValueError, match=r"words.csv: row 1 has the score 'high', not a finite number"):
         loading.load_pairs_file(str(tmp_path / "words.csv"))
     (tmp_path / "one.csv").write_text("sentence1,sentence2,score\na,b,1\n")
-    with pytest.raises(ValueError, match=r"one.csv: 1 pair\(s\) .* needs at least 2"):
+    with pytest.raises(ValueError, match=r"one.csv: 1 pair\(s\); model selection needs at least 2"):
         loading.load_pairs_file(str(tmp_path / "one.csv"))
-    with pytest.raises(ValueError, match=r"--dev_file .*pairs.txt: pass a .tsv, .csv or .jsonl file"):
+    with pytest.raises(ValueError, match=r"--dev_file .*pairs.txt: pass a .csv, .json, .jsonl, .parquet, .tsv file"):
         (tmp_path / "pairs.txt").write_text("x")
         loading.load_pairs_file(str(tmp_path / "pairs.txt"))
+
+
+def test_stsb_dev_as_a_plain_tsv_scores_as_the_dev_dir(tmp_path):
+    """STS-B dev (the bundled byte-for-byte copy of SentEval's sts-dev.csv, 110 of whose rows hold a quote) written
+    as a plain .tsv of sentence1, sentence2, score: the same 1,500 pairs as --dev_dir reads, the same Spearman."""
+    with open(EXAMPLE_STSB / "sts-dev.csv", encoding="utf-8", newline="") as handle:
+        rows = [(row[5], row[6], row[4]) for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    assert sum('"' in a + b for a, b, _ in rows) == 110
+    dev = tmp_path / "stsb-dev.tsv"
+    dev.write_text("sentence1\tsentence2\tscore\n" + "".join("\t".join(row) + "\n" for row in rows), encoding="utf-8")
+    from_file = loading.load_pairs_file(str(dev)).concatenated()
+    from_dir = sts.load_sts_task(sts.DEV_TASK, EXAMPLE_STSB, cache=False).concatenated()
+    assert len(from_file) == 1500
+    assert [" ".join(s.split()) for s in from_file.sentences1] == from_dir.sentences1
+    assert [" ".join(s.split()) for s in from_file.sentences2] == from_dir.sentences2
+    assert np.array_equal(from_file.scores, from_dir.scores)
+    encoder = HashingEncoder()
+    own = sts.StsEvaluator(pairs=loading.load_pairs_file(str(dev))).evaluate(encoder)[sts.DEV_FILE_TASK]
+    reference = sts.StsEvaluator(sts_dir=EXAMPLE_STSB, tasks=[sts.DEV_TASK]).evaluate(encoder)[sts.DEV_TASK]
+    assert (own.spearman, own.pearson, own.n_pairs) == (reference.spearman, reference.pearson, reference.n_pairs)
+
+
+def test_dev_file_cells_are_read_as_written_and_bad_ones_named_by_row(tmp_path):
+    """No quoting in a .tsv and no missing values anywhere: "NA", "null", "nan" and quotes are text; an empty
+    sentence, a sentence that is no text or a score that is no number is refused with its row."""
+    sentences = ['"NA', "null", "nan", 'say "hi"', "N/A"]
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("sentence1\tsentence2\tscore\n" + "".join(f"{s}\t{s} too\t{i}\n" for i, s in enumerate(sentences)))
+    pairs = loading.load_pairs_file(str(tsv)).concatenated()
+    assert pairs.sentences1 == sentences and pairs.sentences2 == [f"{s} too" for s in sentences]
+    assert pairs.scores.tolist() == [0, 1, 2, 3, 4]
+    csv_file = tmp_path / "pairs.csv"
+    with open(csv_file, "w", newline="") as handle:
+        csv.writer(handle).writerows([["sentence1", "sentence2", "score"], *[[s, "x", i] for i, s in enumerate(sentences)]])
+    assert loading.load_pairs_file(str(csv_file)).concatenated().sentences1 == sentences
+    bad = {
+        "empty.tsv": ("sentence1\tsentence2\tscore\na\tb\t1\nc\t\t2\n", r"row 2 has an empty sentence2; every pair "
+                      "needs two sentences"),
+        "blank.csv": ("sentence1,sentence2,score\na,b,1\n  ,d,2\n", "row 2 has an empty sentence1"),
+        "null.jsonl": ('{"sentence1": "a", "sentence2": "b", "score": 1}\n{"sentence1": null, "sentence2": "d", '
+                       '"score": 2}\n', "row 2 has an empty sentence1"),
+        "number.jsonl": ('{"sentence1": "a", "sentence2": 7, "score": 1}\n{"sentence1": "c", "sentence2": 8, '
+                         '"score": 2}\n', "row 1 has 7 as sentence2, not text"),
+        "na.tsv": ("sentence1\tsentence2\tscore\na\tb\t1\nc\td\tNA\n", "row 2 has the score 'NA', not a finite number"),
+    }
+    for name, (text, message) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=rf"^--dev_file .*{name}: {message}"):
+            loading.load_pairs_file(str(tmp_path / name))
+
+
+def test_a_dev_file_with_scores_all_equal_is_refused(tmp_path):
+    """Spearman against constant gold scores is undefined (nan at every evaluation): refused when read."""
+    rows = [(f"sentence {i}", f"another {i}", 3.0) for i in range(20)]
+    for path in _write_pairs(tmp_path, rows):
+        with pytest.raises(ValueError, match=rf"--dev_file .*{path.name}: every pair scores 3; scores that are all "
+                                             r"equal cannot rank a model \(Spearman is undefined\)"):
+            loading.load_pairs_file(str(path))
+
+
+def test_a_dev_file_is_read_again_when_its_content_changes(tmp_path):
+    """Cached by content: new pairs under the old mtime (cp -p, rsync -t) are read, not the old ones."""
+    import os
+
+    dev = tmp_path / "pairs.tsv"
+    dev.write_text("sentence1\tsentence2\tscore\nold a\told b\t1\nold c\told d\t2\n")
+    assert loading.load_pairs_file(str(dev)).concatenated().sentences1 == ["old a", "old c"]
+    stat = dev.stat()
+    dev.write_text("sentence1\tsentence2\tscore\nnew a\tnew b\t1\nnew c\tnew d\t2\n")
+    os.utime(dev, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert loading.load_pairs_file(str(dev)).concatenated().sentences1 == ["new a", "new c"]
+
+
+def test_alignment_takes_the_pairs_above_four_fifths_of_the_scale():
+    """SimCSE's positive pairs are those scored above 4 on STS-B's 0-5 scale (4 itself is not one); a 0-1 dev file
+    (sentence-transformers' stsb) takes those above 0.8, the same pairs, not none."""
+    rng = np.random.default_rng(0)
+    first, second = rng.normal(size=(6, 8)), rng.normal(size=(6, 8))
+    scores = np.array([5.0, 4.0, 4.5, 1.0, 0.0, 4.2])
+    positive = [0, 2, 5]
+    expected = sts.alignment(first[positive], second[positive])
+    assert sts.geometry(first, second, scores)["alignment"] == pytest.approx(expected, rel=1e-12)
+    assert sts.geometry(first, second, scores / 5)["alignment"] == pytest.approx(expected, rel=1e-12)
+    assert expected != pytest.approx(sts.alignment(first[[0, 1, 2, 5]], second[[0, 1, 2, 5]]))
 
 
 def test_dev_file_selects_the_checkpoint_in_training_and_scores_in_evaluate(tmp_path, capsys):
