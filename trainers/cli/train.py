@@ -28,6 +28,7 @@ from ..sts import (
     DEV_FILE_TASK, DEV_TASK, StsEvaluator, available_tasks, format_table, load_pairs_file, sts_pairs_dataset,
 )
 from ..run import build_trainer
+from ..serving import PORTABLE_FOLDER, export_portable, portable_reading
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, parse_args, report_errors
 from .runs import (
@@ -66,6 +67,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     backbone_config = _checked("--backbone", lambda: load_backbone_config(run_args.backbone))
     config = _checked(f"--method {spec.name}", lambda: spec.config_class(backbone_config=backbone_config, **kwargs))
     _checked(f"--objective {config.objective}", lambda: contrastive_from_config(config))
+    if run_args.export:  # a reading the portable folder cannot hold is refused before anything runs
+        _checked(f"--export {run_args.export}", lambda: portable_reading(config))
 
     tokenizer = _checked("--backbone tokenizer", lambda: load_tokenizer(run_args.backbone, None, backbone_config))
     collator = _checked("--max_length", lambda: TwoViewCollator(tokenizer, config.max_length))
@@ -162,6 +165,9 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
                    **({"raw_backbone_dev": raw_scores} if raw_scores else {})}
         try:
             card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
+            if run_args.export:
+                portable = export_portable(output_dir, output_dir / PORTABLE_FOLDER, overwrite=True)
+                print(f"Portable folder: {portable} (SentenceTransformer(path); no sentcse, no trust_remote_code)")
         finally:  # also when the upload failed: the folder is complete
             record_run_files(output_dir, description, user_files)
         print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
