@@ -172,7 +172,7 @@ def test_a_config_error_reads_as_one_line():
     assert error_line(raised.value) == ("Field 'embedding_source' expected one of ('cnn', 'cls'), got mean")
     with pytest.raises(Exception) as raised:
         SarcseConfig(max_length=4)
-    assert error_line(raised.value).startswith("decoder_length must be >= the largest kernel size (5), got 2")
+    assert error_line(raised.value).startswith("max_length must be >= 7 for SARCSE")  # the field given, not the derived
 
 
 def test_config_docstrings_list_their_fields():
