@@ -93,6 +93,11 @@ VARIANTS = {  # run -> (method, the options it changes)
     # the paper's ablation shape around the [CLS] reading: without reconstruction, without self-adaptive weights
     "sarcse_c128_cls_rec0": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "beta": "0", "gamma": "0"}),
     "sarcse_c128_cls_uniform": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "theta": "1.0"}),
+    # z with mean pooling over time and, on top, the heavier reconstruction or the feature-map decoder
+    "sarcse_c128_meanpool_rec2.5e-1": ("sarcse", {"cnn_channels": "128", "cnn_pooling": "mean", "beta": "2.5e-1",
+                                                  "gamma": "2.5e-1"}),
+    "sarcse_c128_meanpool_fmaps": ("sarcse", {"cnn_channels": "128", "cnn_pooling": "mean",
+                                              "decoder_input": "feature_maps"}),
     # z with its head trained at its own rate and/or alone first (hwN: N head warm-up steps with the backbone frozen;
     # hxK: the head at K times the adopted budget's rate, 1e-5)
     **{f"sarcse_c128{'_hw' + str(warmup) if warmup else ''}{'_hx' + str(times) if times > 1 else ''}{suffix}":
@@ -490,7 +495,8 @@ def build_curve_table(records: list, max_steps: int) -> str:
 
 # The z reading with its head trained (hwN / hxK variants) and its references, one budget
 HEAD_GRID_BUDGET = "noclip_lr1e-5"
-HEAD_GRID_REFERENCES = ("sarcse_c128", "sarcse_c128_meanpool", "sarcse_c128_rec2.5e-1", "sarcse_c128_fmaps")
+HEAD_GRID_REFERENCES = ("sarcse_c128", "sarcse_c128_meanpool", "sarcse_c128_rec2.5e-1", "sarcse_c128_fmaps",
+                        "sarcse_c128_meanpool_rec2.5e-1", "sarcse_c128_meanpool_fmaps")
 
 # Published unsupervised SimCSE on Google's small BERTs (7-task average; per-task rows where published), for the
 # anchor table: ConGen's README ("Main results - STS", each the average of three models) and the per-task runs of
