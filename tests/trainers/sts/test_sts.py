@@ -505,6 +505,10 @@ def test_dev_file_cells_are_read_as_written_and_bad_ones_named_by_row(tmp_path):
         (tmp_path / name).write_text(text)
         with pytest.raises(ValueError, match=rf"^--dev_file .*{name}: {message}"):
             loading.load_pairs_file(str(tmp_path / name))
+    with open(tmp_path / "zeros.tsv", "wb") as handle:
+        handle.truncate(16 << 20)  # a NUL-filled file: judged on a sample, not parsed
+    with pytest.raises(ValueError, match=r"^--dev_file .*zeros.tsv: not text: 100% of its bytes are control characters"):
+        loading.load_pairs_file(str(tmp_path / "zeros.tsv"))
 
 
 def test_a_dev_file_with_scores_all_equal_is_refused(tmp_path):
