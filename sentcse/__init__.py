@@ -26,6 +26,7 @@ from .trainers.data import TwoViewCollator, load_corpus
 from .trainers.methods import METHODS, MethodSpec, get_method, register_method
 from .trainers.objectives import build_objective
 from .trainers.run import build_trainer
+from .trainers.serving import export_portable
 from .trainers.sts import StsEvaluator, format_table, load_encoder
 from .trainers.cards.environment import package_version
 from .trainers.trainer import CseTrainer, CseTrainingArguments
@@ -47,6 +48,7 @@ __all__ = [
     "TwoViewCollator",
     "build_objective",
     "build_trainer",
+    "export_portable",
     "format_table",
     "get_method",
     "load_encoder",
