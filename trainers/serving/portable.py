@@ -131,7 +131,8 @@ def save_backbone(model, work: Path) -> None:
     missing, unexpected = full.load_state_dict(model.backbone.state_dict(), strict=False)
     if unexpected or any(not name.startswith("pooler.") for name in missing):
         raise ExportError(f"the backbone does not match its own class {type(full).__name__} (missing "
-                          f"{', '.join(missing) or 'nothing'}, unexpected {', '.join(unexpected) or 'nothing'})")
+                          f"{', '.join(missing) or 'nothing'}, unexpected {', '.join(unexpected) or 'nothing'}): "
+                          f"export it to ONNX instead with {ONNX_ROUTE}")
     with torch.no_grad():
         for name in missing:
             full.get_parameter(name).zero_()
