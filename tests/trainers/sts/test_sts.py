@@ -595,3 +595,28 @@ def test_a_sentence_transformer_evaluated_in_bf16_scores_as_its_bf16_copy(tmp_pa
     converted = sts.StsEvaluator(sts_dir=EXAMPLE_STSB, tasks=tasks).evaluate(bf16_copy)["STSBenchmark-dev"]
     assert cast.spearman == converted.spearman and cast.pearson == converted.pearson
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_uniformity_stays_bounded_on_a_large_dev_set():
+    """Exact (every pair, in blocks) up to UNIFORMITY_ROWS rows; beyond, the same measure over that many rows drawn
+    once with a fixed seed: 24,000 rows (a 12,000-pair dev file) in a fraction of the former time and memory."""
+    import time
+    import tracemalloc
+
+    from sentcse.trainers.sts.evaluator import UNIFORMITY_ROWS, uniformity
+
+    rng = np.random.default_rng(1)
+    small = rng.normal(size=(700, 16))
+    unit = small / np.linalg.norm(small, axis=1, keepdims=True)
+    pairs = np.maximum(2 - 2 * unit @ unit.T, 0)[np.triu_indices(len(unit), k=1)]
+    assert uniformity(small) == pytest.approx(float(np.log(np.mean(np.exp(-2 * pairs)))), rel=1e-12)
+
+    large = rng.normal(size=(24_000, 64)).astype(np.float32)
+    tracemalloc.start()
+    began = time.perf_counter()
+    value = uniformity(large)
+    seconds, peak = time.perf_counter() - began, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows = np.sort(np.random.default_rng(0).choice(len(large), UNIFORMITY_ROWS, replace=False))
+    assert value == uniformity(large[rows])  # the fixed draw: the same rows at every evaluation
+    assert peak < 200 * 2**20 and seconds < 30, (peak, seconds)  # dense: 24,000^2 doubles (4.6 GB)
