@@ -8,7 +8,7 @@ from .configuration_sarcse import SarcseConfig
 from .configuration_simcse import SimCseConfig
 from .modeling_recse import ReCseModel, ReCseModelOutput
 from .modeling_sarcse import SarcseModel, SarcseModelOutput
-from .modeling_simcse import DEPRECATED_NAMES, CseModelOutput, CsePreTrainedModel, SimCseModel
+from .modeling_simcse import CseModelOutput, CsePreTrainedModel, SimCseModel
 
 
 def register_auto_classes(model_class) -> None:
@@ -23,14 +23,6 @@ def register_auto_classes(model_class) -> None:
 
 for _model_class in (SimCseModel, SarcseModel, ReCseModel):
     register_auto_classes(_model_class)
-
-
-def __getattr__(name: str):
-    if name in DEPRECATED_NAMES:
-        from . import modeling_simcse
-
-        return getattr(modeling_simcse, name)  # warns
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -394,19 +394,6 @@ class SimCseModel(CsePreTrainedModel):
         return CseModelOutput(sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state)
 
 
-# Names before the family's base classes were named after it; deprecated, removed in the next release.
-DEPRECATED_NAMES = {"SimCseModelOutput": "CseModelOutput", "SimCsePreTrainedModel": "CsePreTrainedModel"}
-
-
-def __getattr__(name: str):
-    if name in DEPRECATED_NAMES:
-        import warnings
-
-        warnings.warn(f"{name} is deprecated: use {DEPRECATED_NAMES[name]}", FutureWarning, stacklevel=2)
-        return globals()[DEPRECATED_NAMES[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "GroupedStates", "load_backbone_config", "looks_local", "special_token_count", "CseModelOutput", "CsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
     "masked_mean",

@@ -283,26 +283,6 @@ def test_a_method_added_through_the_registry_trains_through_the_cli(tmp_path, ba
     assert torch.isfinite(torch.tensor(logged["loss"]))
 
 
-def test_renamed_names_keep_a_deprecated_alias_for_one_release():
-    import importlib
-
-    import sentcse.modeling as modeling
-    from sentcse.trainers import objectives
-    from sentcse.trainers.methods.objective import MethodObjective
-
-    with pytest.warns(FutureWarning, match="use CsePreTrainedModel"):
-        assert modeling.SimCsePreTrainedModel is modeling.CsePreTrainedModel
-    with pytest.warns(FutureWarning, match="use CseModelOutput"):
-        assert modeling.SimCseModelOutput is modeling.CseModelOutput
-    with pytest.warns(FutureWarning, match="use OBJECTIVES"):
-        assert objectives.CONTRASTIVE_OBJECTIVES is objectives.OBJECTIVES
-    sys.modules.pop("sentcse.trainers.objectives.method", None)
-    with pytest.warns(FutureWarning, match="moved to sentcse.trainers.methods.objective"):
-        assert importlib.import_module("sentcse.trainers.objectives.method").MethodObjective is MethodObjective
-    with pytest.raises(AttributeError):
-        modeling.NoSuchName
-
-
 def test_the_tests_mirror_the_source_tree():
     """Each test file sits in the folder of the source it tests (tests/modeling/ for modeling/, tests/trainers/sts/
     for trainers/sts/, ...); the top of tests/ holds only the shared helpers."""

@@ -56,15 +56,6 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
     return objective_class(**kwargs)
 
 
-def __getattr__(name: str):
-    if name == "CONTRASTIVE_OBJECTIVES":  # the name before non-contrastive objectives joined; removed next release
-        import warnings
-
-        warnings.warn("CONTRASTIVE_OBJECTIVES is deprecated: use OBJECTIVES", FutureWarning, stacklevel=2)
-        return OBJECTIVES
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "CseObjective", "SimilarityObjective", "check_views", "upcast_half", "full_precision", "autocast_off", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
     "VICReg", "MHE", "MHS", "NonContrastiveObjective", "VARIANTS", "OBJECTIVES", "VARIANT_OBJECTIVES",
