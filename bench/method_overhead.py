@@ -107,7 +107,7 @@ def bench_backbone(name: str, args) -> dict:
         if key not in trainers:
             trainers[key], _ = sentcse_trainer(path, method, sentences, args.max_length, args.batch_size, **build)
     inputs = [collate(b) for b in batches]
-    infonce = simcse.objective
+    infonce = simcse.loss
     objectives = {"simcse": infonce}
     for v in objective_variants:
         objectives[v] = objective_for(simcse.model.config, *OBJECTIVE_VARIANTS[v])
@@ -119,19 +119,19 @@ def bench_backbone(name: str, args) -> dict:
 
             def fn(r):
                 if method == "simcse":
-                    trainer.objective = infonce
+                    trainer.loss = infonce
                 for key, value in options.items():
                     setattr(trainer.model.config, key, value)
                 trainer_step(trainer, inputs[r])
         else:
             def fn(r):
-                simcse.objective = objectives[v]
+                simcse.loss = objectives[v]
                 trainer_step(simcse, inputs[r])
         return fn
 
     print(f"[{name}] full steps: {len(variants)} variants x ({args.warmup} warm-up + {args.repeats} timed rounds)", flush=True)
     times = interleaved({v: make(v) for v in variants}, args.warmup, args.repeats)
-    simcse.objective = infonce
+    simcse.loss = infonce
     step_stats = {v: summarize(t) for v, t in times.items()}
     step_ratios = ratios(times, REFERENCE)
     reference_step = step_stats[REFERENCE]["median"]

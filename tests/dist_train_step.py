@@ -24,7 +24,8 @@ from tiny import tiny_model, tiny_tokenizer  # noqa: E402
 
 from sentcse.trainers.data import Corpus, TwoViewCollator  # noqa: E402
 from sentcse.trainers.methods import get_method  # noqa: E402
-from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError  # noqa: E402
+from sentcse.trainers.guards import NonFiniteLossError  # noqa: E402
+from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments  # noqa: E402
 
 SENTENCES = [f"the cat {w} on the mat {i}" for i, w in enumerate("sat ran was big red blue fast slow".split())]
 
@@ -66,7 +67,7 @@ def main(out: str, per_device_batch: int, method: str, steps: int = 1) -> None:
         objective = NanAt(objective, rank, step)
     trainer = CseTrainer(
         model=model, args=args, train_dataset=Corpus.from_sentences(SENTENCES).dataset,
-        data_collator=TwoViewCollator(tokenizer, 16), objective=objective,
+        data_collator=TwoViewCollator(tokenizer, 16), loss=objective,
     )
     if nan_at:
         objective.trainer = trainer

@@ -100,7 +100,7 @@ TRAIN_SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".s
                    for b in "cat dog fast slow run".split()]
 
 
-def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), objective=None, device=None, **overrides):
+def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), loss=None, device=None, **overrides):
     """A CseTrainer of a tiny ``model_class`` on ``TRAIN_SENTENCES`` (batch 4, a checkpoint every 2 steps, seed 7;
     ``overrides`` are more TrainingArguments), with its method's objective unless ``objective`` is given."""
     from sentcse.trainers.data import Corpus
@@ -117,7 +117,7 @@ def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), objective=
     )
     args.update(overrides)
     return build_trainer(model, CseTrainingArguments(**args), Corpus.from_sentences(TRAIN_SENTENCES).dataset,
-                         sentences=TRAIN_SENTENCES, tokenizer=tokenizer, objective=objective, callbacks=callbacks)
+                         sentences=TRAIN_SENTENCES, tokenizer=tokenizer, loss=loss, callbacks=callbacks)
 
 
 def hide_sentcse(repo) -> str:

@@ -1,7 +1,7 @@
 """``CseTrainer``: the Hugging Face Trainer for unsupervised sentence-embedding objectives.
 
 Public hooks only: ``compute_loss`` (one forward over the 2B two-view batch; the model output hands out its two
-views, which are gathered across processes once, with the output fields the objective declares), ``training_step``
+views, which are gathered across processes once, with the output fields the loss declares), ``training_step``
 (the loss's finiteness, agreed across processes, read once backward is queued), ``prediction_step``
 and ``compute_metrics`` (STS-B dev: cosine of each pair, Spearman over the gathered pairs, so the Trainer's own
 ``evaluate`` logs it, calls the callbacks and picks the best checkpoint), ``log`` (adds the loss terms, reduced
@@ -20,65 +20,18 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from scipy.stats import pearsonr, spearmanr
-from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
-from transformers.training_args import ParallelMode
+from transformers import EvalPrediction, Trainer, TrainingArguments
 
 from .diagnostics import gradient_diagnostics
+from .distributed import gather_keep_local_grad, refuse_data_parallel
+from .guards import FiniteGradients, gather_finiteness, raise_if_not_finite
 from .objectives.base import CseObjective
 from .sts.evaluator import geometry
 from .sts.tasks import DEV_METRIC
 
 logger = logging.getLogger(__name__)
 
-
-
-class NonFiniteLossError(FloatingPointError):
-    """Raised when a training loss is NaN or infinite: on every process of a multi-process run, with the same
-    message (the check agrees across processes), so that no process is left waiting in a collective."""
-
-
-def refuse_data_parallel(args: TrainingArguments) -> None:
-    """A ValueError (one line) when ``args`` would make the Trainer wrap the model in ``nn.DataParallel``: one
-    process that sees several GPUs, not launched distributed (a plain ``python examples/train.py``)."""
-    gpus = args.n_gpu
-    if gpus > 1 and args.parallel_mode != ParallelMode.DISTRIBUTED:
-        raise ValueError(
-            f"this single process sees {gpus} GPUs, so the Trainer would split each batch with nn.DataParallel, "
-            "which sentcse does not support (SARCSE's per-GPU outputs of different lengths cannot be merged, and "
-            "in-batch negatives would not be shared): run one process per GPU with `accelerate launch --multi_gpu "
-            f"--num_processes {gpus} examples/train.py ...`, or one GPU with CUDA_VISIBLE_DEVICES=0"
-        )
-
-
-class _ScaleGradient(torch.autograd.Function):
-    """Identity forward; multiplies the gradient by ``scale`` (undoes DDP's averaging of a global loss)."""
-
-    @staticmethod
-    def forward(ctx, tensor, scale):
-        ctx.scale = scale
-        return tensor.view_as(tensor)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.scale, None
-
-
-def gather_keep_local_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``tensor`` from every process in rank order; only the local shard carries gradient.
-
-    Every process then computes the same global loss; DDP averages the N shard gradients, so the local shard's
-    gradient is scaled by N to make N processes with batch b equal one process with batch N*b.
-    """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return tensor
-    world, rank = dist.get_world_size(), dist.get_rank()
-    parts = [torch.empty_like(tensor) for _ in range(world)]
-    dist.all_gather(parts, tensor.detach().contiguous())
-    parts[rank] = _ScaleGradient.apply(tensor, float(world))
-    return torch.cat(parts)
 
 
 def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
@@ -93,41 +46,6 @@ def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
         first, second = np.split(np.asarray(embeddings, dtype=np.float64), 2, axis=1)
         metrics.update({f"stsb_{name}": value for name, value in geometry(first, second, gold).items()})
     return metrics
-
-
-# fp16's GradScaler skips a step whose gradient overflowed and halves its scale: routine at first, but this many
-# skips in a row (the scale 2^20 times below where it started) is a gradient that is non-finite at any scale
-MAX_SKIPPED_STEPS = 20
-
-
-class _FiniteGradients(TrainerCallback):
-    """Before each optimizer step: a finite loss can still give a non-finite gradient (an inf in a backward
-    formula), and the step (or clipping, which scales by the norm) would put it into the weights and the next
-    checkpoint. One host read of a flag per optimizer step; the gradients are the same on every process. Under a
-    GradScaler (fp16) the scaler skips such a step itself: only ``MAX_SKIPPED_STEPS`` in a row stop the run."""
-
-    def __init__(self, trainer: "CseTrainer"):
-        self.trainer = trainer
-        self.skipped = 0
-
-    def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        grads = [p.grad for p in self.trainer.model.parameters() if p.grad is not None]
-        if not grads or bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()):
-            self.skipped = 0
-            return
-        step = state.global_step + 1
-        if getattr(self.trainer.accelerator, "scaler", None) is not None:
-            self.skipped += 1
-            if self.skipped < MAX_SKIPPED_STEPS:
-                return
-            raise NonFiniteLossError(
-                f"non-finite gradient at {self.skipped} steps in a row (steps {step - self.skipped + 1}-{step}), "
-                f"skipped by the fp16 GradScaler each time; training stopped; {self.trainer._on_disk()}. Lower "
-                "--learning_rate, or use bf16/fp32 instead of fp16.")
-        raise NonFiniteLossError(
-            f"non-finite gradient at step {step} (the loss was finite); the weights were not "
-            f"updated. Training stopped; {self.trainer._on_disk()}. Lower --learning_rate, or use bf16/fp32 "
-            "instead of fp16.")
 
 
 @dataclass
@@ -187,7 +105,8 @@ class CseTrainer(Trainer):
     """Trainer for sentcse models.
 
     Args:
-        objective: the method's objective (``MethodSpec.build_objective``).
+        loss: the method's training objective (``MethodSpec.build_objective``), as sentence-transformers' trainer
+            takes its loss.
         checkpoint_files: file name -> text written beside the weights of every save (``MethodResources``).
         diagnostics: log the gradient components (GD, W, R) of the contrastive term every logging step.
 
@@ -198,11 +117,15 @@ class CseTrainer(Trainer):
     def __init__(
         self,
         *args,
-        objective: CseObjective,
+        loss: Optional[CseObjective] = None,
         checkpoint_files: Optional[Mapping[str, str]] = None,
         diagnostics: bool = True,
         **kwargs,
     ):
+        if "objective" in kwargs:
+            raise TypeError("CseTrainer takes the training objective as loss=..., not objective=...")
+        if loss is None:
+            raise TypeError("CseTrainer needs loss=...: the method's objective (MethodSpec.build_objective)")
         if kwargs.get("eval_dataset") is not None and kwargs.get("compute_metrics") is None:
             kwargs["compute_metrics"] = sts_metrics
         training_args = kwargs.get("args", args[1] if len(args) > 1 else None)
@@ -212,7 +135,7 @@ class CseTrainer(Trainer):
         refuse_data_parallel(self.args)  # also the Trainer's default arguments
         # compute_loss returns a per-micro-batch mean: let the Trainer average over accumulation steps.
         self.model_accepts_loss_kwargs = False
-        self.objective = objective.to(self.args.device)
+        self.loss = loss.to(self.args.device)
         self.checkpoint_files = dict(checkpoint_files or {})
         self.diagnostics = diagnostics
         self._term_sums: Dict[str, torch.Tensor] = {}
@@ -222,7 +145,7 @@ class CseTrainer(Trainer):
         # inside training_step, compute_loss leaves its finiteness check here to be read after backward
         self._in_training_step = False
         self._pending_check: Optional[tuple] = None
-        self.add_callback(_FiniteGradients(self))
+        self.add_callback(FiniteGradients(self))
 
     # ------------------------------------------------------------------ training
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -230,15 +153,15 @@ class CseTrainer(Trainer):
         anchor, positive = (gather_keep_local_grad(view) for view in output.views())
         gathered = {
             name: tuple(gather_keep_local_grad(view) for view in output.views(name))
-            for name in self.objective.gathered_outputs
+            for name in self.loss.gathered_outputs
         }
-        terms = self.objective(anchor, positive, output, gathered)
+        terms = self.loss(anchor, positive, output, gathered)
         loss = torch.stack([value.float() for value in terms.values()]).sum()
-        check = self._finiteness(terms, loss)
+        check = gather_finiteness(self.accelerator, terms, loss)
         if self._in_training_step and not (model.training and self._diagnostics_due()):
             self._pending_check = check  # read in training_step, once backward is queued
         else:
-            self._raise_if_not_finite(*check)  # now: the diagnostics (or a direct caller) read this step's values
+            raise_if_not_finite(*check, self.state.global_step, self.args.output_dir)  # now: the diagnostics (or a direct caller) read this step's values
         if model.training:
             self._record_terms(terms, anchor, positive)
         return (loss, output) if return_outputs else loss
@@ -266,7 +189,7 @@ class CseTrainer(Trainer):
             self._in_training_step = False
         check, self._pending_check = self._pending_check, None
         if check is not None:
-            self._raise_if_not_finite(*check)
+            raise_if_not_finite(*check, self.state.global_step, self.args.output_dir)
         if self.state.global_step < self.args.head_warmup_steps:
             # before clipping and the optimizer: a parameter without a gradient is not stepped (no Adam moments, no
             # weight decay), so the backbone stays exactly as it is and starts its own moments after the warm-up
@@ -300,40 +223,6 @@ class CseTrainer(Trainer):
             self.optimizer = optimizer_cls(groups, **kwargs)
         return super().create_optimizer(model)
 
-    def _finiteness(self, terms: Mapping[str, torch.Tensor], loss: torch.Tensor):
-        """(term names, every process's term values and loss): one ``(world, terms + 1)`` all-gather, on the
-        device, without a host transfer. The contrastive terms see gathered embeddings, but local terms (SARCSE's
-        reconstruction) and the loss itself can differ by process: all must agree on whether to stop."""
-        names = list(terms)
-        values = torch.stack([value.detach().float().reshape(()) for value in terms.values()] + [loss.detach()])
-        return names, self.accelerator.gather(values.unsqueeze(0))
-
-    def _raise_if_not_finite(self, names: List[str], table: torch.Tensor) -> None:
-        """Raise the same NonFiniteLossError on every process when any process's loss is NaN or infinite (one host
-        transfer of a boolean)."""
-        if bool(torch.isfinite(table).all()):
-            return
-        rows = table.tolist()
-        bad = [rank for rank, row in enumerate(rows) if not all(math.isfinite(value) for value in row)]
-        values = {name: value for name, value in zip(names, rows[bad[0]])}
-        world = len(rows)
-        where = stopped = ""
-        if world > 1:
-            where = f" on process{'es' if len(bad) > 1 else ''} {', '.join(map(str, bad))} of {world}"
-            stopped = " on every process"
-        raise NonFiniteLossError(
-            f"non-finite loss at step {self.state.global_step}{where}: {values}. Training stopped{stopped}; "
-            f"{self._on_disk()}. Lower --learning_rate, use fp32/bf16 instead of fp16, or check the corpus for "
-            "degenerate lines."
-        )
-
-    def _on_disk(self) -> str:
-        """What an interrupted run leaves on disk, said as it is."""
-        last = get_last_checkpoint(self.args.output_dir) if Path(self.args.output_dir).is_dir() else None
-        if last is None:
-            return f"no checkpoint was written to {self.args.output_dir} yet"
-        return f"the last checkpoint on disk is {last} (resume with --resume_from_checkpoint last)"
-
     def _record_terms(self, terms, anchor, positive) -> None:
         # weighted as the Trainer's ``loss``: each optimizer step is the mean of its micro-batches (an epoch's short
         # last step has fewer), and the window the mean of its steps
@@ -343,7 +232,7 @@ class CseTrainer(Trainer):
             self._term_sums[name] = self._term_sums[name] + value if name in self._term_sums else value
         self._term_steps += weight
         if self._diagnostics_due():
-            contrastive = getattr(self.objective, "contrastive", self.objective)
+            contrastive = getattr(self.loss, "contrastive", self.loss)
             self._diagnostics_logs = gradient_diagnostics(contrastive, anchor.detach(), positive.detach())
             self._diagnostics_step = self.state.global_step + 1
 

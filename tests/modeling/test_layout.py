@@ -245,7 +245,7 @@ def test_the_temperature_has_one_home(tmp_path, backbone, capsys):
 
     trainer = _train(tmp_path, backbone, "--method", "simcse", "--preset", "bert-mod-vicreg", "--temperature", "0.1",
                      "--per_device_train_batch_size", "4")
-    assert trainer.objective.contrastive.temperature == 0.1 == trainer.model.config.temperature
+    assert trainer.loss.contrastive.temperature == 0.1 == trainer.model.config.temperature
     assert "temperature" not in trainer.model.config.objective_kwargs
     with pytest.raises(SystemExit) as stopped:
         _train(tmp_path, backbone, "--method", "simcse", "--objective_kwargs", "temperature: 0.2")
@@ -262,7 +262,7 @@ def test_objective_kwargs_errors_name_the_flag_and_the_valid_keys(tmp_path, back
             _train(tmp_path, backbone, "--method", "simcse", "--objective", "mpt", "--objective_kwargs", kwargs)
         assert stopped.value.code == 2 and expected in capsys.readouterr().err
     trainer = _train(tmp_path, backbone, "--method", "simcse", "--objective", "mpt", "--objective_kwargs", "margin: 0.3")
-    assert trainer.objective.contrastive.margin == 0.3
+    assert trainer.loss.contrastive.margin == 0.3
 
 
 def test_a_method_added_through_the_registry_trains_through_the_cli(tmp_path, backbone):

@@ -26,7 +26,8 @@ from safetensors.torch import load_file
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from sentcse.trainers.data import Corpus, TwoViewCollator
 from sentcse.trainers.methods import get_method
-from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments, NonFiniteLossError
+from sentcse.trainers.guards import NonFiniteLossError
+from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
 from tiny import TRAIN_SENTENCES, NanAfter, tiny_model, tiny_tokenizer, tiny_trainer
 
 REPO = Path(__file__).resolve().parents[3]
@@ -34,8 +35,8 @@ TESTS = REPO / "tests"
 SENTENCES = TRAIN_SENTENCES
 
 
-def _trainer(tmp_path, model_class=SimCseModel, objective=None, device=None, max_steps=4, **overrides):
-    return tiny_trainer(tmp_path, model_class, max_steps, objective=objective, device=device, **overrides)
+def _trainer(tmp_path, model_class=SimCseModel, loss=None, device=None, max_steps=4, **overrides):
+    return tiny_trainer(tmp_path, model_class, max_steps, loss=loss, device=device, **overrides)
 
 
 # ---------------------------------------------------------------- nn.DataParallel
@@ -51,16 +52,16 @@ def test_data_parallel_is_refused_when_the_trainer_is_built(tmp_path, monkeypatc
     objective = spec.build_objective(model.config, resources)
     dataset = Corpus.from_sentences(SENTENCES).dataset
 
-    trainer = CseTrainer(model=model, args=args, train_dataset=dataset, objective=objective)  # 0 or 1 GPU: fine
+    trainer = CseTrainer(model=model, args=args, train_dataset=dataset, loss=objective)  # 0 or 1 GPU: fine
     monkeypatch.setattr(CseTrainingArguments, "n_gpu", property(lambda self: 3))
     # the premise: with 3 GPUs in one process this transformers version would train under nn.DataParallel
     assert isinstance(trainer._wrap_model(trainer.model), torch.nn.DataParallel)
     for positional in (False, True):
         with pytest.raises(ValueError) as refused:
             if positional:
-                CseTrainer(model, args, train_dataset=dataset, objective=objective)
+                CseTrainer(model, args, train_dataset=dataset, loss=objective)
             else:
-                CseTrainer(model=model, args=args, train_dataset=dataset, objective=objective)
+                CseTrainer(model=model, args=args, train_dataset=dataset, loss=objective)
         message = str(refused.value)
         assert "\n" not in message
         assert message.startswith("this single process sees 3 GPUs, so the Trainer would split each batch with "
@@ -77,7 +78,7 @@ def test_non_finite_loss_stops_before_the_optimizer_step(tmp_path, logging_steps
     """Logged steps check in compute_loss (the gradient diagnostics read the step's values); the others after
     backward. Either way the weights are those of the last good step, which checkpoint-2 holds."""
     probe = _trainer(tmp_path / "probe")
-    trainer = _trainer(tmp_path / "run", objective=NanAfter(probe.objective, 2), device=device,
+    trainer = _trainer(tmp_path / "run", loss=NanAfter(probe.loss, 2), device=device,
                        logging_steps=logging_steps)
     backward = []
     trainer.accelerator.backward = (lambda real: lambda loss, **kw: backward.append(loss.detach()) or real(loss, **kw))(
@@ -97,7 +98,7 @@ def test_non_finite_loss_stops_before_the_optimizer_step(tmp_path, logging_steps
 
 def test_compute_loss_outside_a_training_step_checks_at_once(tmp_path, device):
     probe = _trainer(tmp_path / "probe")
-    trainer = _trainer(tmp_path / "run", objective=NanAfter(probe.objective, 0), device=device, logging_steps=10)
+    trainer = _trainer(tmp_path / "run", loss=NanAfter(probe.loss, 0), device=device, logging_steps=10)
     batch = TwoViewCollator(tiny_tokenizer(), 12)([{"sentence": s} for s in SENTENCES[:4]])
     batch = {name: value.to(device) for name, value in batch.items()}
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 0: \{'infonce': nan\}"):
@@ -149,9 +150,9 @@ SOURCES = (REPO / "modeling", REPO / "trainers")
 # modeling_sarcse: its padding check again and its longest content row (the length groups could give both);
 # trainer's callback: the gradients' finiteness, once per optimizer step, before the step can write them.
 EXPECTED_READS = {
-    SimCseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1, "trainer.py:on_pre_optimizer_step": 1},
-    ReCseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1, "trainer.py:on_pre_optimizer_step": 1},
-    SarcseModel: {"batching.py:__init__": 1, "trainer.py:_raise_if_not_finite": 1, "trainer.py:on_pre_optimizer_step": 1,
+    SimCseModel: {"batching.py:__init__": 1, "guards.py:raise_if_not_finite": 1, "guards.py:on_pre_optimizer_step": 1},
+    ReCseModel: {"batching.py:__init__": 1, "guards.py:raise_if_not_finite": 1, "guards.py:on_pre_optimizer_step": 1},
+    SarcseModel: {"batching.py:__init__": 1, "guards.py:raise_if_not_finite": 1, "guards.py:on_pre_optimizer_step": 1,
                   "batching.py:is_right_padded": 1, "modeling_sarcse.py:content_tokens": 1},
 }
 

@@ -411,7 +411,7 @@ def test_alignment_and_uniformity_logged_at_evaluation_equal_a_direct_computatio
     args = CseTrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=3, report_to="none", use_cpu=True)
     trainer = CseTrainer(model=model, args=args, eval_dataset=sts.sts_pairs_dataset(task),
                          data_collator=TwoViewCollator(tokenizer, 32), processing_class=tokenizer,
-                         objective=spec.build_objective(model.config, spec.prepare(model.config, first, tokenizer, tmp_path)))
+                         loss=spec.build_objective(model.config, spec.prepare(model.config, first, tokenizer, tmp_path)))
     metrics = trainer.evaluate()
 
     a, b = (np.asarray(model.eval().encode(s, normalize=True), dtype=np.float64) for s in (first, second))
