@@ -63,7 +63,7 @@ def main(argv=None):
     import torch
     from sentcse.modeling import SarcseConfig, SimCseModel
     from sentcse.modeling.modeling_sarcse import SarcseDecoder, SarcseTextCnnEncoder
-    from sentcse.trainers.objectives.reconstruction import weighted_reconstruction_error
+    from sentcse.trainers.methods.sarcse import weighted_reconstruction_error
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

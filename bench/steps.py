@@ -72,7 +72,7 @@ def sentcse_trainer(
     **config,
 ):
     """A ``CseTrainer`` built as ``sentcse-train`` builds it (model from the backbone, TwoViewCollator, the method's
-    ``MethodSpec.prepare`` on ``sentences`` and ``build_objective``), ready for ``trainer_step``.
+    ``Method.prepare`` on ``sentences`` and ``build_objective``), ready for ``trainer_step``.
 
     ``config``: model config fields (``pooler``, ``objective``, ``objective_variant``, ``objective_kwargs``,
     ``time_for_space``, ...). ``bf16``: the Trainer's ``--bf16`` (autocast; on CPU too); ``torch_compile``: its

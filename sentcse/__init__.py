@@ -23,7 +23,7 @@ from .modeling import (  # noqa: E402
     SimCseModel,
 )
 from .trainers.data import TwoViewCollator, load_corpus
-from .trainers.methods import METHODS, MethodSpec, get_method, register_method
+from .trainers.methods import METHODS, Method, MethodResources, get_method, register_method
 from .trainers.objectives import build_objective
 from .trainers.run import build_trainer
 from .trainers.serving import export_portable
@@ -37,7 +37,8 @@ __all__ = [
     "CseTrainer",
     "CseTrainingArguments",
     "METHODS",
-    "MethodSpec",
+    "Method",
+    "MethodResources",
     "ReCseConfig",
     "ReCseModel",
     "SarcseConfig",

@@ -1,12 +1,12 @@
 """A toy method registered the way a maintainer adds one: a config with its own field, a model, an extra loss
-term, and a ``MethodSpec``; nothing else in sentcse is touched (used by tests/modeling/test_layout.py)."""
+term, and a ``Method``; nothing else in sentcse is touched (used by tests/modeling/test_layout.py)."""
 
 import torch
 from huggingface_hub.dataclasses import strict
 
 from sentcse.modeling import SimCseConfig, SimCseModel
 from sentcse.modeling.configuration_simcse import config_field, positive
-from sentcse.trainers.methods import MethodSpec
+from sentcse.trainers.methods import Method
 from sentcse.trainers.objectives import CseObjective
 
 
@@ -37,12 +37,16 @@ class NormPenalty(CseObjective):
         return {"norm": self.weight * (anchor.square().sum(-1).mean() + positive.square().sum(-1).mean())}
 
 
-TOY = MethodSpec(
-    model_class=ToyModel,
-    title="ToyCSE",
-    paper="A toy method",
-    arxiv="0000.00000",
-    citation="@misc{toy}",
-    summary="SimCSE with a norm penalty.",
-    extra_terms=lambda config, resources: [NormPenalty(config.norm_weight)],
-)
+class ToyMethod(Method):
+    model_class = ToyModel
+    title = "ToyCSE"
+    paper = "A toy method"
+    arxiv = "0000.00000"
+    citation = "@misc{toy}"
+    summary = "SimCSE with a norm penalty."
+
+    def extra_terms(self, config, resources):
+        return [NormPenalty(config.norm_weight)]
+
+
+TOY = ToyMethod()

@@ -7,8 +7,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 from transformers import TrainerCallback
 
 from .collation import TwoViewCollator
-from .methods import get_method
-from .methods.spec import MethodResources
+from .methods import MethodResources, get_method
 from .trainer import CseTrainer, CseTrainingArguments
 
 
@@ -36,7 +35,7 @@ def build_trainer(
         eval_dataset: scored pairs for model selection (``sts_pairs_dataset``), or None.
         collator: defaults to a ``TwoViewCollator`` at ``model.config.max_length``; dev pairs are cut as
             ``encode`` cuts them.
-        resources: what ``MethodSpec.prepare`` made, when the caller prepared it (``sentcse-train`` does, on the
+        resources: what ``Method.prepare`` made, when the caller prepared it (``sentcse-train`` does, on the
             main process first); their checkpoint files are saved beside every checkpoint, with ``checkpoint_files``.
         objective: defaults to the method's (``MethodSpec.build_objective``).
     """

@@ -105,7 +105,7 @@ class CseTrainer(Trainer):
     """Trainer for sentcse models.
 
     Args:
-        loss: the method's training objective (``MethodSpec.build_objective``), as sentence-transformers' trainer
+        loss: the method's training objective (``Method.build_objective``), as sentence-transformers' trainer
             takes its loss.
         checkpoint_files: file name -> text written beside the weights of every save (``MethodResources``).
         diagnostics: log the gradient components (GD, W, R) of the contrastive term every logging step.
@@ -125,7 +125,7 @@ class CseTrainer(Trainer):
         if "objective" in kwargs:
             raise TypeError("CseTrainer takes the training objective as loss=..., not objective=...")
         if loss is None:
-            raise TypeError("CseTrainer needs loss=...: the method's objective (MethodSpec.build_objective)")
+            raise TypeError("CseTrainer needs loss=...: the method's objective (Method.build_objective)")
         if kwargs.get("eval_dataset") is not None and kwargs.get("compute_metrics") is None:
             kwargs["compute_metrics"] = sts_metrics
         training_args = kwargs.get("args", args[1] if len(args) > 1 else None)

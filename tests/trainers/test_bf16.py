@@ -19,7 +19,7 @@ from sentcse.modeling.modeling_recse import ReshapeHead
 from sentcse.trainers.cli.train import main
 from sentcse.trainers.methods import get_method
 from sentcse.trainers.objectives import VARIANT_OBJECTIVES, build_objective
-from sentcse.trainers.objectives.reshaping import ReshapedPositive
+from sentcse.trainers.methods.recse import ReshapedPositive
 from tiny import save_tiny_backbone, tiny_backbone_config, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,9 +20,10 @@ from tiny import TRAIN_SENTENCES, NanAfter, _NanGradient, tiny_backbone_config, 
 from sentcse.trainers.data import TwoViewCollator
 from sentcse.trainers.objectives import InfoNCE
 from sentcse.trainers.methods import get_method
-from sentcse.trainers.objectives.reconstruction import SelfAdaptiveReconstruction
-from sentcse.trainers.objectives.reshaping import ReshapedPositive
-from sentcse.trainers.token_frequency import count_tokens, load_token_counts, save_token_counts, token_weights
+from sentcse.trainers.methods.recse import ReshapedPositive
+from sentcse.trainers.methods.sarcse import (
+    TOKEN_COUNTS_FILE, SelfAdaptiveReconstruction, count_tokens, load_token_counts, token_counts_text, token_weights,
+)
 from sentcse.trainers.trainer import NonFiniteLossError
 from sentcse.modeling import SarcseModelOutput
 
@@ -111,7 +112,7 @@ def test_token_weights_formula_and_round_trip(tmp_path):
     assert weights[6].item() == pytest.approx(1 - math.log(11) / math.log(101))
     assert weights[7].item() == pytest.approx(1 - math.log(2) / math.log(101))
     assert weights[0].item() == 1.0  # unseen
-    save_token_counts(counts, tmp_path, "abc")
+    (tmp_path / TOKEN_COUNTS_FILE).write_text(token_counts_text(counts, "abc"))
     assert load_token_counts(tmp_path, "abc") == counts
     assert load_token_counts(tmp_path, "other") is None
     (tmp_path / "token_counts.json").write_text("{broken")

@@ -1,7 +1,8 @@
 """The model card (README.md) of a sentcse checkpoint folder, rendered from the Jinja2 templates.
 
-The method's title, paper, citation and summary come from its ``MethodSpec`` (``trainers.methods``); the table of
-options from the config's declared fields (their meaning, kind and default). Templates are package data of
+The method's title, paper, citation, summary and the files it saves come from its ``Method`` (``trainers.methods``);
+the objective's text from the objective's class; the table of options from the config's declared fields (their
+meaning, kind and default). Templates are package data of
 ``sentcse.model_cards``; a folder passed as ``templates=`` or named by ``$SENTCSE_MODEL_CARDS`` overrides any of
 them by file name.
 """
@@ -14,13 +15,13 @@ from typing import Any, Dict, FrozenSet, List, Optional, Union
 
 from ... import model_cards
 from ...modeling.configuration_simcse import CONFIG_ERRORS, declared_fields
-from ..methods import METHODS, MethodSpec, get_method
-from ..objectives import VARIANT_OBJECTIVES
-from ..token_frequency import TOKEN_COUNTS_FILE
+from ..methods import METHODS, Method, get_method
+from ..methods.objective import contrastive_from_config
+from ..objectives import VARIANT_OBJECTIVES, InfoNCE
+from ..objectives.base import GRADIENT_PARADIGM_CITATION
 from .curve import plot_training_curve
 from .export import MIN_SENTENCE_TRANSFORMERS
 from .files import CARD_FILE, CURVE_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE, read_json
-from .objectives import objective_info
 from .results import card_scores, eval_results, headline, result_rows, results_table
 from .sections import backbone_info, backbone_license, corpus_info, environment_rows, format_value, training_rows
 
@@ -59,24 +60,45 @@ def _jinja_environment(templates: Union[str, Path, None] = None):
                               lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
 
-def _spec(config) -> MethodSpec:
+def _method(config) -> Method:
     if config.model_type not in METHODS:
         raise ValueError(f"not a sentcse config: model_type {config.model_type!r}")
     return METHODS[config.model_type]
 
 
 def template_name(config) -> str:
-    """The method's template (``MethodSpec.card_template``; "base.md.j2" for a method without its own)."""
-    return _spec(config).card_template(config)
+    """The method's template (``Method.card_template_name``; "base.md.j2" for a method without its own)."""
+    return _method(config).card_template_name(config)
+
+
+# ------------------------------------------------------------------------------------------------ objective
+def objective_info(config) -> Dict[str, Any]:
+    """The template's ``objective``: name, title, formula, variant, hyperparameters, description, citation and
+    is_gradient_paradigm / described, from the objective ``config`` builds (its ``title``, ``card_description()``,
+    ``citation`` and ``get_config_dict()``)."""
+    objective = contrastive_from_config(config)
+    hyperparameters = {key: value for key, value in objective.get_config_dict().items() if key != "variant"}
+    variant = config.objective_variant
+    return {
+        "name": config.objective,
+        "title": objective.title + (f" ({variant})" if variant else ""),
+        "formula": type(objective).__name__,  # the name the method templates write its loss with
+        "variant": variant,
+        "kwargs": hyperparameters,
+        "description": objective.card_description(),
+        "citation": objective.citation,
+        "is_gradient_paradigm": objective.citation == GRADIENT_PARADIGM_CITATION,
+        "described": config.objective != InfoNCE.name,  # SimCSE's own term needs no section of its own
+    }
 
 
 # ------------------------------------------------------------------------------------------------ options table
-def hidden_fields(config, spec: MethodSpec) -> FrozenSet[str]:
+def hidden_fields(config, method: Method) -> FrozenSet[str]:
     """The declared fields the options table leaves out for ``config``: those that do not apply, plus the method's
-    own rule (``MethodSpec.card_hidden_fields``)."""
+    own rule (``Method.card_hidden_fields``)."""
     fields = declared_fields(type(config))
     speed = {name for name, field in fields.items() if field.metadata["kind"] == "speed"}  # they change no number
-    hidden = speed | set(spec.card_hidden_fields(config))
+    hidden = speed | set(method.card_hidden_fields(config))
     if config.pooler != "cls":
         hidden |= MLP_FIELDS
     if config.objective not in VARIANT_OBJECTIVES:
@@ -110,14 +132,14 @@ def _derived_default(config, name: str) -> Any:
         return None
 
 
-def decision_rows(config, spec: Optional[MethodSpec] = None) -> List[Dict[str, Any]]:
+def decision_rows(config, method: Optional[Method] = None) -> List[Dict[str, Any]]:
     """The options table: one row (option, value, default, changed, kind, description) per declared config field
     that applies to ``config``; the method's own fields first, then the common ones, then the objective's."""
-    spec = spec or _spec(config)
+    method = method or _method(config)
     fields = declared_fields(type(config))
-    own = [name for name in spec.own_fields if name in fields]
+    own = [name for name in method.own_fields if name in fields]
     common = [name for name in fields if name not in own and name not in OBJECTIVE_FIELDS]
-    hidden = hidden_fields(config, spec)
+    hidden = hidden_fields(config, method)
     rows = []
     for name in own + common + [name for name in OBJECTIVE_FIELDS if name in fields]:
         if name in hidden:
@@ -136,14 +158,14 @@ def decision_rows(config, spec: Optional[MethodSpec] = None) -> List[Dict[str, A
             "default": shown,
             "changed": _plain(value) != _plain(default),
             "kind": field.metadata["kind"],
-            "description": spec.field_help(name),
+            "description": method.field_help(name),
         })
     return rows
 
 
-def inference_embedding(config, spec: Optional[MethodSpec] = None) -> str:
+def inference_embedding(config, method: Optional[Method] = None) -> str:
     """Which vector ``encode`` returns, in words: the method's text, else the pooler's."""
-    text = (spec or _spec(config)).inference_embedding(config)
+    text = (method or _method(config)).inference_embedding(config)
     if text:
         return text
     if config.pooler == "cls":
@@ -178,7 +200,7 @@ def build_model_card(
     config = AutoConfig.from_pretrained(folder)
     if config.model_type not in METHODS:
         raise ValueError(f"{folder} is not a sentcse checkpoint (model_type {config.model_type!r})")
-    spec = METHODS[config.model_type]
+    method = METHODS[config.model_type]
     info = read_json(folder / TRAINING_INFO_FILE) or {}
     state = read_json(folder / TRAINER_STATE_FILE) or {}
     run = info.get("run") or {}
@@ -191,11 +213,13 @@ def build_model_card(
     objective = objective_info(config)
     backbone = backbone_info(config, run)
     corpus = corpus_info(run)
-    citations = [spec.citation]
+    citations = [method.citation]
     if objective["citation"]:
         citations.append(objective["citation"])
-    if spec.name != "simcse":  # every method builds on SimCSE
-        citations.append(get_method("simcse").citation)
+    base = method.builds_on
+    while base:
+        citations.append(get_method(base).citation)
+        base = get_method(base).builds_on
 
     tags = ["sentence-transformers", "sentence-similarity", "feature-extraction", "sentcse", config.model_type]
     if objective["described"]:
@@ -216,19 +240,20 @@ def build_model_card(
         "repo_id": repo_id or f"path/to/{folder.resolve().name}",
         "folder_hint": _folder_hint(folder),
         "config": config,
-        "method": {"title": spec.title, "paper": spec.paper, "arxiv": spec.arxiv, "summary": spec.summary},
+        "method": {"title": method.title, "paper": method.paper, "arxiv": method.arxiv, "summary": method.summary},
         "objective": objective,
         "backbone": backbone,
         "corpus": corpus,
         "hidden_size": config.hidden_size,
-        "decisions": decision_rows(config, spec),
-        "inference_embedding": inference_embedding(config, spec),
+        "decisions": decision_rows(config, method),
+        "inference_embedding": inference_embedding(config, method),
         "headline": headline(scores, (info.get("run") or {}).get("raw_backbone_dev")),
         "results": result_rows(scores),
         "results_table": results_table(scores),
         "training_rows": training_rows(info, state, config),
         "curve_image": CURVE_FILE if (folder / CURVE_FILE).is_file() else None,
-        "token_counts_file": TOKEN_COUNTS_FILE if (folder / TOKEN_COUNTS_FILE).is_file() else None,
+        "method_files": [{"name": name, "description": description}
+                         for name, description in method.checkpoint_files.items() if (folder / name).is_file()],
         "environment_rows": environment_rows(info),
         "citations": citations,
         "st_min_version": MIN_SENTENCE_TRANSFORMERS,
@@ -265,4 +290,5 @@ def write_model_card(folder: Union[str, Path], results=None, **kwargs) -> Path:
 
 
 __all__ = ["LICENSE_NOTE", "LICENSE_PLACEHOLDER", "TEMPLATE_DIR_ENV", "build_model_card", "decision_rows",
-           "hidden_fields", "inference_embedding", "template_loader", "template_name", "write_model_card"]
+           "hidden_fields", "inference_embedding", "objective_info", "template_loader", "template_name",
+           "write_model_card"]

@@ -12,16 +12,16 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
-from ..token_frequency import TOKEN_COUNTS_FILE
+from ..methods import checkpoint_file_names
 from .files import write_json
 from .hub import hub_upload_files
 from .sections import is_local, local_names
 
 LOCAL_INPUTS_KEY = "local_inputs"
 RUN_PATH_KEYS = ("backbone", "train_file", "dev_file")
-# Vocabularies: their strings are tokens ("/", "/s", ...), not paths. Tokenizer configs nest tokens too: only
-# their top-level values (name_or_path, tokenizer_file) are checked.
-VOCABULARY_FILES = frozenset({"tokenizer.json", "vocab.json", TOKEN_COUNTS_FILE})
+# Vocabularies: their strings are tokens ("/", "/s", ...), not paths; so are the methods' own files (SARCSE's token
+# counts). Tokenizer configs nest tokens too: only their top-level values (name_or_path, tokenizer_file) are checked.
+VOCABULARY_FILES = frozenset({"tokenizer.json", "vocab.json", *checkpoint_file_names()})
 TOKENIZER_CONFIG_FILES = frozenset({"tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"})
 FILE_MODE = 0o644
 

@@ -18,7 +18,7 @@ import yaml
 from transformers import HfArgumentParser
 
 from ...modeling.configuration_simcse import declared_fields, field_choices, principal_type
-from ..methods import METHODS, MethodSpec, get_method
+from ..methods import METHODS, Method, get_method
 from ..presets import PRESETS, preset_defaults
 from ..serving import EXPORT_FORMATS, PORTABLE_FOLDER
 from ..errors import error_line
@@ -100,7 +100,7 @@ def _flag_type(annotation) -> Any:
     return Optional[base]
 
 
-def method_arguments(spec: MethodSpec) -> type:
+def method_arguments(spec: Method) -> type:
     """A dataclass with one optional field per config field of ``spec``'s config (help from the config)."""
     fields = []
     for name, config_field in declared_fields(spec.config_class).items():
@@ -127,7 +127,7 @@ def parse_objective_kwargs(value: Any) -> Dict[str, Any]:
     return parsed
 
 
-def config_kwargs(spec: MethodSpec, method_args) -> Dict[str, Any]:
+def config_kwargs(spec: Method, method_args) -> Dict[str, Any]:
     """The config fields given on the command line (None keeps the config's default)."""
     values = {name: getattr(method_args, name) for name in declared_fields(spec.config_class)}
     values = {name: value for name, value in values.items() if value is not None}
@@ -231,7 +231,7 @@ def _merge_preset_objective_kwargs(method_args, preset: Dict[str, Any]) -> None:
     method_args.objective_kwargs = {**preset["objective_kwargs"], **parse_objective_kwargs(ours)}
 
 
-def _unknown_flags_message(remaining: Sequence[str], spec: MethodSpec) -> str:
+def _unknown_flags_message(remaining: Sequence[str], spec: Method) -> str:
     flags = [arg for arg in remaining if arg.startswith("--")] or list(remaining)
     owners = {}
     for flag in flags:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..cards.export import ST_FILES
 from ..cards.files import CARD_FILE, CURVE_FILE, STS_RESULTS_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE
-from ..token_frequency import TOKEN_COUNTS_FILE
+from ..methods import checkpoint_file_names
 from .arguments import UsageError
 
 logger = logging.getLogger("sentcse.train")
@@ -55,7 +55,7 @@ NEW_TRAINING_DEFAULTS = {"head_learning_rate": None, "head_warmup_steps": 0}
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 # What a run writes in its folder besides checkpoints, the code files and the tokenizer: what an overwrite deletes.
 RUN_OUTPUTS = (*MODEL_FILES, RUN_FILE, CARD_FILE, CURVE_FILE, TRAINING_INFO_FILE, TRAINER_STATE_FILE, "training_args.bin",
-               STS_RESULTS_FILE, TOKEN_COUNTS_FILE, *ST_FILES, "tokenizer.json", "tokenizer_config.json",
+               STS_RESULTS_FILE, *sorted(checkpoint_file_names()), *ST_FILES, "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "all_results.json", "train_results.json",
                "eval_results.json")
 

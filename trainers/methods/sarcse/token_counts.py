@@ -51,13 +51,6 @@ def token_counts_text(counts: Dict[int, int], fingerprint: str = "") -> str:
     return json.dumps({"fingerprint": fingerprint, "counts": {str(k): int(v) for k, v in sorted(counts.items())}})
 
 
-def save_token_counts(counts: Dict[int, int], folder: Union[str, Path], fingerprint: str = "") -> Path:
-    path = Path(folder) / TOKEN_COUNTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(token_counts_text(counts, fingerprint))
-    return path
-
-
 def load_token_counts(folder: Union[str, Path], fingerprint: Optional[str] = None) -> Optional[Dict[int, int]]:
     """The counts saved in ``folder``, or None when absent (or computed for another corpus/tokenizer)."""
     path = Path(folder) / TOKEN_COUNTS_FILE

@@ -15,7 +15,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .base import CseObjective, Gathered
+from ...objectives.base import CseObjective, Gathered
 
 
 REDUCTIONS = ("token", "element", "sentence")
@@ -41,7 +41,7 @@ class SelfAdaptiveReconstruction(CseObjective):
     """Returns ``{"reconstruction": beta * L_rec(view 1) + gamma * L_rec(view 2)}`` from a SARCSE output.
 
     Args:
-        token_weights: ``(vocab_size,)`` tensor of w(t) (see ``trainers.token_frequency.token_weights``).
+        token_weights: ``(vocab_size,)`` tensor of w(t) (``token_counts.token_weights``).
         beta, gamma: coefficients of the two views (default 2.5e-4 each).
         reduction: "token" (default), "element" or "sentence" (see ``weighted_reconstruction_error``).
     """

@@ -12,8 +12,8 @@ from typing import Dict, Optional
 
 import torch
 
-from .base import CseObjective, Gathered, full_precision
-from .infonce import info_nce
+from ...objectives.base import CseObjective, Gathered, full_precision
+from ...objectives.infonce import info_nce
 
 
 class ReshapedPositive(CseObjective):
