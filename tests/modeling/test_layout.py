@@ -266,8 +266,11 @@ def test_objective_kwargs_errors_name_the_flag_and_the_valid_keys(tmp_path, back
 
 
 def test_a_method_added_through_the_registry_trains_through_the_cli(tmp_path, backbone):
+    """A method added as one package (tests/toy_method/: config, model, loss term, ``Method``) and one
+    ``register_method`` call trains through sentcse-train, saves its own file beside the weights, and its card
+    names that file."""
     from sentcse.trainers.methods import METHODS, register_method
-    from toy_method import TOY
+    from toy_method import STATS_FILE, TOY
 
     register_method(TOY)
     try:
@@ -277,7 +280,11 @@ def test_a_method_added_through_the_registry_trains_through_the_cli(tmp_path, ba
         assert {"loss/infonce", "loss/norm"} <= set(logged)
         config = json.loads((tmp_path / "out" / "config.json").read_text())
         assert config["model_type"] == "toy-cse" and config["norm_weight"] == 0.25
-        assert "ToyCSE" in (tmp_path / "out" / "README.md").read_text()
+        card = (tmp_path / "out" / "README.md").read_text()
+        assert "ToyCSE" in card
+        assert json.loads((tmp_path / "out" / STATS_FILE).read_text()) == {"sentences": 8}
+        assert f"Saved beside the weights: `{STATS_FILE}`, the number of corpus sentences" in card
+        assert "token_counts.json" not in card
     finally:
         METHODS.pop("toy-cse")
     assert torch.isfinite(torch.tensor(logged["loss"]))
