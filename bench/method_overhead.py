@@ -30,6 +30,7 @@ from bench.common import (  # noqa: E402
     SMALL_BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
     ratios, summarize, update_section,
 )
+from sentcse.trainers.objectives import InfoNCE, objective_variants
 
 REFERENCE = "simcse"
 METHOD_VARIANTS = {  # variant -> (method, config fields the model is built with, fields set before each step)
@@ -39,19 +40,8 @@ METHOD_VARIANTS = {  # variant -> (method, config fields the model is built with
     "recse_tfs_on": ("recse", {}, {"time_for_space": True}),
     "recse_tfs_off": ("recse", {}, {"time_for_space": False}),
 }
-OBJECTIVE_VARIANTS = {
-    "arccon": ("arccon", None),
-    "mpt": ("mpt", None),
-    "met": ("met", None),
-    "barlow_twins_orig": ("barlow_twins", "orig"),
-    "barlow_twins_mod": ("barlow_twins", "mod"),
-    "vicreg_orig": ("vicreg", "orig"),
-    "vicreg_mod": ("vicreg", "mod"),
-    "mhe_orig": ("mhe", "orig"),
-    "mhe_mod": ("mhe", "mod"),
-    "mhs_orig": ("mhs", "orig"),
-    "mhs_mod": ("mhs", "mod"),
-}
+OBJECTIVE_VARIANTS = {f"{name}_{variant}" if variant else name: (name, variant)  # all but the reference's InfoNCE
+                      for name, variant in objective_variants() if name != InfoNCE.name}
 ALL_VARIANTS = list(METHOD_VARIANTS) + list(OBJECTIVE_VARIANTS)
 LABELS = {"simcse": "SimCSE + InfoNCE (reference)", "sarcse": "SARCSE (defaults)", "sarcse_c256": "SARCSE, cnn_channels 256",
           "recse_tfs_on": "reCSE, time_for_space on (default)", "recse_tfs_off": "reCSE, time_for_space off"}

@@ -20,9 +20,9 @@ import argparse
 import sys
 
 from bench.common import Run, bert_mini_path, header_lines, markdown_table, quiet, read_sentences, update_section  # noqa: E402
+from sentcse.trainers.objectives import objective_variants
 
-OBJECTIVES = [("infonce", None), ("arccon", None), ("mpt", None), ("met", None),
-              *[(name, variant) for name in ("barlow_twins", "vicreg", "mhe", "mhs") for variant in ("orig", "mod")]]
+OBJECTIVES = objective_variants()
 
 
 def label(name: str, variant) -> str:

@@ -147,10 +147,10 @@ class SimCseConfig(PreTrainedConfig):
     freeze_embeddings: bool = config_field(False, "freeze the backbone's embedding layer (arXiv 2402.18281's code)",
                                            kind="[paper]")
     temperature: float | int = config_field(0.05, "temperature tau of the contrastive term", positive, "[paper]")
-    objective: str = config_field("infonce", "the contrastive objective trained with (infonce, arccon, mpt, met, "
-                                  "barlow_twins, vicreg, mhe, mhs)")
+    objective: str = config_field("infonce", "the contrastive objective trained with, by its name in sentcse's "
+                                  "objectives")
     objective_variant: Optional[ObjectiveVariant] = config_field(
-        None, "orig or mod (the gradient-paradigm modification) for barlow_twins, vicreg, mhe and mhs")
+        None, "the variant of an objective that has two: orig, or mod (the gradient-paradigm modification)")
     objective_kwargs: Optional[Dict[str, Any]] = config_field({}, "further hyperparameters of the objective (margin, "
                                                               "ratio, ...)")
     length_buckets: int = config_field(

@@ -4,7 +4,6 @@ The method's extra terms and the contrastive weight come from its registry entry
 objective is built from the model config, so a checkpoint's config says exactly what it was trained with.
 """
 
-import inspect
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -44,7 +43,7 @@ def contrastive_from_config(config) -> CseObjective:
     """The contrastive objective named by ``config.objective`` with its variant, temperature and kwargs."""
     kwargs = dict(config.objective_kwargs or {})
     objective_class = OBJECTIVES.get(config.objective)
-    if objective_class is not None and "temperature" in inspect.signature(objective_class.__init__).parameters:
+    if objective_class is not None and "temperature" in objective_class.hyperparameters():
         kwargs["temperature"] = config.temperature  # the config's field (objective_kwargs may not set it)
     return build_objective(config.objective, variant=config.objective_variant, **kwargs)
 

@@ -1,7 +1,6 @@
 """Training objectives, one per file. ``build_objective`` maps the CLI's ``--objective`` name to a module."""
 
-import inspect
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from .arccon import ArcCon
 from .barlow_twins import BarlowTwins
@@ -13,28 +12,24 @@ from .mhs import MHS
 from .mpt import MPT
 from .vicreg import VARIANTS, NonContrastiveObjective, VICReg
 
-# name -> class (contrastive and non-contrastive); every class takes its hyperparameters as constructor keyword
-# arguments.
-OBJECTIVES = {
-    "infonce": InfoNCE,
-    "arccon": ArcCon,
-    "mpt": MPT,
-    "met": MET,
-    "barlow_twins": BarlowTwins,
-    "vicreg": VICReg,
-    "mhe": MHE,
-    "mhs": MHS,
-}
+# name (the class's ``name``) -> class, contrastive and non-contrastive; every class takes its hyperparameters as
+# constructor keyword arguments.
+OBJECTIVES = {objective.name: objective for objective in (InfoNCE, ArcCon, MPT, MET, BarlowTwins, VICReg, MHE, MHS)}
 
-# The objectives that take ``variant="orig"|"mod"`` (the CLI's ``--objective_variant``).
-VARIANT_OBJECTIVES = ("barlow_twins", "vicreg", "mhe", "mhs")
+# The objectives that take ``variant`` (the CLI's ``--objective_variant``).
+VARIANT_OBJECTIVES = tuple(name for name, objective in OBJECTIVES.items() if "variant" in objective.hyperparameters())
+
+
+def objective_variants() -> List[Tuple[str, Optional[str]]]:
+    """``(name, variant)`` of every objective: once per variant where it has them (``VARIANTS``), else once (None)."""
+    return [(name, variant) for name in OBJECTIVES for variant in (VARIANTS if name in VARIANT_OBJECTIVES else (None,))]
 
 
 def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseObjective:
     """Instantiate the contrastive objective called ``name`` with ``kwargs`` as hyperparameters.
 
-    ``variant`` ("orig" or "mod") goes to the non-contrastive objectives (``VARIANT_OBJECTIVES``); ``None`` keeps
-    their default ("orig"). Any other objective with a variant is an error.
+    ``variant`` (one of ``VARIANTS``) goes to the objectives that have one (``VARIANT_OBJECTIVES``); ``None`` keeps
+    their default. Any other objective with a variant is an error.
     """
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}")
@@ -43,11 +38,10 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
             raise ValueError(f"objective {name!r} has no variant (got variant={variant!r}); only {VARIANT_OBJECTIVES} do")
         kwargs["variant"] = variant
     objective_class = OBJECTIVES[name]
-    accepted = [p for p in inspect.signature(objective_class.__init__).parameters if p not in ("self", "args", "kwargs")]
-    unknown = sorted(set(kwargs) - set(accepted))
+    parameters = objective_class.hyperparameters()
+    unknown = sorted(set(kwargs) - set(parameters))
     if unknown:
-        raise ValueError(f"objective {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; valid: {', '.join(accepted)}")
-    parameters = inspect.signature(objective_class.__init__).parameters
+        raise ValueError(f"objective {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; valid: {', '.join(parameters)}")
     for key, value in kwargs.items():
         default = parameters[key].default
         numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
@@ -59,5 +53,5 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
 __all__ = [
     "CseObjective", "SimilarityObjective", "check_views", "upcast_half", "full_precision", "autocast_off", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
     "VICReg", "MHE", "MHS", "NonContrastiveObjective", "VARIANTS", "OBJECTIVES", "VARIANT_OBJECTIVES",
-    "build_objective",
+    "build_objective", "objective_variants",
 ]

@@ -47,19 +47,26 @@ class CseObjective(nn.Module):
     """Base class: subclasses implement ``forward(anchor, positive, output=None, gathered=None) -> dict[str, Tensor]``
     and list in ``gathered_outputs`` the model-output fields they need gathered across processes.
 
-    As sentence-transformers' losses, an objective describes itself: ``title`` and ``description`` (what a model
-    card says of it), ``citation`` (BibTeX, None where the method's own citation covers it) and
-    ``get_config_dict()`` (its hyperparameters as constructed)."""
+    As sentence-transformers' losses, an objective describes itself: ``name`` (its loss term's key, and its
+    ``--objective`` name), ``title`` and ``description`` (what a model card says of it), ``citation`` (BibTeX, None
+    where the method's own citation covers it), ``hyperparameters()`` (its constructor's keyword arguments) and
+    ``get_config_dict()`` (their values as constructed)."""
 
+    name: str = ""
     gathered_outputs: Tuple[str, ...] = ()
     title: str = ""
     description: str = ""
     citation: Optional[str] = None
 
+    @classmethod
+    def hyperparameters(cls) -> Dict[str, inspect.Parameter]:
+        """The constructor's keyword arguments, name -> ``inspect.Parameter`` (its default), in their order."""
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # without self
+        return {p.name: p for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
     def get_config_dict(self) -> Dict[str, object]:
         """The constructor's hyperparameters and their values (the attributes of the same names)."""
-        names = [name for name in inspect.signature(type(self).__init__).parameters if name not in ("self", "args", "kwargs")]
-        return {name: getattr(self, name) for name in names if hasattr(self, name)}
+        return {name: getattr(self, name) for name in self.hyperparameters() if hasattr(self, name)}
 
     def card_description(self) -> str:
         """The card's text for this objective (``description``; subclasses add what their options change)."""
@@ -118,8 +125,6 @@ def cosine_matrix(anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
 class SimilarityObjective(CseObjective):
     """An objective that is a function of the ``(B, B)`` cosine matrix of the two views: subclasses set ``name``
     and implement ``loss_from_similarity(similarity) -> scalar``."""
-
-    name = ""
 
     def loss_from_similarity(self, similarity: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

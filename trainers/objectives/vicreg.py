@@ -75,7 +75,6 @@ class NonContrastiveObjective(CseObjective):
     It lives here because Barlow Twins is "as VICReg" and the objectives package keeps one file per objective.
     """
 
-    name = ""
     orig_lambda = 1.0
     variant_descriptions = {
         "orig": "Variant `orig`: the original objective (its gradient lacks the paradigm's components, which is why "
