@@ -6,6 +6,8 @@ from huggingface_hub.dataclasses import strict
 
 from .configuration_simcse import SimCseConfig, at_least_one, config_field, non_negative
 
+ReconstructionReduction = Literal["token", "element", "sentence"]
+
 
 def kernel_list(value) -> None:
     if not value or not all(k >= 1 for k in value):
@@ -50,7 +52,7 @@ class SarcseConfig(SimCseConfig):
     detach_target: bool = config_field(True, "reconstruct detached token states (X is not pulled towards X_hat)",
                                        kind="[decision]")
     theta: float | int = config_field(0.1, "minimum self-adaptive token weight, in (0, 1]", unit_interval, "[paper]")
-    reconstruction_reduction: Literal["token", "element", "sentence"] = config_field(
+    reconstruction_reduction: ReconstructionReduction = config_field(
         "token", "scale of L_rec: token (squared error summed over dimensions, averaged over real tokens), element "
         "(averaged over tokens and dimensions: token / hidden_size) or sentence (summed over a sentence's tokens and "
         "dimensions, averaged over sentences)", kind="[decision]")
@@ -82,4 +84,4 @@ class SarcseConfig(SimCseConfig):
             )
 
 
-__all__ = ["SarcseConfig"]
+__all__ = ["ReconstructionReduction", "SarcseConfig"]

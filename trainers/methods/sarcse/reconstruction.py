@@ -11,14 +11,15 @@ X_hat the decoder's reconstruction from the sentence embedding; tokens past the 
 The term is local to each process (token-level), so it is never gathered.
 """
 
+import typing
 from typing import Dict, Optional
 
 import torch
 
+from ....modeling.configuration_sarcse import ReconstructionReduction
 from ...objectives.base import CseObjective, Gathered
 
-
-REDUCTIONS = ("token", "element", "sentence")
+REDUCTIONS = typing.get_args(ReconstructionReduction)  # the config's own list
 
 
 def weighted_reconstruction_error(

@@ -67,9 +67,8 @@ def load_token_counts(folder: Union[str, Path], fingerprint: Optional[str] = Non
 
 
 def token_weights(counts: Dict[int, int], vocab_size: int, theta: float) -> torch.Tensor:
-    """``(vocab_size,)`` self-adaptive weights; tokens never seen in the corpus weigh 1."""
-    if not 0 < theta <= 1:
-        raise ValueError(f"theta must be in (0, 1], got {theta}")
+    """``(vocab_size,)`` self-adaptive weights; tokens never seen in the corpus weigh 1. ``theta`` is the config's
+    (checked there: in (0, 1])."""
     weights = torch.ones(vocab_size, dtype=torch.float32)
     if not counts:
         return weights
