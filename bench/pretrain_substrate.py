@@ -296,12 +296,10 @@ def export_run(args, model, state: dict) -> None:
 
 
 def raw_dev(folder: Path, sts_dir: Path) -> dict:
-    from sentcse.modeling import SimCseModel
-    from sentcse.trainers.sts import StsEvaluator
+    from sentcse.trainers.sts import StsEvaluator, raw_backbone_results
 
-    evaluator = StsEvaluator(sts_dir=sts_dir, tasks=[DEV])
-    return {pooler: evaluator.evaluate(SimCseModel.from_backbone(str(folder), pooler=pooler))[DEV].spearman
-            for pooler in ("cls", "avg")}
+    results = raw_backbone_results(str(folder), StsEvaluator(sts_dir=sts_dir, tasks=[DEV]), {"cls": "cls", "avg": "avg"})
+    return {pooler: result[DEV].spearman for pooler, result in results.items()}
 
 
 def simcse_probe(folder: Path, args, work_dir: Path) -> dict:

@@ -215,12 +215,10 @@ def _scores(results: dict) -> dict:
 
 
 def do_raw(args, backbone: str) -> dict:
-    from sentcse.modeling import SimCseModel
-    from sentcse.trainers.sts import StsEvaluator
+    from sentcse.trainers.sts import StsEvaluator, raw_backbone_results
 
     start = time.perf_counter()
-    model = SimCseModel.from_backbone(backbone, pooler="avg")
-    results = StsEvaluator(sts_dir=args.sts_dir).evaluate(model).to_dict()
+    results = raw_backbone_results(backbone, StsEvaluator(sts_dir=args.sts_dir), {"avg": "avg"})["avg"].to_dict()
     return {"run": "raw", "seed": None, "pooler": "avg", "scores": _scores(results), "best_dev": _scores(results)[DEV],
             "seconds": time.perf_counter() - start}
 

@@ -20,14 +20,13 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
-from scipy.stats import pearsonr, spearmanr
 from transformers import EvalPrediction, Trainer, TrainingArguments
 
 from .diagnostics import gradient_diagnostics
 from .distributed import gather_keep_local_grad, refuse_data_parallel
 from .guards import FiniteGradients, gather_finiteness, raise_if_not_finite
 from .objectives.base import CseObjective
-from .sts.evaluator import geometry
+from .sts.evaluator import correlations, geometry
 from .sts.tasks import DEV_METRIC
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,8 @@ def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
     if isinstance(predicted, (tuple, list)):
         predicted, embeddings = predicted
     predicted, gold = np.asarray(predicted, dtype=np.float64), np.asarray(prediction.label_ids, dtype=np.float64)
-    metrics = {DEV_METRIC: float(spearmanr(gold, predicted)[0] * 100), "stsb_pearson": float(pearsonr(gold, predicted)[0] * 100)}
+    spearman, pearson = correlations(gold, predicted)
+    metrics = {DEV_METRIC: spearman, "stsb_pearson": pearson}
     if embeddings is not None:
         first, second = np.split(np.asarray(embeddings, dtype=np.float64), 2, axis=1)
         metrics.update({f"stsb_{name}": value for name, value in geometry(first, second, gold).items()})

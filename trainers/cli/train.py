@@ -25,7 +25,8 @@ from ..errors import error_line
 from ..data import CorpusError, EpochShuffled, TwoViewCollator, load_corpus
 from ..methods.objective import contrastive_from_config
 from ..sts import (
-    DEV_FILE_TASK, DEV_TASK, StsEvaluator, available_tasks, format_table, load_pairs_file, sts_pairs_dataset,
+    DEV_FILE_TASK, DEV_TASK, StsEvaluator, available_tasks, format_table, load_pairs_file, raw_backbone_results,
+    sts_pairs_dataset,
 )
 from ..run import build_trainer
 from ..serving import PORTABLE_FOLDER, export_portable, portable_reading
@@ -123,7 +124,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     set_seed(training_args.seed)
     raw_scores = {}
     if not data_args.skip_raw_eval and training_args.should_log:
-        raw_scores = raw_backbone_scores(run_args.backbone, dev_evaluator, dev_task)
+        raw_scores = {label: results[dev_task].spearman
+                      for label, results in raw_backbone_results(run_args.backbone, dev_evaluator).items()}
         print(f"{dev_name} before training (raw backbone): {format_raw_scores(raw_scores)}")
 
     model = spec.model_class.from_backbone(run_args.backbone, tokenizer=tokenizer, **kwargs)
@@ -173,17 +175,6 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
               "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
     return trainer
-
-
-RAW_POOLERS = {"mean pooling": "avg", "[CLS]": "cls_before_pooler"}
-
-
-def raw_backbone_scores(backbone: str, dev_evaluator: StsEvaluator, task: str = DEV_TASK) -> Dict[str, float]:
-    """The dev score of the untrained backbone with each pooling of ``RAW_POOLERS``: the reference a run must beat."""
-    from ...modeling import SimCseModel
-
-    return {label: dev_evaluator.evaluate_task(SimCseModel.from_backbone(backbone, pooler=pooler), task).spearman
-            for label, pooler in RAW_POOLERS.items()}
 
 
 def format_raw_scores(scores: Dict[str, float]) -> str:

@@ -17,7 +17,7 @@ Modules: ``tasks`` (names, aliases, counts), ``loading`` (readers, cache), ``eva
 (tables, the seven-task average), ``encoders`` (loading a model to evaluate).
 """
 
-from .encoders import load_encoder
+from .encoders import RAW_POOLERS, load_encoder, raw_backbone_results
 from .evaluator import (
     StsEvaluator, StsResults, SubsetResult, TaskResult, alignment, correlations, cosine_pairs, geometry, uniformity,
 )
@@ -46,6 +46,7 @@ __all__ = [
     "DEV_TASK",
     "EXPECTED_N_PAIRS",
     "HUB_DATASETS",
+    "RAW_POOLERS",
     "STS_SUBSETS",
     "TABLE_COLUMNS",
     "TEST_TASKS",
@@ -69,6 +70,7 @@ __all__ = [
     "load_encoder",
     "load_pairs_file",
     "load_sts_task",
+    "raw_backbone_results",
     "seven_task_average",
     "sts_pairs_dataset",
 ]

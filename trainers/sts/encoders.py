@@ -6,9 +6,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Mapping, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from .evaluator import StsEvaluator, StsResults
 
 logger = logging.getLogger(__name__)
+
+# The untrained backbone's poolings a trained model is compared with: label -> sentcse pooler.
+RAW_POOLERS = {"mean pooling": "avg", "[CLS]": "cls_before_pooler"}
 
 # sentence-transformers pooling mode -> sentcse pooler
 _ST_POOLERS = {"mean": "avg", "cls": "cls_before_pooler"}
@@ -133,3 +139,13 @@ def load_encoder(
     if hasattr(model, "eval"):
         model.eval()
     return model
+
+
+def raw_backbone_results(backbone: str, evaluator: "StsEvaluator",
+                         poolers: Mapping[str, str] = RAW_POOLERS) -> Dict[str, "StsResults"]:
+    """``evaluator``'s results for the untrained ``backbone`` (a folder or Hub name) with each pooling of
+    ``poolers`` (label -> sentcse pooler): the reference a trained model must beat."""
+    from ...modeling import SimCseModel
+
+    return {label: evaluator.evaluate(SimCseModel.from_backbone(backbone, pooler=pooler))
+            for label, pooler in poolers.items()}
