@@ -73,7 +73,7 @@ class CseTrainingArguments(TrainingArguments):
     dataloader_drop_last: bool = True
     remove_unused_columns: bool = False
     seed: int = 42
-    report_to: Optional[List[str]] = field(default=None, metadata={"help": "default: tensorboard when installed"})
+    report_to: Optional[List[str]] = field(default=None, metadata={"help": "default: tensorboard"})
     head_learning_rate: Optional[float] = field(default=None, metadata={
         "help": "learning rate of the parameters outside the backbone (the method's head: MLP, TextCNN, decoder, "
         "reshaping); default: --learning_rate"})
@@ -92,12 +92,7 @@ class CseTrainingArguments(TrainingArguments):
             raise ValueError(f"--head_warmup_steps must be >= 0 and below --max_steps ({self.max_steps}), got "
                              f"{self.head_warmup_steps}: the backbone would never train")
         if self.report_to is None:
-            try:
-                import tensorboard  # noqa: F401
-
-                self.report_to = ["tensorboard"]
-            except ImportError:
-                self.report_to = "none"
+            self.report_to = ["tensorboard"]  # a dependency of sentcse
         super().__post_init__()
 
 

@@ -198,10 +198,8 @@ class _EvalMode:
         self.no_grad = None
 
     def __enter__(self):
-        try:
-            import torch
-        except ImportError:  # pragma: no cover
-            return self
+        import torch
+
         if isinstance(self.model, torch.nn.Module):
             self.was_training = self.model.training
             self.model.eval()

@@ -194,10 +194,8 @@ def _load_hub(task: str, cache_dir: Optional[str] = None) -> StsTask:
     if task not in HUB_DATASETS:
         raise ValueError(f"task {task} has no Hugging Face Hub source; available: {sorted(HUB_DATASETS)}")
     repo, split = HUB_DATASETS[task]
-    try:
-        import datasets
-    except ImportError as e:  # pragma: no cover - datasets is a dependency
-        raise ImportError("source='hub' needs the `datasets` package (pip install datasets)") from e
+    import datasets
+
     try:
         ds = datasets.load_dataset(repo, split=split, cache_dir=cache_dir)
     except Exception as e:  # network errors, offline mode, missing dataset: one clear message
