@@ -26,11 +26,12 @@ transformers``, ``pipeline_tag: sentence-similarity``, tags, ``base_model`` / ``
 ``license`` (the backbone's, from its README.md; else ``other`` and a note in the body to set it) and a
 ``model-index`` with one ``cosine_spearman`` value (Spearman x100) per STS task. The body comes from the Jinja2
 templates of ``sentcse.model_cards`` (package data; ``templates=`` or ``$SENTCSE_MODEL_CARDS`` override them), the
-method texts from the method registry (``trainers.methods``).
+method texts and the files a method saves from the method registry (``trainers.methods``), the objective's text
+from its class.
 
 Modules: ``environment`` (versions, git commit, training_info.json), ``curve``, ``results`` (sts_results.json,
-tables, model-index), ``objectives`` (objective texts), ``sections`` (training / environment rows), ``card``,
-``export`` (sentence-transformers files), ``portable`` (no local path, readable files), ``hub`` (access check,
+tables, model-index), ``sections`` (training / environment rows), ``card`` (the card, its method and objective
+texts), ``export`` (sentence-transformers files), ``portable`` (no local path, readable files), ``hub`` (access check,
 upload, retry command), ``upload`` (finishing a folder).
 """
 
