@@ -12,12 +12,13 @@ import dataclasses
 import difflib
 import logging
 import math
+import re
 import types
 import typing
 from typing import Any, Callable, Dict, List, Literal, Optional, Tuple
 
 from huggingface_hub.dataclasses import strict, validated_field
-from huggingface_hub.errors import StrictDataclassError
+from huggingface_hub.errors import StrictDataclassError, StrictDataclassFieldValidationError
 from transformers import AutoConfig, BertConfig, GenerationConfig, PreTrainedConfig
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,13 @@ class SimCseConfig(PreTrainedConfig):
         if "temperature" in objective_kwargs:  # older sentcse: this one won over the field, so it is what trained
             config_dict = {**config_dict, "temperature": objective_kwargs.pop("temperature"),
                            "objective_kwargs": objective_kwargs}
-        return super().from_dict(config_dict, **kwargs)
+        try:
+            return super().from_dict(config_dict, **kwargs)
+        except StrictDataclassFieldValidationError as error:  # its first line names the field, its second the fault
+            field, cause = re.search(r"'([^']+)'", str(error)).group(1), str(error.__cause__)
+            named = cause if f"'{field}'" in cause else f"{field} {cause}"
+            raise ValueError(f"{named} (a value of this {cls.model_type} config.json or of from_pretrained's "
+                             "arguments: correct it)") from error
 
     def __post_init__(self, **kwargs):
         unknown = sorted(set(kwargs) - TRANSFORMERS_KEYS)

@@ -1,5 +1,5 @@
-"""What the command-line tests share: a tiny backbone and corpus (fixtures), the flags of a short run, and the one
-error line a refused run prints."""
+"""What the command-line tests share: a tiny backbone and corpus (fixtures), the flags of a short run, the one
+error line a refused run prints, and a callback slipped into the CLI's trainer (to act during a run)."""
 
 from pathlib import Path
 
@@ -44,3 +44,22 @@ def user_error(capsys, argv) -> str:
     errors = [line for line in err.splitlines() if line.startswith("sentcse-train: error: ")]
     assert len(errors) == 1 and "Traceback" not in err, err[-2000:]
     return errors[0]
+
+
+def during_training(monkeypatch, step: int, action) -> None:
+    """Every later ``main`` calls ``action()`` at the end of optimizer step ``step``: the user acting while the run
+    trains (a callback slipped into the CLI's trainer)."""
+    from transformers import TrainerCallback
+
+    from sentcse.trainers.cli import train
+
+    class At(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                action()
+
+    def build_trainer(*args, callbacks=(), **kwargs):
+        return real(*args, callbacks=[*callbacks, At()], **kwargs)
+
+    real = train.build_trainer
+    monkeypatch.setattr(train, "build_trainer", build_trainer)

@@ -16,8 +16,10 @@ files, and the upload of a finished folder.
 
 All of it is written before any network step; no uploaded JSON file keeps an absolute local path (``portable``:
 paths inside the folder relative to it, others by name) and every uploaded file is 0644. Then, with
-``push_to_hub``, the folder is uploaded as it is, minus intermediate checkpoints, pickles (training_args.bin) and
-TensorBoard runs (``HUB_IGNORE_PATTERNS``); a failed upload raises ``HubUploadError`` with the ``hf upload``
+``push_to_hub``, the folder is uploaded as it is, minus intermediate checkpoints, pickles (training_args.bin),
+TensorBoard runs and the run's local record (``HUB_IGNORE_PATTERNS``); with ``files`` (sentcse-train passes the
+names a run writes), only those of the folder's files are rewritten, made readable and uploaded, never the
+user's own. A failed upload raises ``HubUploadError`` with the ``hf upload``
 command that retries it. ``check_hub_access`` (before training) fails at once, in one line (``HubAccessError``),
 when the upload could not happen: offline mode, no token, the Hub unreachable, an invalid token, no write access.
 

@@ -11,6 +11,8 @@ CURVE_FILE = "training_curve.png"
 TRAINING_INFO_FILE = "training_info.json"
 STS_RESULTS_FILE = "sts_results.json"
 TRAINER_STATE_FILE = "trainer_state.json"
+# The run's record (sentcse-train): local state for resume and overwrite, never uploaded.
+RUN_FILE = "sentcse_run.json"
 # The Trainer's metric name for the final / per-step STS-B dev Spearman x100.
 DEV_METRIC_KEY = f"eval_{DEV_METRIC}"
 

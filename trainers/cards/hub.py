@@ -13,13 +13,16 @@ import shlex
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
+from ..errors import error_line
+from .files import RUN_FILE
+
 logger = logging.getLogger(__name__)
 
 # What an upload leaves out of the output folder: intermediate checkpoints, private files (as the Trainer does),
-# pickles (training_args.bin: the arguments go as JSON in training_info.json) and TensorBoard runs (their event
-# files record the local paths of the run).
+# pickles (training_args.bin: the arguments go as JSON in training_info.json), TensorBoard runs (their event
+# files record the local paths of the run) and the run's record (local paths, for resume and overwrite).
 HUB_IGNORE_PATTERNS = ("checkpoint-*", "checkpoint-*/**", "_*", "**/__pycache__/**", "*.pyc", "training_args.bin",
-                       "*.pt", "*.pth", "*.pkl", "runs/*", "*tfevents*")
+                       "*.pt", "*.pth", "*.pkl", "runs/*", "*tfevents*", RUN_FILE)
 COMMIT_MESSAGE = "End of training"
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
@@ -33,21 +36,28 @@ class HubUploadError(RuntimeError):
     """The upload of a finished folder failed; the folder is complete and the message holds the retry command."""
 
 
-def hub_upload_files(folder: Union[str, Path], ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS) -> List[str]:
-    """The relative paths ``upload_folder_to_hub`` sends (the folder minus ``ignore_patterns``), sorted."""
+def hub_upload_files(folder: Union[str, Path], ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
+                     allow_patterns: Optional[Sequence[str]] = None) -> List[str]:
+    """The relative paths ``upload_folder_to_hub`` sends (the folder's files matching ``allow_patterns``, default
+    all, minus ``ignore_patterns``), sorted. A symbolic link is no file of the folder's."""
     from huggingface_hub.utils import filter_repo_objects
 
     folder = Path(folder)
-    paths = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-    return sorted(filter_repo_objects(paths, ignore_patterns=list(ignore_patterns)))
+    paths = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+    allow = None if allow_patterns is None else list(allow_patterns)
+    return sorted(filter_repo_objects(paths, allow_patterns=allow, ignore_patterns=list(ignore_patterns)))
 
 
 def hub_upload_command(folder: Union[str, Path], repo_id: str, revision: Optional[str] = None,
                        private: Optional[bool] = None, commit_message: Optional[str] = COMMIT_MESSAGE,
-                       ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS) -> str:
+                       ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
+                       include: Optional[Sequence[str]] = None) -> str:
     """The shell command that uploads ``folder`` as ``finish_output_folder`` does: huggingface_hub's ``hf upload``
-    (it creates the repo and the branch when missing) with the same excludes."""
+    (it creates the repo and the branch when missing) with the same excludes, and ``include`` (the files that are
+    the run's) when given."""
     parts = ["hf", "upload", repo_id, str(Path(folder).absolute()), "."]
+    for pattern in include or ():
+        parts += ["--include", pattern]
     for pattern in ignore_patterns:
         parts += ["--exclude", pattern]
     if revision:
@@ -68,14 +78,6 @@ def offline_mode() -> Optional[str]:
             return name
     # huggingface_hub reads the variables once, at import
     return "HF_HUB_OFFLINE" if constants.is_offline_mode() else None
-
-
-def _short(error: BaseException) -> str:
-    """One line for an exception: its type and the first line of its message."""
-    lines = str(error).strip().splitlines()
-    text = lines[0] if lines else ""
-    text = text if len(text) <= 200 else text[:197] + "..."
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _status(error: BaseException) -> Optional[int]:
@@ -110,10 +112,11 @@ def check_hub_access(repo_id: Optional[str], output_dir: Union[str, Path], token
     except HfHubHTTPError as error:
         if _status(error) == 401:
             raise HubAccessError("the token is not valid: run `hf auth login` or set HF_TOKEN") from None
-        raise HubAccessError(f"the Hub at {endpoint} refused to say who the token belongs to ({_short(error)}): "
-                             f"{unreachable}") from None
+        raise HubAccessError(f"the Hub at {endpoint} refused to say who the token belongs to "
+                             f"({error_line(error, with_type=True)}): {unreachable}") from None
     except Exception as error:  # the HTTP client's connection errors and timeouts
-        raise HubAccessError(f"the Hub at {endpoint} cannot be reached ({_short(error)}): {unreachable}") from None
+        raise HubAccessError(f"the Hub at {endpoint} cannot be reached ({error_line(error, with_type=True)}): "
+                             f"{unreachable}") from None
 
     user = me.get("name")
     namespace, _, short_name = name.rpartition("/")
@@ -131,12 +134,14 @@ def check_hub_access(repo_id: Optional[str], output_dir: Union[str, Path], token
         repo = api.create_repo(full, private=private, exist_ok=True, repo_type="model")
     except HfHubHTTPError as error:
         if _status(error) in (401, 403):
-            raise HubAccessError(f"no write access to {full}: the Hub refused to create it ({_short(error)}); use a "
-                                 f"token that may write to {namespace} (`hf auth login`) or pass --hub_model_id "
-                                 "with a namespace you own") from None
-        raise HubAccessError(f"cannot create {full} on {endpoint} ({_short(error)}): {unreachable}") from None
+            raise HubAccessError(f"no write access to {full}: the Hub refused to create it "
+                                 f"({error_line(error, with_type=True)}); use a token that may write to {namespace} "
+                                 "(`hf auth login`) or pass --hub_model_id with a namespace you own") from None
+        raise HubAccessError(f"cannot create {full} on {endpoint} ({error_line(error, with_type=True)}): "
+                             f"{unreachable}") from None
     except Exception as error:
-        raise HubAccessError(f"the Hub at {endpoint} cannot be reached ({_short(error)}): {unreachable}") from None
+        raise HubAccessError(f"the Hub at {endpoint} cannot be reached ({error_line(error, with_type=True)}): "
+                             f"{unreachable}") from None
     return getattr(repo, "repo_id", None) or full
 
 
@@ -157,9 +162,11 @@ def upload_folder_to_hub(
     commit_message: str = "Upload sentcse model",
     ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
     create_repo: bool = True,
+    allow_patterns: Optional[Sequence[str]] = None,
 ):
-    """Create ``repo_id`` (if needed, unless ``create_repo=False``) and upload ``folder`` as it is, minus
-    ``ignore_patterns`` (``hub_upload_files`` lists what goes). Returns ``HfApi.upload_folder``'s ``CommitInfo``."""
+    """Create ``repo_id`` (if needed, unless ``create_repo=False``) and upload ``folder`` as it is: the files
+    matching ``allow_patterns`` (default all) minus ``ignore_patterns`` (``hub_upload_files`` lists what goes).
+    Returns ``HfApi.upload_folder``'s ``CommitInfo``."""
     from huggingface_hub import HfApi
 
     folder = Path(folder)
@@ -170,34 +177,41 @@ def upload_folder_to_hub(
     api = HfApi(token=token)
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
-    logger.info("uploading %s to %s (%d files)", folder, repo_id, len(hub_upload_files(folder, ignore_patterns)))
+    files = hub_upload_files(folder, ignore_patterns, allow_patterns)
+    logger.info("uploading %s to %s (%d files)", folder, repo_id, len(files))
     return api.upload_folder(
         repo_id=repo_id,
         folder_path=str(folder),
         commit_message=commit_message,
         revision=revision,
+        allow_patterns=None if allow_patterns is None else list(allow_patterns),
         ignore_patterns=list(ignore_patterns),
         repo_type="model",
     )
 
 
 def push_folder(folder: Union[str, Path], repo_id: str, token: Optional[str] = None, private: Optional[bool] = None,
-                revision: Optional[str] = None, create_repo: bool = False):
-    """``upload_folder_to_hub`` of a finished folder; any failure becomes ``HubUploadError`` with the retry
-    command. Returns the ``CommitInfo``."""
+                revision: Optional[str] = None, create_repo: bool = False,
+                allow_patterns: Optional[Sequence[str]] = None):
+    """``upload_folder_to_hub`` of a finished folder (only the files matching ``allow_patterns`` when given); any
+    failure becomes ``HubUploadError`` with the retry command. Returns the ``CommitInfo``."""
     try:
         return upload_folder_to_hub(folder, repo_id, token=token, private=private, revision=revision,
-                                    commit_message=COMMIT_MESSAGE, create_repo=create_repo)
+                                    commit_message=COMMIT_MESSAGE, create_repo=create_repo,
+                                    allow_patterns=allow_patterns)
     except Exception as error:
-        raise upload_error(folder, repo_id, error, revision=revision, private=private) from error
+        raise upload_error(folder, repo_id, error, revision=revision, private=private,
+                           allow_patterns=allow_patterns) from error
 
 
 def upload_error(folder: Union[str, Path], repo_id: str, error: BaseException, revision: Optional[str] = None,
-                 private: Optional[bool] = None) -> HubUploadError:
-    """The ``HubUploadError`` of a failed upload of ``folder``: the folder, the error, the retry command."""
-    command = hub_upload_command(folder, repo_id, revision=revision, private=private)
-    return HubUploadError(f"the upload of {Path(folder).absolute()} to {repo_id} failed ({_short(error)}); the "
-                          f"folder is complete: retry with `{command}`")
+                 private: Optional[bool] = None, allow_patterns: Optional[Sequence[str]] = None) -> HubUploadError:
+    """The ``HubUploadError`` of a failed upload of ``folder``: the folder, the error, the retry command (which
+    names the files to send when ``allow_patterns`` limits them)."""
+    include = None if allow_patterns is None else hub_upload_files(folder, allow_patterns=allow_patterns)
+    command = hub_upload_command(folder, repo_id, revision=revision, private=private, include=include)
+    return HubUploadError(f"the upload of {Path(folder).absolute()} to {repo_id} failed "
+                          f"({error_line(error, with_type=True)}); the folder is complete: retry with `{command}`")
 
 
 __all__ = ["COMMIT_MESSAGE", "HUB_IGNORE_PATTERNS", "HubAccessError", "HubUploadError", "check_hub_access",

@@ -8,14 +8,14 @@ raises ``HubUploadError`` with the command that retries it. The network side liv
 
 import logging
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from .card import write_model_card
 from .curve import plot_training_curve
 from .environment import save_training_info
 from .export import export_sentence_transformers
 from .files import CURVE_FILE
-from .hub import HubAccessError, check_hub_access, push_folder, upload_error
+from .hub import HubAccessError, check_hub_access, hub_upload_files, push_folder, upload_error
 from .portable import make_portable, portable_run, publish_permissions
 from .sections import backbone_license
 
@@ -29,13 +29,16 @@ def write_hub_outputs(
     final_eval: Optional[dict] = None,
     repo_id: Optional[str] = None,
     results=None,
+    files: Optional[Sequence[str]] = None,
 ) -> Path:
     """Finish a training output folder (process zero, after ``save_model``, ``save_state`` and the final
     evaluation), without the network: ``training_info.json`` (the training arguments as JSON), ``training_curve.png``
     (from ``trainer.state.log_history``), the sentence-transformers files and ``README.md``; then no uploaded JSON
     file keeps an absolute local path (``make_portable``) and every uploaded file is 0644. ``run`` describes the run
     (method, backbone, train_file, n_sentences, preset, world_size); ``final_eval`` holds the final
-    ``eval_stsb_spearman``; ``results`` the STS scores when not in ``sts_results.json``. Returns the card's path."""
+    ``eval_stsb_spearman``; ``results`` the STS scores when not in ``sts_results.json``; ``files``, glob patterns of
+    the run's own files (default: every file), limits what is rewritten, made readable and uploaded: the folder's
+    other files are the user's. Returns the card's path."""
     output_dir = Path(output_dir)
     model = trainer.accelerator.unwrap_model(trainer.model) if getattr(trainer, "accelerator", None) else trainer.model
     run = dict(run or {})
@@ -51,21 +54,23 @@ def write_hub_outputs(
     tokenizer = getattr(trainer, "processing_class", None)
     export_sentence_transformers(model, output_dir,
                                  tokenizer=tokenizer if hasattr(tokenizer, "save_pretrained") else None)
-    rewritten = make_portable(output_dir)
+    rewritten = make_portable(output_dir, hub_upload_files(output_dir, allow_patterns=files))
     if rewritten:
         logger.info("local paths recorded relative or by name in %s", ", ".join(rewritten))
     card = write_model_card(output_dir, results=results, repo_id=repo_id)
-    publish_permissions(output_dir)
+    publish_permissions(output_dir, hub_upload_files(output_dir, allow_patterns=files))
     return card
 
 
 def finish_output_folder(trainer, run: Optional[dict] = None, final_eval: Optional[dict] = None,
-                         push_to_hub: bool = False, repo_id: Optional[str] = None) -> Path:
+                         push_to_hub: bool = False, repo_id: Optional[str] = None,
+                         files: Optional[Sequence[str]] = None) -> Path:
     """``examples/train.py``'s last step (process zero): ``write_hub_outputs`` into ``trainer.args.output_dir``
     and, with ``push_to_hub``, one upload of the finished folder to ``repo_id`` (the full id ``check_hub_access``
     returned before training; default ``hub_model_id``, else the output folder's name under your namespace),
     honouring ``hub_token``, ``hub_private_repo`` and ``hub_revision``. A failed upload raises ``HubUploadError``
-    (the folder complete, the retry command in the message).
+    (the folder complete, the retry command in the message). ``files``: glob patterns of the run's own files
+    (default: every file); only these are uploaded.
 
     The Trainer's own push must be off (``args.push_to_hub=False``; train.py turns it off and passes the flag
     here): it would create the repository at start, commit at every save (``hub_strategy``) without the code
@@ -81,13 +86,13 @@ def finish_output_folder(trainer, run: Optional[dict] = None, final_eval: Option
             repo_id = check_hub_access(repo_id, output_dir, token=args.hub_token, private=args.hub_private_repo)
         except HubAccessError as error:
             access_error, repo_id = error, repo_id or output_dir.absolute().name
-    card = write_hub_outputs(trainer, output_dir, run=run, final_eval=final_eval, repo_id=repo_id)
+    card = write_hub_outputs(trainer, output_dir, run=run, final_eval=final_eval, repo_id=repo_id, files=files)
     if push_to_hub:
         if access_error is not None:
             raise upload_error(output_dir, repo_id, access_error, revision=args.hub_revision,
-                               private=args.hub_private_repo) from access_error
+                               private=args.hub_private_repo, allow_patterns=files) from access_error
         commit = push_folder(output_dir, repo_id, token=args.hub_token, private=args.hub_private_repo,
-                             revision=args.hub_revision)
+                             revision=args.hub_revision, allow_patterns=files)
         logger.info("pushed %s to %s", output_dir, getattr(commit, "repo_url", repo_id))
     return card
 

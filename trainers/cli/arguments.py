@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import typing
 from pathlib import Path
@@ -35,16 +36,21 @@ class UsageError(ValueError):
 
 
 def report_errors(program: str, run, argv: Optional[Sequence[str]], errors: Dict[type, int]):
-    """``run()``; an error of one of ``errors``' types is printed as one line and exits with its status, unless
-    the traceback is asked for (``--traceback`` or ``SENTCSE_TRACEBACK=1``)."""
+    """``run()``; an error of one of ``errors``' types is printed as one line and exits with its status, and Ctrl-C
+    as one line (what it says, e.g. what was kept) with status 130, unless the traceback is asked for
+    (``--traceback`` or ``SENTCSE_TRACEBACK=1``)."""
     try:
         return run()
-    except tuple(errors) as error:
+    except (*errors, KeyboardInterrupt) as error:
         arguments = list(sys.argv[1:] if argv is None else argv)
         if os.environ.get("SENTCSE_TRACEBACK", "") not in ("", "0") or "--traceback" in arguments:
             raise
-        print(f"{program}: error: {error}", file=sys.stderr)
-        status = next(status for kind, status in errors.items() if isinstance(error, kind))
+        if isinstance(error, KeyboardInterrupt):
+            print(f"{program}: {str(error) or 'interrupted'}", file=sys.stderr)
+            status = 130  # the shell's status of a command stopped by SIGINT
+        else:
+            print(f"{program}: error: {error}", file=sys.stderr)
+            status = next(status for kind, status in errors.items() if isinstance(error, kind))
         if os.environ.get(EXIT_STATUS_FILE):  # a launcher that loses the status (accelerate launch exits 1) reads it
             Path(os.environ[EXIT_STATUS_FILE]).write_text(f"{status}\n")
         raise SystemExit(status) from None
@@ -174,24 +180,34 @@ def _list_fields(types) -> set:
             if list in (typing.get_origin(hint), *map(typing.get_origin, typing.get_args(hint)))}
 
 
+def _flag_name(argument: str) -> Optional[str]:
+    """``--max-steps=4`` -> ``max_steps``; None for what is no flag."""
+    return argument[2:].split("=")[0].replace("-", "_") if argument.startswith("--") else None
+
+
 def _raise_usage(message: str):
     raise UsageError(message)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> Tuple[Any, ...]:
-    """``(run_args, method_args, data_args, training_args, spec)`` from the command line (or one YAML/JSON file).
+    """``(run_args, method_args, data_args, training_args, spec)`` from the command line: flags, or a YAML/JSON
+    file first and then flags, which win over the file's values (``run.yaml --seed 43``).
 
-    ``defaults`` are argument defaults below presets and flags (examples/train.py passes its bundled data)."""
+    ``defaults`` are argument defaults below presets, the file and flags (examples/train.py passes its bundled
+    data)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    file_values = None
-    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        file_values = _read_config_file(argv[0])
-        first = {key: file_values.get(key) for key in ("method", "preset")}
-    else:
-        probe = argparse.ArgumentParser(add_help=False)
-        probe.add_argument("--method", default=None)
-        probe.add_argument("--preset", default=None)
-        first = vars(probe.parse_known_args(argv)[0])
+    file_values, flags = None, argv
+    if argv and argv[0].endswith((".json", ".yaml", ".yml")) and not argv[0].startswith("-"):
+        given = set(map(_flag_name, argv[1:]))  # a flag after the file replaces the file's value
+        file_values = {key: value for key, value in _read_config_file(argv[0]).items()
+                       if str(key).replace("-", "_") not in given}
+        flags = argv[1:]
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--method", default=None)
+    probe.add_argument("--preset", default=None)
+    first = {key: value for key, value in vars(probe.parse_known_args(flags)[0]).items() if value is not None}
+    if file_values is not None:
+        first = {**{key: file_values.get(key) for key in ("method", "preset")}, **first}
     method = first.get("method") or (defaults or {}).get("method") or RunArguments.method
     if method not in METHODS:
         raise UsageError(f"--method must be one of {sorted(METHODS)}, got {method!r}")
@@ -206,19 +222,28 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
             raise UsageError(f"--preset must be one of {sorted(PRESETS)}, got {first['preset']!r}")
         preset = preset_defaults(first["preset"])
         merged.update(preset)
-    source = ""
-    if file_values is not None:
-        source, argv = f"{argv[0]}: ", _file_argv(argv[0], file_values, _list_fields(types))
+    file_argv = [] if file_values is None else _file_argv(argv[0], file_values, _list_fields(types))
+
+    def source(message: str, flag: Optional[str] = None) -> str:
+        """The config file's name before an error of one of its values (``flag``, else the first the message
+        names)."""
+        if file_values is None:
+            return message
+        named = _flag_name(flag or next(iter(re.findall(r"--[\w-]+", message)), ""))
+        from_file = named in map(_flag_name, file_argv) if named else not flags
+        return f"{argv[0]}: {message}" if from_file else message
+
     known = {f.name for dtype in types for f in dataclasses.fields(dtype)}
     parser.set_defaults(**{key: value for key, value in merged.items() if key in known})
     try:
-        *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        *parsed, remaining = parser.parse_args_into_dataclasses(args=[*file_argv, *flags],
+                                                                 return_remaining_strings=True)
     except UsageError as error:
-        raise UsageError(f"{source}{error}") from None
+        raise UsageError(source(str(error))) from None
     except ValueError as error:  # a TrainingArguments rule, e.g. save_steps not a multiple of eval_steps
-        raise UsageError(f"{source}{error_line(error)}") from None
+        raise UsageError(source(error_line(error))) from None
     if remaining:
-        raise UsageError(source + _unknown_flags_message(remaining, spec))
+        raise UsageError(source(_unknown_flags_message(remaining, spec), remaining[0].split("=")[0]))
     _merge_preset_objective_kwargs(parsed[1], preset)
     return (*parsed, spec)
 

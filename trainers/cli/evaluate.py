@@ -28,6 +28,7 @@ from ..cards import merge_sts_results, write_model_card
 from ..errors import error_line
 from ..methods import METHODS
 from .arguments import UsageError, report_errors
+from .runs import weights_problem
 
 
 @dataclasses.dataclass
@@ -74,6 +75,7 @@ def check_card_folder(model: str) -> Path:
     """--write_card needs a local sentcse checkpoint folder; fail before any evaluation otherwise."""
     folder = Path(model).expanduser()
     config = folder / "config.json"
+    check_model_folder(model)
     model_type = json.loads(config.read_text()).get("model_type") if config.is_file() else None
     if model_type not in METHODS:
         raise UsageError(f"--write_card needs a local sentcse checkpoint folder (config.json with model_type in "
@@ -81,7 +83,28 @@ def check_card_folder(model: str) -> Path:
     return folder
 
 
+def check_model_folder(model: str) -> None:
+    """A local model folder's config.json is a JSON object and its weights files are whole: otherwise one line
+    naming the file (a hand edit, a copy or save cut short) before anything loads."""
+    folder = Path(model).expanduser()
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            value = json.loads(config.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            raise UsageError(f"cannot load {model!r}: config.json is not valid JSON ({error_line(error)}); fix it, or "
+                             "save or copy the model again") from None
+        if not isinstance(value, dict):
+            raise UsageError(f"cannot load {model!r}: config.json holds no JSON object; fix it, or save or copy the "
+                             "model again")
+    problem = weights_problem(folder) if folder.is_dir() else None
+    if problem:
+        raise UsageError(f"cannot load {model!r}: {problem}; copy or save the model again, or load an earlier "
+                         "checkpoint-N folder")
+
+
 def _load_model(args):
+    check_model_folder(args.model)
     try:
         return sts.load_encoder(args.model, pooler=args.pooler, backend=args.backend, device=args.device,
                                 trust_remote_code=args.trust_remote_code)

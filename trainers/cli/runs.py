@@ -1,14 +1,19 @@
 """One run per output folder: what a run is (its fingerprint), which folder it may write, which checkpoint it
-resumes, and the run sizes that would train nothing.
+resumes, what a stopped run kept, and the run sizes that would train nothing.
 
 A run writes ``sentcse_run.json`` (its fingerprint and what it is made of) in its output folder and beside every
-checkpoint. A folder that holds another run's model or checkpoints is refused unless ``--overwrite_output_dir``
-(what the earlier run wrote there is deleted first; the user's own files stay, and a folder whose own files a run
-would overwrite is refused) or a resume of that same run; a resume only picks checkpoints with this run's
+checkpoint; in the folder the record also names the files the run wrote there. A folder's contents are the user's
+unless that record proves them the run's: the names it lists (only names a run writes, each recorded once it
+exists) and the checkpoint-N folders beside it. A folder without a record is the user's. A file of the user's with
+a name a run writes (README.md, config.json, checkpoint-3, ...) refuses the run, fresh or resumed, before anything
+is written, and again before the final save; ``--overwrite_output_dir`` deletes only what the record proves the
+earlier run's (a link by unlinking it, the record last). A resume only picks checkpoints with this run's
 fingerprint, so checkpoint rotation never sees, and never deletes, another run's.
 """
 
 import dataclasses
+import errno
+import fnmatch
 import hashlib
 import json
 import logging
@@ -16,21 +21,23 @@ import math
 import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..cards.export import ST_FILES
-from ..cards.files import CARD_FILE, CURVE_FILE, STS_RESULTS_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE
+from ..cards.files import CARD_FILE, CURVE_FILE, RUN_FILE, STS_RESULTS_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE
+from ..errors import error_line
 from ..methods import checkpoint_file_names
 from .arguments import UsageError
 
 logger = logging.getLogger("sentcse.train")
 
-RUN_FILE = "sentcse_run.json"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # What a run is: every TrainingArguments field but these, which change what is logged, saved, evaluated or
-# uploaded, or where it runs, not what is trained; changing any other makes another run, whose checkpoints must
-# not be mixed with this one's.
+# uploaded, where it runs or what memory it takes (gradient checkpointing recomputes the same numbers), not what
+# is trained; changing any other makes another run, whose checkpoints must not be mixed with this one's.
+# (Persistent loader workers change the data order: the description records them when they take effect.)
 COSMETIC_TRAINING_FIELDS = frozenset({
     "output_dir", "resume_from_checkpoint", "local_rank", "use_cpu", "debug", "skip_memory_metrics", "use_cache",
     "do_train", "do_eval", "do_predict", "label_names", "length_column_name", "remove_unused_columns",
@@ -45,19 +52,37 @@ COSMETIC_TRAINING_FIELDS = frozenset({
     "metric_for_best_model", "greater_is_better", "restore_callback_states_from_checkpoint", "dataloader_num_workers",
     "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor",
     "dataloader_multiprocessing_context", "ddp_find_unused_parameters", "ddp_bucket_cap_mb", "ddp_broadcast_buffers",
-    "ddp_static_graph", "ddp_backend", "ddp_timeout",
+    "ddp_static_graph", "ddp_backend", "ddp_timeout", "activation_checkpointing", "activation_checkpointing_kwargs",
+    "gradient_checkpointing", "gradient_checkpointing_kwargs",
 })
+# Fields earlier sentcse versions fingerprinted with the run (gradient checkpointing, and its newer name, off or on):
+# their checkpoints still resume.
+EARLIER_TRAINING_FIELDS = [{"activation_checkpointing": on, "activation_checkpointing_kwargs": None,
+                            "gradient_checkpointing": on, "gradient_checkpointing_kwargs": None} for on in (False, True)]
 # The fields earlier sentcse versions fingerprinted: their checkpoints still resume.
 LEGACY_TRAINING_FIELDS = ("seed", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
                           "max_steps", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim")
 # Training fields added after checkpoints were fingerprinted with every field: left out at their defaults.
 NEW_TRAINING_DEFAULTS = {"head_learning_rate": None, "head_warmup_steps": 0}
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
-# What a run writes in its folder besides checkpoints, the code files and the tokenizer: what an overwrite deletes.
-RUN_OUTPUTS = (*MODEL_FILES, RUN_FILE, CARD_FILE, CURVE_FILE, TRAINING_INFO_FILE, TRAINER_STATE_FILE, "training_args.bin",
-               STS_RESULTS_FILE, *sorted(checkpoint_file_names()), *ST_FILES, "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "all_results.json", "train_results.json",
+# What a run writes in its folder besides checkpoints and the code files (glob patterns: sharded weights), and the
+# tokenizer's own file names: the names a user's file must not have, and the only ones a run records as its own.
+RUN_OUTPUTS = (*MODEL_FILES, "model-*-of-*.safetensors", "model.safetensors.index.json", "pytorch_model-*-of-*.bin",
+               "pytorch_model.bin.index.json", RUN_FILE, CARD_FILE, CURVE_FILE, TRAINING_INFO_FILE, TRAINER_STATE_FILE,
+               "training_args.bin", STS_RESULTS_FILE, *sorted(checkpoint_file_names()), *ST_FILES, "tokenizer.json",
+               "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja",
+               "chat_template.json", "vocab.txt", "vocab.json", "merges.txt", "all_results.json", "train_results.json",
                "eval_results.json")
+TENSORBOARD_FOLDER = "runs"  # the Trainer's TensorBoard logs, under the output folder
+
+
+class RunStopped(RuntimeError):
+    """Training stopped by the machine (the disk filled during a save): one line saying what was kept and how to
+    continue."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: one line saying what was kept and how to continue."""
 
 
 def run_description(spec_name: str, backbone: str, data_args, config, training_args) -> Dict[str, Any]:
@@ -82,7 +107,15 @@ def run_description(spec_name: str, backbone: str, data_args, config, training_a
         description["text_column"] = data_args.text_column
     if data_args.streaming:  # another order of the data (a converted run's fingerprint is as before)
         description["streaming"] = {"shuffle_buffer_size": data_args.shuffle_buffer_size}
+    if persistent_loader_workers(training_args):  # the sampler orders the epochs: another order of the data
+        description["persistent_workers"] = True
     return description
+
+
+def persistent_loader_workers(training_args) -> bool:
+    """Whether the data loader keeps its workers across epochs (they keep the copy of the dataset they started
+    with, so the epochs' order must come from the Trainer's sampler)."""
+    return bool(training_args.dataloader_persistent_workers and training_args.dataloader_num_workers > 0)
 
 
 def decided_by_main(training_args, decide: Callable[[], Any]) -> Any:
@@ -115,51 +148,127 @@ def fingerprint(description: Dict[str, Any]) -> str:
 
 
 def accepted_fingerprints(description: Dict[str, Any]) -> set:
-    """This run's fingerprint, and the one an earlier sentcse gave the same run (fewer training fields)."""
-    legacy = {**description, "training": {name: description["training"].get(name) for name in LEGACY_TRAINING_FIELDS}}
-    return {fingerprint(description), fingerprint(legacy)}
+    """This run's fingerprint, and those earlier sentcse versions gave the same run (fewer training fields, or
+    those of ``EARLIER_TRAINING_FIELDS`` as well)."""
+    training = description["training"]
+    variants = [training, {name: training.get(name) for name in LEGACY_TRAINING_FIELDS}]
+    variants += [{**training, **fields} for fields in EARLIER_TRAINING_FIELDS]
+    return {fingerprint({**description, "training": fields}) for fields in variants}
 
 
-def run_file_text(description: Dict[str, Any], user_files: List[str] = (), files: Optional[List[str]] = None) -> str:
-    """The run's record: fingerprint, description, the user's files found in the folder, and (at the end) the files
-    the run wrote."""
-    record = {"fingerprint": fingerprint(description), "run": description, "user_files": list(user_files)}
-    if files is not None:
-        record["files"] = files
+def run_file_text(description: Dict[str, Any], files: Iterable[str] = ()) -> str:
+    """The run's record: fingerprint, description and the names of the files the run wrote in its folder."""
+    record = {"fingerprint": fingerprint(description), "run": description, "files": sorted({RUN_FILE, *files})}
     return json.dumps(record, indent=2, default=str) + "\n"
 
 
 def _read_fingerprint(folder: Path) -> Optional[str]:
+    path = folder / RUN_FILE
     try:
-        return json.loads((folder / RUN_FILE).read_text()).get("fingerprint")
+        return None if path.is_symlink() else json.loads(path.read_text()).get("fingerprint")
     except (OSError, ValueError, AttributeError):
         return None
 
 
 def checkpoints(folder: Path) -> Dict[int, Path]:
+    """The checkpoint-N folders in ``folder`` by step (a link of that name is no checkpoint a run wrote)."""
     found = {}
     if folder.is_dir():
         for path in folder.iterdir():
             match = CHECKPOINT.match(path.name)
-            if match and path.is_dir():
+            if match and path.is_dir() and not path.is_symlink():
                 found[int(match.group(1))] = path
     return dict(sorted(found.items()))
 
 
-def written_by_runs() -> set:
-    """Every top-level name a run may write in its folder (outputs, the model's code files, TensorBoard runs)."""
+def run_names(extra: Iterable[str] = ()) -> List[str]:
+    """Glob patterns of the top-level names a run writes in its folder besides checkpoints: its outputs, the
+    model's code files, TensorBoard logs, and ``extra`` (its tokenizer's file names, its method's files)."""
     from ... import modeling  # the code files save_pretrained copies are the model package's own modules
 
     code = {path.name for path in Path(modeling.__file__).parent.glob("*.py")} - {"__init__.py"}
-    return {*RUN_OUTPUTS, *code, "runs"}
+    return sorted({*RUN_OUTPUTS, *code, TENSORBOARD_FOLDER, *extra})
 
 
-def _read_run_file(folder: Path) -> Dict[str, Any]:
-    try:
-        record = json.loads((folder / RUN_FILE).read_text())
-        return record if isinstance(record, dict) else {}
-    except (OSError, ValueError):
-        return {}
+def is_run_name(name: str, patterns: Iterable[str]) -> bool:
+    """Whether a run may write ``name`` in its folder: a checkpoint folder, or one of ``patterns`` (``run_names``)."""
+    return bool(CHECKPOINT.match(name)) or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def tensorboard_names(training_args) -> List[str]:
+    """The Trainer's TensorBoard folder in the output folder, when it writes one."""
+    import os
+
+    writes = "tensorboard" in (training_args.report_to or ()) and not os.environ.get("TENSORBOARD_LOGGING_DIR")
+    return [TENSORBOARD_FOLDER] if writes else []
+
+
+def _names(folder: Path) -> set:
+    return {path.name for path in folder.iterdir()} if folder.is_dir() else set()
+
+
+def _plain_names(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(name, str) and name not in ("", ".", "..") and not set(name) & {"/", "\\", "\0"} for name in value)
+
+
+def read_record(folder: Path) -> Optional[Dict[str, Any]]:
+    """The folder's run record, None when there is none; a ``sentcse_run.json`` that is no run record (a link, not
+    JSON, no fingerprint, files that are not names in the folder) is refused in one line. ``files`` is the set of
+    names the record proves the run's."""
+    path = folder / RUN_FILE
+    if not (path.exists() or path.is_symlink()):
+        return None
+    record, problem = None, None
+    if path.is_symlink() or not path.is_file():
+        problem = "a link or a folder, not the file a run writes"
+    else:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            problem = f"not JSON: {error_line(error)}"
+    if problem is None:
+        if not isinstance(record, dict) or not isinstance(record.get("fingerprint"), str):
+            problem = "no fingerprint"
+        elif not (_plain_names(record.get("files", [])) and _plain_names(record.get("user_files", []))):
+            problem = "its files are not a list of names in the folder"
+    if problem is not None:
+        raise UsageError(f"output folder {folder}: {RUN_FILE} is no run record ({problem}); move it away if it is "
+                         "yours, or choose another --output_dir")
+    files = set(record.get("files", ())) | {RUN_FILE}
+    if "user_files" in record:  # an earlier sentcse listed all it found at its end: only names a run writes count
+        files = {name for name in files if is_run_name(name, run_names())} - set(record["user_files"])
+    return {**record, "files": files}
+
+
+def _run_entries(folder: Path, record: Optional[Dict[str, Any]]) -> set:
+    """The names in ``folder`` that its record proves the run's: those it lists, and the checkpoint folders."""
+    if record is None:
+        return set()
+    return (record["files"] & _names(folder)) | {path.name for path in checkpoints(folder).values()}
+
+
+def _refuse_foreign(folder: Path, foreign: Iterable[str], patterns: Iterable[str], what: str) -> None:
+    clashes = sorted(name for name in foreign if is_run_name(name, patterns))
+    if clashes:
+        shown = ", ".join(f"{name} (a link)" if (folder / name).is_symlink() else name for name in clashes)
+        raise UsageError(f"output folder {folder} holds files that are not a run's ({shown}) and that a run writes: "
+                         f"{what}")
+
+
+def _delete(folder: Path, names: Iterable[str]) -> None:
+    """Delete what an earlier run wrote: a link is unlinked, never followed; the record goes last, so a deletion
+    cut short is finished by the next run."""
+    for name in sorted(names, key=lambda name: (name == RUN_FILE, name)):
+        path = folder / name
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot delete {path} of the previous run ({error.strerror or error}): fix its "
+                             "permissions, or choose another --output_dir") from None
 
 
 def holds_a_run(folder: Path) -> bool:
@@ -167,53 +276,49 @@ def holds_a_run(folder: Path) -> bool:
     return folder.is_dir() and (bool(checkpoints(folder)) or any((folder / name).exists() for name in MODEL_FILES))
 
 
-def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool,
-                          resume: Optional[str]) -> Tuple[Optional[str], List[str]]:
+def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool, resume: Optional[str],
+                          names: Iterable[str] = ()) -> Tuple[Optional[str], List[str]]:
     """Check the output folder for this run (on the main process: ``decided_by_main``); returns the checkpoint to
-    resume from (None: start fresh) and the user's own files in the folder, which no run writes or deletes.
-    ``overwrite`` deletes what the previous run wrote there (its record of its files; never the user's).
+    resume from (None: start fresh) and the names in the folder that are this run's (a resume's; [] for a fresh
+    run). Every other file in the folder is the user's: one with a name the run writes (``run_names(names)``,
+    checkpoint-N) refuses the run, fresh or resumed, before anything is touched. A fresh run deletes what the
+    earlier run's record proves it wrote (``overwrite`` when it left a model or checkpoints).
 
-    ``resume``: None, "last" (this run's newest checkpoint) or a checkpoint folder."""
+    ``resume``: None, "last" (this run's newest checkpoint) or a checkpoint folder, perhaps another folder's."""
     mine = accepted_fingerprints(description)
     check_writable(folder)
     if overwrite and resume:
         raise UsageError("--overwrite_output_dir and --resume_from_checkpoint contradict each other: choose one")
     if folder.resolve() == Path(description["backbone"]).expanduser().resolve():
         raise UsageError(f"--output_dir {folder} is the backbone's folder: choose another --output_dir")
-    previous = _read_run_file(folder)
-    held = holds_a_run(folder)
+    record = read_record(folder)
+    ours = record is not None and record["fingerprint"] in mine
+    entries = _run_entries(folder, record)
     if resume:
-        if held and previous.get("fingerprint") not in (*mine, None):
+        if record is not None and not ours and holds_a_run(folder):
             raise UsageError(f"output folder {folder} holds another run (other flags or data): resume into that run's "
                              "own folder, or choose another --output_dir")
-        point = _resume_point(folder, mine, resume)
-        if description.get("streaming"):
-            refuse_a_wrapped_stream(Path(point))
-        return point, list(previous.get("user_files") or [])
-    if held and not overwrite:
-        same = " (the same run: add --resume_from_checkpoint last to continue it)" if previous.get("fingerprint") in mine else ""
+        if record is None:  # without the folder's record, only checkpoints whose own record is this run's
+            entries = {path.name for path in checkpoints(folder).values() if _read_fingerprint(path) in mine}
+    elif record is not None and holds_a_run(folder) and not overwrite:
+        same = " (the same run: add --resume_from_checkpoint last to continue it)" if ours else ""
         raise UsageError(
             f"output folder {folder} already holds a run's model or checkpoints{same}; pass --overwrite_output_dir "
             "to replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir"
         )
-    existing = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
-    stale = set()
-    if previous or held:  # an earlier run (perhaps stopped before its first checkpoint)
-        written = previous.get("files")
-        stale = set(written) if written is not None else written_by_runs() | {RUN_FILE}
-        stale |= {path.name for path in checkpoints(folder).values()}
-        stale = (stale & existing) - set(previous.get("user_files") or [])
-    user_files = sorted(existing - stale)
-    clashes = sorted(set(user_files) & written_by_runs())
-    if clashes:
-        raise UsageError(f"output folder {folder} holds files that are not a run's ({', '.join(clashes)}) and that a run "
-                         "writes: move them, or choose another --output_dir")
-    if stale:
-        logger.warning("--overwrite_output_dir: deleting the previous run in %s (%d files; yours stay)", folder, len(stale))
-        for name in stale:
-            path = folder / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    return None, user_files
+    _refuse_foreign(folder, _names(folder) - entries, run_names(names), "move them, or choose another --output_dir")
+    point = None
+    if resume:
+        point = _resume_point(folder, mine, resume)
+        if description.get("streaming"):
+            refuse_a_wrapped_stream(Path(point))
+        if ours or record is None:
+            return point, sorted(entries)
+    if entries:  # an earlier run's, perhaps stopped before its first checkpoint
+        logger.warning("deleting what the previous run wrote in %s (%d files and folders its record names; yours "
+                       "stay)", folder, len(entries))
+        _delete(folder, entries)
+    return point, []
 
 
 def check_writable(folder: Path) -> None:
@@ -230,10 +335,73 @@ def check_writable(folder: Path) -> None:
                          "folder") from None
 
 
-def record_run_files(folder: Path, description: Dict[str, Any], user_files: List[str]) -> None:
-    """At the end of a run: its record names every file it wrote (what a later --overwrite_output_dir deletes)."""
-    written = sorted({path.name for path in folder.iterdir()} - set(user_files))
-    (folder / RUN_FILE).write_text(run_file_text(description, user_files, written))
+def write_run_files(folder: Path, texts: Dict[str, str], owned: Iterable[str]) -> None:
+    """Write the run's files (its record, its method's files) into its folder, never over a file of the user's
+    (one that ``owned``, the run's names there, does not name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    owned = set(owned)
+    taken = [name for name in texts if name not in owned and ((folder / name).exists() or (folder / name).is_symlink())]
+    _refuse_foreign(folder, taken, texts, "move them, or choose another --output_dir")
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+
+
+def claim_final_outputs(folder: Path, description: Dict[str, Any], files: Iterable[str], patterns: Iterable[str]):
+    """Before the final save: a file of the user's that appeared in the folder during training with a name the run
+    writes (its card, its weights, ...) stops the run, its checkpoints kept, instead of being overwritten."""
+    foreign = _names(folder) - set(files) - {path.name for path in checkpoints(folder).values()}
+    _refuse_foreign(folder, foreign, patterns, f"move them; {kept_checkpoint(folder, description)}")
+
+
+def record_run_files(folder: Path, description: Dict[str, Any], files: Iterable[str],
+                     patterns: Iterable[str]) -> List[str]:
+    """Record the run's files in its folder's record: those recorded before that are still there, its checkpoint
+    folders, and the names a run writes that are in the folder now (free of the user's since
+    ``claim_final_outputs``). Returns them."""
+    present = _names(folder)
+    own = (set(files) & present) | {path.name for path in checkpoints(folder).values()}
+    own |= {name for name in present if is_run_name(name, patterns) and not (folder / name).is_symlink()}
+    (folder / RUN_FILE).write_text(run_file_text(description, own))
+    return sorted(own | {RUN_FILE})
+
+
+def kept_checkpoint(folder: Path, description: Dict[str, Any], first: str = "") -> str:
+    """What a stopped run left to continue from: its newest complete checkpoint and the flag that resumes it
+    (``first``: what to do before, e.g. "free space, then ")."""
+    mine = accepted_fingerprints(description)
+    incomplete = []
+    for step, path in reversed(checkpoints(folder).items()):
+        if _read_fingerprint(path) not in mine:
+            continue
+        try:
+            check_checkpoint(path)
+        except UsageError:
+            incomplete.append(path.name)
+            continue
+        flag = f"--resume_from_checkpoint {path}" if incomplete else "--resume_from_checkpoint last"
+        skipped = f"; {', '.join(incomplete)} incomplete" if incomplete else ""
+        return f"kept {path.name} (step {step}{skipped}): {first}run the same command with {flag} to continue"
+    return f"no complete checkpoint was kept: {first}run the same command again"
+
+
+def disk_full(error: BaseException, folder: Path) -> bool:
+    """Whether ``error`` (or what it came from) is a full disk or quota: an OSError's number, safetensors' text
+    for it, or torch's failed write while ``folder``'s disk has (almost) no space left."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(error)
+        if "No space left on device" in text or "Disk quota exceeded" in text or "StorageFull" in text:
+            return True
+        if "file write failed" in text or "unexpected pos" in text:  # torch.save's writer names no cause
+            try:
+                return shutil.disk_usage(folder).free < 64 * 2**20
+            except OSError:
+                return False
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _resume_point(folder: Path, mine: set, resume: str) -> str:
@@ -258,49 +426,81 @@ def _resume_point(folder: Path, mine: set, resume: str) -> str:
         match = CHECKPOINT.match(path.name)
         step = int(match.group(1)) if match else None
     check_checkpoint(path)
+    check_resumable(path)
     logger.info("resuming from %s (step %s)", path, step)
     return str(path)
 
 
 def refuse_a_wrapped_stream(checkpoint: Path) -> None:
     """A streamed corpus of unknown length resumes by skipping the checkpoint's number of batches of its FIRST
-    pass: exact until the stream first wrapped (the Trainer's epoch reached 1), not after."""
+    pass: exact until the stream first wrapped, not after. The Trainer counts a stream of unknown length as one
+    epoch of max_steps steps, so its last checkpoint is at epoch 1.0 exactly; a wrapped stream passed 1."""
     try:
         epoch = float(json.loads((checkpoint / TRAINER_STATE_FILE).read_text()).get("epoch") or 0)
     except (OSError, ValueError):
         return
-    if epoch >= 1:
+    if epoch > 1:
         raise UsageError(f"--resume_from_checkpoint: {checkpoint.name} of this streamed run was written after the stream "
                          f"passed the end of its corpus (epoch {epoch:.2f}); a resumed stream would replay its first "
                          "pass instead: start the run again, or train without --streaming (exact resume)")
 
 
-def check_checkpoint(path: Path) -> None:
-    """Fail with one line, naming the file, when a checkpoint is incomplete or corrupt (a run killed mid-save)."""
+def weights_problem(folder: Path) -> Optional[str]:
+    """What is wrong with the weights saved in ``folder``, naming the file (None: nothing found): a safetensors
+    file whose header or tensor extents do not fit it, a PyTorch archive without its end (a save or copy cut
+    short)."""
     from safetensors import safe_open
 
+    for file in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                for key in handle.keys():
+                    handle.get_slice(key)
+        except Exception as error:  # safetensors raises its own error type for a truncated file
+            return f"{file.name}: {error_line(error)}"
+    for file in sorted(folder.glob("pytorch_model*.bin")):
+        with open(file, "rb") as handle:
+            legacy = handle.read(1) == b"\x80"  # torch's format before zip archives: a pickle
+        if not (legacy or zipfile.is_zipfile(file)):
+            return f"{file.name}: not a complete PyTorch archive"
+    return None
+
+
+def checkpoint_step(path: Path) -> int:
+    """The optimizer steps a checkpoint holds (its trainer_state.json's global_step)."""
+    try:
+        return int(json.loads((path / TRAINER_STATE_FILE).read_text()).get("global_step") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
+
+
+def check_checkpoint(path: Path) -> None:
+    """Fail with one line, naming the file, when a checkpoint is incomplete or corrupt (a run killed mid-save)."""
     problem = None
     state = path / TRAINER_STATE_FILE
     try:
         json.loads(state.read_text())
     except (OSError, ValueError) as error:
         problem = f"{state.name}: {error.__class__.__name__}"
-    weights = sorted(path.glob("*.safetensors"))
-    if problem is None and not weights:
+    if problem is None and not any(path.glob("*.safetensors")):
         problem = "no model.safetensors"
-    for file in weights if problem is None else ():
-        try:
-            with safe_open(str(file), framework="pt") as handle:
-                for key in handle.keys():
-                    handle.get_slice(key)
-        except Exception as error:  # safetensors raises its own error type for a truncated file
-            problem = f"{file.name}: {error}"
-            break
+    problem = problem or weights_problem(path)
     if problem is None:
         return
     earlier = [p for step, p in checkpoints(path.parent).items() if p != path and step < _step(path)]
     hint = f"resume from the previous one: --resume_from_checkpoint {earlier[-1]}" if earlier else "start the run again"
     raise UsageError(f"checkpoint {path} is incomplete or corrupt ({problem}); {hint}")
+
+
+def check_resumable(path: Path) -> None:
+    """A checkpoint continues its run exactly only with the optimizer's and the random generators' states, which
+    --save_only_model leaves out."""
+    states = {"optimizer": ("optimizer*", "global_step*"), "random generator": ("rng_state*.pth",)}
+    missing = [what for what, patterns in states.items() if not any(any(path.glob(p)) for p in patterns)]
+    if missing:
+        raise UsageError(f"checkpoint {path} holds no {' or '.join(missing)} state (saved with --save_only_model): it "
+                         "cannot continue the run as it would have gone; start the run again (without "
+                         "--save_only_model, checkpoints resume)")
 
 
 def _step(path: Path) -> int:

@@ -33,8 +33,9 @@ from ..serving import PORTABLE_FOLDER, export_portable, portable_reading
 from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
 from .arguments import UsageError, config_kwargs, parse_args, report_errors
 from .runs import (
-    RUN_FILE, check_run_size, check_training_values, decided_by_main, prepare_output_folder, record_run_files,
-    run_description, run_file_text,
+    RUN_FILE, Interrupted, RunStopped, check_run_size, check_training_values, checkpoint_step, claim_final_outputs,
+    decided_by_main, disk_full, kept_checkpoint, persistent_loader_workers, prepare_output_folder, record_run_files,
+    run_description, run_file_text, run_names, tensorboard_names, write_run_files,
 )
 
 logger = logging.getLogger("sentcse.train")
@@ -106,6 +107,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     output_dir = Path(training_args.output_dir)
     description = run_description(spec.name, run_args.backbone, data_args, config, training_args)
+    # names this run writes beyond every run's: its tokenizer's files, the portable export
+    names = [*getattr(tokenizer, "vocab_files_names", {}).values(), *([PORTABLE_FOLDER] if run_args.export else [])]
 
     def hub_and_output_folder():
         """Before any training, on the main process (it alone uploads and writes the folder)."""
@@ -117,10 +120,9 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
             except HubAccessError as error:
                 raise UsageError(str(error)) from None
         return repo_id, prepare_output_folder(output_dir, description, run_args.overwrite_output_dir,
-                                              training_args.resume_from_checkpoint)
+                                              training_args.resume_from_checkpoint, names)
 
-    repo_id, (resume, user_files) = decided_by_main(training_args, hub_and_output_folder)
-    run_record = run_file_text(description, user_files)
+    repo_id, (resume, owned) = decided_by_main(training_args, hub_and_output_folder)
     set_seed(training_args.seed)
     raw_scores = {}
     if not data_args.skip_raw_eval and training_args.should_log:
@@ -133,47 +135,65 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     # others (on a shared filesystem) find it instead of counting the corpus again.
     with training_args.main_process_first(local=False, desc="corpus statistics"):
         resources = spec.prepare(model.config, corpus.sentences, tokenizer, output_dir)  # streamed: its first sentences
+        # the record names the run's files in the folder: what it resumed with, its method's files, its logs
+        files = sorted({RUN_FILE, *owned, *resources.checkpoint_files, *tensorboard_names(training_args)})
+        run_record = run_file_text(description, files)
         if training_args.should_save:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            for name, text in {**resources.checkpoint_files, RUN_FILE: run_record}.items():
-                (output_dir / name).write_text(text)
+            write_run_files(output_dir, {**resources.checkpoint_files, RUN_FILE: run_record}, owned)
+    patterns = run_names([*names, *resources.checkpoint_files])
     train_dataset = corpus.dataset
     # Persistent loader workers keep the copy of the dataset they started with, so there the epoch's order must
     # come from the Trainer's sampler (in the main process).
-    persistent_workers = training_args.dataloader_persistent_workers and training_args.dataloader_num_workers > 0
-    if not corpus.streaming and training_args.train_sampling_strategy == "random" and not persistent_workers:
+    if not corpus.streaming and training_args.train_sampling_strategy == "random" and not persistent_loader_workers(
+            training_args):
         # The same shuffling each epoch, without the sampler's Python list of every index.
         train_dataset = EpochShuffled(corpus.dataset, training_args.data_seed or training_args.seed)
         training_args.train_sampling_strategy = "sequential"
+    if resume and corpus.streaming and checkpoint_step(Path(resume)) >= training_args.max_steps:
+        # the stream's last checkpoint: nothing is left to train, where the Trainer would begin a second pass for
+        # one more step; an empty stream ends that pass at once (each process reads its own: nothing to dispatch)
+        logger.info("%s is this run's last step: nothing is left to train", Path(resume).name)
+        train_dataset = corpus.dataset.take(0)
+        training_args.accelerator_config.dispatch_batches = False
     trainer = build_trainer(model, training_args, train_dataset, tokenizer=tokenizer, eval_dataset=dev_pairs,
                             collator=collator, resources=resources, checkpoint_files={RUN_FILE: run_record})
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-    trainer.save_state()
-    dev = trainer.evaluate()
-    # accelerate wrapped forward in the run's mixed-precision autocast: the final tables and any later use of the
-    # model (encode(dtype=...)) run as the weights are, not in bf16
-    trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-    if trainer.is_world_process_zero():
-        print(f"{dev_name} after training (best checkpoint): {dev[DEV_METRIC_KEY]:.2f}"
-              + (f" (raw backbone: {format_raw_scores(raw_scores)})" if raw_scores else ""))
-        if sts_evaluator is not None:
-            results = sts_evaluator.evaluate(trainer.model)
-            (output_dir / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
-            print(format_table(results))
-        summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
-                   "train_file": data_args.train_file, "n_sentences": corpus.num_sentences,
-                   **({"dev_file": data_args.dev_file} if data_args.dev_file else {}),
-                   **({"raw_backbone_dev": raw_scores} if raw_scores else {})}
-        try:
-            card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub, repo_id=repo_id)
-            if run_args.export:
-                portable = export_portable(output_dir, output_dir / PORTABLE_FOLDER, overwrite=True)
-                print(f"Portable folder: {portable} (SentenceTransformer(path); no sentcse, no trust_remote_code)")
-        finally:  # also when the upload failed: the folder is complete
-            record_run_files(output_dir, description, user_files)
-        print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
-              "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+        decided_by_main(training_args, lambda: claim_final_outputs(output_dir, description, files, patterns))
+        trainer.save_model(training_args.output_dir)
+        trainer.save_state()
+        if trainer.is_world_process_zero():
+            files = record_run_files(output_dir, description, files, patterns)
+        dev = trainer.evaluate()  # as the saved weights are (CseTrainer.train ends the mixed-precision wrapper)
+        if trainer.is_world_process_zero():
+            print(f"{dev_name} after training (best checkpoint): {dev[DEV_METRIC_KEY]:.2f}"
+                  + (f" (raw backbone: {format_raw_scores(raw_scores)})" if raw_scores else ""))
+            if sts_evaluator is not None:
+                results = sts_evaluator.evaluate(trainer.model)
+                (output_dir / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
+                print(format_table(results))
+            summary = {"method": spec.name, "backbone": run_args.backbone, "preset": run_args.preset,
+                       "train_file": data_args.train_file, "n_sentences": corpus.num_sentences,
+                       **({"dev_file": data_args.dev_file} if data_args.dev_file else {}),
+                       **({"raw_backbone_dev": raw_scores} if raw_scores else {})}
+            try:  # only the run's own files are rewritten, made readable and uploaded
+                card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=push_to_hub,
+                                            repo_id=repo_id, files=patterns)
+                if run_args.export:
+                    portable = export_portable(output_dir, output_dir / PORTABLE_FOLDER, overwrite=True)
+                    print(f"Portable folder: {portable} (SentenceTransformer(path); no sentcse, no trust_remote_code)")
+            finally:  # also when the upload failed: the folder is complete
+                record_run_files(output_dir, description, files, patterns)
+            print(f"Saved to {output_dir.resolve()} with its model card {card.name} (AutoModel.from_pretrained"
+                  "(path, trust_remote_code=True) or SentenceTransformer(path, trust_remote_code=True))")
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted at step {trainer.state.global_step}: "
+                          f"{kept_checkpoint(output_dir, description)}") from None
+    except Exception as error:
+        if not disk_full(error, output_dir):
+            raise
+        raise RunStopped(f"no space left on the disk of {output_dir} during a save: "
+                         f"{kept_checkpoint(output_dir, description, 'free space, then ')}") from error
     return trainer
 
 
@@ -183,9 +203,10 @@ def format_raw_scores(scores: Dict[str, float]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
     """Console entry point: a user error prints one line and exits with status 2; a non-finite loss (what is on
-    disk) or a failed upload (the complete folder and the command that retries it) one line and status 1; a bad line
-    that a streamed corpus meets during training, one line and status 2."""
-    errors = {UsageError: 2, CorpusError: 2, NonFiniteLossError: 1, HubUploadError: 1}
+    disk), a failed upload (the complete folder and the command that retries it) or a disk that filled during a save
+    (the checkpoint kept and the flag that resumes it) one line and status 1; a bad line that a streamed corpus meets
+    during training, one line and status 2; Ctrl-C one line (what was kept) and status 130."""
+    errors = {UsageError: 2, CorpusError: 2, NonFiniteLossError: 1, HubUploadError: 1, RunStopped: 1}
     trainer = report_errors("sentcse-train", lambda: run(argv, defaults), argv, errors)
     end_processes(trainer)
     return trainer

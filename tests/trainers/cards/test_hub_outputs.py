@@ -96,7 +96,8 @@ def trained(tmp_path_factory, stsb):
         return SimpleNamespace(repo_id=repo_id)
 
     def upload_folder(self, **kwargs):
-        files = hub_upload_files(kwargs["folder_path"], kwargs.get("ignore_patterns") or ())
+        files = hub_upload_files(kwargs["folder_path"], kwargs.get("ignore_patterns") or (),
+                                 kwargs.get("allow_patterns"))
         readme = (Path(kwargs["folder_path"]) / "README.md").read_text()
         calls.append(("upload_folder", kwargs, files, readme))
         return SimpleNamespace(repo_url=f"https://huggingface.co/{kwargs['repo_id']}")
@@ -312,9 +313,11 @@ def test_push_to_hub_uploads_the_finished_folder_once(trained):
     assert repo_id == HUB_ID and kwargs["repo_id"] == HUB_ID
     assert Path(kwargs["folder_path"]) == trained.out
     everything = sorted(p.relative_to(trained.out).as_posix() for p in trained.out.rglob("*") if p.is_file())
-    # exactly the saved folder, minus the checkpoints and the Trainer's pickle (the arguments are in training_info)
-    assert files == [f for f in everything if not f.startswith("checkpoint-") and f != "training_args.bin"]
-    assert any(f.startswith("checkpoint-") for f in everything) and "training_args.bin" in everything
+    # exactly the saved folder, minus the checkpoints, the Trainer's pickle (the arguments are in training_info)
+    # and the run's local record
+    local = ("training_args.bin", "sentcse_run.json")
+    assert files == [f for f in everything if not f.startswith("checkpoint-") and f not in local]
+    assert any(f.startswith("checkpoint-") for f in everything) and set(local) <= set(everything)
     assert {"README.md", "training_curve.png", "training_info.json", "config.json", "model.safetensors",
             "modeling_sarcse.py", "modeling_simcse.py", "configuration_sarcse.py", "configuration_simcse.py",
             "tokenizer.json", "tokenizer_config.json", "token_counts.json", "trainer_state.json", *ST_FILES} <= set(files)

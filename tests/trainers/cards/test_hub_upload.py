@@ -243,7 +243,9 @@ def test_uploaded_files_hold_no_local_path_no_pickle_and_are_world_readable(fini
     assert info["training_args"]["output_dir"] == "."  # the arguments as JSON, relative to the folder
     assert json.loads((out / "trainer_state.json").read_text())["best_model_checkpoint"] == "checkpoint-1"
     assert json.loads((out / "config.json").read_text())["backbone_config"]["_name_or_path"] == "backbone"
-    assert json.loads((out / "sentcse_run.json").read_text())["run"] == {"backbone": "backbone"}
+    # the run's record is local state (resume, overwrite): never uploaded, so left as the run wrote it
+    assert "sentcse_run.json" not in files
+    assert json.loads((out / "sentcse_run.json").read_text())["run"] == {"backbone": str(finished.backbone)}
     assert (out / "training_args.bin").is_file()  # kept locally for the Trainer, never uploaded
 
 
@@ -273,3 +275,54 @@ def test_card_metadata_from_the_run(tmp_path, backbone, train_file, license, bas
     assert card.data.base_model == base_model and card.data.datasets == datasets
     assert card.data.license == (license or "other") and (LICENSE_NOTE in card.text) == (license is None)
     assert {"sentence-transformers", "sentence-similarity", "sentcse", "simcse"} <= set(card.data.tags)
+
+
+# ------------------------------------------------------------------------------------------------ a training run
+def test_a_training_run_uploads_its_own_files_without_local_traces(hub, tmp_path, monkeypatch, capsys):
+    """sentcse-train --push_to_hub against the stand-in Hub, into a folder holding files of the user's (one from
+    before the run, one added while it trains, with local paths in them and 0600). What goes up, and what the
+    retry command sends after the upload failed, is the run's files alone: none of them holds a local path, a
+    user file's name or the run's local record; the user's files are untouched."""
+    from sentcse.trainers.cli.train import main
+    from cli_runs import SENTENCES, during_training, flags
+
+    backbone = save_tiny_backbone(tmp_path / "backbone")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    user = {"private-notes-7f3a.txt": f"data in {tmp_path}/data\n",
+            "my-eval-9c1d.json": json.dumps({"path": str(tmp_path / "data")})}
+    for name, text in user.items():
+        (out / name).write_text(text)
+        (out / name).chmod(0o600)
+    added = "added-during-2b4e.txt"
+    during_training(monkeypatch, 1, lambda: (out / added).write_text(str(tmp_path)))
+    monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+    uploaded = {}
+
+    def upload_folder(self, **kwargs):
+        folder = Path(kwargs["folder_path"])
+        for name in hub_upload_files(folder, kwargs["ignore_patterns"], kwargs.get("allow_patterns")):
+            uploaded[name] = (folder / name).read_bytes()
+        raise OSError("connection reset by peer")
+
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(flags(backbone, corpus, out, "--push_to_hub", "--hub_model_id", "alice/out", "--hub_token", "hf_write"))
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1, err[-2000:]
+    command = shlex.split(err.split("retry with `", 1)[1].split("`", 1)[0])
+    includes = [command[i + 1] for i, part in enumerate(command) if part == "--include"]
+    assert hub_upload_files(out, allow_patterns=includes) == sorted(uploaded) == sorted(includes)
+
+    assert {"model.safetensors", "config.json", "README.md", "training_info.json", "tokenizer.json"} <= set(uploaded)
+    assert "sentcse_run.json" not in uploaded and not ({*user, added} & set(uploaded))
+    names = [name.encode() for name in (*user, added)] + [name.rsplit(".", 1)[0].encode() for name in (*user, added)]
+    for name, data in uploaded.items():
+        assert str(tmp_path).encode() not in data, name
+        assert b"user_files" not in data and not [n for n in names if n in data], name
+    for name, text in user.items():
+        assert (out / name).read_text() == text and stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
+    assert (out / added).read_text() == str(tmp_path)

@@ -4,15 +4,17 @@ refused, and every user error one line with exit status 2."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from sentcse.trainers.cli.runs import RUN_FILE
 from sentcse.trainers.cli.train import main
-from cli_runs import SENTENCES, STSB, backbone, corpus, flags, user_error  # noqa: F401  (fixtures)
+from cli_runs import SENTENCES, STSB, backbone, corpus, during_training, flags, user_error  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -277,3 +279,317 @@ def test_a_streamed_corpus_of_short_sentences_trains_on_two_processes(tmp_path, 
     done = launch_two_processes(tmp_path, argv, 29549)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
+
+
+# ------------------------------------------------------------------ the output folder is the user's unless the run's
+def contents(folder: Path) -> dict:
+    """Every file under ``folder`` (links not followed) with its bytes, every link with its target."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            found[str(path.relative_to(folder))] = ("link", os.readlink(path))
+        elif path.is_file():
+            found[str(path.relative_to(folder))] = path.read_bytes()
+    return found
+
+
+def test_files_added_during_a_run_stay_the_users(tmp_path, backbone, corpus, capsys, monkeypatch):
+    """A file and a folder the user adds while the run trains are not the run's: a later --overwrite_output_dir
+    keeps them. A file with a name the run writes (README.md) added during training stops the run before the final
+    save, in one line naming it and the checkpoint to continue from; it is untouched, and the run continues once
+    it is moved."""
+    out = tmp_path / "out"
+
+    def add():
+        (out / "notes.txt").write_text("mine")
+        (out / "plots").mkdir()
+        (out / "plots" / "a.png").write_bytes(b"png")
+
+    during_training(monkeypatch, 1, add)
+    main(flags(backbone, corpus, out))
+    files = json.loads((out / RUN_FILE).read_text())["files"]
+    assert "notes.txt" not in files and "plots" not in files and {"model.safetensors", "README.md"} <= set(files)
+    monkeypatch.undo()
+    main(flags(backbone, corpus, out, "--overwrite_output_dir", "--seed", "3"))
+    assert (out / "notes.txt").read_text() == "mine" and (out / "plots" / "a.png").read_bytes() == b"png"
+
+    other = tmp_path / "other"
+    during_training(monkeypatch, 3, lambda: (other / "README.md").write_text("my readme"))
+    error = user_error(capsys, flags(backbone, corpus, other))
+    assert error == (f"sentcse-train: error: output folder {other} holds files that are not a run's (README.md) and "
+                     "that a run writes: move them; kept checkpoint-4 (step 4): run the same command with "
+                     "--resume_from_checkpoint last to continue")
+    assert (other / "README.md").read_text() == "my readme" and not (other / "model.safetensors").exists()
+    monkeypatch.undo()
+    (other / "README.md").rename(tmp_path / "my-readme.md")
+    assert main(flags(backbone, corpus, other, "--resume_from_checkpoint", "last")).state.global_step == 4
+    assert (other / "model.safetensors").is_file() and (tmp_path / "my-readme.md").read_text() == "my readme"
+
+
+def test_ctrl_c_says_what_was_kept_and_a_resume_rescans_the_folder(tmp_path, backbone, corpus, capsys, monkeypatch):
+    """Ctrl-C: one line with the checkpoint kept and the flag that continues, status 130, no traceback. Between
+    the interruption and --resume_from_checkpoint last, the user's new README.md refuses the resume (untouched)
+    and a notes.txt stays the user's through the resumed run and a later --overwrite_output_dir."""
+    out = tmp_path / "out"
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    during_training(monkeypatch, 3, interrupt)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(flags(backbone, corpus, out))
+    err = capsys.readouterr().err
+    assert stopped.value.code == 130 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1] == ("sentcse-train: interrupted at step 3: kept checkpoint-2 (step 2): run the "
+                                            "same command with --resume_from_checkpoint last to continue")
+    monkeypatch.undo()
+    (out / "notes.txt").write_text("mine")
+    (out / "README.md").write_text("my readme")
+    resume = flags(backbone, corpus, out, "--resume_from_checkpoint", "last")
+    assert "holds files that are not a run's (README.md) and that a run writes" in user_error(capsys, resume)
+    assert (out / "README.md").read_text() == "my readme"
+    (out / "README.md").rename(tmp_path / "my-readme.md")
+    assert main(resume).state.global_step == 4
+    assert "notes.txt" not in json.loads((out / RUN_FILE).read_text())["files"]
+    main(flags(backbone, corpus, out, "--overwrite_output_dir", "--seed", "3"))
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_resume_into_another_folder_checks_it_as_a_fresh_run_does(tmp_path, backbone, corpus, capsys):
+    """--resume_from_checkpoint FIRST/checkpoint-2 --output_dir OTHER: OTHER's README.md (the user's) refuses the
+    run before anything is written; its notes.txt is never recorded as the run's, so an overwrite keeps it."""
+    first, other = tmp_path / "first", tmp_path / "other"
+    main(flags(backbone, corpus, first, "--save_total_limit", "3"))
+    other.mkdir()
+    (other / "README.md").write_text("my readme")
+    (other / "notes.txt").write_text("mine")
+    argv = flags(backbone, corpus, other, "--resume_from_checkpoint", str(first / "checkpoint-2"))
+    assert "holds files that are not a run's (README.md) and that a run writes" in user_error(capsys, argv)
+    assert contents(other) == {"README.md": b"my readme", "notes.txt": b"mine"}
+    (other / "README.md").rename(tmp_path / "my-readme.md")
+    assert main(argv).state.global_step == 4
+    files = json.loads((other / RUN_FILE).read_text())["files"]
+    assert "notes.txt" not in files and "model.safetensors" in files
+    main(flags(backbone, corpus, other, "--overwrite_output_dir", "--seed", "3"))
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_a_folder_without_a_record_is_the_users(tmp_path, backbone, corpus, capsys):
+    """A folder holding a model's files and a checkpoint-3/ of the user's, but no run record: refused, with or
+    without --overwrite_output_dir, naming the files; nothing in it is touched."""
+    out = tmp_path / "out"
+    (out / "checkpoint-3").mkdir(parents=True)
+    (out / "checkpoint-3" / "model.safetensors").write_bytes(b"my weights")
+    for name in ("config.json", "README.md", "vocab.txt", "inputs.py", "notes.txt"):
+        (out / name).write_text(f"my {name}")
+    before = contents(out)
+    for extra in ([], ["--overwrite_output_dir"]):
+        error = user_error(capsys, flags(backbone, corpus, out, *extra))
+        assert ("holds files that are not a run's (README.md, checkpoint-3, config.json, inputs.py, vocab.txt) and "
+                "that a run writes: move them, or choose another --output_dir") in error, extra
+        assert contents(out) == before
+
+
+def test_links_and_hand_edited_records_cost_the_user_nothing(tmp_path, backbone, corpus, capsys):
+    """A link named checkpoint-9 in a run's folder is no checkpoint of the run's: --overwrite_output_dir refuses
+    (its target untouched). Files of the run replaced by links to the user's files are unlinked, never followed.
+    A hand-edited record (files not a list of names, a path out of the folder, not JSON) is refused in one line,
+    before anything is deleted."""
+    out, mine = tmp_path / "out", tmp_path / "mine"
+    main(flags(backbone, corpus, out))
+    mine.mkdir()
+    (mine / "data.txt").write_text("keep")
+    (out / "checkpoint-9").symlink_to(mine, target_is_directory=True)
+    before = contents(out)
+    error = user_error(capsys, flags(backbone, corpus, out, "--overwrite_output_dir"))
+    assert "holds files that are not a run's (checkpoint-9 (a link)) and that a run writes" in error
+    assert contents(out) == before and (mine / "data.txt").read_text() == "keep"
+
+    (out / "checkpoint-9").unlink()
+    card = tmp_path / "card.md"
+    card.write_text("keep")
+    (out / "README.md").unlink()
+    (out / "README.md").symlink_to(card)  # listed names of the run, now links to the user's
+    shutil.rmtree(out / "checkpoint-4")
+    (out / "checkpoint-4").symlink_to(mine, target_is_directory=True)
+    main(flags(backbone, corpus, out, "--overwrite_output_dir", "--seed", "3"))
+    assert card.read_text() == "keep" and (mine / "data.txt").read_text() == "keep"
+    assert not (out / "README.md").is_symlink() and not (out / "checkpoint-4").is_symlink()
+
+    record = json.loads((out / RUN_FILE).read_text())
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    for text, problem in ((json.dumps({**record, "files": "README.md"}), "its files are not a list of names"),
+                          (json.dumps({**record, "files": ["../outside.txt"]}), "its files are not a list of names"),
+                          (json.dumps({**record, "files": [1]}), "its files are not a list of names"),
+                          (json.dumps({"files": []}), "no fingerprint"),
+                          ("{not json", "not JSON")):
+        (out / RUN_FILE).write_text(text)
+        before = contents(out)
+        error = user_error(capsys, flags(backbone, corpus, out, "--overwrite_output_dir"))
+        assert f"output folder {out}: {RUN_FILE} is no run record ({problem}" in error
+        assert contents(out) == before and outside.read_text() == "keep"
+
+
+def test_what_a_resume_may_change(tmp_path, backbone, corpus, capsys):
+    """Gradient checkpointing recomputes the same numbers: a run trains the same weights with it, and a resume
+    may switch it on. Persistent loader workers order the data otherwise (the sampler's order): another run. A
+    checkpoint without optimizer or random-generator state (--save_only_model) does not resume."""
+    from safetensors.torch import load_file
+
+    out, again = tmp_path / "out", tmp_path / "again"
+    main(flags(backbone, corpus, out, "--save_total_limit", "3"))
+    plain = load_file(out / "model.safetensors")
+    main(flags(backbone, corpus, again, "--gradient_checkpointing", "true"))
+    checkpointed = load_file(again / "model.safetensors")
+    assert all(torch.equal(plain[name], checkpointed[name]) for name in plain)
+    resumed = main(flags(backbone, corpus, out, "--save_total_limit", "3", "--gradient_checkpointing", "true",
+                         "--resume_from_checkpoint", str(out / "checkpoint-2")))
+    assert resumed.state.global_step == 4
+    final = load_file(out / "model.safetensors")
+    assert all(torch.equal(plain[name], final[name]) for name in plain)
+
+    workers = ["--dataloader_num_workers", "1", "--dataloader_persistent_workers", "true"]
+    error = user_error(capsys, flags(backbone, corpus, out, "--resume_from_checkpoint", "last", *workers))
+    assert "holds another run (other flags or data)" in error
+
+    only = tmp_path / "only"
+    main(flags(backbone, corpus, only, "--save_only_model", "true"))
+    error = user_error(capsys, flags(backbone, corpus, only, "--save_only_model", "true", "--resume_from_checkpoint",
+                                     "last"))
+    assert "checkpoint-4 holds no optimizer or random generator state (saved with --save_only_model)" in error
+
+
+def test_a_checkpoint_fingerprinted_with_gradient_checkpointing_still_resumes(tmp_path, backbone, corpus):
+    """Earlier sentcse versions fingerprinted gradient_checkpointing with the run: their checkpoints resume."""
+    from sentcse.trainers.cli import runs
+
+    out = tmp_path / "out"
+    main(flags(backbone, corpus, out))
+    record = json.loads((out / "checkpoint-4" / RUN_FILE).read_text())
+    switched = {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": None,
+                "activation_checkpointing": True, "activation_checkpointing_kwargs": None}
+    earlier = {**record["run"], "training": {**record["run"]["training"], **switched}}
+    assert not set(switched) & set(record["run"]["training"])
+    assert runs.fingerprint(earlier) in runs.accepted_fingerprints(record["run"])
+
+
+def test_a_streamed_runs_last_checkpoint_resumes(tmp_path, backbone):
+    """The Trainer counts a stream of unknown length as one epoch of max_steps: the last checkpoint is at epoch 1.0
+    exactly, before the stream wrapped (40 sentences, batch 4, 8 steps)."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"the cat number {i}\n" for i in range(40)))
+    out = tmp_path / "out"
+    argv = flags(backbone, corpus, out, "--streaming", "true", "--max_steps", "8", "--save_steps", "4")
+    main(argv)
+    assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["epoch"] == 1.0
+    assert main([*argv, "--resume_from_checkpoint", "last"]).state.global_step == 8
+
+
+def test_a_config_file_then_flags(tmp_path, backbone, corpus, capsys):
+    """``run.yaml --seed 43``: the flags after the file win over its values (as over a preset's); an error names
+    the file only when the value is the file's."""
+    import yaml
+
+    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(STSB),
+              "output_dir": str(tmp_path / "out"), "per_device_train_batch_size": 4, "max_steps": 4, "seed": 42,
+              "eval_strategy": "no", "load_best_model_at_end": False, "report_to": "none", "skip_raw_eval": True,
+              "max_length": 16, "disable_tqdm": True, "learning_rate": "3e-5"}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(values))
+    trainer = main([str(config), "--seed", "43", "--max-steps", "2", "--temperature", "0.1"])
+    assert (trainer.args.seed, trainer.args.max_steps, trainer.state.global_step) == (43, 2, 2)
+    assert trainer.args.learning_rate == 3e-5 and trainer.model.config.temperature == 0.1
+    other = ["--output_dir", str(tmp_path / "other")]
+    assert user_error(capsys, [str(config), *other, "--max_steps", "two"]) == (
+        "sentcse-train: error: argument --max_steps/--max-steps: invalid int value: 'two'")
+    assert user_error(capsys, [str(config), *other, "--no_such_flag", "1"]) == (
+        "sentcse-train: error: --method simcse has no flag --no_such_flag; see --method simcse --help")
+    config.write_text(yaml.safe_dump({**values, "max_steps": "two"}))
+    assert user_error(capsys, [str(config), *other, "--seed", "43"]) == (
+        f"sentcse-train: error: {config}: argument --max_steps/--max-steps: invalid int value: 'two'")
+    assert main([str(config), *other, "--max_steps", "1"]).state.global_step == 1  # the flag replaces it
+
+
+def test_a_disk_that_fills_during_a_save_says_what_was_kept(tmp_path, backbone, corpus, capsys, monkeypatch):
+    """safetensors' own error for a full disk, at checkpoint-4's weights: one line naming the checkpoint kept and
+    the flag that continues, exit status 1, no traceback; the run then continues from there."""
+    from safetensors import SafetensorError
+    from transformers import modeling_utils
+
+    out = tmp_path / "out"
+    saved = []
+
+    def save_file(tensors, filename, metadata=None):
+        saved.append(filename)
+        if "checkpoint-4" not in str(filename):
+            return real(tensors, filename, metadata=metadata)
+        Path(filename).write_bytes(b"\0" * 100)  # what fitted
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                              '"No space left on device" })')
+
+    real = modeling_utils.safe_save_file
+    monkeypatch.setattr(modeling_utils, "safe_save_file", save_file)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(flags(backbone, corpus, out))
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1] == (
+        f"sentcse-train: error: no space left on the disk of {out} during a save: kept checkpoint-2 (step 2): free "
+        "space, then run the same command with --resume_from_checkpoint last to continue")
+    monkeypatch.undo()
+    assert main(flags(backbone, corpus, out, "--resume_from_checkpoint", "last")).state.global_step == 4
+
+
+def test_evaluate_names_a_broken_folder_in_one_line(tmp_path, capsys):
+    """sentcse-evaluate on a folder with cut-short weights (safetensors or PyTorch) or a config.json that is no
+    JSON object: one line, status 2. AutoModel on a hand-edited config.json names the field in its first line."""
+    from transformers import AutoModel
+
+    from sentcse.modeling import SimCseModel
+    from sentcse.trainers.cli.evaluate import main as evaluate
+    from tiny import tiny_model, tiny_tokenizer
+
+    saved = tmp_path / "model"
+    tiny_model(SimCseModel, tiny_tokenizer()).save_pretrained(saved)
+    tiny_tokenizer().save_pretrained(saved)
+
+    def broken(name, edit):
+        folder = tmp_path / name
+        shutil.copytree(saved, folder)
+        edit(folder)
+        return folder
+
+    def cut(path):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size * 9 // 10])
+
+    def as_bin(folder):
+        (folder / "model.safetensors").unlink()
+        torch.save({"weight": torch.zeros(64, 64)}, folder / "pytorch_model.bin")
+        cut(folder / "pytorch_model.bin")
+
+    cases = {
+        "safetensors": (lambda f: cut(f / "model.safetensors"), "model.safetensors: "),
+        "bin": (as_bin, "pytorch_model.bin: not a complete PyTorch archive"),
+        "json": (lambda f: (f / "config.json").write_text('{"model_type": "simcse", '), "config.json is not valid JSON"),
+        "list": (lambda f: (f / "config.json").write_text("[]"), "config.json holds no JSON object"),
+    }
+    for name, (edit, expected) in cases.items():
+        folder = broken(name, edit)
+        for extra in ([], ["--write_card"]):
+            capsys.readouterr()
+            with pytest.raises(SystemExit) as stopped:
+                evaluate([str(folder), "--sts_dir", str(STSB), "--tasks", "stsb-dev", *extra])
+            err = capsys.readouterr().err
+            assert stopped.value.code == 2 and "Traceback" not in err, (name, err[-2000:])
+            assert err.strip().splitlines()[-1].startswith(f"sentcse-evaluate: error: cannot load '{folder}': "
+                                                           f"{expected}"), (name, err)
+
+    edited = broken("temperature", lambda f: (f / "config.json").write_text(
+        json.dumps({**json.loads((f / "config.json").read_text()), "temperature": 0})))
+    with pytest.raises(ValueError) as refused:
+        AutoModel.from_pretrained(str(edited), trust_remote_code=True)
+    assert str(refused.value).splitlines()[0].startswith("temperature must be > 0, got 0 (a value of this simcse "
+                                                         "config.json")
