@@ -20,7 +20,7 @@ def build_trainer(
     eval_dataset=None,
     collator: Optional[TwoViewCollator] = None,
     resources: Optional[MethodResources] = None,
-    objective=None,
+    loss=None,
     checkpoint_files: Optional[Mapping[str, str]] = None,
     callbacks: Iterable[TrainerCallback] = (),
     diagnostics: bool = True,
@@ -37,7 +37,7 @@ def build_trainer(
             ``encode`` cuts them.
         resources: what ``Method.prepare`` made, when the caller prepared it (``sentcse-train`` does, on the
             main process first); their checkpoint files are saved beside every checkpoint, with ``checkpoint_files``.
-        objective: defaults to the method's (``MethodSpec.build_objective``).
+        loss: the training objective; defaults to the method's (``Method.build_objective``).
     """
     spec = get_method(model.config.model_type)
     tokenizer = tokenizer if tokenizer is not None else model.get_tokenizer()
@@ -55,7 +55,7 @@ def build_trainer(
         eval_dataset=eval_dataset,
         data_collator=collator,
         processing_class=tokenizer,
-        objective=objective if objective is not None else spec.build_objective(model.config, resources),
+        loss=loss if loss is not None else spec.build_objective(model.config, resources),
         checkpoint_files={**resources.checkpoint_files, **(checkpoint_files or {})},
         callbacks=list(callbacks),
         diagnostics=diagnostics,

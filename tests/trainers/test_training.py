@@ -24,7 +24,7 @@ from sentcse.trainers.methods.recse import ReshapedPositive
 from sentcse.trainers.methods.sarcse import (
     TOKEN_COUNTS_FILE, SelfAdaptiveReconstruction, count_tokens, load_token_counts, token_counts_text, token_weights,
 )
-from sentcse.trainers.trainer import NonFiniteLossError
+from sentcse.trainers.guards import NonFiniteLossError
 from sentcse.modeling import SarcseModelOutput
 
 REPO = Path(__file__).resolve().parents[2]
@@ -234,8 +234,8 @@ def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method):
 SENTENCES = TRAIN_SENTENCES
 
 
-def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), objective=None, max_steps=6, device=None, **overrides):
-    return tiny_trainer(tmp_path, model_class, max_steps, callbacks, objective, device=device, **overrides)
+def _trainer(tmp_path, model_class=SarcseModel, callbacks=(), loss=None, max_steps=6, device=None, **overrides):
+    return tiny_trainer(tmp_path, model_class, max_steps, callbacks, loss, device=device, **overrides)
 
 
 class InterruptAt(TrainerCallback):
@@ -266,14 +266,14 @@ def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path, device
 
 def test_nan_loss_says_what_is_on_disk(tmp_path, device):
     probe = _trainer(tmp_path / "p", model_class=SimCseModel)
-    early = _trainer(tmp_path / "early", model_class=SimCseModel, objective=NanAfter(probe.objective, 0), device=device)
+    early = _trainer(tmp_path / "early", model_class=SimCseModel, loss=NanAfter(probe.loss, 0), device=device)
     with pytest.raises(NonFiniteLossError, match="no checkpoint was written to .* yet"):
         early.train()
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path, device):
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
-    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, objective=NanAfter(probe.objective, 2), device=device)
+    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, loss=NanAfter(probe.loss, 2), device=device)
     with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*the last checkpoint on disk is .*checkpoint-2"):
         trainer.train()
     checkpoint = tmp_path / "run" / "checkpoint-2"
@@ -284,7 +284,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_p
 @pytest.mark.parametrize("max_grad_norm", [1.0, 0.0])
 def test_a_non_finite_gradient_of_a_finite_loss_stops_before_the_weights_change(tmp_path, device, max_grad_norm):
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
-    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, objective=NanAfter(probe.objective, 2, gradient_only=True),
+    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, loss=NanAfter(probe.loss, 2, gradient_only=True),
                        device=device, max_grad_norm=max_grad_norm)
     with pytest.raises(NonFiniteLossError, match="non-finite gradient at step 3 .*the last checkpoint on disk is .*checkpoint-2"):
         trainer.train()
@@ -433,7 +433,7 @@ class NanGradientAt(torch.nn.Module):
 def _scaled_trainer(tmp_path, calls, max_steps):
     """A trainer whose accelerator has a GradScaler (fp16's, forced on the CPU), its gradient NaN at ``calls``."""
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
-    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, objective=NanGradientAt(probe.objective, calls),
+    trainer = _trainer(tmp_path / "run", model_class=SimCseModel, loss=NanGradientAt(probe.loss, calls),
                        max_steps=max_steps, save_steps=100)
     trainer.accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
     return trainer
@@ -448,10 +448,19 @@ def test_fp16_scaler_skips_an_overflow_step_and_training_goes_on(tmp_path):
 
 
 def test_fp16_scaler_stops_after_too_many_skipped_steps_in_a_row(tmp_path):
-    from sentcse.trainers.trainer import MAX_SKIPPED_STEPS
+    from sentcse.trainers.guards import MAX_SKIPPED_STEPS
 
     trainer = _scaled_trainer(tmp_path, calls=range(2, 100), max_steps=MAX_SKIPPED_STEPS + 5)
     with pytest.raises(NonFiniteLossError, match=f"non-finite gradient at {MAX_SKIPPED_STEPS} steps in a row "
                                                  f"\\(steps 2-{MAX_SKIPPED_STEPS + 1}\\), skipped by the fp16 GradScaler"):
         trainer.train()
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_the_trainer_takes_its_objective_as_loss(tmp_path):
+    from sentcse.trainers.trainer import CseTrainer
+
+    trainer = _trainer(tmp_path, model_class=SimCseModel)
+    assert trainer.loss.contrastive.temperature == trainer.model.config.temperature
+    with pytest.raises(TypeError, match=r"CseTrainer takes the training objective as loss=\.\.\., not objective="):
+        CseTrainer(model=trainer.model, args=trainer.args, objective=trainer.loss)

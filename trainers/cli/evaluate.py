@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+import torch
 from transformers import HfArgumentParser
 
 from ...modeling.configuration_simcse import CONFIG_ERRORS, POOLERS
+from ...modeling.inputs import checked_dtype, emulated_bf16_cpu, emulated_bf16_line
 from .. import sts
 from ..cards import merge_sts_results, write_model_card
 from ..errors import error_line
@@ -126,6 +128,9 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
     if args.dev_file and (args.tasks or args.write_card):
         raise UsageError("--dev_file scores your own pairs alone: drop --tasks / --write_card (the card holds the STS tasks)")
     card_folder = check_card_folder(args.model) if args.write_card else None
+    on_cpu = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cpu")
+    if on_cpu and checked_dtype(args.dtype, "--dtype") == torch.bfloat16 and emulated_bf16_cpu():
+        raise UsageError(emulated_bf16_line(f"--dtype {args.dtype}", "drop --dtype to evaluate in fp32"))
     try:  # fail on missing data before loading the model
         if args.dev_file:
             evaluator = sts.StsEvaluator(pairs=sts.load_pairs_file(args.dev_file), batch_size=args.batch_size,

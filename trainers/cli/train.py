@@ -18,7 +18,7 @@ import torch
 from transformers import set_seed
 
 from ...modeling.configuration_simcse import CONFIG_ERRORS
-from ...modeling.inputs import load_backbone_config, load_tokenizer
+from ...modeling.inputs import emulated_bf16_cpu, emulated_bf16_line, load_backbone_config, load_tokenizer
 from ..cards.files import DEV_METRIC_KEY
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
 from ..errors import error_line
@@ -30,7 +30,9 @@ from ..sts import (
 )
 from ..run import build_trainer
 from ..serving import PORTABLE_FOLDER, export_portable, portable_reading
-from ..trainer import CseTrainer, NonFiniteLossError, refuse_data_parallel
+from ..distributed import refuse_data_parallel
+from ..guards import NonFiniteLossError
+from ..trainer import CseTrainer
 from .arguments import UsageError, config_kwargs, parse_args, report_errors
 from .runs import (
     RUN_FILE, Interrupted, RunStopped, check_run_size, check_training_values, checkpoint_step, claim_final_outputs,
@@ -61,6 +63,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         raise UsageError("--train_file is required: a .txt/.gz file with one sentence per line, or a Hub dataset")
     _checked("processes", lambda: refuse_data_parallel(training_args))
     check_training_values(training_args)
+    if training_args.bf16 and training_args.device.type == "cpu" and emulated_bf16_cpu():
+        raise UsageError(emulated_bf16_line("--bf16", "drop --bf16 to train in fp32"))
     dev_dir = data_args.dev_dir or data_args.sts_dir
     if dev_dir is None and data_args.dev_file is None:
         raise UsageError("pass --dev_dir (a folder with sts-dev.csv), --sts_dir (SentEval data) or --dev_file (your own "
