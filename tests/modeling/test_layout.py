@@ -216,6 +216,19 @@ def test_a_preset_is_defaults_that_flags_override():
     assert training_args.per_device_train_batch_size == 128  # from the preset
 
 
+def test_a_preset_with_another_objective_keeps_its_recipe_but_not_its_objective_settings():
+    """--preset bert-mod-vicreg --objective mhe: MHE at its own defaults, not VICReg's ratio and variant; the preset's
+    batch and learning rate stay; infonce (which has no variant) is accepted."""
+    plain = parse_args(["--method", "simcse", "--objective", "mhe"])[1]
+    _, method_args, _, training_args, _ = parse_args(["--method", "simcse", "--preset", "bert-mod-vicreg", "--objective", "mhe"])
+    assert method_args.objective == "mhe"
+    for field in ("objective_kwargs", "objective_variant", "temperature"):  # as without the preset
+        assert getattr(method_args, field) == getattr(plain, field), field
+    assert training_args.per_device_train_batch_size == 128 and training_args.learning_rate == 1e-5
+    _, method_args, _, _, _ = parse_args(["--method", "simcse", "--preset", "bert-mod-vicreg", "--objective", "infonce"])
+    assert method_args.objective == "infonce"
+
+
 def _train(tmp_path, backbone, *flags):
     from sentcse.trainers.cli.train import main
 

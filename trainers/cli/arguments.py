@@ -205,9 +205,10 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--method", default=None)
     probe.add_argument("--preset", default=None)
+    probe.add_argument("--objective", default=None)
     first = {key: value for key, value in vars(probe.parse_known_args(flags)[0]).items() if value is not None}
     if file_values is not None:
-        first = {**{key: file_values.get(key) for key in ("method", "preset")}, **first}
+        first = {**{key: file_values.get(key) for key in ("method", "preset", "objective")}, **first}
     method = first.get("method") or (defaults or {}).get("method") or RunArguments.method
     if method not in METHODS:
         raise UsageError(f"--method must be one of {sorted(METHODS)}, got {method!r}")
@@ -221,6 +222,9 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
         if first["preset"] not in PRESETS:
             raise UsageError(f"--preset must be one of {sorted(PRESETS)}, got {first['preset']!r}")
         preset = preset_defaults(first["preset"])
+        if first.get("objective") not in (None, preset["objective"]):
+            # another objective: the preset's hyperparameters are its own objective's (a recipe's other rows stay)
+            preset = {key: value for key, value in preset.items() if key not in PRESET_OBJECTIVE_FIELDS}
         merged.update(preset)
     file_argv = [] if file_values is None else _file_argv(argv[0], file_values, _list_fields(types))
 
@@ -246,6 +250,10 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
         raise UsageError(source(_unknown_flags_message(remaining, spec), remaining[0].split("=")[0]))
     _merge_preset_objective_kwargs(parsed[1], preset)
     return (*parsed, spec)
+
+
+# What a preset sets for its own objective, and drops when --objective names another
+PRESET_OBJECTIVE_FIELDS = frozenset({"objective", "objective_variant", "objective_kwargs", "temperature"})
 
 
 def _merge_preset_objective_kwargs(method_args, preset: Dict[str, Any]) -> None:
