@@ -2,9 +2,8 @@
 
 The method's title, paper, citation, summary and the files it saves come from its ``Method`` (``trainers.methods``);
 the objective's text from the objective's class; the table of options from the config's declared fields (their
-meaning, kind and default). Templates are package data of
-``sentcse.model_cards``; a folder passed as ``templates=`` or named by ``$SENTCSE_MODEL_CARDS`` overrides any of
-them by file name.
+meaning, kind and default). Templates are package data of ``sentcse.model_cards``; a folder passed as
+``templates=`` or named by ``$SENTCSE_MODEL_CARDS`` overrides any of them by file name.
 """
 
 import dataclasses

@@ -83,7 +83,8 @@ class Method:
     def build_objective(self, config, resources: Optional[MethodResources] = None) -> MethodObjective:
         """The full training objective of ``config``: the contrastive term plus this method's own terms."""
         extra = self.extra_terms(config, resources or MethodResources())
-        return MethodObjective(contrastive_from_config(config), extra, contrastive_weight=self.contrastive_weight(config))
+        weight = self.contrastive_weight(config)
+        return MethodObjective(contrastive_from_config(config), extra, contrastive_weight=weight)
 
     # ------------------------------------------------------------------------------------------ the card
     def inference_embedding(self, config) -> Optional[str]:

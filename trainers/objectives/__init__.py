@@ -41,7 +41,8 @@ def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseOb
     parameters = objective_class.hyperparameters()
     unknown = sorted(set(kwargs) - set(parameters))
     if unknown:
-        raise ValueError(f"objective {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; valid: {', '.join(parameters)}")
+        raise ValueError(f"objective {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
+                         f"valid: {', '.join(parameters)}")
     for key, value in kwargs.items():
         default = parameters[key].default
         numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
