@@ -145,26 +145,16 @@ def check_hub_access(repo_id: Optional[str], output_dir: Union[str, Path], token
     return getattr(repo, "repo_id", None) or full
 
 
-def create_hub_repo(repo_id: str, token: Optional[str] = None, private: Optional[bool] = None) -> str:
-    """Create the model repository ``repo_id`` if it does not exist; returns its full id (with the namespace)."""
-    from huggingface_hub import HfApi
-
-    repo = HfApi(token=token).create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    return getattr(repo, "repo_id", None) or repo_id
-
-
 def upload_folder_to_hub(
     folder: Union[str, Path],
     repo_id: str,
     token: Optional[str] = None,
-    private: Optional[bool] = None,
     revision: Optional[str] = None,
     commit_message: str = "Upload sentcse model",
     ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
-    create_repo: bool = True,
     allow_patterns: Optional[Sequence[str]] = None,
 ):
-    """Create ``repo_id`` (if needed, unless ``create_repo=False``) and upload ``folder`` as it is: the files
+    """Upload ``folder`` as it is to the repository ``repo_id`` (``check_hub_access`` creates it): the files
     matching ``allow_patterns`` (default all) minus ``ignore_patterns`` (``hub_upload_files`` lists what goes).
     Returns ``HfApi.upload_folder``'s ``CommitInfo``."""
     from huggingface_hub import HfApi
@@ -172,8 +162,6 @@ def upload_folder_to_hub(
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} holds no saved model (config.json): nothing to upload")
-    if create_repo:
-        repo_id = create_hub_repo(repo_id, token=token, private=private)
     api = HfApi(token=token)
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -191,13 +179,11 @@ def upload_folder_to_hub(
 
 
 def push_folder(folder: Union[str, Path], repo_id: str, token: Optional[str] = None, private: Optional[bool] = None,
-                revision: Optional[str] = None, create_repo: bool = False,
-                allow_patterns: Optional[Sequence[str]] = None):
+                revision: Optional[str] = None, allow_patterns: Optional[Sequence[str]] = None):
     """``upload_folder_to_hub`` of a finished folder (only the files matching ``allow_patterns`` when given); any
     failure becomes ``HubUploadError`` with the retry command. Returns the ``CommitInfo``."""
     try:
-        return upload_folder_to_hub(folder, repo_id, token=token, private=private, revision=revision,
-                                    commit_message=COMMIT_MESSAGE, create_repo=create_repo,
+        return upload_folder_to_hub(folder, repo_id, token=token, revision=revision, commit_message=COMMIT_MESSAGE,
                                     allow_patterns=allow_patterns)
     except Exception as error:
         raise upload_error(folder, repo_id, error, revision=revision, private=private,
@@ -215,5 +201,5 @@ def upload_error(folder: Union[str, Path], repo_id: str, error: BaseException, r
 
 
 __all__ = ["COMMIT_MESSAGE", "HUB_IGNORE_PATTERNS", "HubAccessError", "HubUploadError", "check_hub_access",
-           "create_hub_repo", "hub_upload_command", "hub_upload_files", "offline_mode", "push_folder",
-           "upload_error", "upload_folder_to_hub"]
+           "hub_upload_command", "hub_upload_files", "offline_mode", "push_folder", "upload_error",
+           "upload_folder_to_hub"]
