@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -197,8 +198,6 @@ def is_run_name(name: str, patterns: Iterable[str]) -> bool:
 
 def tensorboard_names(training_args) -> List[str]:
     """The Trainer's TensorBoard folder in the output folder, when it writes one."""
-    import os
-
     writes = "tensorboard" in (training_args.report_to or ()) and not os.environ.get("TENSORBOARD_LOGGING_DIR")
     return [TENSORBOARD_FOLDER] if writes else []
 
@@ -346,7 +345,8 @@ def write_run_files(folder: Path, texts: Dict[str, str], owned: Iterable[str]) -
         (folder / name).write_text(text)
 
 
-def claim_final_outputs(folder: Path, description: Dict[str, Any], files: Iterable[str], patterns: Iterable[str]):
+def claim_final_outputs(folder: Path, description: Dict[str, Any], files: Iterable[str],
+                        patterns: Iterable[str]) -> None:
     """Before the final save: a file of the user's that appeared in the folder during training with a name the run
     writes (its card, its weights, ...) stops the run, its checkpoints kept, instead of being overwritten."""
     foreign = _names(folder) - set(files) - {path.name for path in checkpoints(folder).values()}
