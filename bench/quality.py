@@ -148,7 +148,8 @@ DECISIONS.append(("SARCSE decoder_activation, with cnn_channels 128", ("sarcse",
                   "sarcse_c128_linear"))
 DECISIONS += [(f"SARCSE {key}, with cnn_channels 128", ("sarcse", key), "sarcse_c128", run)
               for run, (method, changed) in VARIANTS.items()
-              if method == "sarcse" and len(changed) > 1 and changed.get("cnn_channels") == "128"
+              if method == "sarcse" and len(changed) == 2 and changed.get("cnn_channels") == "128"
+              and not {"head_warmup_steps", "head_learning_rate"} & set(changed)  # training options: section 5e
               and run not in ("sarcse_c128_linear", "sarcse_c128_cls_clsdec", "sarcse_c128_cls_rec0",
                               "sarcse_c128_cls_uniform")
               for key in [next(k for k in changed if k != "cnn_channels")]]

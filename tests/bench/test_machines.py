@@ -64,11 +64,11 @@ def test_a_refusal_on_the_main_process_stops_every_machine(tmp_path, backbone): 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(SENTENCES * 2) + "\n")
     out = tmp_path / "out"
-    (out / "checkpoint-2").mkdir(parents=True)  # another run's checkpoint
+    (out / "checkpoint-2").mkdir(parents=True)  # a checkpoint no run record claims: the user's, refused
     argv = ["-m", "sentcse.trainers.cli.train", *flags(backbone, corpus, out, "--use_cpu", "true")]
     for machine in launch_two_machines(argv, tmp_path, 29577, timeout=180):
         assert machine.returncode != 0
-        assert "already holds a run's model or checkpoints" in machine.stderr, machine.stderr[-2000:]
+        assert "holds files that are not a run's (checkpoint-2)" in machine.stderr, machine.stderr[-2000:]
 
 
 def test_a_two_machine_run_writes_once_and_resumes_its_own_checkpoint(tmp_path, backbone):  # noqa: F811

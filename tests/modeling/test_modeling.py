@@ -649,13 +649,15 @@ def test_evaluator_passes_dtype_to_sentcse_models_only(tokenizer, device, monkey
         evaluator.evaluate(lambda sentences: np.ones((len(sentences), 4)))
 
 
-def test_evaluate_cli_dtype_flag(tmp_path, device, capsys):
+def test_evaluate_cli_dtype_flag(tmp_path, device, capsys, monkeypatch):
     """--dtype reaches encode() and the output; on a real encoder (the bundled backbone, 400 STS-B dev pairs as a
     --dev_file) bf16 scores within 0.1 of fp32. A tiny random model is no judge of precision: its embeddings of
     different sentences agree to a cosine of 0.99999, below bf16's resolution."""
+    from sentcse.modeling.inputs import ALLOW_EMULATED_BF16
     from sentcse.trainers.cli.evaluate import main
     from sentcse.trainers.sts import DEV_FILE_TASK
 
+    monkeypatch.setenv(ALLOW_EMULATED_BF16, "1")  # the code path on any CPU (tests/trainers/cli/test_precision.py)
     model = SimCseModel.from_backbone(str(BUNDLED_BACKBONE), pooler="avg")
     model.save_pretrained(tmp_path / "model")
     model.get_tokenizer().save_pretrained(tmp_path / "model")

@@ -30,7 +30,7 @@ from ..cards import merge_sts_results, write_model_card
 from ..errors import error_line
 from ..methods import METHODS
 from .arguments import UsageError, report_errors
-from .runs import weights_problem
+from .checkpoints import weights_problem
 
 
 @dataclasses.dataclass

@@ -34,8 +34,9 @@ from ..distributed import refuse_data_parallel
 from ..guards import NonFiniteLossError
 from ..trainer import CseTrainer
 from .arguments import UsageError, config_kwargs, parse_args, report_errors
+from .checkpoints import checkpoint_step
 from .runs import (
-    RUN_FILE, Interrupted, RunStopped, check_run_size, check_training_values, checkpoint_step, claim_final_outputs,
+    RUN_FILE, Interrupted, RunStopped, check_run_size, check_training_values, claim_final_outputs,
     decided_by_main, disk_full, kept_checkpoint, persistent_loader_workers, prepare_output_folder, record_run_files,
     run_description, run_file_text, run_names, tensorboard_names, write_run_files,
 )
