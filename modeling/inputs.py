@@ -213,7 +213,8 @@ ALLOW_EMULATED_BF16 = "SENTCSE_ALLOW_EMULATED_BF16"
 def emulated_bf16_cpu() -> bool:
     """Whether this CPU lacks bf16 matrix instructions (an x86 CPU without AVX512-BF16 or AMX), so torch emulates
     bf16 there, many times slower than fp32. Other architectures are not judged (False)."""
-    if platform.machine().lower() not in ("x86_64", "amd64") or os.environ.get(ALLOW_EMULATED_BF16, "") not in ("", "0"):
+    allowed = os.environ.get(ALLOW_EMULATED_BF16, "") not in ("", "0")
+    if allowed or platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     return not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 

@@ -155,8 +155,8 @@ class CseTrainer(Trainer):
         check = gather_finiteness(self.accelerator, terms, loss)
         if self._in_training_step and not (model.training and self._diagnostics_due()):
             self._pending_check = check  # read in training_step, once backward is queued
-        else:
-            raise_if_not_finite(*check, self.state.global_step, self.args.output_dir)  # now: the diagnostics (or a direct caller) read this step's values
+        else:  # now: the diagnostics (or a direct caller) read this step's values
+            raise_if_not_finite(*check, self.state.global_step, self.args.output_dir)
         if model.training:
             self._record_terms(terms, anchor, positive)
         return (loss, output) if return_outputs else loss

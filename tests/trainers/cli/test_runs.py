@@ -154,7 +154,8 @@ def test_the_installed_commands_exit_0_after_success_and_2_on_bad_input(tmp_path
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts") if e.name.startswith("sentcse-")}
     assert scripts == {"sentcse-train": "sentcse.trainers.cli.train:cli",
-                       "sentcse-evaluate": "sentcse.trainers.cli.evaluate:cli"}, "reinstall sentcse (pip install -e .)"
+                       "sentcse-evaluate": "sentcse.trainers.cli.evaluate:cli",
+                       "sentcse-export": "sentcse.trainers.cli.export:cli"}, "reinstall sentcse (pip install -e .)"
     bin_dir, out = Path(sys.executable).parent, tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     train = subprocess.run([str(bin_dir / "sentcse-train"), *flags(backbone, corpus, out, "--max_steps", "2")],
