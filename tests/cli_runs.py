@@ -34,15 +34,17 @@ def flags(backbone, corpus, out, *extra):
     ]
 
 
-def user_error(capsys, argv) -> str:
-    """The one error line of a run that must stop with status 2 (log lines may come before it; no traceback)."""
+def user_error(capsys, argv, entry=main, program: str = "sentcse-train", absent=()) -> str:
+    """The one error line of a command (``entry``, sentcse-train's by default) that must stop with status 2 (log
+    lines may come before it; no traceback, nor any text of ``absent``)."""
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:
-        main(argv)
+        entry(argv)
     assert stopped.value.code == 2
     err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("sentcse-train: error: ")]
+    errors = [line for line in err.splitlines() if line.startswith(f"{program}: error: ")]
     assert len(errors) == 1 and "Traceback" not in err, err[-2000:]
+    assert not [text for text in absent if text in err], err[-2000:]
     return errors[0]
 
 
