@@ -36,8 +36,20 @@ import copy
 import sys
 
 from bench.common import (  # noqa: E402
-    BACKBONES, Run, backbone_path, encoder_flops, fmt_ms, fmt_ratio, gemm_rate, header_lines, interleaved,
-    markdown_table, quiet, read_sentences, summarize, update_section,
+    BACKBONES,
+    Run,
+    backbone_path,
+    encoder_flops,
+    fmt_ms,
+    fmt_ratio,
+    gemm_rate,
+    header_lines,
+    interleaved,
+    markdown_table,
+    quiet,
+    read_sentences,
+    summarize,
+    update_section,
 )
 
 NAME = "bf16_speed"
@@ -123,8 +135,9 @@ def step_times(args, backbone: str, path: str, variants, sentences, warmup: int,
 def encode_times(args, path: str, n_sentences: int, chunk: int) -> dict:
     import numpy as np
     import torch
-    from sentcse.modeling import SimCseModel
     from sentence_transformers import SentenceTransformer
+
+    from sentcse.modeling import SimCseModel
 
     sentences = read_sentences(n_sentences, skip=50_000)  # not the training batches
     warm = read_sentences(2 * args.batch_size, skip=60_000)

@@ -21,11 +21,13 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
-from sentcse.trainers.cards.environment import git_commit as repo_commit, package_version
+
+from sentcse.trainers.cards.environment import git_commit as repo_commit
+from sentcse.trainers.cards.environment import package_version
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -79,7 +81,7 @@ def bert_base_random_path() -> str:
     return str(BERT_BASE_RANDOM)
 
 
-BACKBONES: Dict[str, Callable[[], str]] = {"bert-mini-wiki": bert_mini_path, "all-MiniLM-L6-v2": minilm_path,
+BACKBONES: dict[str, Callable[[], str]] = {"bert-mini-wiki": bert_mini_path, "all-MiniLM-L6-v2": minilm_path,
                                            "bert-base-random": bert_base_random_path}
 SMALL_BACKBONES = ("bert-mini-wiki", "all-MiniLM-L6-v2")  # the speed benchmarks' default where bert-base would take hours
 
@@ -91,7 +93,7 @@ def backbone_path(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ data
-def read_sentences(n: int, path: Path = WIKI100K, skip: int = 0) -> List[str]:
+def read_sentences(n: int, path: Path = WIKI100K, skip: int = 0) -> list[str]:
     """The first ``n`` sentences of a corpus (after ``skip`` of them), read as ``sentcse-train`` reads it (streamed:
     only the lines needed)."""
     from sentcse.trainers.data import load_corpus
@@ -104,7 +106,7 @@ def read_sentences(n: int, path: Path = WIKI100K, skip: int = 0) -> List[str]:
 
 
 # ------------------------------------------------------------------------------------------------------ machine
-def _lscpu() -> Dict[str, str]:
+def _lscpu() -> dict[str, str]:
     try:
         text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
@@ -117,12 +119,12 @@ def _lscpu() -> Dict[str, str]:
     return out
 
 
-def git_commit() -> Optional[str]:
+def git_commit() -> str | None:
     """The repository's commit (the package's one git helper, pointed at the checkout the benchmark runs from)."""
     return repo_commit(REPO)
 
 
-def cpu_bf16_flags() -> List[str]:
+def cpu_bf16_flags() -> list[str]:
     """The CPU's bf16 matrix-product flags /proc/cpuinfo lists (AMX tiles, AVX512-BF16); [] where none or unknown."""
     try:
         flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
@@ -172,7 +174,7 @@ def machine_line(info: dict) -> str:
             f"Python {info['python']}; sentcse commit {info['git_commit']}")
 
 
-def load_average() -> List[float]:
+def load_average() -> list[float]:
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -186,7 +188,7 @@ def now() -> str:
 class Run:
     """Bookkeeping of one benchmark invocation: start time and load, then ``finish`` writes the JSON."""
 
-    def __init__(self, name: str, argv: Sequence[str], script: Optional[str] = None):
+    def __init__(self, name: str, argv: Sequence[str], script: str | None = None):
         self.name = name
         shown = [a for a in argv if a != "--no_markdown"]  # the command that also writes the BENCHMARKS.md section
         self.command = "python -m " + " ".join([f"bench.{script or name}", *shown])
@@ -195,7 +197,7 @@ class Run:
         self.clock = time.perf_counter()
         self.machine = machine_info()
 
-    def finish(self, payload: dict, path: Optional[Path] = None) -> dict:
+    def finish(self, payload: dict, path: Path | None = None) -> dict:
         record = {
             "benchmark": self.name,
             "command": self.command,
@@ -221,7 +223,7 @@ def _json_default(value):
     return str(value)
 
 
-def header_lines(record: dict) -> List[str]:
+def header_lines(record: dict) -> list[str]:
     """The provenance lines every BENCHMARKS.md section starts with."""
     load = f"load average (1/5/15 min) {record['load_average_start']} at start, {record['load_average_end']} at end"
     return [
@@ -281,14 +283,14 @@ def fmt_ratio(stats: dict, digits: int = 2) -> str:
             f"({stats['min']:.{digits}f}-{stats['max']:.{digits}f})")
 
 
-def interleaved(fns: Dict[str, Callable[[int], None]], warmup: int, repeats: int, log: bool = True) -> Dict[str, List[float]]:
+def interleaved(fns: dict[str, Callable[[int], None]], warmup: int, repeats: int, log: bool = True) -> dict[str, list[float]]:
     """Time every ``fn(round)`` in turn, round after round (A B C A B C ...), after ``warmup`` untimed rounds.
 
     The order of the variants rotates each round so no variant always runs right after the same other one.
     Returns ``{name: [seconds per round]}``. ``gc`` is collected before each timed call and kept off during it.
     """
     names = list(fns)
-    times: Dict[str, List[float]] = {name: [] for name in names}
+    times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(warmup + repeats):
         shift = r % len(names)
         order = names[shift:] + names[:shift]
@@ -310,7 +312,7 @@ def interleaved(fns: Dict[str, Callable[[int], None]], warmup: int, repeats: int
     return times
 
 
-def ratios(times: Dict[str, List[float]], reference: str) -> Dict[str, dict]:
+def ratios(times: dict[str, list[float]], reference: str) -> dict[str, dict]:
     """Per-round ratio ``t_name / t_reference`` of every variant, summarised."""
     ref = np.asarray(times[reference])
     return {name: summarize(np.asarray(t) / ref) for name, t in times.items()}

@@ -28,7 +28,15 @@ import time
 from pathlib import Path
 
 from bench.common import (  # noqa: E402
-    REPO, RESULTS, Run, WIKI100K, WIKI1M, bert_mini_path, header_lines, markdown_table, update_section,
+    REPO,
+    RESULTS,
+    WIKI1M,
+    WIKI100K,
+    Run,
+    bert_mini_path,
+    header_lines,
+    markdown_table,
+    update_section,
 )
 
 NAME = "data_pipeline"

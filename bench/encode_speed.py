@@ -20,7 +20,15 @@ import argparse
 import sys
 
 from bench.common import (  # noqa: E402
-    Run, backbone_path, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences, summarize,
+    Run,
+    backbone_path,
+    fmt_ratio,
+    header_lines,
+    interleaved,
+    markdown_table,
+    quiet,
+    read_sentences,
+    summarize,
     update_section,
 )
 
@@ -44,8 +52,9 @@ def main(argv=None):
     quiet()
     import numpy as np
     import torch
-    from sentcse.modeling import SimCseModel
     from sentence_transformers import SentenceTransformer
+
+    from sentcse.modeling import SimCseModel
 
     torch.set_num_threads(args.threads)
     run = Run("encode_speed", sys.argv[1:] if argv is None else argv)

@@ -33,7 +33,14 @@ import traceback
 from pathlib import Path
 
 from bench.common import (  # noqa: E402
-    BUNDLED_BACKBONE, REPO, encoder_flops, load_average, machine_info, now, read_sentences, summarize,
+    BUNDLED_BACKBONE,
+    REPO,
+    encoder_flops,
+    load_average,
+    machine_info,
+    now,
+    read_sentences,
+    summarize,
     write_bert_base_random,
 )
 from sentcse.modeling.inputs import ALLOW_EMULATED_BF16  # noqa: E402

@@ -32,8 +32,24 @@ import traceback
 from pathlib import Path
 
 from bench.common import (  # noqa: E402
-    BUNDLED_BACKBONE, RESULTS, SENTEVAL, WIKI1M, Run, fmt_ms, fmt_ratio, header_lines, interleaved, load_average,
-    machine_info, markdown_table, now, quiet, ratios, read_sentences, summarize, update_section,
+    BUNDLED_BACKBONE,
+    RESULTS,
+    SENTEVAL,
+    WIKI1M,
+    Run,
+    fmt_ms,
+    fmt_ratio,
+    header_lines,
+    interleaved,
+    load_average,
+    machine_info,
+    markdown_table,
+    now,
+    quiet,
+    ratios,
+    read_sentences,
+    summarize,
+    update_section,
 )
 
 GPU_DIR = RESULTS / "gpu_scale"
@@ -63,6 +79,7 @@ def step_timing(args) -> dict:
     import gc
 
     import torch
+
     from bench.steps import sentcse_trainer, trainer_step
 
     rounds = args.warmup + args.repeats

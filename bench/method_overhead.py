@@ -27,8 +27,19 @@ import copy
 import sys
 
 from bench.common import (  # noqa: E402
-    SMALL_BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
-    ratios, summarize, update_section,
+    SMALL_BACKBONES,
+    Run,
+    backbone_path,
+    fmt_ms,
+    fmt_ratio,
+    header_lines,
+    interleaved,
+    markdown_table,
+    quiet,
+    ratios,
+    read_sentences,
+    summarize,
+    update_section,
 )
 from sentcse.trainers.objectives import InfoNCE, objective_variants
 
@@ -77,6 +88,7 @@ def objective_for(config, name, variant):
 
 def bench_backbone(name: str, args) -> dict:
     import torch
+
     from bench.steps import sentcse_trainer, trainer_step
     from sentcse.trainers.diagnostics import gradient_diagnostics
 

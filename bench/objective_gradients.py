@@ -52,6 +52,7 @@ def main(argv=None):
     quiet()
     import numpy as np
     import torch
+
     from sentcse.modeling import SimCseModel
 
     torch.set_num_threads(args.threads)

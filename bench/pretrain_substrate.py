@@ -60,7 +60,16 @@ import time
 from pathlib import Path
 
 from bench.common import (  # noqa: E402
-    RESULTS, SENTEVAL, WIKI1M, WIKI100K, bert_mini_path, cpu_bf16_flags, machine_info, machine_line, markdown_table, now,
+    RESULTS,
+    SENTEVAL,
+    WIKI1M,
+    WIKI100K,
+    bert_mini_path,
+    cpu_bf16_flags,
+    machine_info,
+    machine_line,
+    markdown_table,
+    now,
     update_section,
 )
 
@@ -246,7 +255,7 @@ def autocast(device, precision: str):
 
 
 # ------------------------------------------------------------------------------------------------------ evaluation
-def held_out_loss(model, collator, held_out: "TokenRows", device, precision) -> float:
+def held_out_loss(model, collator, held_out: TokenRows, device, precision) -> float:
     import torch
 
     model.eval()

@@ -19,7 +19,15 @@ import argparse
 import sys
 
 from bench.common import (  # noqa: E402
-    Run, backbone_path, encoder_flops, header_lines, interleaved, markdown_table, quiet, read_sentences, summarize,
+    Run,
+    backbone_path,
+    encoder_flops,
+    header_lines,
+    interleaved,
+    markdown_table,
+    quiet,
+    read_sentences,
+    summarize,
     update_section,
 )
 
@@ -61,6 +69,7 @@ def main(argv=None):
     args = parse_args(argv)
     quiet()
     import torch
+
     from sentcse.modeling import SarcseConfig, SimCseModel
     from sentcse.modeling.modeling_sarcse import SarcseDecoder, SarcseTextCnnEncoder
     from sentcse.trainers.methods.sarcse import weighted_reconstruction_error

@@ -26,8 +26,18 @@ import sys
 import time
 
 from bench.common import (  # noqa: E402
-    Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, ratios, read_sentences,
-    summarize, update_section,
+    Run,
+    backbone_path,
+    fmt_ms,
+    fmt_ratio,
+    header_lines,
+    interleaved,
+    markdown_table,
+    quiet,
+    ratios,
+    read_sentences,
+    summarize,
+    update_section,
 )
 
 VARIANTS = ["sentcse", "st", "sentcse_frozen_emb", "sentcse_bf16"]
@@ -51,6 +61,7 @@ def main(argv=None):
     quiet()
     import numpy as np
     import torch
+
     from bench.steps import sentcse_trainer, st_trainer, trainer_step
 
     torch.set_num_threads(args.threads)

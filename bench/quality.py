@@ -38,10 +38,18 @@ import traceback
 from pathlib import Path
 
 from bench.common import (  # noqa: E402
-    REPO, RESULTS, SENTEVAL, WIKI100K, bert_mini_path, load_average, machine_info, markdown_table, now, quiet,
+    REPO,
+    RESULTS,
+    SENTEVAL,
+    WIKI100K,
+    bert_mini_path,
+    load_average,
+    machine_info,
+    markdown_table,
+    now,
+    quiet,
     update_section,
 )
-
 from sentcse.trainers.sts.tasks import DEV_TASK, TABLE_COLUMNS, TEST_TASKS  # noqa: E402
 
 QUALITY_DIR = RESULTS / "quality"  # the bert-mini-wiki grid; --tag NAME: RESULTS / "quality_NAME"
@@ -249,6 +257,7 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
     excluded).
     """
     from transformers import TrainerCallback
+
     from sentcse.trainers.cli import train as train_cli
     from sentcse.trainers.trainer import CseTrainer
 

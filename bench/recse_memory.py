@@ -31,9 +31,22 @@ import time
 from pathlib import Path
 
 from bench.common import (  # noqa: E402
-    REPO, SMALL_BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences, ratios,
-    summarize, update_section,
+    REPO,
+    SMALL_BACKBONES,
+    Run,
+    backbone_path,
+    fmt_ms,
+    fmt_ratio,
+    header_lines,
+    interleaved,
+    markdown_table,
+    quiet,
+    ratios,
+    read_sentences,
+    summarize,
+    update_section,
 )
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -104,6 +117,7 @@ def saved_bytes(trainer, inputs) -> dict:
 def child(args) -> dict:
     quiet()
     import torch
+
     from bench.steps import sentcse_trainer, trainer_step
 
     torch.set_num_threads(args.threads)

@@ -10,7 +10,7 @@ through their own trainer code with the same optimizer (the Trainer's default Ad
 from __future__ import annotations
 
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -41,7 +41,7 @@ def _prepare(trainer) -> None:
     trainer.model.train()
 
 
-def trainer_step(trainer, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+def trainer_step(trainer, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """One optimizer step of ``trainer`` on an already collated batch (see the module docstring)."""
     model = trainer.model_wrapped
     loss = trainer.training_step(model, inputs)
@@ -62,11 +62,11 @@ def trainer_step(trainer, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
 def sentcse_trainer(
     backbone: str,
     method: str = "simcse",
-    sentences: Optional[Sequence[str]] = None,
+    sentences: Sequence[str] | None = None,
     max_length: int = 32,
     batch_size: int = 64,
     diagnostics: bool = False,
-    output_dir: Optional[str] = None,
+    output_dir: str | None = None,
     bf16: bool = False,
     torch_compile: bool = False,
     **config,
@@ -79,6 +79,7 @@ def sentcse_trainer(
     ``--torch_compile`` (inductor). Returns ``(trainer, collator)``.
     """
     from datasets import Dataset
+
     from sentcse.trainers.methods import get_method
     from sentcse.trainers.run import build_trainer
     from sentcse.trainers.trainer import CseTrainingArguments
@@ -109,14 +110,14 @@ def st_model(backbone: str, max_length: int = 32, pooling: str = "mean"):
     torch.manual_seed(42)
     transformer = Transformer(backbone, max_seq_length=max_length)
     dim = transformer.get_embedding_dimension() if hasattr(transformer, "get_embedding_dimension") else transformer.auto_model.config.hidden_size
-    modules: List[torch.nn.Module] = [transformer, Pooling(dim, pooling_mode=pooling)]
+    modules: list[torch.nn.Module] = [transformer, Pooling(dim, pooling_mode=pooling)]
     if pooling == "cls":
         modules.append(Dense(dim, dim, activation_function=torch.nn.Tanh()))
     return SentenceTransformer(modules=modules, device="cuda" if torch.cuda.is_available() else "cpu")
 
 
-def st_trainer(backbone: str, sentences: Optional[Sequence[str]] = None, max_length: int = 32, batch_size: int = 64,
-               pooling: str = "mean", output_dir: Optional[str] = None, bf16: bool = False):
+def st_trainer(backbone: str, sentences: Sequence[str] | None = None, max_length: int = 32, batch_size: int = 64,
+               pooling: str = "mean", output_dir: str | None = None, bf16: bool = False):
     """``SentenceTransformerTrainer`` + ``MultipleNegativesRankingLoss`` (scale 20 = 1/0.05) on (sentence, sentence)
     pairs: unsupervised SimCSE as sentence-transformers documents it; ``bf16`` is its own ``bf16`` training
     argument (autocast). Returns ``(trainer, collate)``."""

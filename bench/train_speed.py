@@ -24,8 +24,18 @@ import sys
 import time
 
 from bench.common import (  # noqa: E402
-    SMALL_BACKBONES, Run, backbone_path, fmt_ms, fmt_ratio, header_lines, interleaved, markdown_table, quiet, read_sentences,
-    summarize, update_section,
+    SMALL_BACKBONES,
+    Run,
+    backbone_path,
+    fmt_ms,
+    fmt_ratio,
+    header_lines,
+    interleaved,
+    markdown_table,
+    quiet,
+    read_sentences,
+    summarize,
+    update_section,
 )
 
 GOAL = 0.9
@@ -101,6 +111,7 @@ def profile_table(step, inputs_for, rounds: int = 3, top: int = 15) -> str:
 
 def bench_backbone(name: str, args) -> dict:
     import torch
+
     from bench.steps import n_parameters, sentcse_trainer, st_trainer
 
     path = backbone_path(name)

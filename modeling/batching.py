@@ -3,8 +3,8 @@
 Self-contained (torch only): ``save_pretrained`` ships it beside the model code.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -16,7 +16,7 @@ class GroupedStates:
     (``states[g]`` is ``(len(groups.rows[g]), groups.lengths[g], d)``)."""
 
     groups: "LengthGroups"
-    states: List[torch.Tensor]
+    states: list[torch.Tensor]
 
 
 def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -36,10 +36,10 @@ class LengthGroups:
     row (``lengths[i]`` real positions of row i, at the start of the row). Built once per training forward and
     shared by the backbone and any head that reads the token states (SARCSE's)."""
 
-    def __init__(self, lengths: torch.Tensor, buckets: int, attention_mask: Optional[torch.Tensor] = None):
+    def __init__(self, lengths: torch.Tensor, buckets: int, attention_mask: torch.Tensor | None = None):
         order = torch.argsort(lengths)
         self.order = order  # row indices, shortest first; ``rows`` are its consecutive pieces
-        self.rows: List[torch.Tensor] = list(order.tensor_split(buckets))
+        self.rows: list[torch.Tensor] = list(order.tensor_split(buckets))
         # rows are sorted, so a group's longest row is its last; one host transfer for all groups, and for the
         # padding check when ``attention_mask`` is given (``right_padded``: slicing rows to their length is exact)
         longest = lengths[torch.stack([rows[-1] for rows in self.rows])]
@@ -49,11 +49,11 @@ class LengthGroups:
             longest = torch.cat([padded.to(longest.dtype).reshape(1), longest])
         values = longest.tolist()
         self.right_padded: bool = bool(values.pop(0)) if attention_mask is not None else True
-        self.lengths: List[int] = values
+        self.lengths: list[int] = values
         self.inverse = torch.empty_like(order)
         self.inverse[order] = torch.arange(order.numel(), device=order.device)
 
-    def merge(self, pieces: Sequence[torch.Tensor], length: Optional[int] = None) -> torch.Tensor:
+    def merge(self, pieces: Sequence[torch.Tensor], length: int | None = None) -> torch.Tensor:
         """Per-group results back in input order; with ``length``, (rows, L_g, d) pieces are zero-padded to it."""
         if length is not None:
             pieces = [nn.functional.pad(piece, (0, 0, 0, length - piece.shape[1])) for piece in pieces]

@@ -1,6 +1,6 @@
 """Configuration of SARCSE: self-adaptive reconstruction + contrastive learning (arXiv 2402.15153)."""
 
-from typing import List, Literal, Optional
+from typing import Literal
 
 from huggingface_hub.dataclasses import strict
 
@@ -30,7 +30,7 @@ class SarcseConfig(SimCseConfig):
 
     model_type = "sarcse"
 
-    kernel_sizes: List[int] | tuple[int, ...] = config_field([3, 4, 5], "TextCNN kernel sizes", kernel_list, "[paper]")
+    kernel_sizes: list[int] | tuple[int, ...] = config_field([3, 4, 5], "TextCNN kernel sizes", kernel_list, "[paper]")
     cnn_channels: int = config_field(128, "channels c of each TextCNN branch", at_least_one, "[decision]")
     embedding_source: Literal["cnn", "cls"] = config_field(
         "cls", "sentence embedding: cnn (the CNN-integrated z is the embedding and the contrastive view) or cls (the "
@@ -43,7 +43,7 @@ class SarcseConfig(SimCseConfig):
         "feature_maps (each TextCNN branch's feature map, transposed back by its own kernel) or sentence_embedding "
         "(with embedding_source cls: the raw [CLS] embedding itself, so the reconstruction trains the embedding used "
         "at inference; no TextCNN encoder then)", kind="[decision]")
-    decoder_length: Optional[int] = config_field(
+    decoder_length: int | None = config_field(
         None, "token positions the decoder rebuilds per sentence, Lr; at least the largest kernel size",
         at_least_one, "[decision]", default_text="max_length - 2")
     decoder_activation: Literal["relu", "none"] = config_field(

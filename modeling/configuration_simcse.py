@@ -15,7 +15,8 @@ import math
 import re
 import types
 import typing
-from typing import Any, Callable, Dict, List, Literal, Optional, Tuple
+from collections.abc import Callable
+from typing import Any, Literal
 
 from huggingface_hub.dataclasses import strict, validated_field
 from huggingface_hub.errors import StrictDataclassError, StrictDataclassFieldValidationError
@@ -55,8 +56,8 @@ def at_least_one(value: Any) -> None:
         raise ValueError(f"must be >= 1, got {value!r}")
 
 
-def config_field(default: Any, help: str, check: Optional[Callable[[Any], None]] = None, kind: str = "option",
-                 default_text: Optional[str] = None) -> Any:
+def config_field(default: Any, help: str, check: Callable[[Any], None] | None = None, kind: str = "option",
+                 default_text: str | None = None) -> Any:
     """A config field: ``help`` says what it means; ``check`` raises ``ValueError`` for a bad value (the type is
     the annotation's); ``kind`` is "[paper]" (a value a paper states), "[decision]" (METHODS.md's reading where the
     paper is silent), "option", or "speed" (changes time or memory, no number of the model); ``default_text``
@@ -68,7 +69,7 @@ def config_field(default: Any, help: str, check: Optional[Callable[[Any], None]]
     return validated_field(checks, default=default, metadata=metadata)
 
 
-def declared_fields(config_class) -> Dict[str, dataclasses.Field]:
+def declared_fields(config_class) -> dict[str, dataclasses.Field]:
     """The sentcse fields of ``config_class`` (those declared with ``config_field``), in declaration order."""
     return {f.name: f for f in dataclasses.fields(config_class) if "help" in f.metadata}
 
@@ -81,7 +82,7 @@ def principal_type(annotation: Any) -> Any:
     return annotation
 
 
-def field_choices(field: dataclasses.Field) -> Tuple[Any, ...]:
+def field_choices(field: dataclasses.Field) -> tuple[Any, ...]:
     """The values a ``Literal`` field allows (also inside ``Optional``), without None; () for any other field."""
     annotation = principal_type(field.type)
     return typing.get_args(annotation) if typing.get_origin(annotation) is Literal else ()
@@ -150,9 +151,9 @@ class SimCseConfig(PreTrainedConfig):
     temperature: float | int = config_field(0.05, "temperature tau of the contrastive term", positive, "[paper]")
     objective: str = config_field("infonce", "the contrastive objective trained with, by its name in sentcse's "
                                   "objectives")
-    objective_variant: Optional[ObjectiveVariant] = config_field(
+    objective_variant: ObjectiveVariant | None = config_field(
         None, "the variant of an objective that has two: orig, or mod (the gradient-paradigm modification)")
-    objective_kwargs: Optional[Dict[str, Any]] = config_field({}, "further hyperparameters of the objective (margin, "
+    objective_kwargs: dict[str, Any] | None = config_field({}, "further hyperparameters of the objective (margin, "
                                                               "ratio, ...)")
     length_buckets: int = config_field(
         4, "a training forward runs the backbone (and SARCSE's head) on this many groups of rows of similar length, "
@@ -207,7 +208,7 @@ class SimCseConfig(PreTrainedConfig):
 SimCseConfig.__doc__ = SimCseConfig.__doc__.replace("{fields}", fields_docstring(SimCseConfig))
 
 
-def _unknown_keys_text(config_class, unknown: List[str]) -> str:
+def _unknown_keys_text(config_class, unknown: list[str]) -> str:
     """One line for keys ``config_class`` has no field for: whose field each is, or the field it resembles."""
     own = list(declared_fields(config_class))
     notes = []
@@ -220,7 +221,7 @@ def _unknown_keys_text(config_class, unknown: List[str]) -> str:
     return f"{', '.join(notes)}: not {'a field' if len(unknown) == 1 else 'fields'} of a {config_class.model_type} config{listed}"
 
 
-def _sentcse_configs() -> List[type]:
+def _sentcse_configs() -> list[type]:
     """SimCseConfig and every subclass loaded in this process."""
     found, pending = [], [SimCseConfig]
     while pending:
@@ -230,7 +231,7 @@ def _sentcse_configs() -> List[type]:
     return found
 
 
-def own_fields(config_class) -> Tuple[str, ...]:
+def own_fields(config_class) -> tuple[str, ...]:
     """The fields ``config_class`` declares beyond [`SimCseConfig`]'s (a method's own options)."""
     base = set(declared_fields(SimCseConfig))
     return tuple(name for name in declared_fields(config_class) if name not in base)

@@ -14,8 +14,8 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, ContextManager, List, Optional
 
 import torch
 from torch import nn
@@ -36,7 +36,7 @@ def looks_local(name_or_path: str) -> bool:
     )
 
 
-def near_miss_folder(name_or_path: str) -> Optional[str]:
+def near_miss_folder(name_or_path: str) -> str | None:
     """A local folder whose name is very close to ``name_or_path`` (which does not exist): a typo of it, rather
     than a Hub name to look up (the Hub's retries take half a minute before they fail)."""
     path = Path(str(name_or_path)).expanduser()
@@ -51,7 +51,7 @@ def near_miss_folder(name_or_path: str) -> Optional[str]:
     return str(parent / close[0]) if close else None
 
 
-def load_backbone_config(name_or_path: str, trust_remote_code: Optional[bool] = None):
+def load_backbone_config(name_or_path: str, trust_remote_code: bool | None = None):
     """The config of a backbone folder or Hub name. A local-looking path that is no folder, a name very close to a
     local folder's (a typo), a file given for the folder, or a folder without config.json fails at once with what
     to pass instead (no Hub retries)."""
@@ -73,7 +73,7 @@ def load_backbone_config(name_or_path: str, trust_remote_code: Optional[bool] = 
     return AutoConfig.from_pretrained(name_or_path, **kwargs)
 
 
-def load_tokenizer(source: str, trust_remote_code: Optional[bool], config=None):
+def load_tokenizer(source: str, trust_remote_code: bool | None, config=None):
     """``AutoTokenizer.from_pretrained(source)`` with the ``trust_remote_code`` the model was loaded with, so that a
     folder with remote code (its config.json has ``auto_map``) loads without asking again. ``config`` (the backbone's)
     saves reading config.json again and picks the backbone's tokenizer class where tokenizer_config.json names none."""
@@ -83,7 +83,7 @@ def load_tokenizer(source: str, trust_remote_code: Optional[bool], config=None):
     return AutoTokenizer.from_pretrained(source, **kwargs)
 
 
-def sentence_list(sentences) -> List[str]:
+def sentence_list(sentences) -> list[str]:
     """``sentences`` (anything but a single str) as a list of strings, or a TypeError saying what to pass."""
     if isinstance(sentences, (bytes, bytearray)):
         raise TypeError(
@@ -168,7 +168,7 @@ _DTYPE_NAMES = {
 }
 
 
-def checked_dtype(dtype, what: str = "encode(dtype=...)") -> Optional[torch.dtype]:
+def checked_dtype(dtype, what: str = "encode(dtype=...)") -> torch.dtype | None:
     """``dtype`` (None, a torch dtype or its name: "bf16"/"bfloat16", "fp16"/"float16", "fp32"/"float32") as a
     torch dtype (None stays None), or a ValueError saying what to pass."""
     if dtype is None:
@@ -198,7 +198,7 @@ def upcast_half(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-def autocast_off(device_type: str) -> ContextManager:
+def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
     """A region where autocast is disabled for ``device_type`` (a no-op outside autocast, and on devices that have
     no autocast)."""
     if has_autocast(device_type):

@@ -6,14 +6,13 @@ refinement -> X_hat, which the objective compares with X under self-adaptive tok
 """
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configuration_sarcse import SarcseConfig
 from .batching import GroupedStates, is_right_padded
+from .configuration_sarcse import SarcseConfig
 from .modeling_simcse import CseModelOutput, CsePreTrainedModel
 
 
@@ -35,16 +34,16 @@ class SarcseModelOutput(CseModelOutput):
             every position past a row's content).
     """
 
-    cnn_embedding: Optional[torch.FloatTensor] = None
-    token_states: Optional[torch.FloatTensor] = None
-    token_mask: Optional[torch.BoolTensor] = None
-    token_ids: Optional[torch.LongTensor] = None
-    reconstruction: Optional[torch.FloatTensor] = None
+    cnn_embedding: torch.FloatTensor | None = None
+    token_states: torch.FloatTensor | None = None
+    token_mask: torch.BoolTensor | None = None
+    token_ids: torch.LongTensor | None = None
+    reconstruction: torch.FloatTensor | None = None
 
 
 def content_tokens(
     last_hidden_state: torch.Tensor, attention_mask: torch.Tensor, input_ids: torch.Tensor
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Positions 1..len-2 of each right-padded row (drops the first and last special tokens).
 
     Returns ``(states (N, T, d) zero at padding, mask (N, T), ids (N, T), lengths (N,))``.
@@ -75,7 +74,7 @@ class SarcseTextCnnEncoder(nn.Module):
     def __init__(self, config: SarcseConfig):
         super().__init__()
         hidden, channels = config.hidden_size, config.cnn_channels
-        self.kernel_sizes: List[int] = list(config.kernel_sizes)
+        self.kernel_sizes: list[int] = list(config.kernel_sizes)
         self.convs = nn.ModuleList(nn.Conv1d(hidden, channels, k) for k in self.kernel_sizes)
         # z is read by the contrastive term (embedding_source cnn) or by the decoder (decoder_input z); with [CLS]
         # and a feature-map decoder nothing reads it, and an unused parameter would break DDP
@@ -83,7 +82,7 @@ class SarcseTextCnnEncoder(nn.Module):
         self.integrate = nn.Conv1d(channels * len(self.kernel_sizes), hidden, 1) if uses_z else None
         self.pooling = config.cnn_pooling
 
-    def feature_maps(self, states: torch.Tensor, lengths: torch.Tensor) -> List[torch.Tensor]:
+    def feature_maps(self, states: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Each branch's ReLU feature map ``(N, c, max(T, max k + 1) - k + 1)``, zero at windows past a row's content."""
         # A sentence shorter than k is zero-padded to k; that single window counts as valid. One position more keeps
         # every map at least 2 long (a traced length-1 map would specialise the shapes); masked like the rest.
@@ -98,7 +97,7 @@ class SarcseTextCnnEncoder(nn.Module):
         return maps
 
     def forward(self, states: torch.Tensor, lengths: torch.Tensor,
-                maps: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
+                maps: list[torch.Tensor] | None = None) -> torch.Tensor:
         """z; ``maps``: this input's ``feature_maps`` when the caller already has them."""
         maps = self.feature_maps(states, lengths) if maps is None else maps
         widest = maps[0].shape[-1]  # the smallest kernel's map
@@ -120,7 +119,7 @@ class SarcseDecoder(nn.Module):
     def __init__(self, config: SarcseConfig):
         super().__init__()
         hidden, channels, length = config.hidden_size, config.cnn_channels, config.decoder_length
-        self.kernel_sizes: List[int] = list(config.kernel_sizes)
+        self.kernel_sizes: list[int] = list(config.kernel_sizes)
         self.channels = channels
         self.length = length
         if config.decoder_input != "feature_maps":  # unused parameters would break DDP
@@ -130,7 +129,7 @@ class SarcseDecoder(nn.Module):
         self.refine = nn.Conv1d(hidden, hidden, 3, padding=1)
         self.activation = config.decoder_activation
 
-    def forward(self, sentence_embedding: torch.Tensor, length: Optional[int] = None) -> torch.Tensor:
+    def forward(self, sentence_embedding: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """X_hat, or exactly its first ``length`` positions (``X_hat[:, :length]``) at the cost of those alone."""
         rows, channels = sentence_embedding.shape[0], self.channels
         length = self.length if length is None else min(length, self.length)
@@ -148,7 +147,7 @@ class SarcseDecoder(nn.Module):
             merged = merged + project(expanded)[..., :built]
         return self.refine(merged / len(self.kernel_sizes))[..., :length].transpose(1, 2)
 
-    def from_feature_maps(self, maps: List[torch.Tensor], length: Optional[int] = None) -> torch.Tensor:
+    def from_feature_maps(self, maps: list[torch.Tensor], length: int | None = None) -> torch.Tensor:
         """X_hat ``(N, min(T', length, Lr), d)`` from the encoder's feature maps (T' = their padded input length)."""
         length = self.length if length is None else min(length, self.length)
         # one zero window more: refine's window reads one position past the input (there: the bias alone, as a row
@@ -180,9 +179,9 @@ class SarcseModel(SarcsePreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor,
-        attention_mask: Optional[torch.Tensor] = None,
-        token_type_ids: Optional[torch.LongTensor] = None,
-        return_reconstruction: Optional[bool] = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        return_reconstruction: bool | None = None,
         **kwargs,
     ) -> SarcseModelOutput:
         if attention_mask is None:
@@ -215,7 +214,7 @@ class SarcseModel(SarcsePreTrainedModel):
         )
 
     def _head(self, states: torch.Tensor, lengths: torch.Tensor, return_reconstruction: bool,
-              length: Optional[int] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+              length: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """z and (when asked) X_hat's first ``length`` positions, from content-token states ``(N, T, d)``."""
         maps = self.cnn_encoder.feature_maps(states, lengths)
         z = self.cnn_encoder(states, lengths, maps=maps) if self.cnn_encoder.integrate is not None else None
@@ -227,7 +226,7 @@ class SarcseModel(SarcsePreTrainedModel):
 
     def _grouped_head(
         self, grouped: GroupedStates, lengths: torch.Tensor, return_reconstruction: bool
-    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Encoder and decoder over the backbone's length groups, each group's content tokens read from its own
         states (no re-sort, no padding to the batch's longest row): the same z, and the same X_hat wherever the
         loss reads it (a group's positions past its longest row are zeros), for fewer FLOPs."""

@@ -7,8 +7,8 @@ as remote code.
 
 import inspect
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -22,8 +22,16 @@ from transformers.utils import ModelOutput
 from .batching import GroupedStates, LengthGroups, is_right_padded, masked_mean  # noqa: F401  (re-exported)
 from .configuration_simcse import SimCseConfig
 from .inputs import (  # noqa: F401  (load_backbone_config, looks_local: re-exported)
-    call_in_dtype, check_max_length, checked_device, checked_dtype, load_backbone_config, load_tokenizer, looks_local,
-    sentence_list, special_token_count, weights_lock,
+    call_in_dtype,
+    check_max_length,
+    checked_device,
+    checked_dtype,
+    load_backbone_config,
+    load_tokenizer,
+    looks_local,
+    sentence_list,
+    special_token_count,
+    weights_lock,
 )
 
 
@@ -40,11 +48,11 @@ class CseModelOutput(ModelOutput):
         last_hidden_state (`torch.FloatTensor` of shape `(N, sequence_length, hidden_size)`): backbone output.
     """
 
-    sentence_embedding: Optional[torch.FloatTensor] = None
-    projection: Optional[torch.FloatTensor] = None
-    last_hidden_state: Optional[torch.FloatTensor] = None
+    sentence_embedding: torch.FloatTensor | None = None
+    projection: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
 
-    def views(self, name: str = "projection") -> Tuple[torch.Tensor, torch.Tensor]:
+    def views(self, name: str = "projection") -> tuple[torch.Tensor, torch.Tensor]:
         """The two dropout views of the field ``name`` of a training forward: rows ``[:B]`` and ``[B:]``."""
         values = self[name]
         if values is None or values.shape[0] % 2:
@@ -83,7 +91,7 @@ class CsePreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
-    def __init__(self, config: SimCseConfig, backbone: Optional[PreTrainedModel] = None):
+    def __init__(self, config: SimCseConfig, backbone: PreTrainedModel | None = None):
         config.validate()  # the cross-field rules, for a config changed after it was built
         super().__init__(config)
         if backbone is None:
@@ -92,7 +100,7 @@ class CsePreTrainedModel(PreTrainedModel):
         self.mlp = MlpHead(config.hidden_size, config.mlp_activation) if self._uses_mlp(config) else None
         self.tokenizer = None
         # the trust_remote_code this model was loaded with (from_pretrained / from_backbone), reused for the tokenizer
-        self._trust_remote_code: Optional[bool] = None
+        self._trust_remote_code: bool | None = None
         self._apply_freeze()
 
     # ----------------------------------------------------------------- construction
@@ -148,8 +156,8 @@ class CsePreTrainedModel(PreTrainedModel):
         backbone_name_or_path: str,
         tokenizer=None,
         dtype: torch.dtype = torch.float32,
-        backbone_kwargs: Optional[dict] = None,
-        trust_remote_code: Optional[bool] = None,
+        backbone_kwargs: dict | None = None,
+        trust_remote_code: bool | None = None,
         **config_kwargs,
     ):
         """Wrap a pretrained encoder (Hub name or local folder) in a fresh sentcse model.
@@ -187,7 +195,7 @@ class CsePreTrainedModel(PreTrainedModel):
 
     def encode_tokens(
         self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False
-    ) -> Tuple[BaseModelOutput, Optional[GroupedStates]]:
+    ) -> tuple[BaseModelOutput, GroupedStates | None]:
         """The backbone's output, and its per-group states when the forward ran in length groups (else None).
 
         ``attention_mask`` is required (each ``forward`` fills a missing one). In training, right-padded rows run in
@@ -216,7 +224,7 @@ class CsePreTrainedModel(PreTrainedModel):
 
     def _bucketed_backbone(
         self, row_kwargs: dict, groups: LengthGroups, output_hidden_states: bool
-    ) -> Tuple[BaseModelOutput, GroupedStates]:
+    ) -> tuple[BaseModelOutput, GroupedStates]:
         """The backbone over groups of rows of similar length, each cut to its own longest row, then padded back
         and put in input order: the same states on real tokens (padding positions hold zeros), for fewer FLOPs."""
         if self._takes_inputs_embeds():
@@ -288,16 +296,16 @@ class CsePreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def encode(
         self,
-        sentences: Union[str, Sequence[str]],
+        sentences: str | Sequence[str],
         batch_size: int = 64,
         normalize: bool = False,
-        device: Optional[Union[str, torch.device]] = None,
+        device: str | torch.device | None = None,
         show_progress_bar: bool = False,
         convert_to_numpy: bool = True,
         tokenizer=None,
-        max_length: Optional[int] = None,
-        dtype: Optional[Union[str, torch.dtype]] = None,
-    ) -> Union[np.ndarray, torch.Tensor]:
+        max_length: int | None = None,
+        dtype: str | torch.dtype | None = None,
+    ) -> np.ndarray | torch.Tensor:
         """Embed sentences for inference (the model's ``sentence_embedding``), in input order.
 
         All sentences are tokenised once and batched by token count (longest first), so a batch carries almost
@@ -342,7 +350,7 @@ class CsePreTrainedModel(PreTrainedModel):
 
             batches = tqdm(batches, desc="Encoding", unit="batch")
 
-        def embed_batches() -> List[torch.Tensor]:
+        def embed_batches() -> list[torch.Tensor]:
             chunks = []
             for start in batches:
                 rows = order[start : start + batch_size]
@@ -383,8 +391,8 @@ class SimCseModel(CsePreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor,
-        attention_mask: Optional[torch.Tensor] = None,
-        token_type_ids: Optional[torch.LongTensor] = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> CseModelOutput:
         if attention_mask is None:

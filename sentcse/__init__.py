@@ -14,7 +14,7 @@ _CHECKOUT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if _os.path.isfile(_os.path.join(_CHECKOUT, "setup.cfg")) and _os.path.isdir(_os.path.join(_CHECKOUT, "modeling")):
     __path__.append(_CHECKOUT)
 
-from .modeling import (  # noqa: E402
+from .modeling import (
     ReCseConfig,
     ReCseModel,
     SarcseConfig,
@@ -22,13 +22,13 @@ from .modeling import (  # noqa: E402
     SimCseConfig,
     SimCseModel,
 )
+from .trainers.cards.environment import package_version
 from .trainers.data import TwoViewCollator, load_corpus
 from .trainers.methods import METHODS, Method, MethodResources, get_method, register_method
 from .trainers.objectives import build_objective
 from .trainers.run import build_trainer
 from .trainers.serving import export_portable
 from .trainers.sts import StsEvaluator, format_table, load_encoder
-from .trainers.cards.environment import package_version
 from .trainers.trainer import CseTrainer, CseTrainingArguments
 
 __version__ = package_version("sentcse")
@@ -52,6 +52,7 @@ __all__ = [
     "export_portable",
     "format_table",
     "get_method",
+    "load_corpus",
     "load_encoder",
     "register_method",
 ]

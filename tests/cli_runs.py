@@ -1,4 +1,4 @@
-"""What the command-line tests share: a tiny backbone and corpus (fixtures), the flags of a short run, the one
+"""What the command-line tests share (the tiny backbone and corpus fixtures are in conftest.py): the flags of a short run, the one
 error line a refused run prints, and a callback slipped into the CLI's trainer (to act during a run)."""
 
 from pathlib import Path
@@ -6,23 +6,10 @@ from pathlib import Path
 import pytest
 
 from sentcse.trainers.cli.train import main
-from tiny import save_tiny_backbone
 
 REPO = Path(__file__).resolve().parents[1]
 STSB = REPO / "examples" / "data" / "stsb"
 SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog".split()]
-
-
-@pytest.fixture(scope="module")
-def backbone(tmp_path_factory):
-    return save_tiny_backbone(tmp_path_factory.mktemp("backbone") / "bert")
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("\n".join(SENTENCES) + "\n")
-    return path
 
 
 def flags(backbone, corpus, out, *extra):

@@ -108,3 +108,21 @@ def device(request):
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     return resolved
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory):
+    """A tiny BERT saved as a backbone folder (tokenizer included), one per test module."""
+    from tiny import save_tiny_backbone
+
+    return save_tiny_backbone(tmp_path_factory.mktemp("backbone") / "bert")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A corpus file of the command-line tests' eight sentences."""
+    from cli_runs import SENTENCES
+
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(SENTENCES) + "\n")
+    return path

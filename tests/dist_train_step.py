@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny import tiny_model, tiny_tokenizer  # noqa: E402
 
 from sentcse.trainers.data import Corpus, TwoViewCollator  # noqa: E402
-from sentcse.trainers.methods import get_method  # noqa: E402
 from sentcse.trainers.guards import NonFiniteLossError  # noqa: E402
+from sentcse.trainers.methods import get_method  # noqa: E402
 from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments  # noqa: E402
 
 SENTENCES = [f"the cat {w} on the mat {i}" for i, w in enumerate("sat ran was big red blue fast slow".split())]

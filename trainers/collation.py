@@ -1,6 +1,6 @@
 """Collation and order of the training data: the two-view collator and the epoch-reshuffled corpus."""
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -26,10 +26,10 @@ class EpochShuffled(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> Dict[str, str]:
+    def __getitem__(self, index: int) -> dict[str, str]:
         return self.dataset[int(self.order[index])]
 
-    def __getitems__(self, indices: List[int]) -> List[Dict[str, str]]:
+    def __getitems__(self, indices: list[int]) -> list[dict[str, str]]:
         batch = self.dataset[self.order[indices].tolist()]
         return [dict(zip(batch, row)) for row in zip(*batch.values())]
 
@@ -44,7 +44,7 @@ class TwoViewCollator:
     the pairs are read as ``encode`` reads them), and ``labels`` holds the gold scores.
     """
 
-    def __init__(self, tokenizer, max_length: int = 32, pair_max_length: Optional[int] = None,
+    def __init__(self, tokenizer, max_length: int = 32, pair_max_length: int | None = None,
                  pad_to_max_length: bool = False):
         if max_length is not None:  # None: the tokenizer's own limit
             check_max_length(max_length, tokenizer)
@@ -55,14 +55,14 @@ class TwoViewCollator:
         # its batches concatenated, which needs one length (the models' length groups strip the padding again).
         self.pad_to_max_length = pad_to_max_length
 
-    def _tokenize(self, sentences: List[str], max_length: Optional[int], pad_to_max: bool = False) -> Dict[str, torch.Tensor]:
+    def _tokenize(self, sentences: list[str], max_length: int | None, pad_to_max: bool = False) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(
             sentences, padding="max_length" if pad_to_max else True, truncation=True, max_length=max_length,
             return_tensors="pt", padding_side="right"
         )
         return {key: value for key, value in batch.items() if key in ("input_ids", "attention_mask", "token_type_ids")}
 
-    def __call__(self, examples: Sequence[Dict[str, str]]) -> Dict[str, torch.Tensor]:
+    def __call__(self, examples: Sequence[dict[str, str]]) -> dict[str, torch.Tensor]:
         if examples and "sentence1" in examples[0]:
             pairs = [e["sentence1"] for e in examples] + [e["sentence2"] for e in examples]
             batch = self._tokenize(pairs, self.pair_max_length)

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import zlib
 from pathlib import Path
-from typing import List, Optional
 
 from .errors import error_line
 
@@ -27,7 +26,7 @@ CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f]
 TEXT_SAMPLE_BYTES, TEXT_SAMPLE_BLOCKS, MAX_CONTROL_SHARE = 1 << 20, 16, 0.5
 
 
-def table_format(path: Path) -> Optional[str]:
+def table_format(path: Path) -> str | None:
     """The TABLE_FORMATS suffix of ``path`` (a trailing .gz ignored: datasets decompresses), None for text."""
     suffixes = [suffix.lower() for suffix in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
@@ -73,7 +72,7 @@ def check_text(path: Path, what: str) -> None:
                          f"{len(sample) / 2**20:.2g} MiB sample); pass {what}")
 
 
-def content_key(files: List[Path]) -> str:
+def content_key(files: list[Path]) -> str:
     """A short hash of the files' names and bytes (about 1 s per GB): the cache key of their conversion
     (``datasets``' own is the path and mtime, which cp -p / rsync -t keep)."""
     digest = hashlib.blake2b(digest_size=8)
@@ -85,7 +84,7 @@ def content_key(files: List[Path]) -> str:
     return digest.hexdigest()
 
 
-def _header(path: Path, options: dict) -> Optional[List[str]]:
+def _header(path: Path, options: dict) -> list[str] | None:
     """The column names of a .csv/.tsv file's first row, read as the builder reads it (None for an empty file)."""
     opener = gzip.open if is_gzip(path) else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
@@ -93,7 +92,7 @@ def _header(path: Path, options: dict) -> Optional[List[str]]:
         return next(csv.reader(handle, delimiter=options.get("delimiter", ","), quoting=quoting), None)
 
 
-def read_table(files: List[Path], streaming: bool = False, cache_dir: Optional[str] = None):
+def read_table(files: list[Path], streaming: bool = False, cache_dir: str | None = None):
     """Local table files of one format through their datasets builder, every .csv/.tsv cell a string as written;
     converted (not streamed) tables are cached by their content. A ValueError names a file that is no table."""
     from datasets import Features, Value, load_dataset
@@ -115,7 +114,7 @@ def read_table(files: List[Path], streaming: bool = False, cache_dir: Optional[s
         raise ValueError(f"{files[0]}: not a readable {suffix[1:]} table ({error_line(error)})") from None
 
 
-def table_dataset(files: List[Path], text_column: str, streaming: bool, cache_dir: Optional[str]):
+def table_dataset(files: list[Path], text_column: str, streaming: bool, cache_dir: str | None):
     """A local .jsonl/.csv/.tsv/.parquet corpus (``read_table``); its ``text_column`` must exist."""
     dataset = read_table(files, streaming, cache_dir)
     columns = column_names(dataset)
@@ -125,7 +124,7 @@ def table_dataset(files: List[Path], text_column: str, streaming: bool, cache_di
     return dataset
 
 
-def column_names(dataset) -> List[str]:
+def column_names(dataset) -> list[str]:
     """The columns of a dataset; a streamed csv knows them only from its first row."""
     from datasets import IterableDataset
 

@@ -16,16 +16,22 @@ import re
 import reprlib
 import unicodedata
 import zlib
+from collections.abc import Iterator, Sequence
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from datasets import Dataset, Features, IterableDataset, Value
 
 from .collation import EpochShuffled, TwoViewCollator  # noqa: F401  (re-exported: their home was here)
 from .corpus_tables import (
-    GZIP_MAGIC, TABLE_FORMATS, check_text, column_names, content_key, table_dataset, table_format,
+    GZIP_MAGIC,
+    TABLE_FORMATS,
+    check_text,
+    column_names,
+    content_key,
+    table_dataset,
+    table_format,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,7 +81,7 @@ WRITER_BATCH_SIZE = 100_000
 CLEANED_FEATURES = Features({"sentence": Value("string"), "skipped": Value("int8")})
 
 
-def _check_max_sentences(max_sentences: Optional[int]) -> None:
+def _check_max_sentences(max_sentences: int | None) -> None:
     if max_sentences is None:
         return
     if isinstance(max_sentences, bool) or not isinstance(max_sentences, numbers.Integral):
@@ -109,9 +115,9 @@ def looks_like_files(name: str) -> bool:
                for part in parts)
 
 
-def corpus_files(name: str) -> List[Path]:
+def corpus_files(name: str) -> list[Path]:
     """The files of ``--train_file``: one path, a comma-separated list, or globs (each sorted); each checked."""
-    files: List[Path] = []
+    files: list[Path] = []
     for part in (part.strip() for part in name.split(",")):
         if not part:
             continue
@@ -135,7 +141,7 @@ def corpus_files(name: str) -> List[Path]:
     return files
 
 
-def file_lines(path: Path) -> Iterator[Tuple[int, str, int]]:
+def file_lines(path: Path) -> Iterator[tuple[int, str, int]]:
     """``(line number, cleaned line, skipped code)`` for every line of a UTF-8 ``.txt`` or gzip ``.gz`` file, lines
     ending at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (as ``datasets``' text loader reads them); an undecodable line or a
     truncated gzip raises an error naming the file (and line) and the fix."""
@@ -164,7 +170,7 @@ def _skip_code(text: str, line: str) -> int:
     return 0 if line else (SKIPPED_CONTROLS if text.strip() else SKIPPED_BLANK)
 
 
-def _clean_batch(texts: List[Optional[str]], rows: List[int], source: str, column: str) -> Dict[str, list]:
+def _clean_batch(texts: list[str | None], rows: list[int], source: str, column: str) -> dict[str, list]:
     """Cleaned sentences and skip codes of a batch of cells (None, a missing cell, is blank); a cell holding
     anything but text (a number, a list, an object) raises a CorpusError naming ``source``, its row (``rows``: the
     0-based indices) and ``column``."""
@@ -181,7 +187,7 @@ def _clean_batch(texts: List[Optional[str]], rows: List[int], source: str, colum
     return {"sentence": sentences, "skipped": skipped}
 
 
-def _kept_only(batch: Dict[str, list]) -> Dict[str, list]:
+def _kept_only(batch: dict[str, list]) -> dict[str, list]:
     """A cleaned batch without its skipped rows (streaming drops them as it reads)."""
     return {"sentence": [s for s, code in zip(batch["sentence"], batch["skipped"]) if not code]}
 
@@ -216,10 +222,10 @@ class Corpus:
     ``IterableDataset``; ``blank_lines`` / ``control_lines`` count the skipped lines (None while streaming: the
     stream counts them as it reads)."""
 
-    dataset: Union[Dataset, IterableDataset]
+    dataset: Dataset | IterableDataset
     source: str
-    blank_lines: Optional[int] = 0
-    control_lines: Optional[int] = 0
+    blank_lines: int | None = 0
+    control_lines: int | None = 0
 
     @classmethod
     def from_sentences(cls, sentences: Sequence[str], source: str = "sentences") -> "Corpus":
@@ -230,7 +236,7 @@ class Corpus:
         return isinstance(self.dataset, IterableDataset)
 
     @property
-    def num_sentences(self) -> Optional[int]:
+    def num_sentences(self) -> int | None:
         return None if self.streaming else self.dataset.num_rows
 
     @property
@@ -241,7 +247,7 @@ class Corpus:
             return _StreamHead(self)
         return SentenceColumn(self.dataset)
 
-    def head(self, n: int) -> List[str]:
+    def head(self, n: int) -> list[str]:
         if not self.streaming:
             return self.dataset[:n]["sentence"]
         return [example["sentence"] for example in self.dataset.take(n)]
@@ -254,7 +260,7 @@ class _StreamHead(SequenceABC):
     def __init__(self, corpus: "Corpus"):
         self.corpus, self._sentences = corpus, None
 
-    def _read(self) -> List[str]:
+    def _read(self) -> list[str]:
         if self._sentences is None:
             self._sentences = self.corpus.head(STREAM_SAMPLE)
         return self._sentences
@@ -266,7 +272,7 @@ class _StreamHead(SequenceABC):
         return self._read()[index]
 
 
-def _stream_files(files: List[str]) -> Iterator[Dict[str, str]]:
+def _stream_files(files: list[str]) -> Iterator[dict[str, str]]:
     """The sentences of ``files`` in order (one shard per file), the skipped lines logged per file."""
     for name in files:
         blank = controls = 0
@@ -287,7 +293,7 @@ def _log_skipped(source: str, blank: int, controls: int) -> None:
         logger.warning("%s: skipped %d blank lines", source, blank)
 
 
-def _raise_file_error(files: List[Path], error: BaseException) -> None:
+def _raise_file_error(files: list[Path], error: BaseException) -> None:
     """The first problem of ``files`` as our own error (``datasets`` reports a bad byte without its file and line);
     ``error`` itself where none is found."""
     for path in files:
@@ -303,7 +309,7 @@ def cleaning_rule_key() -> str:
     return hashlib.blake2b(json.dumps(rule).encode(), digest_size=8).hexdigest()
 
 
-def _converted_files(files: List[Path], cache_dir: Optional[str]) -> Dataset:
+def _converted_files(files: list[Path], cache_dir: str | None) -> Dataset:
     from datasets import load_dataset
     from datasets.exceptions import DatasetGenerationError
 
@@ -317,7 +323,7 @@ def _converted_files(files: List[Path], cache_dir: Optional[str]) -> Dataset:
         _raise_file_error(files, error)
 
 
-def _hub_dataset(name: str, text_column: str, streaming: bool, cache_dir: Optional[str]):
+def _hub_dataset(name: str, text_column: str, streaming: bool, cache_dir: str | None):
     from datasets import load_dataset
 
     dataset = load_dataset(name, split="train", streaming=streaming, cache_dir=cache_dir)
@@ -327,9 +333,9 @@ def _hub_dataset(name: str, text_column: str, streaming: bool, cache_dir: Option
     return dataset
 
 
-def load_corpus(name_or_path: str, max_sentences: Optional[int] = None, text_column: str = "text",
+def load_corpus(name_or_path: str, max_sentences: int | None = None, text_column: str = "text",
                 streaming: bool = False, shuffle_buffer_size: int = 10_000, seed: int = 42,
-                cache_dir: Optional[str] = None) -> Corpus:
+                cache_dir: str | None = None) -> Corpus:
     """The training corpus: local files (one path, a comma-separated list or globs of UTF-8 ``.txt`` / gzip ``.gz``
     files, one sentence per line) or a Hub dataset name (its ``train`` split, column ``text_column``).
 

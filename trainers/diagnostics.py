@@ -51,7 +51,7 @@ CPU oversubscribed by other processes makes multi-threaded BLAS spin and can mul
 """
 
 import math
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +76,7 @@ class GradientComponents(NamedTuple):
     closed_form: bool
 
 
-def _cast(x: torch.Tensor, dtype: Optional[torch.dtype]) -> torch.Tensor:
+def _cast(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     if dtype is not None:
         return x.to(dtype)
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
@@ -86,9 +86,9 @@ def anchor_gradient(
     objective: torch.nn.Module,
     anchor: torch.Tensor,
     positive: torch.Tensor,
-    output: Optional[object] = None,
-    dtype: Optional[torch.dtype] = torch.float64,
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    output: object | None = None,
+    dtype: torch.dtype | None = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(g, h, h')``: ``B * d L / d h`` for the normalised anchors h, the normalised positives h' held constant.
 
     Works on detached copies (inside ``enable_grad`` even when called under ``no_grad``), so the caller's graph
@@ -125,7 +125,7 @@ def _fitted_gradient(coefficients: torch.Tensor, h: torch.Tensor, h_pos: torch.T
     return _tangential(coefficients @ h_pos, h)
 
 
-def _split(coefficients: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _split(coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(GD, W, R)`` from coefficients ``a``; W and R are 0 where GD is 0."""
     diagonal = torch.diagonal(coefficients)
     off = coefficients - torch.diag_embed(diagonal)
@@ -170,10 +170,10 @@ def batch_components(
     objective: torch.nn.Module,
     anchor: torch.Tensor,
     positive: torch.Tensor,
-    output: Optional[object] = None,
+    output: object | None = None,
     use_closed_form: bool = True,
-    dtype: Optional[torch.dtype] = torch.float64,
-) -> Tuple[GradientComponents, torch.Tensor, torch.Tensor, torch.Tensor]:
+    dtype: torch.dtype | None = torch.float64,
+) -> tuple[GradientComponents, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(components, g, h, h')`` of the current batch: the closed form where available and wanted, else the fit."""
     g, h, h_pos = anchor_gradient(objective, anchor, positive, output, dtype)
     if use_closed_form and hasattr(objective, "gradient_components"):
@@ -181,7 +181,7 @@ def batch_components(
     return fit_gradient_components(g, h, h_pos), g, h, h_pos
 
 
-def summarize(components: GradientComponents, g: torch.Tensor, h: torch.Tensor, h_pos: torch.Tensor, prefix: str = "grad/") -> Dict[str, float]:
+def summarize(components: GradientComponents, g: torch.Tensor, h: torch.Tensor, h_pos: torch.Tensor, prefix: str = "grad/") -> dict[str, float]:
     """The flat ``{name: float}`` statistics of the module docstring."""
     g, h, h_pos = (t.detach().to("cpu", torch.float64) for t in (g, h, h_pos))
     active = components.active
@@ -216,11 +216,11 @@ def gradient_diagnostics(
     objective: torch.nn.Module,
     anchor: torch.Tensor,
     positive: torch.Tensor,
-    output: Optional[object] = None,
+    output: object | None = None,
     use_closed_form: bool = True,
     prefix: str = "grad/",
-    dtype: Optional[torch.dtype] = torch.float64,
-) -> Dict[str, float]:
+    dtype: torch.dtype | None = torch.float64,
+) -> dict[str, float]:
     """GD / W / R statistics of ``objective`` on the current batch's two views (see the module docstring).
 
     Args:

@@ -3,8 +3,8 @@ same error on every process (the check agrees across processes, so none is left 
 what is on disk."""
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import List, Mapping, Tuple
 
 import torch
 from transformers import TrainerCallback
@@ -28,7 +28,7 @@ def on_disk(output_dir: str) -> str:
     return f"the last checkpoint on disk is {last} (resume with --resume_from_checkpoint last)"
 
 
-def gather_finiteness(accelerator, terms: Mapping[str, torch.Tensor], loss: torch.Tensor) -> Tuple[List[str], torch.Tensor]:
+def gather_finiteness(accelerator, terms: Mapping[str, torch.Tensor], loss: torch.Tensor) -> tuple[list[str], torch.Tensor]:
     """(term names, every process's term values and loss): one ``(world, terms + 1)`` all-gather, on the device,
     without a host transfer. The contrastive terms see gathered embeddings, but local terms (SARCSE's
     reconstruction) and the loss itself can differ by process: all must agree on whether to stop."""
@@ -37,7 +37,7 @@ def gather_finiteness(accelerator, terms: Mapping[str, torch.Tensor], loss: torc
     return names, accelerator.gather(values.unsqueeze(0))
 
 
-def raise_if_not_finite(names: List[str], table: torch.Tensor, step: int, output_dir: str) -> None:
+def raise_if_not_finite(names: list[str], table: torch.Tensor, step: int, output_dir: str) -> None:
     """Raise the same NonFiniteLossError on every process when any process's loss is NaN or infinite (one host
     transfer of a boolean)."""
     if bool(torch.isfinite(table).all()):

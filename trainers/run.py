@@ -1,8 +1,8 @@
 """One way to assemble a training run: model + two-view collator + the method's corpus resources + objective +
 ``CseTrainer``. ``sentcse-train``, the tests and the benchmarks all build their trainer here."""
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
 
 from transformers import TrainerCallback
 
@@ -15,13 +15,13 @@ def build_trainer(
     model,
     args: CseTrainingArguments,
     train_dataset,
-    sentences: Optional[Sequence[str]] = None,
+    sentences: Sequence[str] | None = None,
     tokenizer=None,
     eval_dataset=None,
-    collator: Optional[TwoViewCollator] = None,
-    resources: Optional[MethodResources] = None,
+    collator: TwoViewCollator | None = None,
+    resources: MethodResources | None = None,
     loss=None,
-    checkpoint_files: Optional[Mapping[str, str]] = None,
+    checkpoint_files: Mapping[str, str] | None = None,
     callbacks: Iterable[TrainerCallback] = (),
     diagnostics: bool = True,
 ) -> CseTrainer:

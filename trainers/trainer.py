@@ -14,9 +14,9 @@ micro-batch only contrasts its own sentences). Use more processes or a larger pe
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 
-def sts_metrics(prediction: EvalPrediction) -> Dict[str, float]:
+def sts_metrics(prediction: EvalPrediction) -> dict[str, float]:
     """Spearman and Pearson (x100) of the predicted cosine similarities against the gold scores, and the
     embeddings' alignment and uniformity (``sts.geometry``) when ``prediction_step`` passed them."""
     predicted, embeddings = prediction.predictions, None
@@ -53,19 +53,19 @@ class CseTrainingArguments(TrainingArguments):
     """``TrainingArguments`` with SimCSE's recipe as defaults (batch 64, lr 3e-5, 1 epoch, STS-B dev every 125
     steps, keep the best checkpoint); ``logging_nan_inf_filter`` off (a non-finite loss stops the run)."""
 
-    output_dir: Optional[str] = field(default="sentcse-output", metadata={"help": "where checkpoints and the model go"})
+    output_dir: str | None = field(default="sentcse-output", metadata={"help": "where checkpoints and the model go"})
     per_device_train_batch_size: int = 64
     per_device_eval_batch_size: int = 64
     learning_rate: float = 3e-5
     num_train_epochs: float = 1.0
     eval_strategy: str = "steps"
-    eval_steps: Optional[float] = 125
+    eval_steps: float | None = 125
     save_strategy: str = "steps"
-    save_steps: Optional[float] = field(default=None, metadata={"help": "default: every evaluation (eval_steps)"})
-    save_total_limit: Optional[int] = 2
+    save_steps: float | None = field(default=None, metadata={"help": "default: every evaluation (eval_steps)"})
+    save_total_limit: int | None = 2
     load_best_model_at_end: bool = True
-    metric_for_best_model: Optional[str] = DEV_METRIC
-    greater_is_better: Optional[bool] = True
+    metric_for_best_model: str | None = DEV_METRIC
+    greater_is_better: bool | None = True
     logging_steps: float = 10
     # A non-finite loss stops training (NonFiniteLossError), so the Trainer's filter of such losses has nothing to
     # filter; off, it no longer reads every micro-batch's loss on the host (two device syncs per micro-batch).
@@ -73,8 +73,8 @@ class CseTrainingArguments(TrainingArguments):
     dataloader_drop_last: bool = True
     remove_unused_columns: bool = False
     seed: int = 42
-    report_to: Optional[List[str]] = field(default=None, metadata={"help": "default: tensorboard"})
-    head_learning_rate: Optional[float] = field(default=None, metadata={
+    report_to: list[str] | None = field(default=None, metadata={"help": "default: tensorboard"})
+    head_learning_rate: float | None = field(default=None, metadata={
         "help": "learning rate of the parameters outside the backbone (the method's head: MLP, TextCNN, decoder, "
         "reshaping); default: --learning_rate"})
     head_warmup_steps: int = field(default=0, metadata={
@@ -112,8 +112,8 @@ class CseTrainer(Trainer):
     def __init__(
         self,
         *args,
-        loss: Optional[CseObjective] = None,
-        checkpoint_files: Optional[Mapping[str, str]] = None,
+        loss: CseObjective | None = None,
+        checkpoint_files: Mapping[str, str] | None = None,
         diagnostics: bool = True,
         **kwargs,
     ):
@@ -133,13 +133,13 @@ class CseTrainer(Trainer):
         self.loss = loss.to(self.args.device)
         self.checkpoint_files = dict(checkpoint_files or {})
         self.diagnostics = diagnostics
-        self._term_sums: Dict[str, torch.Tensor] = {}
+        self._term_sums: dict[str, torch.Tensor] = {}
         self._term_steps = 0
-        self._diagnostics_logs: Dict[str, float] = {}
+        self._diagnostics_logs: dict[str, float] = {}
         self._diagnostics_step = -1
         # inside training_step, compute_loss leaves its finiteness check here to be read after backward
         self._in_training_step = False
-        self._pending_check: Optional[tuple] = None
+        self._pending_check: tuple | None = None
         self.add_callback(FiniteGradients(self))
 
     # ------------------------------------------------------------------ training
@@ -192,7 +192,7 @@ class CseTrainer(Trainer):
                 parameter.grad = None
         return loss
 
-    def _backbone_parameters(self) -> List[torch.nn.Parameter]:
+    def _backbone_parameters(self) -> list[torch.nn.Parameter]:
         model = self.accelerator.unwrap_model(self.model)
         return list(getattr(model, model.base_model_prefix).parameters())
 
@@ -239,7 +239,7 @@ class CseTrainer(Trainer):
             step % max(1, int(self.state.logging_steps or 1)) == 0 or (self.args.logging_first_step and step == 1))
         return self.diagnostics and logged and self._diagnostics_step != step
 
-    def log(self, logs: Dict[str, float], *args, **kwargs) -> None:
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if "loss" in logs and self._term_steps:
             names = sorted(self._term_sums)
             means = torch.stack([self._term_sums[name] for name in names]) / self._term_steps
@@ -268,7 +268,7 @@ class CseTrainer(Trainer):
         return None, (similarity, torch.cat([first.float(), second.float()], dim=-1)), labels
 
     # ------------------------------------------------------------------ saving
-    def save_model(self, output_dir: Optional[str] = None, _internal_call: bool = False) -> None:
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         super().save_model(output_dir, _internal_call)
         if self.args.should_save:
             folder = Path(output_dir or self.args.output_dir)

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_runs import SENTENCES, flags
 from safetensors.torch import load_file
-
-from cli_runs import SENTENCES, backbone, flags  # noqa: F401  (fixture)
 
 TESTS = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tiny import save_tiny_backbone
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ tests/modeling/test_remote_code.py; ``torch.export``: tests/modeling/test_modeli
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_model, tiny_tokenizer
 
 from sentcse.modeling import SarcseModel
-from tiny import tiny_model, tiny_tokenizer
 
 SENTENCES = ["the cat sat on the mat", "a dog", "the big red mat"]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import save_tiny_backbone, tiny_backbone_config
 
 from sentcse.modeling import SarcseConfig, SarcseModel, SimCseConfig
 from sentcse.trainers.cli.arguments import parse_args
-from tiny import save_tiny_backbone, tiny_backbone_config
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = {"modeling": "sentcse.modeling", "trainers": "sentcse.trainers", "model_cards": "sentcse.model_cards"}
@@ -282,8 +282,9 @@ def test_a_method_added_through_the_registry_trains_through_the_cli(tmp_path, ba
     """A method added as one package (tests/toy_method/: config, model, loss term, ``Method``) and one
     ``register_method`` call trains through sentcse-train, saves its own file beside the weights, and its card
     names that file."""
-    from sentcse.trainers.methods import METHODS, register_method
     from toy_method import STATS_FILE, TOY
+
+    from sentcse.trainers.methods import METHODS, register_method
 
     register_method(TOY)
     try:

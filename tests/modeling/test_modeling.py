@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import hide_sentcse, tiny_backbone_config, tiny_model, tiny_tokenizer
 
-import sentcse.modeling as modeling
 from sentcse.modeling import ReCseConfig, ReCseModel, SarcseConfig, SarcseModel, SimCseConfig, SimCseModel
 from sentcse.modeling.configuration_simcse import CONFIG_ERRORS, declared_fields
-from tiny import hide_sentcse, tiny_backbone_config, tiny_model, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_CLASSES = [SimCseModel, SarcseModel, ReCseModel]
@@ -238,8 +237,9 @@ def test_encode_bad_input_says_what_and_how(tokenizer, monkeypatch, device):
 def test_backbone_locations_that_look_local_fail_at_once(tmp_path, monkeypatch, device):
     """No Hub lookup (HF_HUB_OFFLINE=1 here) for what is meant as a path: a missing folder, a file, a folder without
     config.json; an existing relative folder with several "/" still loads, and "org/name" stays a Hub id."""
-    from sentcse.modeling.modeling_simcse import load_backbone_config, looks_local
     from tiny import save_tiny_backbone
+
+    from sentcse.modeling.modeling_simcse import load_backbone_config, looks_local
 
     assert looks_local("./x") and looks_local("/x") and looks_local("~/x") and looks_local("runs/bert/final")
     assert looks_local("runs\\bert") and not looks_local("bert-base-uncased") and not looks_local("org/name")
@@ -269,9 +269,10 @@ def test_backbone_locations_that_look_local_fail_at_once(tmp_path, monkeypatch, 
 
 def test_trust_remote_code_is_kept_and_passed_to_the_tokenizer(saved_models, tmp_path, monkeypatch, device):
     """The flag a model was loaded with is what its tokenizer is loaded with (so remote code never asks twice)."""
-    import sentcse.modeling.inputs as inputs
-    from transformers import AutoModel, AutoTokenizer
     from tiny import save_tiny_backbone
+    from transformers import AutoModel, AutoTokenizer
+
+    import sentcse.modeling.inputs as inputs
 
     folder, _, expected = saved_models[(SimCseModel, "bert")]
     calls = []

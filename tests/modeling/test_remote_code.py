@@ -14,9 +14,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from tiny import save_tiny_backbone, tiny_model, tiny_tokenizer
 
 from sentcse.modeling import SarcseModel, SimCseModel
-from tiny import save_tiny_backbone, tiny_model, tiny_tokenizer
 
 README_SENTENCES = ["A man is playing a guitar.", "Someone plays music."]
 PROMPT = "Do you wish to run the custom code"
@@ -24,7 +24,7 @@ PROMPT = "Do you wish to run the custom code"
 # Run with ``python -I`` (no PYTHONPATH, no user site, no script folder on sys.path); the editable install's finder
 # would still import sentcse, so a meta-path finder refuses it. builtins.input is wrapped to record who asked.
 SCRIPT = textwrap.dedent(
-    """
+    f"""
     import builtins, importlib.abc, json, sys
 
     HIDDEN = ("sentcse", "modeling", "trainers")
@@ -47,20 +47,19 @@ SCRIPT = textwrap.dedent(
     builtins.input = recording_input
     from transformers import AutoModel, AutoTokenizer
 
-    results = {}
+    results = {{}}
     for name, folder in json.loads(sys.argv[1]).items():
         current[0] = name
         model = AutoModel.from_pretrained(folder, trust_remote_code=True)
-        embeddings = model.encode(%r, normalize=True)
-        results[name] = {"shape": list(embeddings.shape), "embeddings": embeddings.tolist(),
-                         "module": type(model).__module__, "tokenizer": type(model.get_tokenizer()).__name__}
+        embeddings = model.encode({README_SENTENCES!r}, normalize=True)
+        results[name] = {{"shape": list(embeddings.shape), "embeddings": embeddings.tolist(),
+                         "module": type(model).__module__, "tokenizer": type(model.get_tokenizer()).__name__}}
         if not name.endswith("vocab_only"):  # a bare vocab.txt names no tokenizer class; sentcse always writes one
             results[name]["auto_tokenizer"] = type(AutoTokenizer.from_pretrained(folder, trust_remote_code=True)).__name__
         print(embeddings.shape)
     imported = sorted(n for n in sys.modules if n.split(".")[0] in HIDDEN)
-    print("RESULT " + json.dumps({"results": results, "asked": asked, "imported": imported, "refused": refused}))
+    print("RESULT " + json.dumps({{"results": results, "asked": asked, "imported": imported, "refused": refused}}))
     """
-    % (README_SENTENCES,)
 )
 
 

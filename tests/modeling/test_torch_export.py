@@ -4,9 +4,9 @@ tests/modeling/test_modeling.py.)"""
 
 import pytest
 import torch
+from tiny import tiny_model, tiny_tokenizer
 
 from sentcse.modeling import SarcseModel
-from tiny import tiny_model, tiny_tokenizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

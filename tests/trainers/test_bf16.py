@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import save_tiny_backbone, tiny_backbone_config, tiny_tokenizer
 
 from sentcse.modeling import ReCseModel, SimCseModel
 from sentcse.modeling.modeling_recse import ReshapeHead
 from sentcse.trainers.cli.train import main
 from sentcse.trainers.methods import get_method
-from sentcse.trainers.objectives import VARIANT_OBJECTIVES, build_objective
 from sentcse.trainers.methods.recse import ReshapedPositive
-from tiny import save_tiny_backbone, tiny_backbone_config, tiny_tokenizer
+from sentcse.trainers.objectives import VARIANT_OBJECTIVES, build_objective
 
 REPO = Path(__file__).resolve().parents[2]
 OBJECTIVES = [(name, None) for name in ("infonce", "arccon", "mpt", "met")] + [

@@ -7,10 +7,10 @@ import gzip
 import os
 
 import pytest
+from cli_runs import flags, user_error
 
 from sentcse.trainers.cli.train import main
 from sentcse.trainers.data import CorpusError, load_corpus
-from cli_runs import backbone, flags, user_error  # noqa: F401  (fixtures)
 
 PATHS = pytest.mark.parametrize("streaming", [False, True], ids=["converted", "streaming"])
 

@@ -13,19 +13,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from tiny import TRAIN_SENTENCES, NanAfter, _NanGradient, tiny_backbone_config, tiny_model, tiny_tokenizer, tiny_trainer
 from transformers import BertModel, TrainerCallback
 
-from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
-from tiny import TRAIN_SENTENCES, NanAfter, _NanGradient, tiny_backbone_config, tiny_model, tiny_tokenizer, tiny_trainer
+from sentcse.modeling import ReCseModel, SarcseModel, SarcseModelOutput, SimCseModel
 from sentcse.trainers.data import TwoViewCollator
-from sentcse.trainers.objectives import InfoNCE
+from sentcse.trainers.guards import NonFiniteLossError
 from sentcse.trainers.methods import get_method
 from sentcse.trainers.methods.recse import ReshapedPositive
 from sentcse.trainers.methods.sarcse import (
-    TOKEN_COUNTS_FILE, SelfAdaptiveReconstruction, count_tokens, load_token_counts, token_counts_text, token_weights,
+    TOKEN_COUNTS_FILE,
+    SelfAdaptiveReconstruction,
+    count_tokens,
+    load_token_counts,
+    token_counts_text,
+    token_weights,
 )
-from sentcse.trainers.guards import NonFiniteLossError
-from sentcse.modeling import SarcseModelOutput
+from sentcse.trainers.objectives import InfoNCE
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"

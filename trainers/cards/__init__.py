@@ -42,7 +42,6 @@ from .curve import plot_training_curve
 from .environment import collect_environment, git_commit, package_version, save_training_info
 from .export import MIN_SENTENCE_TRANSFORMERS, ST_FILES, export_sentence_transformers
 from .files import CARD_FILE, CURVE_FILE, STS_RESULTS_FILE, TRAINING_INFO_FILE
-from .results import eval_results, merge_sts_results, normalize_results
 from .hub import (
     HUB_IGNORE_PATTERNS,
     HubAccessError,
@@ -52,6 +51,7 @@ from .hub import (
     hub_upload_files,
     upload_folder_to_hub,
 )
+from .results import eval_results, merge_sts_results, normalize_results
 from .upload import finish_output_folder, write_hub_outputs
 
 __all__ = [

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, List, Optional, Union
+from typing import Any
 
 from ... import model_cards
 from ...modeling.configuration_simcse import CONFIG_ERRORS, declared_fields
@@ -43,7 +43,7 @@ _POOLER_EMBEDDINGS = {
 
 
 # ------------------------------------------------------------------------------------------------ templates
-def template_loader(templates: Union[str, Path, None] = None):
+def template_loader(templates: str | Path | None = None):
     """The Jinja2 loader of the card templates: ``templates`` first, then ``$SENTCSE_MODEL_CARDS``, then the
     package data (any install: a folder or a zip). An override folder may hold only the templates it changes."""
     import jinja2
@@ -52,7 +52,7 @@ def template_loader(templates: Union[str, Path, None] = None):
     return jinja2.ChoiceLoader([jinja2.FileSystemLoader(folders), jinja2.PackageLoader(model_cards.__name__, "")])
 
 
-def _jinja_environment(templates: Union[str, Path, None] = None):
+def _jinja_environment(templates: str | Path | None = None):
     import jinja2
 
     return jinja2.Environment(loader=template_loader(templates), undefined=jinja2.StrictUndefined, trim_blocks=True,
@@ -71,7 +71,7 @@ def template_name(config) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ objective
-def objective_info(config) -> Dict[str, Any]:
+def objective_info(config) -> dict[str, Any]:
     """The template's ``objective``: name, title, formula, variant, hyperparameters, description, citation and
     is_gradient_paradigm / described, from the objective ``config`` builds (its ``title``, ``card_description()``,
     ``citation`` and ``get_config_dict()``)."""
@@ -92,7 +92,7 @@ def objective_info(config) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ options table
-def hidden_fields(config, method: Method) -> FrozenSet[str]:
+def hidden_fields(config, method: Method) -> frozenset[str]:
     """The declared fields the options table leaves out for ``config``: those that do not apply, plus the method's
     own rule (``Method.card_hidden_fields``)."""
     fields = declared_fields(type(config))
@@ -131,7 +131,7 @@ def _derived_default(config, name: str) -> Any:
         return None
 
 
-def decision_rows(config, method: Optional[Method] = None) -> List[Dict[str, Any]]:
+def decision_rows(config, method: Method | None = None) -> list[dict[str, Any]]:
     """The options table: one row (option, value, default, changed, kind, description) per declared config field
     that applies to ``config``; the method's own fields first, then the common ones, then the objective's."""
     method = method or _method(config)
@@ -162,7 +162,7 @@ def decision_rows(config, method: Optional[Method] = None) -> List[Dict[str, Any
     return rows
 
 
-def inference_embedding(config, method: Optional[Method] = None) -> str:
+def inference_embedding(config, method: Method | None = None) -> str:
     """Which vector ``encode`` returns, in words: the method's text, else the pooler's."""
     text = (method or _method(config)).inference_embedding(config)
     if text:
@@ -176,12 +176,12 @@ def inference_embedding(config, method: Optional[Method] = None) -> str:
 
 # ------------------------------------------------------------------------------------------------ the card
 def build_model_card(
-    folder: Union[str, Path],
+    folder: str | Path,
     results=None,
-    repo_id: Optional[str] = None,
-    model_name: Optional[str] = None,
-    license: Optional[str] = None,
-    templates: Union[str, Path, None] = None,
+    repo_id: str | None = None,
+    model_name: str | None = None,
+    license: str | None = None,
+    templates: str | Path | None = None,
 ):
     """The ``huggingface_hub.ModelCard`` of the checkpoint in ``folder`` (see the package docstring).
 
@@ -275,7 +275,7 @@ def _folder_hint(folder: Path) -> str:
         return f"path/to/{folder.name}"
 
 
-def write_model_card(folder: Union[str, Path], results=None, **kwargs) -> Path:
+def write_model_card(folder: str | Path, results=None, **kwargs) -> Path:
     """Render ``folder/README.md`` (``build_model_card``); redraws ``training_curve.png`` from trainer_state.json
     when it is missing. Returns the README path."""
     folder = Path(folder)

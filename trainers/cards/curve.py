@@ -1,14 +1,15 @@
 """The training-curve plot of an output folder (``training_curve.png``)."""
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 from .files import DEV_METRIC_KEY
 
 
 def _series(log_history: Sequence[Mapping[str, Any]]):
-    losses: Dict[str, List[Tuple[int, float]]] = {}
-    dev: List[Tuple[int, float]] = []
+    losses: dict[str, list[tuple[int, float]]] = {}
+    dev: list[tuple[int, float]] = []
     for entry in log_history:
         step = entry.get("step")
         if step is None:
@@ -23,8 +24,8 @@ def _series(log_history: Sequence[Mapping[str, Any]]):
     return losses, dev
 
 
-def plot_training_curve(log_history: Sequence[Mapping[str, Any]], path: Union[str, Path],
-                        title: Optional[str] = None) -> Optional[Path]:
+def plot_training_curve(log_history: Sequence[Mapping[str, Any]], path: str | Path,
+                        title: str | None = None) -> Path | None:
     """PNG of the loss terms (``loss`` and every ``loss/...``) and of ``eval_stsb_spearman`` against the step.
 
     ``log_history`` is ``trainer.state.log_history`` (or trainer_state.json's). Returns the path, or None when the

@@ -6,9 +6,10 @@
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any
 
 from .files import TRAINING_INFO_FILE, write_json
 
@@ -17,7 +18,7 @@ RECORDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets
                      "sentence-transformers")
 
 
-def package_version(name: str) -> Optional[str]:
+def package_version(name: str) -> str | None:
     """The installed version of the distribution ``name``, or None when it is not installed."""
     try:
         return version(name)
@@ -25,14 +26,14 @@ def package_version(name: str) -> Optional[str]:
         return None
 
 
-def _git(directory: Path, *args: str) -> Optional[subprocess.CompletedProcess]:
+def _git(directory: Path, *args: str) -> subprocess.CompletedProcess | None:
     try:
         return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):  # no git, or it hangs
         return None
 
 
-def git_commit(directory: Union[str, Path] = PACKAGE_DIR) -> Optional[str]:
+def git_commit(directory: str | Path = PACKAGE_DIR) -> str | None:
     """The short commit of the git work tree holding ``directory`` (default: this package's source), with
     " (with local changes)" when tracked files differ from it; None when ``directory`` is not in a work tree.
 
@@ -61,11 +62,11 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def collect_environment(world_size: int = 1) -> Dict[str, Any]:
+def collect_environment(world_size: int = 1) -> dict[str, Any]:
     """Library versions and hardware of this process (for the card's Environment section)."""
     import torch
 
-    env: Dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
     for package in RECORDED_PACKAGES:
         installed = package_version(package)
         if installed:
@@ -84,7 +85,7 @@ def collect_environment(world_size: int = 1) -> Dict[str, Any]:
     return env
 
 
-def _sanitized_args(training_args) -> Dict[str, Any]:
+def _sanitized_args(training_args) -> dict[str, Any]:
     if training_args is None:
         return {}
     if hasattr(training_args, "to_sanitized_dict"):
@@ -97,11 +98,11 @@ def _sanitized_args(training_args) -> Dict[str, Any]:
 
 
 def save_training_info(
-    folder: Union[str, Path],
+    folder: str | Path,
     training_args=None,
-    run: Optional[Mapping[str, Any]] = None,
-    final_eval: Optional[Mapping[str, float]] = None,
-    environment: Optional[Mapping[str, Any]] = None,
+    run: Mapping[str, Any] | None = None,
+    final_eval: Mapping[str, float] | None = None,
+    environment: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``training_info.json``: the training arguments (no tokens), the run description (method, backbone,
     corpus, ...), the final evaluation metrics and the environment, so the card can be rebuilt later."""

@@ -15,7 +15,6 @@ One folder serves both loaders:
 """
 
 from pathlib import Path
-from typing import Optional, Union
 
 from .environment import package_version
 from .files import write_json
@@ -26,8 +25,8 @@ MIN_SENTENCE_TRANSFORMERS = "6.0"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
 
-def export_sentence_transformers(model, folder: Union[str, Path], tokenizer=None,
-                                 save_model: Optional[bool] = None) -> Path:
+def export_sentence_transformers(model, folder: str | Path, tokenizer=None,
+                                 save_model: bool | None = None) -> Path:
     """Make ``folder`` loadable with ``SentenceTransformer(folder, trust_remote_code=True)``.
 
     Args:

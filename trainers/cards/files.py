@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..sts.tasks import DEV_METRIC
 
@@ -17,7 +17,7 @@ RUN_FILE = "sentcse_run.json"
 DEV_METRIC_KEY = f"eval_{DEV_METRIC}"
 
 
-def read_json(path: Path) -> Optional[Any]:
+def read_json(path: Path) -> Any | None:
     """The parsed file, or None when it is missing or not JSON."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))

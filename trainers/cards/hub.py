@@ -10,8 +10,8 @@ the error and the retry command (``hub_upload_command``: huggingface_hub's own `
 import logging
 import os
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
 
 from ..errors import error_line
 from .files import RUN_FILE
@@ -36,8 +36,8 @@ class HubUploadError(RuntimeError):
     """The upload of a finished folder failed; the folder is complete and the message holds the retry command."""
 
 
-def hub_upload_files(folder: Union[str, Path], ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
-                     allow_patterns: Optional[Sequence[str]] = None) -> List[str]:
+def hub_upload_files(folder: str | Path, ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
+                     allow_patterns: Sequence[str] | None = None) -> list[str]:
     """The relative paths ``upload_folder_to_hub`` sends (the folder's files matching ``allow_patterns``, default
     all, minus ``ignore_patterns``), sorted. A symbolic link is no file of the folder's."""
     from huggingface_hub.utils import filter_repo_objects
@@ -48,10 +48,10 @@ def hub_upload_files(folder: Union[str, Path], ignore_patterns: Sequence[str] = 
     return sorted(filter_repo_objects(paths, allow_patterns=allow, ignore_patterns=list(ignore_patterns)))
 
 
-def hub_upload_command(folder: Union[str, Path], repo_id: str, revision: Optional[str] = None,
-                       private: Optional[bool] = None, commit_message: Optional[str] = COMMIT_MESSAGE,
+def hub_upload_command(folder: str | Path, repo_id: str, revision: str | None = None,
+                       private: bool | None = None, commit_message: str | None = COMMIT_MESSAGE,
                        ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
-                       include: Optional[Sequence[str]] = None) -> str:
+                       include: Sequence[str] | None = None) -> str:
     """The shell command that uploads ``folder`` as ``finish_output_folder`` does: huggingface_hub's ``hf upload``
     (it creates the repo and the branch when missing) with the same excludes, and ``include`` (the files that are
     the run's) when given."""
@@ -69,7 +69,7 @@ def hub_upload_command(folder: Union[str, Path], repo_id: str, revision: Optiona
     return shlex.join(parts)
 
 
-def offline_mode() -> Optional[str]:
+def offline_mode() -> str | None:
     """The variable that turns huggingface_hub's offline mode on (None when it is off)."""
     from huggingface_hub import constants
 
@@ -80,13 +80,13 @@ def offline_mode() -> Optional[str]:
     return "HF_HUB_OFFLINE" if constants.is_offline_mode() else None
 
 
-def _status(error: BaseException) -> Optional[int]:
+def _status(error: BaseException) -> int | None:
     response = getattr(error, "response", None)
     return getattr(response, "status_code", None)
 
 
-def check_hub_access(repo_id: Optional[str], output_dir: Union[str, Path], token: Optional[str] = None,
-                     private: Optional[bool] = None, endpoint: Optional[str] = None) -> str:
+def check_hub_access(repo_id: str | None, output_dir: str | Path, token: str | None = None,
+                     private: bool | None = None, endpoint: str | None = None) -> str:
     """Check, before training, that the finished ``output_dir`` can be pushed to ``repo_id`` (default: the output
     folder's name under the token's account), creating the repository (``exist_ok``). In order: offline mode is
     off, a token is found (``token``, ``HF_TOKEN`` or the stored login), the endpoint answers, the token is valid,
@@ -146,13 +146,13 @@ def check_hub_access(repo_id: Optional[str], output_dir: Union[str, Path], token
 
 
 def upload_folder_to_hub(
-    folder: Union[str, Path],
+    folder: str | Path,
     repo_id: str,
-    token: Optional[str] = None,
-    revision: Optional[str] = None,
+    token: str | None = None,
+    revision: str | None = None,
     commit_message: str = "Upload sentcse model",
     ignore_patterns: Sequence[str] = HUB_IGNORE_PATTERNS,
-    allow_patterns: Optional[Sequence[str]] = None,
+    allow_patterns: Sequence[str] | None = None,
 ):
     """Upload ``folder`` as it is to the repository ``repo_id`` (``check_hub_access`` creates it): the files
     matching ``allow_patterns`` (default all) minus ``ignore_patterns`` (``hub_upload_files`` lists what goes).
@@ -178,8 +178,8 @@ def upload_folder_to_hub(
     )
 
 
-def push_folder(folder: Union[str, Path], repo_id: str, token: Optional[str] = None, private: Optional[bool] = None,
-                revision: Optional[str] = None, allow_patterns: Optional[Sequence[str]] = None):
+def push_folder(folder: str | Path, repo_id: str, token: str | None = None, private: bool | None = None,
+                revision: str | None = None, allow_patterns: Sequence[str] | None = None):
     """``upload_folder_to_hub`` of a finished folder (only the files matching ``allow_patterns`` when given); any
     failure becomes ``HubUploadError`` with the retry command. Returns the ``CommitInfo``."""
     try:
@@ -190,8 +190,8 @@ def push_folder(folder: Union[str, Path], repo_id: str, token: Optional[str] = N
                            allow_patterns=allow_patterns) from error
 
 
-def upload_error(folder: Union[str, Path], repo_id: str, error: BaseException, revision: Optional[str] = None,
-                 private: Optional[bool] = None, allow_patterns: Optional[Sequence[str]] = None) -> HubUploadError:
+def upload_error(folder: str | Path, repo_id: str, error: BaseException, revision: str | None = None,
+                 private: bool | None = None, allow_patterns: Sequence[str] | None = None) -> HubUploadError:
     """The ``HubUploadError`` of a failed upload of ``folder``: the folder, the error, the retry command (which
     names the files to send when ``allow_patterns`` limits them)."""
     include = None if allow_patterns is None else hub_upload_files(folder, allow_patterns=allow_patterns)

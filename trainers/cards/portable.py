@@ -9,8 +9,9 @@ folder relative to it and any other local path by its name. Hub names and URLs s
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any
 
 from ..methods import checkpoint_file_names
 from .files import write_json
@@ -40,7 +41,7 @@ def is_local_path(text: Any) -> bool:
         return False
 
 
-def portable_path(text: str, folder: Union[str, Path]) -> str:
+def portable_path(text: str, folder: str | Path) -> str:
     """``text`` relative to ``folder`` when inside it ("." for the folder itself), else its name."""
     path = Path(text).expanduser()
     folder = Path(folder)
@@ -52,7 +53,7 @@ def portable_path(text: str, folder: Union[str, Path]) -> str:
     return path.name
 
 
-def portable_value(value: Any, folder: Union[str, Path]) -> Any:
+def portable_value(value: Any, folder: str | Path) -> Any:
     """A JSON value with every absolute local path made portable (``portable_path``); keys are kept."""
     if isinstance(value, dict):
         return {key: portable_value(item, folder) for key, item in value.items()}
@@ -61,10 +62,10 @@ def portable_value(value: Any, folder: Union[str, Path]) -> Any:
     return portable_path(value, folder) if is_local_path(value) else value
 
 
-def portable_run(run: Mapping[str, Any]) -> Dict[str, Any]:
+def portable_run(run: Mapping[str, Any]) -> dict[str, Any]:
     """The run description with a local backbone / corpus recorded by name, listed under ``local_inputs``."""
     run = dict(run)
-    local: List[str] = list(run.get(LOCAL_INPUTS_KEY) or ())
+    local: list[str] = list(run.get(LOCAL_INPUTS_KEY) or ())
     for key in RUN_PATH_KEYS:
         value = run.get(key)
         if isinstance(value, str) and value and key not in local and is_local(value):
@@ -75,7 +76,7 @@ def portable_run(run: Mapping[str, Any]) -> Dict[str, Any]:
     return run
 
 
-def make_portable(folder: Union[str, Path], files: Optional[Iterable[str]] = None) -> List[str]:
+def make_portable(folder: str | Path, files: Iterable[str] | None = None) -> list[str]:
     """Rewrite the JSON files among ``files`` (default: those ``hub_upload_files`` lists) that hold an absolute
     local path (``portable_value``); a file without one is left byte for byte. Returns the rewritten paths."""
     folder = Path(folder)
@@ -99,7 +100,7 @@ def make_portable(folder: Union[str, Path], files: Optional[Iterable[str]] = Non
     return rewritten
 
 
-def publish_permissions(folder: Union[str, Path], files: Optional[Iterable[str]] = None) -> None:
+def publish_permissions(folder: str | Path, files: Iterable[str] | None = None) -> None:
     """Make ``files`` (default: those ``hub_upload_files`` lists) 0644: safetensors writes the weights 0600."""
     folder = Path(folder)
     for name in files if files is not None else hub_upload_files(folder):

@@ -1,7 +1,8 @@
 """STS results of an output folder: ``sts_results.json``, the card's results tables and its model-index."""
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any
 
 from ..sts import TABLE_COLUMNS, TEST_TASKS, StsResults, canonical_task, format_table, seven_task_average
 from .files import DEV_METRIC_KEY, STS_RESULTS_FILE, read_json, write_json
@@ -29,14 +30,14 @@ def _task_name(name: str) -> str:
         return canonical_task(name.replace(" ", "-"))
 
 
-def normalize_results(results) -> Dict[str, Dict[str, Any]]:
+def normalize_results(results) -> dict[str, dict[str, Any]]:
     """``{task: {"spearman", "n_pairs", "source"}}`` from ``StsResults``, its ``to_dict()`` (or JSON) or a plain
     ``{task: spearman}`` mapping (task names as ``trainers.sts.canonical_task`` accepts them)."""
     if results is None:
         return {}
     if isinstance(results, StsResults):
         results = results.to_dict()
-    out: Dict[str, Dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
     tasks = results["tasks"] if isinstance(results, Mapping) and "tasks" in results else results
     for name, value in dict(tasks).items():
         task = _task_name(name)
@@ -50,7 +51,7 @@ def normalize_results(results) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def merge_sts_results(folder: Union[str, Path], results) -> Path:
+def merge_sts_results(folder: str | Path, results) -> Path:
     """Merge ``results`` into ``folder/sts_results.json`` (new tasks replace old ones, others are kept; each task
     keeps its own data source) and recompute the 7-task average. Returns the file."""
     path = Path(folder) / STS_RESULTS_FILE
@@ -71,10 +72,10 @@ def merge_sts_results(folder: Union[str, Path], results) -> Path:
     return write_json(path, merged)
 
 
-def card_scores(folder: Path, info: Mapping[str, Any], results=None) -> Dict[str, Dict[str, Any]]:
+def card_scores(folder: Path, info: Mapping[str, Any], results=None) -> dict[str, dict[str, Any]]:
     """The scores a card shows: the final STS-B dev score of ``training_info.json`` (``info``), then ``results``
     (default: ``folder/sts_results.json``), which win where both have a task."""
-    scores: Dict[str, Dict[str, Any]] = {}
+    scores: dict[str, dict[str, Any]] = {}
     final_dev = (info.get("final_eval") or {}).get(DEV_METRIC_KEY)
     if final_dev is not None and not (info.get("run") or {}).get("dev_file"):  # else the user's own pairs
         scores["STSBenchmark-dev"] = {"spearman": final_dev, "n_pairs": None, "source": None}
@@ -82,13 +83,13 @@ def card_scores(folder: Path, info: Mapping[str, Any], results=None) -> Dict[str
     return scores
 
 
-def _source_label(source: Optional[str]) -> str:
+def _source_label(source: str | None) -> str:
     if not source:
         return "-"
     return source if source.startswith("hub:") else "SentEval files"
 
 
-def headline(scores: Mapping[str, Mapping[str, Any]], raw_dev: Optional[Mapping[str, float]] = None) -> str:
+def headline(scores: Mapping[str, Mapping[str, Any]], raw_dev: Mapping[str, float] | None = None) -> str:
     """"**STS average (7 tasks): ...** · STS-B test: ... · STS-B dev: ... (untrained backbone: ...) (Spearman
     x100)", or "" without scores; ``raw_dev``: the untrained backbone's STS-B dev per pooling."""
     parts = []
@@ -104,7 +105,7 @@ def headline(scores: Mapping[str, Mapping[str, Any]], raw_dev: Optional[Mapping[
     return " · ".join(parts) + " (Spearman x100)" if parts else ""
 
 
-def result_rows(scores: Mapping[str, Mapping[str, Any]]) -> List[Dict[str, Any]]:
+def result_rows(scores: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per scored task, in the papers' order: task, column, split, n_pairs, spearman, source."""
     rows = []
     for task, (_, _, display, split) in INDEX_DATASETS.items():

@@ -4,14 +4,15 @@ Everything here reads ``training_info.json`` (``info``) and ``trainer_state.json
 """
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
 from ...modeling.inputs import looks_local
 from .environment import collect_environment
 from .files import DEV_METRIC_KEY
 
-Rows = List[Tuple[str, str]]
+Rows = list[tuple[str, str]]
 
 
 def format_value(value: Any) -> str:
@@ -29,7 +30,7 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def is_local(name: Optional[str]) -> bool:
+def is_local(name: str | None) -> bool:
     """Whether a backbone / corpus name is a local path rather than a Hub id."""
     if not name:
         return True
@@ -121,7 +122,7 @@ def recorded_local(run: Mapping[str, Any], key: str) -> bool:
     return key in (run.get("local_inputs") or ()) or is_local(run.get(key))
 
 
-def corpus_info(run: Mapping[str, Any]) -> Dict[str, Any]:
+def corpus_info(run: Mapping[str, Any]) -> dict[str, Any]:
     """The template's ``corpus``: description (Markdown), name, hub."""
     train_file = run.get("train_file")
     n = run.get("n_sentences")
@@ -135,7 +136,7 @@ def corpus_info(run: Mapping[str, Any]) -> Dict[str, Any]:
             "name": train_file}
 
 
-def backbone_info(config, run: Mapping[str, Any]) -> Dict[str, Any]:
+def backbone_info(config, run: Mapping[str, Any]) -> dict[str, Any]:
     """The template's ``backbone``: name, hub, link (Markdown)."""
     name = run.get("backbone")
     if not name:
@@ -146,7 +147,7 @@ def backbone_info(config, run: Mapping[str, Any]) -> Dict[str, Any]:
     return {"name": name, "hub": True, "link": f"[`{name}`](https://huggingface.co/{name})"}
 
 
-def backbone_license(backbone: Optional[str]) -> Optional[str]:
+def backbone_license(backbone: str | None) -> str | None:
     """The ``license:`` of the backbone's README.md front matter, without the network: the README of a local
     backbone folder, else the one in the Hub cache of a Hub backbone (from_pretrained does not fetch it, so usually
     None). None when unknown."""

@@ -7,8 +7,8 @@ raises ``HubUploadError`` with the command that retries it. The network side liv
 """
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 from .card import write_model_card
 from .curve import plot_training_curve
@@ -24,12 +24,12 @@ logger = logging.getLogger(__name__)
 
 def write_hub_outputs(
     trainer,
-    output_dir: Union[str, Path],
-    run: Optional[dict] = None,
-    final_eval: Optional[dict] = None,
-    repo_id: Optional[str] = None,
+    output_dir: str | Path,
+    run: dict | None = None,
+    final_eval: dict | None = None,
+    repo_id: str | None = None,
     results=None,
-    files: Optional[Sequence[str]] = None,
+    files: Sequence[str] | None = None,
 ) -> Path:
     """Finish a training output folder (process zero, after ``save_model``, ``save_state`` and the final
     evaluation), without the network: ``training_info.json`` (the training arguments as JSON), ``training_curve.png``
@@ -62,9 +62,9 @@ def write_hub_outputs(
     return card
 
 
-def finish_output_folder(trainer, run: Optional[dict] = None, final_eval: Optional[dict] = None,
-                         push_to_hub: bool = False, repo_id: Optional[str] = None,
-                         files: Optional[Sequence[str]] = None) -> Path:
+def finish_output_folder(trainer, run: dict | None = None, final_eval: dict | None = None,
+                         push_to_hub: bool = False, repo_id: str | None = None,
+                         files: Sequence[str] | None = None) -> Path:
     """``examples/train.py``'s last step (process zero): ``write_hub_outputs`` into ``trainer.args.output_dir``
     and, with ``push_to_hub``, one upload of the finished folder to ``repo_id`` (the full id ``check_hub_access``
     returned before training; default ``hub_model_id``, else the output folder's name under your namespace),

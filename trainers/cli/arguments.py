@@ -12,19 +12,19 @@ import os
 import re
 import sys
 import typing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import yaml
 from transformers import HfArgumentParser
 
 from ...modeling.configuration_simcse import declared_fields, field_choices, principal_type
+from ..errors import error_line
 from ..methods import METHODS, Method, get_method
 from ..presets import PRESETS, preset_defaults
 from ..serving import EXPORT_FORMATS, PORTABLE_FOLDER
-from ..errors import error_line
 from ..trainer import CseTrainingArguments
-
 
 # Where a launcher wants the exit status of a failed run (scripts/launch.sh: accelerate launch reports every
 # failure of the script as status 1).
@@ -35,7 +35,16 @@ class UsageError(ValueError):
     """A user error in the command line or config file: printed as one line, exit status 2."""
 
 
-def report_errors(program: str, run, argv: Optional[Sequence[str]], errors: Dict[type, int]):
+class RunStopped(RuntimeError):
+    """Training stopped by the machine (the disk filled during a save): one line saying what was kept and how to
+    continue."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: one line saying what was kept and how to continue."""
+
+
+def report_errors(program: str, run, argv: Sequence[str] | None, errors: dict[type, int]):
     """``run()``; an error of one of ``errors``' types is printed as one line and exits with its status, and Ctrl-C
     as one line (what it says, e.g. what was kept) with status 130, unless the traceback is asked for
     (``--traceback`` or ``SENTCSE_TRACEBACK=1``)."""
@@ -59,12 +68,12 @@ def report_errors(program: str, run, argv: Optional[Sequence[str]], errors: Dict
 @dataclasses.dataclass
 class RunArguments:
     method: str = dataclasses.field(default="sarcse", metadata={"help": "the method: " + ", ".join(METHODS)})
-    backbone: Optional[str] = dataclasses.field(default=None, metadata={"help": "encoder folder or Hub name"})
-    preset: Optional[str] = dataclasses.field(default=None, metadata={"help": "paper settings (defaults a flag "
+    backbone: str | None = dataclasses.field(default=None, metadata={"help": "encoder folder or Hub name"})
+    preset: str | None = dataclasses.field(default=None, metadata={"help": "paper settings (defaults a flag "
                                               f"overrides): {', '.join(PRESETS)}"})
     overwrite_output_dir: bool = dataclasses.field(default=False, metadata={
         "help": "replace what --output_dir holds (another run's model and checkpoints are deleted first)"})
-    export: Optional[str] = dataclasses.field(default=None, metadata={
+    export: str | None = dataclasses.field(default=None, metadata={
         "choices": list(EXPORT_FORMATS), "help": f"portable: after training, also write OUTPUT_DIR/{PORTABLE_FOLDER}, "
         "the model in its backbone's own architecture with sentence-transformers modules (loads without sentcse or "
         "trust_remote_code; as sentcse-export)"})
@@ -74,20 +83,20 @@ class RunArguments:
 
 @dataclasses.dataclass
 class DataArguments:
-    train_file: Optional[str] = dataclasses.field(default=None, metadata={
+    train_file: str | None = dataclasses.field(default=None, metadata={
         "help": ".txt/.gz file(s) (comma-separated, or a glob such as 'corpus/*.txt.gz') or a Hub dataset"})
-    max_train_samples: Optional[int] = dataclasses.field(default=None, metadata={"help": "use the first N sentences"})
+    max_train_samples: int | None = dataclasses.field(default=None, metadata={"help": "use the first N sentences"})
     text_column: str = dataclasses.field(default="text", metadata={"help": "a Hub dataset's column of sentences"})
     streaming: bool = dataclasses.field(default=False, metadata={
         "help": "read the corpus as training goes instead of converting it to the datasets cache (needs --max_steps)"})
     shuffle_buffer_size: int = dataclasses.field(default=10_000, metadata={
         "help": "--streaming: sentences held in the shuffle buffer"})
-    dev_dir: Optional[str] = dataclasses.field(
+    dev_dir: str | None = dataclasses.field(
         default=None, metadata={"help": "folder with sts-dev.csv for model selection (default: --sts_dir)"})
-    dev_file: Optional[str] = dataclasses.field(default=None, metadata={
+    dev_file: str | None = dataclasses.field(default=None, metadata={
         "help": "your own scored pairs for model selection instead of STS-B dev: a .tsv/.csv/.jsonl file or a Hub "
         "dataset (validation split) with columns sentence1, sentence2, score (0-1 or 0-5)"})
-    sts_dir: Optional[str] = dataclasses.field(default=None, metadata={"help": "SentEval folder: print the 7-task "
+    sts_dir: str | None = dataclasses.field(default=None, metadata={"help": "SentEval folder: print the 7-task "
                                                "table at the end"})
     skip_raw_eval: bool = dataclasses.field(default=False, metadata={"help": "do not score the raw backbone first"})
 
@@ -98,12 +107,12 @@ def _flag_type(annotation) -> Any:
     YAML / JSON string."""
     base = principal_type(annotation)
     if typing.get_origin(base) is typing.Literal:
-        return Optional[type(typing.get_args(base)[0])]
+        return type(typing.get_args(base)[0]) | None
     if typing.get_origin(base) is dict or base is dict:
-        return Optional[str]
+        return str | None
     if typing.get_origin(base) is list or base is list:
-        return List[(typing.get_args(base) or (str,))[0]]
-    return Optional[base]
+        return list[(typing.get_args(base) or (str,))[0]]
+    return base | None
 
 
 def method_arguments(spec: Method) -> type:
@@ -120,7 +129,7 @@ def method_arguments(spec: Method) -> type:
     return arguments
 
 
-def parse_objective_kwargs(value: Any) -> Dict[str, Any]:
+def parse_objective_kwargs(value: Any) -> dict[str, Any]:
     if value is None or isinstance(value, dict):
         return dict(value or {})
     try:
@@ -133,7 +142,7 @@ def parse_objective_kwargs(value: Any) -> Dict[str, Any]:
     return parsed
 
 
-def config_kwargs(spec: Method, method_args) -> Dict[str, Any]:
+def config_kwargs(spec: Method, method_args) -> dict[str, Any]:
     """The config fields given on the command line (None keeps the config's default)."""
     values = {name: getattr(method_args, name) for name in declared_fields(spec.config_class)}
     values = {name: value for name, value in values.items() if value is not None}
@@ -142,7 +151,7 @@ def config_kwargs(spec: Method, method_args) -> Dict[str, Any]:
     return values
 
 
-def _read_config_file(path: str) -> Dict[str, Any]:
+def _read_config_file(path: str) -> dict[str, Any]:
     try:
         values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -154,10 +163,10 @@ def _read_config_file(path: str) -> Dict[str, Any]:
     return values
 
 
-def _file_argv(path: str, values: Dict[str, Any], list_fields: set) -> List[str]:
+def _file_argv(path: str, values: dict[str, Any], list_fields: set) -> list[str]:
     """A config file's values as flags, so that they are typed and checked as the command line's are (YAML reads
     ``3e-5`` as a string, and a mapping value would bypass argparse's types)."""
-    argv: List[str] = []
+    argv: list[str] = []
     for key, value in values.items():
         if value is None:
             continue
@@ -180,7 +189,7 @@ def _list_fields(types) -> set:
             if list in (typing.get_origin(hint), *map(typing.get_origin, typing.get_args(hint)))}
 
 
-def _flag_name(argument: str) -> Optional[str]:
+def _flag_name(argument: str) -> str | None:
     """``--max-steps=4`` -> ``max_steps``; None for what is no flag."""
     return argument[2:].split("=")[0].replace("-", "_") if argument.startswith("--") else None
 
@@ -189,7 +198,7 @@ def _raise_usage(message: str):
     raise UsageError(message)
 
 
-def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> Tuple[Any, ...]:
+def parse_args(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None) -> tuple[Any, ...]:
     """``(run_args, method_args, data_args, training_args, spec)`` from the command line: flags, or a YAML/JSON
     file first and then flags, which win over the file's values (``run.yaml --seed 43``).
 
@@ -228,7 +237,7 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
         merged.update(preset)
     file_argv = [] if file_values is None else _file_argv(argv[0], file_values, _list_fields(types))
 
-    def source(message: str, flag: Optional[str] = None) -> str:
+    def source(message: str, flag: str | None = None) -> str:
         """The config file's name before an error of one of its values (``flag``, else the first the message
         names)."""
         if file_values is None:
@@ -256,7 +265,7 @@ def parse_args(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str
 PRESET_OBJECTIVE_FIELDS = frozenset({"objective", "objective_variant", "objective_kwargs", "temperature"})
 
 
-def _merge_preset_objective_kwargs(method_args, preset: Dict[str, Any]) -> None:
+def _merge_preset_objective_kwargs(method_args, preset: dict[str, Any]) -> None:
     """``--objective_kwargs`` on a preset changes the preset's hyperparameters one by one (for its objective)."""
     ours = method_args.objective_kwargs
     if not preset or ours is preset.get("objective_kwargs") or method_args.objective != preset.get("objective"):

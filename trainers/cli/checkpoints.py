@@ -7,7 +7,6 @@ import math
 import re
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional
 
 from ..cards.files import RUN_FILE, TRAINER_STATE_FILE
 from ..errors import error_line
@@ -18,7 +17,7 @@ logger = logging.getLogger("sentcse.train")
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
-def read_fingerprint(folder: Path) -> Optional[str]:
+def read_fingerprint(folder: Path) -> str | None:
     path = folder / RUN_FILE
     try:
         return None if path.is_symlink() else json.loads(path.read_text()).get("fingerprint")
@@ -26,7 +25,7 @@ def read_fingerprint(folder: Path) -> Optional[str]:
         return None
 
 
-def checkpoints(folder: Path) -> Dict[int, Path]:
+def checkpoints(folder: Path) -> dict[int, Path]:
     """The checkpoint-N folders in ``folder`` by step (a link of that name is no checkpoint a run wrote)."""
     found = {}
     if folder.is_dir():
@@ -78,7 +77,7 @@ def refuse_a_wrapped_stream(checkpoint: Path) -> None:
                          "pass instead: start the run again, or train without --streaming (exact resume)")
 
 
-def weights_problem(folder: Path) -> Optional[str]:
+def weights_problem(folder: Path) -> str | None:
     """What is wrong with the weights saved in ``folder``, naming the file (None: nothing found): a safetensors
     file whose header or tensor extents do not fit it, a PyTorch archive without its end (a save or copy cut
     short)."""

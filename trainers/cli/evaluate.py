@@ -17,8 +17,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence
 
 import torch
 from transformers import HfArgumentParser
@@ -37,30 +37,30 @@ from .checkpoints import weights_problem
 class EvaluateArguments:
     model: str = dataclasses.field(metadata={"help": "sentcse checkpoint, sentence-transformers folder or Hugging "
                                              "Face encoder (folder or cached name)"})
-    tasks: Optional[List[str]] = dataclasses.field(default=None, metadata={
+    tasks: list[str] | None = dataclasses.field(default=None, metadata={
         "help": "tasks to score (default: the seven test tasks and STS-B dev that the data folder has); also "
         "STSBenchmark-train, SICKRelatedness-dev/-train; aliases STS-B, SICK-R, stsb-dev"})
-    pooler: Optional[str] = dataclasses.field(default=None, metadata={
+    pooler: str | None = dataclasses.field(default=None, metadata={
         "choices": list(POOLERS), "help": "pooler (default: the checkpoint's own; the sentence-transformers pooling "
         "config; else avg); for an untrained encoder, cls means the raw [CLS] state"})
-    sts_dir: Optional[str] = dataclasses.field(default=None, metadata={
+    sts_dir: str | None = dataclasses.field(default=None, metadata={
         "help": "SentEval data folder (default: $SENTCSE_STS_DIR, else $SENTCSE_SHARED/data/senteval); a folder with "
         "just sts-dev.csv/sts-test.csv (examples/data/stsb) serves the STS-B tasks"})
-    dev_file: Optional[str] = dataclasses.field(default=None, metadata={
+    dev_file: str | None = dataclasses.field(default=None, metadata={
         "help": "score your own pairs instead of the STS tasks: a .tsv/.csv/.jsonl file or a Hub dataset (validation "
         "split) with columns sentence1, sentence2, score"})
     source: str = dataclasses.field(default="senteval", metadata={
         "choices": ["senteval", "hub"], "help": "hub: the mteb/*-sts datasets from the Hugging Face Hub (network)"})
     batch_size: int = 64
-    device: Optional[str] = dataclasses.field(default=None, metadata={"help": "e.g. cuda, cpu"})
-    dtype: Optional[str] = dataclasses.field(default=None, metadata={
+    device: str | None = dataclasses.field(default=None, metadata={"help": "e.g. cuda, cpu"})
+    dtype: str | None = dataclasses.field(default=None, metadata={
         "choices": ["bf16", "bfloat16", "fp16", "float16", "fp32", "float32"], "help": "compute precision of the "
         "encoder's forward (its weights cast for the run, the model left as loaded; embeddings are float32); "
         "default: as the weights are"})
     backend: str = dataclasses.field(default="sentcse", metadata={
         "choices": ["sentcse", "sentence-transformers"], "help": "sentence-transformers: load MODEL with "
         "SentenceTransformer instead (for comparison)"})
-    output: Optional[str] = dataclasses.field(default=None, metadata={"help": "write the results as JSON here"})
+    output: str | None = dataclasses.field(default=None, metadata={"help": "write the results as JSON here"})
     traceback: bool = dataclasses.field(default=False, metadata={
         "help": "show the full traceback of a user error (also: SENTCSE_TRACEBACK=1)"})
     trust_remote_code: bool = dataclasses.field(default=False, metadata={
@@ -69,7 +69,7 @@ class EvaluateArguments:
     write_card: bool = dataclasses.field(default=False, metadata={
         "help": "MODEL is a local sentcse checkpoint folder: merge these scores into its sts_results.json and "
         "rewrite its README.md model card"})
-    hub_model_id: Optional[str] = dataclasses.field(default=None, metadata={
+    hub_model_id: str | None = dataclasses.field(default=None, metadata={
         "help": "with --write_card: the Hub id the card's usage snippets and model-index name"})
 
 
@@ -114,7 +114,7 @@ def _load_model(args):
         raise UsageError(f"cannot load {args.model!r}: {error_line(error)}") from error
 
 
-def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
+def run(argv: Sequence[str] | None = None, defaults: dict | None = None):
     """``defaults``: argument defaults (examples/evaluate.py passes the bundled STS-B folder as ``sts_dir``, used
     when neither --sts_dir nor the environment names one)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -173,7 +173,7 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
     return results
 
 
-def main(argv: Optional[Sequence[str]] = None, defaults: Optional[dict] = None):
+def main(argv: Sequence[str] | None = None, defaults: dict | None = None):
     """Console entry point: a user error prints one line and exits with status 2 (``--traceback`` or
     ``SENTCSE_TRACEBACK=1`` for the traceback)."""
     return report_errors("sentcse-evaluate", lambda: run(argv, defaults), argv, {UsageError: 2})

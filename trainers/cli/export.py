@@ -10,7 +10,7 @@ refused in one line, as is bad input (exit status 2).
 
 import dataclasses
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from transformers import HfArgumentParser
 
@@ -32,7 +32,7 @@ class ExportArguments:
         "help": "show the full traceback of a user error (also: SENTCSE_TRACEBACK=1)"})
 
 
-def run(argv: Optional[Sequence[str]] = None):
+def run(argv: Sequence[str] | None = None):
     """Parse ``argv`` and write the folder; returns its path. Raises ``UsageError`` for bad input."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):
@@ -49,7 +49,7 @@ def run(argv: Optional[Sequence[str]] = None):
     return out
 
 
-def main(argv: Optional[Sequence[str]] = None):
+def main(argv: Sequence[str] | None = None):
     """Console entry point: a user error prints one line and exits with status 2."""
     return report_errors("sentcse-export", lambda: run(argv), argv, {UsageError: 2})
 

@@ -21,8 +21,9 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any
 
 from ..cards.export import ST_FILES
 from ..cards.files import CARD_FILE, CURVE_FILE, RUN_FILE, STS_RESULTS_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE
@@ -30,7 +31,12 @@ from ..errors import error_line
 from ..methods import checkpoint_file_names
 from .arguments import UsageError
 from .checkpoints import (
-    CHECKPOINT, check_checkpoint, checkpoints, read_fingerprint, refuse_a_wrapped_stream, resume_point,
+    CHECKPOINT,
+    check_checkpoint,
+    checkpoints,
+    read_fingerprint,
+    refuse_a_wrapped_stream,
+    resume_point,
 )
 
 logger = logging.getLogger("sentcse.train")
@@ -77,16 +83,7 @@ RUN_OUTPUTS = (*MODEL_FILES, "model-*-of-*.safetensors", "model.safetensors.inde
 TENSORBOARD_FOLDER = "runs"  # the Trainer's TensorBoard logs, under the output folder
 
 
-class RunStopped(RuntimeError):
-    """Training stopped by the machine (the disk filled during a save): one line saying what was kept and how to
-    continue."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during training: one line saying what was kept and how to continue."""
-
-
-def run_description(spec_name: str, backbone: str, data_args, config, training_args) -> Dict[str, Any]:
+def run_description(spec_name: str, backbone: str, data_args, config, training_args) -> dict[str, Any]:
     """The run's identity: method, backbone, corpus, every config field (as resolved, so a flag spelled at its
     default makes no other run) and the training fields that shape it."""
     from ...modeling.configuration_simcse import declared_fields
@@ -143,12 +140,12 @@ def decided_by_main(training_args, decide: Callable[[], Any]) -> Any:
     return value
 
 
-def fingerprint(description: Dict[str, Any]) -> str:
+def fingerprint(description: dict[str, Any]) -> str:
     text = json.dumps(description, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def accepted_fingerprints(description: Dict[str, Any]) -> set:
+def accepted_fingerprints(description: dict[str, Any]) -> set:
     """This run's fingerprint, and those earlier sentcse versions gave the same run (fewer training fields, or
     those of ``EARLIER_TRAINING_FIELDS`` as well)."""
     training = description["training"]
@@ -157,13 +154,13 @@ def accepted_fingerprints(description: Dict[str, Any]) -> set:
     return {fingerprint({**description, "training": fields}) for fields in variants}
 
 
-def run_file_text(description: Dict[str, Any], files: Iterable[str] = ()) -> str:
+def run_file_text(description: dict[str, Any], files: Iterable[str] = ()) -> str:
     """The run's record: fingerprint, description and the names of the files the run wrote in its folder."""
     record = {"fingerprint": fingerprint(description), "run": description, "files": sorted({RUN_FILE, *files})}
     return json.dumps(record, indent=2, default=str) + "\n"
 
 
-def run_names(extra: Iterable[str] = ()) -> List[str]:
+def run_names(extra: Iterable[str] = ()) -> list[str]:
     """Glob patterns of the top-level names a run writes in its folder besides checkpoints: its outputs, the
     model's code files, TensorBoard logs, and ``extra`` (its tokenizer's file names, its method's files)."""
     from ... import modeling  # the code files save_pretrained copies are the model package's own modules
@@ -177,7 +174,7 @@ def is_run_name(name: str, patterns: Iterable[str]) -> bool:
     return bool(CHECKPOINT.match(name)) or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def tensorboard_names(training_args) -> List[str]:
+def tensorboard_names(training_args) -> list[str]:
     """The Trainer's TensorBoard folder in the output folder, when it writes one."""
     writes = "tensorboard" in (training_args.report_to or ()) and not os.environ.get("TENSORBOARD_LOGGING_DIR")
     return [TENSORBOARD_FOLDER] if writes else []
@@ -192,7 +189,7 @@ def _plain_names(value: Any) -> bool:
         isinstance(name, str) and name not in ("", ".", "..") and not set(name) & {"/", "\\", "\0"} for name in value)
 
 
-def read_record(folder: Path) -> Optional[Dict[str, Any]]:
+def read_record(folder: Path) -> dict[str, Any] | None:
     """The folder's run record, None when there is none; a ``sentcse_run.json`` that is no run record (a link, not
     JSON, no fingerprint, files that are not names in the folder) is refused in one line. ``files`` is the set of
     names the record proves the run's."""
@@ -221,7 +218,7 @@ def read_record(folder: Path) -> Optional[Dict[str, Any]]:
     return {**record, "files": files}
 
 
-def _run_entries(folder: Path, record: Optional[Dict[str, Any]]) -> set:
+def _run_entries(folder: Path, record: dict[str, Any] | None) -> set:
     """The names in ``folder`` that its record proves the run's: those it lists, and the checkpoint folders."""
     if record is None:
         return set()
@@ -256,8 +253,8 @@ def holds_a_run(folder: Path) -> bool:
     return folder.is_dir() and (bool(checkpoints(folder)) or any((folder / name).exists() for name in MODEL_FILES))
 
 
-def prepare_output_folder(folder: Path, description: Dict[str, Any], overwrite: bool, resume: Optional[str],
-                          names: Iterable[str] = ()) -> Tuple[Optional[str], List[str]]:
+def prepare_output_folder(folder: Path, description: dict[str, Any], overwrite: bool, resume: str | None,
+                          names: Iterable[str] = ()) -> tuple[str | None, list[str]]:
     """Check the output folder for this run (on the main process: ``decided_by_main``); returns the checkpoint to
     resume from (None: start fresh) and the names in the folder that are this run's (a resume's; [] for a fresh
     run). Every other file in the folder is the user's: one with a name the run writes (``run_names(names)``,
@@ -315,7 +312,7 @@ def check_writable(folder: Path) -> None:
                          "folder") from None
 
 
-def write_run_files(folder: Path, texts: Dict[str, str], owned: Iterable[str]) -> None:
+def write_run_files(folder: Path, texts: dict[str, str], owned: Iterable[str]) -> None:
     """Write the run's files (its record, its method's files) into its folder, never over a file of the user's
     (one that ``owned``, the run's names there, does not name)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -326,7 +323,7 @@ def write_run_files(folder: Path, texts: Dict[str, str], owned: Iterable[str]) -
         (folder / name).write_text(text)
 
 
-def claim_final_outputs(folder: Path, description: Dict[str, Any], files: Iterable[str],
+def claim_final_outputs(folder: Path, description: dict[str, Any], files: Iterable[str],
                         patterns: Iterable[str]) -> None:
     """Before the final save: a file of the user's that appeared in the folder during training with a name the run
     writes (its card, its weights, ...) stops the run, its checkpoints kept, instead of being overwritten."""
@@ -334,8 +331,8 @@ def claim_final_outputs(folder: Path, description: Dict[str, Any], files: Iterab
     _refuse_foreign(folder, foreign, patterns, f"move them; {kept_checkpoint(folder, description)}")
 
 
-def record_run_files(folder: Path, description: Dict[str, Any], files: Iterable[str],
-                     patterns: Iterable[str]) -> List[str]:
+def record_run_files(folder: Path, description: dict[str, Any], files: Iterable[str],
+                     patterns: Iterable[str]) -> list[str]:
     """Record the run's files in its folder's record: those recorded before that are still there, its checkpoint
     folders, and the names a run writes that are in the folder now (free of the user's since
     ``claim_final_outputs``). Returns them."""
@@ -346,7 +343,7 @@ def record_run_files(folder: Path, description: Dict[str, Any], files: Iterable[
     return sorted(own | {RUN_FILE})
 
 
-def kept_checkpoint(folder: Path, description: Dict[str, Any], first: str = "") -> str:
+def kept_checkpoint(folder: Path, description: dict[str, Any], first: str = "") -> str:
     """What a stopped run left to continue from: its newest complete checkpoint and the flag that resumes it
     (``first``: what to do before, e.g. "free space, then ")."""
     mine = accepted_fingerprints(description)

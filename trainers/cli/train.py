@@ -11,34 +11,53 @@ scored and the model loaded. A user error prints one line and exits with status 
 import json
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any
 
 import torch
-from transformers import set_seed
+from transformers import TrainerCallback, set_seed
 
 from ...modeling.configuration_simcse import CONFIG_ERRORS
 from ...modeling.inputs import emulated_bf16_cpu, emulated_bf16_line, load_backbone_config, load_tokenizer
-from ..cards.files import DEV_METRIC_KEY
 from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_output_folder
-from ..errors import error_line
+from ..cards.files import DEV_METRIC_KEY
 from ..data import CorpusError, EpochShuffled, TwoViewCollator, load_corpus
+from ..distributed import refuse_data_parallel
+from ..errors import error_line
+from ..guards import NonFiniteLossError
 from ..methods.objective import contrastive_from_config
-from ..sts import (
-    DEV_FILE_TASK, DEV_TASK, StsEvaluator, available_tasks, format_table, load_pairs_file, raw_backbone_results,
-    sts_pairs_dataset,
-)
 from ..run import build_trainer
 from ..serving import PORTABLE_FOLDER, export_portable, portable_reading
-from ..distributed import refuse_data_parallel
-from ..guards import NonFiniteLossError
+from ..sts import (
+    DEV_FILE_TASK,
+    DEV_TASK,
+    StsEvaluator,
+    available_tasks,
+    format_table,
+    load_pairs_file,
+    raw_backbone_results,
+    sts_pairs_dataset,
+)
 from ..trainer import CseTrainer
-from .arguments import UsageError, config_kwargs, parse_args, report_errors
+from .arguments import Interrupted, RunStopped, UsageError, config_kwargs, parse_args, report_errors
 from .checkpoints import checkpoint_step
 from .runs import (
-    RUN_FILE, Interrupted, RunStopped, check_run_size, check_training_values, claim_final_outputs,
-    decided_by_main, disk_full, kept_checkpoint, persistent_loader_workers, prepare_output_folder, record_run_files,
-    run_description, run_file_text, run_names, tensorboard_names, write_run_files,
+    RUN_FILE,
+    check_run_size,
+    check_training_values,
+    claim_final_outputs,
+    decided_by_main,
+    disk_full,
+    kept_checkpoint,
+    persistent_loader_workers,
+    prepare_output_folder,
+    record_run_files,
+    run_description,
+    run_file_text,
+    run_names,
+    tensorboard_names,
+    write_run_files,
 )
 
 logger = logging.getLogger("sentcse.train")
@@ -54,8 +73,10 @@ def _checked(what: str, build):
         raise UsageError(f"{what}: {error_line(error)}") from error
 
 
-def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
-    """Parse ``argv``, train, write the Hub-ready folder; returns the trainer. Raises ``UsageError`` for bad input."""
+def run(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None,
+        callbacks: Iterable[TrainerCallback] = ()) -> CseTrainer:
+    """Parse ``argv``, train, write the Hub-ready folder; returns the trainer. Raises ``UsageError`` for bad input.
+    ``callbacks`` join the trainer's (a benchmark's step timer, a test acting during the run)."""
     run_args, method_args, data_args, training_args, spec = parse_args(argv, defaults)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if not run_args.backbone:
@@ -161,7 +182,8 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
         train_dataset = corpus.dataset.take(0)
         training_args.accelerator_config.dispatch_batches = False
     trainer = build_trainer(model, training_args, train_dataset, tokenizer=tokenizer, eval_dataset=dev_pairs,
-                            collator=collator, resources=resources, checkpoint_files={RUN_FILE: run_record})
+                            collator=collator, resources=resources, checkpoint_files={RUN_FILE: run_record},
+                            callbacks=callbacks)
     try:
         trainer.train(resume_from_checkpoint=resume)
         decided_by_main(training_args, lambda: claim_final_outputs(output_dir, description, files, patterns))
@@ -202,11 +224,11 @@ def run(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]]
     return trainer
 
 
-def format_raw_scores(scores: Dict[str, float]) -> str:
+def format_raw_scores(scores: dict[str, float]) -> str:
     return ", ".join(f"{score:.2f} ({label})" for label, score in scores.items())
 
 
-def main(argv: Optional[Sequence[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> CseTrainer:
+def main(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None) -> CseTrainer:
     """Console entry point: a user error prints one line and exits with status 2; a non-finite loss (what is on
     disk), a failed upload (the complete folder and the command that retries it) or a disk that filled during a save
     (the checkpoint kept and the flag that resumes it) one line and status 1; a bad line that a streamed corpus meets

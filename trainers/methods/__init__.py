@@ -6,15 +6,13 @@ Everything else (the CLI's ``--method`` and flags, the trainer's objective and g
 for evaluation) reads the registry.
 """
 
-from typing import Dict, FrozenSet
-
 from ...modeling import register_auto_classes
 from .base import Method, MethodResources
 from .recse import ReCseMethod
 from .sarcse import SarcseMethod
 from .simcse import SimCseMethod
 
-METHODS: Dict[str, Method] = {}
+METHODS: dict[str, Method] = {}
 
 _REQUIRED = ("model_class", "title", "paper", "arxiv", "citation")
 
@@ -38,7 +36,7 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def checkpoint_file_names() -> FrozenSet[str]:
+def checkpoint_file_names() -> frozenset[str]:
     """The names of the files any registered method saves beside its checkpoints."""
     return frozenset(name for method in METHODS.values() for name in method.checkpoint_files)
 

@@ -7,9 +7,10 @@ names, cites and describes it is here too. The method's own config fields (those
 become its CLI flags; each field's meaning lives in its config.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from ...modeling.configuration_simcse import declared_fields, own_fields
 from ..objectives import OBJECTIVES, VARIANT_OBJECTIVES, VARIANTS
@@ -35,8 +36,8 @@ class MethodResources:
             method's ``checkpoint_files``.
     """
 
-    term_inputs: Dict[str, Any] = field(default_factory=dict)
-    checkpoint_files: Dict[str, str] = field(default_factory=dict)
+    term_inputs: dict[str, Any] = field(default_factory=dict)
+    checkpoint_files: dict[str, str] = field(default_factory=dict)
 
 
 class Method:
@@ -64,7 +65,7 @@ class Method:
     summary: str = ""
     card_template: str = "base.md.j2"
     checkpoint_files: Mapping[str, str] = {}
-    builds_on: Optional[str] = "simcse"  # every sentcse method trains SimCSE's two dropout views
+    builds_on: str | None = "simcse"  # every sentcse method trains SimCSE's two dropout views
     field_notes: Mapping[str, str] = {}
 
     # ------------------------------------------------------------------------------------------ training
@@ -80,18 +81,18 @@ class Method:
         """The weight of the contrastive term (0 drops it)."""
         return 1.0
 
-    def build_objective(self, config, resources: Optional[MethodResources] = None) -> MethodObjective:
+    def build_objective(self, config, resources: MethodResources | None = None) -> MethodObjective:
         """The full training objective of ``config``: the contrastive term plus this method's own terms."""
         extra = self.extra_terms(config, resources or MethodResources())
         weight = self.contrastive_weight(config)
         return MethodObjective(contrastive_from_config(config), extra, contrastive_weight=weight)
 
     # ------------------------------------------------------------------------------------------ the card
-    def inference_embedding(self, config) -> Optional[str]:
+    def inference_embedding(self, config) -> str | None:
         """Which vector ``encode`` returns, in words, where the method decides it; None for the pooler's."""
         return None
 
-    def card_hidden_fields(self, config) -> FrozenSet[str]:
+    def card_hidden_fields(self, config) -> frozenset[str]:
         """The config fields the card's options table leaves out for ``config``."""
         return frozenset()
 
@@ -109,7 +110,7 @@ class Method:
         return self.model_class.config_class
 
     @property
-    def own_fields(self) -> Tuple[str, ...]:
+    def own_fields(self) -> tuple[str, ...]:
         """The config fields only this method has (its own CLI flags)."""
         return own_fields(self.config_class)
 

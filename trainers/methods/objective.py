@@ -4,7 +4,6 @@ The method's extra terms and the contrastive weight come from its registry entry
 objective is built from the model config, so a checkpoint's config says exactly what it was trained with.
 """
 
-from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -23,14 +22,14 @@ class MethodObjective(CseObjective):
         self.contrastive_weight = contrastive_weight
 
     @property
-    def gathered_outputs(self) -> Tuple[str, ...]:
+    def gathered_outputs(self) -> tuple[str, ...]:
         names = [self.contrastive.gathered_outputs] + [term.gathered_outputs for term in self.extra_terms]
         return tuple(dict.fromkeys(name for group in names for name in group))
 
     def forward(
-        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
-    ) -> Dict[str, torch.Tensor]:
-        terms: Dict[str, torch.Tensor] = {}
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
+    ) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {}
         if self.contrastive_weight != 0:
             for name, value in self.contrastive(anchor, positive, output, gathered).items():
                 terms[name] = self.contrastive_weight * value

@@ -1,10 +1,16 @@
 """Training objectives, one per file. ``build_objective`` maps the CLI's ``--objective`` name to a module."""
 
-from typing import List, Optional, Tuple
-
 from .arccon import ArcCon
 from .barlow_twins import BarlowTwins
-from .base import CseObjective, SimilarityObjective, autocast_off, check_views, cosine_matrix, full_precision, upcast_half
+from .base import (
+    CseObjective,
+    SimilarityObjective,
+    autocast_off,
+    check_views,
+    cosine_matrix,
+    full_precision,
+    upcast_half,
+)
 from .infonce import InfoNCE, info_nce
 from .met import MET
 from .mhe import MHE
@@ -20,12 +26,12 @@ OBJECTIVES = {objective.name: objective for objective in (InfoNCE, ArcCon, MPT, 
 VARIANT_OBJECTIVES = tuple(name for name, objective in OBJECTIVES.items() if "variant" in objective.hyperparameters())
 
 
-def objective_variants() -> List[Tuple[str, Optional[str]]]:
+def objective_variants() -> list[tuple[str, str | None]]:
     """``(name, variant)`` of every objective: once per variant where it has them (``VARIANTS``), else once (None)."""
     return [(name, variant) for name in OBJECTIVES for variant in (VARIANTS if name in VARIANT_OBJECTIVES else (None,))]
 
 
-def build_objective(name: str, variant: Optional[str] = None, **kwargs) -> CseObjective:
+def build_objective(name: str, variant: str | None = None, **kwargs) -> CseObjective:
     """Instantiate the contrastive objective called ``name`` with ``kwargs`` as hyperparameters.
 
     ``variant`` (one of ``VARIANTS``) goes to the objectives that have one (``VARIANT_OBJECTIVES``); ``None`` keeps

@@ -20,7 +20,6 @@ for two numerically identical views ``arccos`` would return NaN gradients. Insid
 """
 
 import math
-from typing import Tuple
 
 import torch
 
@@ -68,7 +67,7 @@ class ArcCon(SimilarityObjective):
         return info_nce_from_similarity(torch.diagonal_scatter(similarity, positive_logit), self.temperature)
 
     @torch.no_grad()
-    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Closed-form ``(GD (B,), W (B, B) zero diagonal, R (B,))`` of each anchor's own term l_i.
 
         ``d l_i / d h_i = GD_i * sum_{j != i} W_ij (h'_j - R_i h'_i)`` (normalised h_i, positives constant).

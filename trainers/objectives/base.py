@@ -14,7 +14,8 @@ It returns a ``dict`` of named scalar loss terms; the trainer sums them into the
 
 import functools
 import inspect
-from typing import Callable, Dict, Mapping, Optional, Tuple, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +23,8 @@ from torch import nn
 
 from ...modeling.inputs import autocast_off, upcast_half  # noqa: F401  (one copy for the model and objectives)
 
-
 # name of a model-output field -> its two views, gathered across processes
-Gathered = Optional[Mapping[str, Tuple[torch.Tensor, torch.Tensor]]]
+Gathered = Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None
 
 
 # Cited by every objective of the unified gradient paradigm (all but InfoNCE).
@@ -53,18 +53,18 @@ class CseObjective(nn.Module):
     ``get_config_dict()`` (their values as constructed)."""
 
     name: str = ""
-    gathered_outputs: Tuple[str, ...] = ()
+    gathered_outputs: tuple[str, ...] = ()
     title: str = ""
     description: str = ""
-    citation: Optional[str] = None
+    citation: str | None = None
 
     @classmethod
-    def hyperparameters(cls) -> Dict[str, inspect.Parameter]:
+    def hyperparameters(cls) -> dict[str, inspect.Parameter]:
         """The constructor's keyword arguments, name -> ``inspect.Parameter`` (its default), in their order."""
         parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # without self
         return {p.name: p for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
-    def get_config_dict(self) -> Dict[str, object]:
+    def get_config_dict(self) -> dict[str, object]:
         """The constructor's hyperparameters and their values (the attributes of the same names)."""
         return {name: getattr(self, name) for name in self.hyperparameters() if hasattr(self, name)}
 
@@ -73,8 +73,8 @@ class CseObjective(nn.Module):
         return self.description
 
     def forward(
-        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
-    ) -> Dict[str, torch.Tensor]:
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
+    ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -131,7 +131,7 @@ class SimilarityObjective(CseObjective):
 
     @full_precision
     def forward(
-        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
-    ) -> Dict[str, torch.Tensor]:
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
+    ) -> dict[str, torch.Tensor]:
         check_views(anchor, positive)
         return {self.name: self.loss_from_similarity(cosine_matrix(anchor, positive))}

@@ -7,7 +7,6 @@ Default tau = 0.05. Its gradient (arXiv 2402.18281) is GD * sum_{j!=i} W_ij (h'_
 GD = (1 - p_ii) / tau, W_ij = softmax over negatives of s_ij / tau, R = 1.
 """
 
-from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +26,7 @@ def info_nce(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) -
     return info_nce_from_similarity(cosine_matrix(anchor, positive), temperature)
 
 
-def softmax_gradient_components(logits: torch.Tensor, temperature: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def softmax_gradient_components(logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``GD = (1 - p_ii) / tau`` and ``W = softmax over negatives`` of a ``(B, B)`` logit matrix (InfoNCE, ArcCon).
 
     ``1 - p_ii`` is computed as ``exp(LSE_{j != i} - LSE_j)`` and ``W`` from a diagonal-masked softmax, so neither
@@ -64,7 +63,7 @@ class InfoNCE(SimilarityObjective):
         return info_nce_from_similarity(similarity, self.temperature)
 
     @torch.no_grad()
-    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Closed-form ``(GD (B,), W (B, B) zero diagonal, R (B,))`` of each anchor's own loss term.
 
         ``d l_i / d h_i = GD_i * sum_{j != i} W_ij (h'_j - R_i h'_i)`` for the L2-normalised anchor h_i, with the

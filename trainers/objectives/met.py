@@ -16,7 +16,6 @@ Gradient paradigm (for the normalised anchor, positives constant), with k = argm
 ``GD = 1[d_ik - d_ii < m] / d_ik``, ``W`` one-hot on k, ``R = d_ik / d_ii``.
 """
 
-from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +30,7 @@ def distance_from_similarity(similarity: torch.Tensor) -> torch.Tensor:
     return torch.clamp_min(2 - 2 * similarity, DISTANCE_FLOOR).sqrt()
 
 
-def nearest_negative(distance: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def nearest_negative(distance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(min_{j != i} d_ij, argmin)`` of each row of a ``(B, B)`` distance matrix."""
     eye = torch.eye(distance.shape[0], dtype=torch.bool, device=distance.device)
     return distance.masked_fill(eye, float("inf")).min(dim=-1)
@@ -66,7 +65,7 @@ class MET(SimilarityObjective):
         return F.relu(torch.diagonal(distance) - negative + self.margin).mean()
 
     @torch.no_grad()
-    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Closed-form ``(GD (B,), W (B, B) zero diagonal, R (B,))`` of each anchor's own term l_i.
 
         ``d l_i / d h_i = GD_i * sum_{j != i} W_ij (h'_j - R_i h'_i)`` (normalised h_i, positives constant).

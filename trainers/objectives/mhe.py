@@ -29,7 +29,6 @@ m 0.30, tau 0.05, ratio 1.25 (lr 1e-5).
 Returned terms (their sum is L): ``mhe_align`` = sum_i a0_i + sum_i a1_i, ``mhe_uniform`` = lambda (U0 + U1).
 """
 
-from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -62,17 +61,17 @@ class MHE(NonContrastiveObjective):
     def __init__(
         self,
         variant: str = "orig",
-        lambda_: Optional[float] = None,
+        lambda_: float | None = None,
         margin: float = 0.30,
         temperature: float = 0.05,
         ratio: float = 1.75,
-        w_gd: Optional[bool] = None,
-        w_w: Optional[bool] = None,
-        w_r: Optional[bool] = None,
+        w_gd: bool | None = None,
+        w_w: bool | None = None,
+        w_r: bool | None = None,
     ):
         super().__init__(variant, lambda_, margin, temperature, ratio, w_gd, w_w, w_r)
 
-    def energy(self, u: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def energy(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Uv, omega)`` of one view: the LSE over the pairs i > j, and the detached per-row weight omega."""
         n = u.shape[0]
         logits = u @ u.T
@@ -90,8 +89,8 @@ class MHE(NonContrastiveObjective):
 
     @full_precision
     def forward(
-        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
-    ) -> Dict[str, torch.Tensor]:
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
+    ) -> dict[str, torch.Tensor]:
         u0, u1 = self.views(anchor, positive)
         align = 2 - 2 * (u0 * u1).sum(dim=-1)
         uniform0, omega0 = self.energy(u0)

@@ -31,7 +31,6 @@ Returned terms (their sum is L): ``mhs_align`` = mean a0 + mean a1, ``mhs_unifor
 (N, N, D) broadcast: the same values and gradients up to rounding, with O(N^2) instead of O(N^2 D) memory.
 """
 
-from typing import Dict, Optional
 
 import torch
 
@@ -75,19 +74,19 @@ class MHS(NonContrastiveObjective):
     def __init__(
         self,
         variant: str = "orig",
-        lambda_: Optional[float] = None,
+        lambda_: float | None = None,
         margin: float = 0.30,
         ratio: float = 1.75,
-        w_gd: Optional[bool] = None,
-        w_w: Optional[bool] = None,
-        w_r: Optional[bool] = None,
+        w_gd: bool | None = None,
+        w_w: bool | None = None,
+        w_r: bool | None = None,
     ):
         super().__init__(variant, lambda_, margin, None, ratio, w_gd, w_w, w_r)
 
     @full_precision
     def forward(
-        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
-    ) -> Dict[str, torch.Tensor]:
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
+    ) -> dict[str, torch.Tensor]:
         u0, u1 = self.views(anchor, positive)
         align = 2 - 2 * (u0 * u1).sum(dim=-1)
         dmin0 = nearest_cross_view_distance(u0, u1)

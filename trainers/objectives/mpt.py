@@ -14,7 +14,6 @@ Gradient paradigm (for the normalised anchor, positives constant): ``GD = 1[s_ii
 ``W`` one-hot on the hardest negative k = argmax_{j != i} s_ij, ``R = 1``.
 """
 
-from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from .base import GRADIENT_PARADIGM_CITATION, SimilarityObjective, check_views, cosine_matrix, upcast_half
 
 
-def hardest_negative(similarity: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def hardest_negative(similarity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(max_{j != i} s_ij, argmax)`` of each row of a ``(B, B)`` similarity matrix."""
     eye = torch.eye(similarity.shape[0], dtype=torch.bool, device=similarity.device)
     return similarity.masked_fill(eye, float("-inf")).max(dim=-1)
@@ -57,7 +56,7 @@ class MPT(SimilarityObjective):
         return F.relu(negative - torch.diagonal(similarity) + self.margin).mean()
 
     @torch.no_grad()
-    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Closed-form ``(GD (B,), W (B, B) zero diagonal, R (B,))`` of each anchor's own term l_i.
 
         ``d l_i / d h_i = GD_i * sum_{j != i} W_ij (h'_j - R_i h'_i)`` (normalised h_i, positives constant).

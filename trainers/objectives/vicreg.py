@@ -39,7 +39,6 @@ left over from cancelling that radial part would swamp the real gradient. (The s
 """
 
 import typing
-from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -87,8 +86,8 @@ class NonContrastiveObjective(CseObjective):
     def card_description(self) -> str:
         return f"{self.description} {self.variant_descriptions[self.variant]}"
 
-    def __init__(self, variant: str, lambda_: Optional[float], margin: float, temperature: Optional[float],
-                 ratio: float, w_gd: Optional[bool], w_w: Optional[bool], w_r: Optional[bool]):
+    def __init__(self, variant: str, lambda_: float | None, margin: float, temperature: float | None,
+                 ratio: float, w_gd: bool | None, w_w: bool | None, w_r: bool | None):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
@@ -114,7 +113,7 @@ class NonContrastiveObjective(CseObjective):
         return (f"variant={self.variant!r}, lambda_={self.lambda_}, margin={self.margin}{temperature}, "
                 f"ratio={self.ratio}, w_gd={self.w_gd}, w_w={self.w_w}, w_r={self.w_r}")
 
-    def views(self, anchor: torch.Tensor, positive: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def views(self, anchor: torch.Tensor, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(u0, u1)``: the L2-normalised views, through the w_gd switch when it is on."""
         check_views(anchor, positive)
         u0 = F.normalize(upcast_half(anchor), dim=-1)
@@ -149,13 +148,13 @@ class VICReg(NonContrastiveObjective):
     def __init__(
         self,
         variant: str = "orig",
-        lambda_: Optional[float] = None,
+        lambda_: float | None = None,
         margin: float = 0.30,
         temperature: float = 0.05,
         ratio: float = 1.50,
-        w_gd: Optional[bool] = None,
-        w_w: Optional[bool] = None,
-        w_r: Optional[bool] = None,
+        w_gd: bool | None = None,
+        w_w: bool | None = None,
+        w_r: bool | None = None,
     ):
         super().__init__(variant, lambda_, margin, temperature, ratio, w_gd, w_w, w_r)
 
@@ -170,7 +169,7 @@ class VICReg(NonContrastiveObjective):
         """``sum_i pos_i`` of f(u1, u2) with w_r off: ``-(2/N) sum_i u1_i . sg(u2_i)``."""
         return -(2 / u1.shape[0]) * (u1 * u2.detach()).sum()
 
-    def directed_terms(self, u1: torch.Tensor, u2: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def directed_terms(self, u1: torch.Tensor, u2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(sum_i pos_i, sum_i neg_i)`` of f(u1, u2); f = pos + lambda * neg."""
         weight = self.weight(u1, u2)
         similarity = u1 @ u1.detach().T
@@ -189,8 +188,8 @@ class VICReg(NonContrastiveObjective):
 
     @full_precision
     def forward(
-        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
-    ) -> Dict[str, torch.Tensor]:
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
+    ) -> dict[str, torch.Tensor]:
         u0, u1 = self.views(anchor, positive)
         pos01, neg01 = self.directed_terms(u0, u1)
         pos10, neg10 = self.directed_terms(u1, u0)

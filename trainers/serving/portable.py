@@ -12,9 +12,9 @@ the saved folder against the model's own ``encode`` before it returns.
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -55,8 +55,8 @@ class PortableReading:
     """The sentence-transformers modules that compute a config's inference embedding."""
 
     pooling_mode: str
-    layers: Optional[Tuple[int, ...]]  # hidden_states averaged before pooling (None: the last layer)
-    dense_activation: Optional[str]  # the MLP head's activation when the MLP runs at inference
+    layers: tuple[int, ...] | None  # hidden_states averaged before pooling (None: the last layer)
+    dense_activation: str | None  # the MLP head's activation when the MLP runs at inference
 
 
 def portable_reading(config) -> PortableReading:
@@ -80,7 +80,7 @@ def portable_reading(config) -> PortableReading:
     return PortableReading(mode, layers, dense)
 
 
-def trained_config(folder: Union[str, Path]):
+def trained_config(folder: str | Path):
     """The config of the sentcse model saved in ``folder``; ``ExportError`` for a folder that holds none."""
     folder = Path(folder).expanduser()
     config = read_json(folder / "config.json")
@@ -90,7 +90,7 @@ def trained_config(folder: Union[str, Path]):
     return METHODS[config["model_type"]].config_class.from_pretrained(folder)
 
 
-def load_trained(folder: Union[str, Path], config=None):
+def load_trained(folder: str | Path, config=None):
     """The sentcse model saved in ``folder``, in fp32 and eval mode."""
     config = config if config is not None else trained_config(folder)
     model = METHODS[config.model_type].model_class.from_pretrained(Path(folder).expanduser(), config=config,
@@ -98,7 +98,7 @@ def load_trained(folder: Union[str, Path], config=None):
     return model.eval()
 
 
-def check_destination(out: Union[str, Path], sources: Sequence[Path], overwrite: bool) -> Path:
+def check_destination(out: str | Path, sources: Sequence[Path], overwrite: bool) -> Path:
     """``out``, once checked: not a trained folder itself nor a folder above one, not a file, and empty unless
     ``overwrite``."""
     out = Path(out).expanduser()
@@ -171,7 +171,7 @@ def sentence_transformer_of(model, reading: PortableReading, work: Path):
     return SentenceTransformer(modules=modules, device="cpu", similarity_fn_name="cosine")
 
 
-def export_portable(source, out: Union[str, Path], overwrite: bool = False,
+def export_portable(source, out: str | Path, overwrite: bool = False,
                     sentences: Sequence[str] = PROBE_SENTENCES) -> Path:
     """Write the portable folder of a trained sentcse model to ``out``; returns ``out``.
 
@@ -259,7 +259,7 @@ def write_portable_card(out: Path, source: Path, model, reading: PortableReading
     return path
 
 
-def portable_files(out: Union[str, Path]) -> List[str]:
+def portable_files(out: str | Path) -> list[str]:
     """The files of a portable folder, relative to it."""
     out = Path(out)
     return sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())

@@ -19,10 +19,25 @@ Modules: ``tasks`` (names, aliases, counts), ``loading`` (readers, cache), ``eva
 
 from .encoders import RAW_POOLERS, load_encoder, raw_backbone_results
 from .evaluator import (
-    StsEvaluator, StsResults, SubsetResult, TaskResult, alignment, correlations, cosine_pairs, geometry, uniformity,
+    StsEvaluator,
+    StsResults,
+    SubsetResult,
+    TaskResult,
+    alignment,
+    correlations,
+    cosine_pairs,
+    geometry,
+    uniformity,
 )
 from .loading import (
-    DEV_FILE_TASK, StsPairs, StsTask, available_tasks, clear_cache, default_sts_dir, load_pairs_file, load_sts_task,
+    DEV_FILE_TASK,
+    StsPairs,
+    StsTask,
+    available_tasks,
+    clear_cache,
+    default_sts_dir,
+    load_pairs_file,
+    load_sts_task,
     sts_pairs_dataset,
 )
 from .report import format_subsets, format_table
@@ -35,8 +50,8 @@ from .tasks import (
     STS_SUBSETS,
     TABLE_COLUMNS,
     TEST_TASKS,
-    seven_task_average,
     canonical_task,
+    seven_task_average,
 )
 
 __all__ = [

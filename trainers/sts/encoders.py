@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .evaluator import StsEvaluator, StsResults
@@ -20,7 +21,7 @@ RAW_POOLERS = {"mean pooling": "avg", "[CLS]": "cls_before_pooler"}
 _ST_POOLERS = {"mean": "avg", "cls": "cls_before_pooler"}
 
 
-def _sentence_transformers_pooler(folder: Path) -> Tuple[str, Path]:
+def _sentence_transformers_pooler(folder: Path) -> tuple[str, Path]:
     """(sentcse pooler, backbone folder) of a sentence-transformers model folder (one with modules.json)."""
     modules = json.loads((folder / "modules.json").read_text())
     backbone, pooling = None, None
@@ -74,10 +75,10 @@ def _check_custom_code(folder: Path, trust_remote_code: bool) -> None:
 
 
 def load_encoder(
-    model_path: Union[str, Path],
-    pooler: Optional[str] = None,
+    model_path: str | Path,
+    pooler: str | None = None,
     backend: str = "sentcse",
-    device: Optional[str] = None,
+    device: str | None = None,
     trust_remote_code: bool = False,
 ):
     """Load something with ``encode(...)`` from ``model_path`` for evaluation.
@@ -141,8 +142,8 @@ def load_encoder(
     return model
 
 
-def raw_backbone_results(backbone: str, evaluator: "StsEvaluator",
-                         poolers: Mapping[str, str] = RAW_POOLERS) -> Dict[str, "StsResults"]:
+def raw_backbone_results(backbone: str, evaluator: StsEvaluator,
+                         poolers: Mapping[str, str] = RAW_POOLERS) -> dict[str, StsResults]:
     """``evaluator``'s results for the untrained ``backbone`` (a folder or Hub name) with each pooling of
     ``poolers`` (label -> sentcse pooler): the reference a trained model must beat."""
     from ...modeling import SimCseModel

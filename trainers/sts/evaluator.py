@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
@@ -75,7 +75,7 @@ def score_scale(gold: np.ndarray) -> float:
     return 1.0 if top <= 1 else 5.0 if top <= 5 else top
 
 
-def geometry(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> Dict[str, float]:
+def geometry(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     """``alignment`` over the pairs scored above ALIGNMENT_SHARE of the scale (STS-B: > 4) and ``uniformity`` over
     every sentence of the pairs (both sides), as the SimCSE paper reports them on STS-B dev."""
     gold = np.asarray(gold, dtype=np.float64)
@@ -84,7 +84,7 @@ def geometry(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> Dict[st
             "uniformity": uniformity(np.concatenate([first, second]))}
 
 
-def correlations(gold: np.ndarray, predicted: np.ndarray) -> Tuple[float, float]:
+def correlations(gold: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
     """(Spearman x100, Pearson x100) of predicted against gold scores."""
     gold = np.asarray(gold, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
@@ -113,7 +113,7 @@ class TaskResult:
     n_sentences: int
     seconds: float
     source: str
-    subsets: Dict[str, SubsetResult] = field(default_factory=dict)
+    subsets: dict[str, SubsetResult] = field(default_factory=dict)
 
     @property
     def subset_mean_spearman(self) -> float:
@@ -130,10 +130,10 @@ class StsResults:
     """Every scored task, the average Spearman over the seven test tasks (None unless all seven were scored),
     and the total wall time in seconds."""
 
-    tasks: Dict[str, TaskResult]
-    avg: Optional[float]
+    tasks: dict[str, TaskResult]
+    avg: float | None
     seconds: float
-    meta: Dict[str, object] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
 
     def __getitem__(self, task: str) -> TaskResult:
         return self.tasks[task] if task in self.tasks else self.tasks[canonical_task(task)]
@@ -157,7 +157,7 @@ def _takes_dtype(model) -> bool:
     return parameter is not None and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
 
 
-def _encode(model, sentences: List[str], batch_size: int, show_progress_bar: bool, dtype=None) -> np.ndarray:
+def _encode(model, sentences: list[str], batch_size: int, show_progress_bar: bool, dtype=None) -> np.ndarray:
     """``model``'s embeddings of ``sentences`` as an ``(N, d)`` array (``model.encode`` or ``model(sentences)``).
 
     ``dtype`` (a torch dtype, or None) goes to ``encode`` where it takes one (sentcse models); any other torch
@@ -233,13 +233,13 @@ class StsEvaluator:
 
     def __init__(
         self,
-        sts_dir: Union[str, Path, None] = None,
+        sts_dir: str | Path | None = None,
         tasks: Iterable[str] = DEFAULT_TASKS,
         source: str = "senteval",
         batch_size: int = 64,
         show_progress_bar: bool = False,
         dtype=None,
-        pairs: Optional[StsTask] = None,
+        pairs: StsTask | None = None,
     ):
         if dtype is not None:  # imported only then: scoring and reporting need no torch
             from ...modeling.inputs import checked_dtype
@@ -254,9 +254,9 @@ class StsEvaluator:
         self.source = source
         self.batch_size = batch_size
         self.show_progress_bar = show_progress_bar
-        self._data: Optional[Dict[str, StsTask]] = None
+        self._data: dict[str, StsTask] | None = None
 
-    def load(self) -> Dict[str, StsTask]:
+    def load(self) -> dict[str, StsTask]:
         """Load (once) and return every task's data; raises FileNotFoundError for missing files up front."""
         if self._data is None:
             self._data = ({self.pairs.name: self.pairs} if self.pairs is not None
@@ -278,7 +278,7 @@ class StsEvaluator:
         emb[np.asarray(order, dtype=np.int64)] = emb_sorted
         index = {s: i for i, s in enumerate(sentences)}
 
-        subsets: Dict[str, SubsetResult] = {}
+        subsets: dict[str, SubsetResult] = {}
         all_gold, all_pred = [], []
         for name, sub in data.subsets.items():
             pred = cosine_pairs(emb[[index[s] for s in sub.sentences1]], emb[[index[s] for s in sub.sentences2]])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 # layout; the others let a folder holding just the files (e.g. examples/data/stsb/) serve as a source.
 _STSB_DIRS = (("STS", "STSBenchmark"), ("STSBenchmark",), ())
 _SICK_DIRS = (("SICK",), ())
-_SPLIT_FILES: Dict[str, Tuple[Tuple[Tuple[str, ...], ...], str]] = {
+_SPLIT_FILES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
     "STSBenchmark-train": (_STSB_DIRS, "sts-train.csv"),
     "STSBenchmark-dev": (_STSB_DIRS, "sts-dev.csv"),
     "STSBenchmark": (_STSB_DIRS, "sts-test.csv"),
@@ -41,7 +42,7 @@ _STS_DIR_HELP = (
 )
 
 
-def default_sts_dir() -> Optional[Path]:
+def default_sts_dir() -> Path | None:
     """``$SENTCSE_STS_DIR``, else ``$SENTCSE_SHARED/data/senteval``, else None (no folder is assumed)."""
     if os.environ.get("SENTCSE_STS_DIR"):
         return Path(os.environ["SENTCSE_STS_DIR"]).expanduser()
@@ -55,8 +56,8 @@ class StsPairs:
     """One scored sub-dataset: ``sentences1[i]``, ``sentences2[i]``, gold ``scores[i]``."""
 
     name: str
-    sentences1: List[str]
-    sentences2: List[str]
+    sentences1: list[str]
+    sentences2: list[str]
     scores: np.ndarray
 
     def __post_init__(self):
@@ -75,7 +76,7 @@ class StsTask:
     """A task: its sub-datasets (one for STS-B / SICK-R) and where they were read from."""
 
     name: str
-    subsets: Dict[str, StsPairs]
+    subsets: dict[str, StsPairs]
     source: str
 
     @property
@@ -84,17 +85,17 @@ class StsTask:
 
     def concatenated(self) -> StsPairs:
         """All sub-datasets concatenated in order (the pairs the "all" setting scores)."""
-        s1: List[str] = []
-        s2: List[str] = []
+        s1: list[str] = []
+        s2: list[str] = []
         for sub in self.subsets.values():
             s1.extend(sub.sentences1)
             s2.extend(sub.sentences2)
         scores = np.concatenate([sub.scores for sub in self.subsets.values()]) if self.subsets else np.zeros(0)
         return StsPairs(self.name, s1, s2, scores)
 
-    def unique_sentences(self) -> List[str]:
+    def unique_sentences(self) -> list[str]:
         """The task's distinct sentences, in first-seen order."""
-        seen: Dict[str, None] = {}
+        seen: dict[str, None] = {}
         for sub in self.subsets.values():
             for s in sub.sentences1:
                 seen.setdefault(s, None)
@@ -108,7 +109,7 @@ def _normalise(sentence: str) -> str:
     return " ".join(sentence.split())
 
 
-def _read_lines(path: Path) -> List[str]:
+def _read_lines(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -121,7 +122,7 @@ def _missing(task: str, what: str, looked_in: Sequence[Path]) -> FileNotFoundErr
     return FileNotFoundError(f"STS task {task}: {what} not found (looked in: {where}). {_STS_DIR_HELP}")
 
 
-def _find_file(task: str, sts_dir: Path, folders: Sequence[Tuple[str, ...]], filename: str) -> Path:
+def _find_file(task: str, sts_dir: Path, folders: Sequence[tuple[str, ...]], filename: str) -> Path:
     tried = []
     for parts in folders:
         folder = sts_dir.joinpath(*parts)
@@ -137,7 +138,7 @@ def _load_senteval_year(task: str, sts_dir: Path) -> StsTask:
     folder = next((c for c in candidates if c.is_dir()), None)
     if folder is None:
         raise _missing(task, f"folder {task}-en-test", candidates)
-    subsets: Dict[str, StsPairs] = {}
+    subsets: dict[str, StsPairs] = {}
     for subset in STS_SUBSETS[task]:
         input_path = folder / f"STS.input.{subset}.txt"
         gold_path = folder / f"STS.gs.{subset}.txt"
@@ -189,7 +190,7 @@ def _load_senteval_split(task: str, sts_dir: Path) -> StsTask:
     return StsTask(task, {split: StsPairs(split, s1, s2, np.asarray(scores))}, str(path))
 
 
-def _load_hub(task: str, cache_dir: Optional[str] = None) -> StsTask:
+def _load_hub(task: str, cache_dir: str | None = None) -> StsTask:
     """Load ``task`` from the Hugging Face Hub (``HUB_DATASETS``). Needs the network or a warm datasets cache."""
     if task not in HUB_DATASETS:
         raise ValueError(f"task {task} has no Hugging Face Hub source; available: {sorted(HUB_DATASETS)}")
@@ -218,12 +219,12 @@ def _load_hub(task: str, cache_dir: Optional[str] = None) -> StsTask:
     return StsTask(task, {subset: StsPairs(subset, s1, s2, scores)}, f"hub:{repo}[{split}]")
 
 
-_TASK_CACHE: Dict[Tuple[str, str, str], StsTask] = {}
+_TASK_CACHE: dict[tuple[str, str, str], StsTask] = {}
 
 
 def load_sts_task(
     task: str,
-    sts_dir: Union[str, Path, None] = None,
+    sts_dir: str | Path | None = None,
     source: str = "senteval",
     cache: bool = True,
 ) -> StsTask:
@@ -264,8 +265,8 @@ def load_sts_task(
     return loaded
 
 
-def available_tasks(sts_dir: Union[str, Path, None], source: str = "senteval",
-                    tasks: Sequence[str] = DEFAULT_TASKS) -> Tuple[List[str], List[str]]:
+def available_tasks(sts_dir: str | Path | None, source: str = "senteval",
+                    tasks: Sequence[str] = DEFAULT_TASKS) -> tuple[list[str], list[str]]:
     """``(found, missing)``: which of ``tasks`` the data have (each found task loaded and checked, so a malformed
     file fails here). A folder with none of them raises the FileNotFoundError of the first, which says where it
     looked."""
@@ -323,7 +324,7 @@ def load_pairs_file(name: str, split: str = "validation") -> StsTask:
     return StsTask(DEV_FILE_TASK, {pairs.name: pairs}, str(name))
 
 
-def _sentences(name: str, column: str, values) -> List[str]:
+def _sentences(name: str, column: str, values) -> list[str]:
     """A pair column's cells, each a non-empty string (an empty cell would be scored as a pair all the same)."""
     for row, value in enumerate(values, start=1):
         if value is None or isinstance(value, str) and not value.strip():
@@ -348,7 +349,7 @@ def clear_cache() -> None:
     _TASK_CACHE.clear()
 
 
-def sts_pairs_dataset(task: StsTask) -> "datasets.Dataset":
+def sts_pairs_dataset(task: StsTask) -> datasets.Dataset:
     """``task``'s pairs (its sub-datasets concatenated in order) as a ``datasets.Dataset`` with columns
     ``sentence1``, ``sentence2`` (str) and ``score`` (float): the ``eval_dataset`` the Trainer scores."""
     if not isinstance(task, StsTask):

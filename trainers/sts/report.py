@@ -1,12 +1,11 @@
 """Reporting STS scores: the papers' table, per-subset lines and the seven-task average."""
 
-from typing import Dict
 
 from .evaluator import StsResults
 from .tasks import DEV_TASK, TABLE_COLUMNS, TEST_TASKS, canonical_task, seven_task_average
 
 
-def _task_scores(results) -> Dict[str, float]:
+def _task_scores(results) -> dict[str, float]:
     if isinstance(results, StsResults):
         return {name: r.spearman for name, r in results.tasks.items()}
     if isinstance(results, dict) and "tasks" in results:  # StsResults.to_dict() / its JSON

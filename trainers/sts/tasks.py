@@ -1,12 +1,12 @@
 """The STS tasks: their names and aliases, STS12-16's sub-datasets, SentEval's pair counts and the Hub sources."""
 
-from typing import Dict, Mapping, Optional, Tuple
+from collections.abc import Mapping
 
 # The model-selection metric: STS-B dev Spearman x 100, as the Trainer logs it (``eval_`` + this).
 DEV_METRIC = "stsb_spearman"
 
 # Sub-datasets per year, as SentEval's STS12Eval ... STS16Eval define them (order kept).
-STS_SUBSETS: Dict[str, Tuple[str, ...]] = {
+STS_SUBSETS: dict[str, tuple[str, ...]] = {
     "STS12": ("MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"),
     "STS13": ("FNWN", "headlines", "OnWN"),
     "STS14": ("deft-forum", "deft-news", "headlines", "images", "OnWN", "tweet-news"),
@@ -15,8 +15,8 @@ STS_SUBSETS: Dict[str, Tuple[str, ...]] = {
 }
 
 # The seven test tasks of the papers' tables, in their column order, with the column names.
-TEST_TASKS: Tuple[str, ...] = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")
-TABLE_COLUMNS: Dict[str, str] = {
+TEST_TASKS: tuple[str, ...] = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")
+TABLE_COLUMNS: dict[str, str] = {
     "STS12": "STS12",
     "STS13": "STS13",
     "STS14": "STS14",
@@ -27,8 +27,8 @@ TABLE_COLUMNS: Dict[str, str] = {
 }
 DEV_TASK = "STSBenchmark-dev"
 # What StsEvaluator scores by default: the seven test tasks plus the model-selection split.
-DEFAULT_TASKS: Tuple[str, ...] = TEST_TASKS + (DEV_TASK,)
-ALL_TASKS: Tuple[str, ...] = TEST_TASKS + (
+DEFAULT_TASKS: tuple[str, ...] = TEST_TASKS + (DEV_TASK,)
+ALL_TASKS: tuple[str, ...] = TEST_TASKS + (
     DEV_TASK,
     "STSBenchmark-train",
     "SICKRelatedness-dev",
@@ -36,7 +36,7 @@ ALL_TASKS: Tuple[str, ...] = TEST_TASKS + (
 )
 
 # Pair counts of SentEval's files (blank gold lines skipped); a mismatch is logged as a warning.
-EXPECTED_N_PAIRS: Dict[str, int] = {
+EXPECTED_N_PAIRS: dict[str, int] = {
     "STS12": 3108,
     "STS13": 1500,
     "STS14": 3750,
@@ -51,7 +51,7 @@ EXPECTED_N_PAIRS: Dict[str, int] = {
 }
 
 # Accepted spellings (case-insensitive) -> canonical task name.
-_ALIASES: Dict[str, str] = {
+_ALIASES: dict[str, str] = {
     "sts-b": "STSBenchmark",
     "stsb": "STSBenchmark",
     "stsbenchmark-test": "STSBenchmark",
@@ -75,7 +75,7 @@ _ALIASES.update({name.lower(): name for name in ALL_TASKS})
 # source="hub": (dataset id, split). The mteb STS12-16 sets hold the concatenated test pairs without the
 # sub-dataset name, so only the "all" score exists for them. mteb/sickr-sts's test split is the WHOLE SICK
 # corpus (9,927 pairs), not SentEval's 4,927-pair test split: its SICK-R figure is not comparable to the papers'.
-HUB_DATASETS: Dict[str, Tuple[str, str]] = {
+HUB_DATASETS: dict[str, tuple[str, str]] = {
     "STS12": ("mteb/sts12-sts", "test"),
     "STS13": ("mteb/sts13-sts", "test"),
     "STS14": ("mteb/sts14-sts", "test"),
@@ -96,7 +96,7 @@ def canonical_task(name: str) -> str:
     return _ALIASES[key]
 
 
-def seven_task_average(scores: Mapping[str, float]) -> Optional[float]:
+def seven_task_average(scores: Mapping[str, float]) -> float | None:
     """Mean Spearman over the seven ``TEST_TASKS`` (``scores`` keyed by canonical task name); None unless all
     seven are present."""
     if not all(t in scores for t in TEST_TASKS):

@@ -16,11 +16,10 @@ import numpy as np
 import pytest
 import torch
 from huggingface_hub import HfApi, ModelCard
+from tiny import WORDS, hide_sentcse, tiny_backbone_config, tiny_model, tiny_tokenizer
 from transformers import BertModel
 
-import sentcse.modeling as modeling
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
-from tiny import WORDS, hide_sentcse, tiny_backbone_config, tiny_model, tiny_tokenizer
 from sentcse.trainers import cards
 from sentcse.trainers.cards import (
     HUB_IGNORE_PATTERNS,

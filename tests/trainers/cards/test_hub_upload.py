@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from huggingface_hub import HfApi, ModelCard, constants
+from tiny import save_tiny_backbone, tiny_model, tiny_tokenizer
 
 from sentcse.modeling import SimCseModel
 from sentcse.trainers.cards import (
@@ -31,7 +32,6 @@ from sentcse.trainers.cards import (
     write_model_card,
 )
 from sentcse.trainers.cards.card import LICENSE_NOTE
-from tiny import save_tiny_backbone, tiny_model, tiny_tokenizer
 
 USER, ORG = "alice", "team"
 TOKENS = {"hf_write": "write", "hf_read": "read"}  # any other token is invalid (401)
@@ -283,8 +283,9 @@ def test_a_training_run_uploads_its_own_files_without_local_traces(hub, tmp_path
     before the run, one added while it trains, with local paths in them and 0600). What goes up, and what the
     retry command sends after the upload failed, is the run's files alone: none of them holds a local path, a
     user file's name or the run's local record; the user's files are untouched."""
-    from sentcse.trainers.cli.train import main
     from cli_runs import SENTENCES, during_training, flags
+
+    from sentcse.trainers.cli.train import main
 
     backbone = save_tiny_backbone(tmp_path / "backbone")
     corpus = tmp_path / "corpus.txt"

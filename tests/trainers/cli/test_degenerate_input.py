@@ -10,11 +10,11 @@ import sys
 import time
 
 import pytest
+from cli_runs import REPO, STSB, flags, user_error
 
 from sentcse.modeling.modeling_simcse import CsePreTrainedModel
 from sentcse.trainers.cli import evaluate as evaluate_cli
 from sentcse.trainers.cli.train import main
-from cli_runs import REPO, STSB, backbone, corpus, flags, user_error  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

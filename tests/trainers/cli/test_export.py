@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from cli_runs import flags, user_error
+from tiny import tiny_model, tiny_tokenizer
 
-from cli_runs import backbone, corpus, flags, user_error  # noqa: F401  (fixtures)
 from sentcse.modeling import SarcseModel, SimCseModel
 from sentcse.trainers.cli.export import main as export_main
 from sentcse.trainers.cli.train import main as train_main
 from sentcse.trainers.serving import PORTABLE_FOLDER
-from tiny import tiny_model, tiny_tokenizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 SENTENCES = ["the cat sat on the mat", "a dog", ""]

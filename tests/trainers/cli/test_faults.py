@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny import TRAIN_SENTENCES, NanAfter, tiny_model, tiny_tokenizer, tiny_trainer
 
 from sentcse.modeling import ReCseModel, SarcseModel, SimCseModel
 from sentcse.trainers.data import Corpus, TwoViewCollator
-from sentcse.trainers.methods import get_method
 from sentcse.trainers.guards import NonFiniteLossError
+from sentcse.trainers.methods import get_method
 from sentcse.trainers.trainer import CseTrainer, CseTrainingArguments
-from tiny import TRAIN_SENTENCES, NanAfter, tiny_model, tiny_tokenizer, tiny_trainer
 
 REPO = Path(__file__).resolve().parents[3]
 TESTS = REPO / "tests"

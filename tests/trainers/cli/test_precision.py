@@ -1,10 +1,9 @@
 """bf16 asked where the CPU only emulates it: one line from either command, before any model loads."""
 
 import pytest
+from cli_runs import STSB, flags, user_error
 
-from cli_runs import STSB, backbone, corpus, flags, user_error  # noqa: F401  (fixtures)
-from sentcse.modeling import CsePreTrainedModel, SimCseModel
-from sentcse.modeling import inputs
+from sentcse.modeling import CsePreTrainedModel, SimCseModel, inputs
 from sentcse.trainers.cli import evaluate
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_runs import STSB, during_training, flags, user_error
 
 from sentcse.trainers.cli.runs import RUN_FILE
 from sentcse.trainers.cli.train import main
-from cli_runs import SENTENCES, STSB, backbone, corpus, during_training, flags, user_error  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -547,11 +547,11 @@ def test_a_disk_that_fills_during_a_save_says_what_was_kept(tmp_path, backbone, 
 def test_evaluate_names_a_broken_folder_in_one_line(tmp_path, capsys):
     """sentcse-evaluate on a folder with cut-short weights (safetensors or PyTorch) or a config.json that is no
     JSON object: one line, status 2. AutoModel on a hand-edited config.json names the field in its first line."""
+    from tiny import tiny_model, tiny_tokenizer
     from transformers import AutoModel
 
     from sentcse.modeling import SimCseModel
     from sentcse.trainers.cli.evaluate import main as evaluate
-    from tiny import tiny_model, tiny_tokenizer
 
     saved = tmp_path / "model"
     tiny_model(SimCseModel, tiny_tokenizer()).save_pretrained(saved)

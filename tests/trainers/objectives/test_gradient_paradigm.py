@@ -7,12 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sentcse.trainers.diagnostics import anchor_gradient, batch_components, fit_gradient_components, gradient_diagnostics
+from sentcse.trainers.diagnostics import (
+    anchor_gradient,
+    batch_components,
+    fit_gradient_components,
+    gradient_diagnostics,
+)
 from sentcse.trainers.objectives import (
-    OBJECTIVES,
-    VARIANT_OBJECTIVES,
     MET,
     MPT,
+    OBJECTIVES,
+    VARIANT_OBJECTIVES,
     ArcCon,
     CseObjective,
     InfoNCE,

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from sentcse.trainers.objectives import VARIANT_OBJECTIVES, BarlowTwins, MHE, MHS, VICReg, build_objective
+from sentcse.trainers.objectives import MHE, MHS, VARIANT_OBJECTIVES, BarlowTwins, VICReg, build_objective
 
 N, D = 10, 6
 MARGIN, TAU = 0.30, 0.05
@@ -139,7 +139,7 @@ RATIO = {"barlow_twins": 1.50, "vicreg": 1.50, "mhe": 1.75, "mhs": 1.75}
 
 
 @pytest.mark.parametrize("name", sorted(CLASSES))
-@pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: "gd%d-w%d-r%d" % s)
+@pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: "gd{}-w{}-r{}".format(*s))
 def test_matches_methods_equations(name, switches, views):
     w_gd, w_w, w_r = switches
     variant = "mod" if all(switches) else "orig"

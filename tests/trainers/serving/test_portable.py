@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
 
 from sentcse.modeling import ReCseModel, SarcseConfig, SarcseModel, SimCseConfig, SimCseModel
 from sentcse.modeling.configuration_simcse import POOLERS
 from sentcse.trainers.serving import ExportError, export_portable, portable_reading
 from sentcse.trainers.serving.portable import MAX_DIFFERENCE, POOLINGS
-from tiny import tiny_backbone_config, tiny_model, tiny_tokenizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -6,7 +6,7 @@ import csv
 import importlib.util
 import json
 import zlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ COUNTS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bucket(token: str, dim: int):
     h = zlib.crc32(token.encode("utf-8"))
     return h % dim, (1.0 if (h >> 20) & 1 else -1.0)
@@ -347,6 +347,7 @@ def test_evaluate_cli_writes_table_and_json(tmp_path, monkeypatch, capsys):
 
 def test_evaluate_example_scores_the_bundled_folder_without_flags(tmp_path, monkeypatch, capsys):
     from tiny import tiny_model, tiny_tokenizer
+
     from sentcse.modeling import SimCseModel
 
     monkeypatch.delenv("SENTCSE_STS_DIR", raising=False)

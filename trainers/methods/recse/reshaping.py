@@ -8,7 +8,6 @@ repository, built on MCSE, weighs its extra term 0.01), lambda_dropout = 1; the 
 objective was chosen (InfoNCE, tau = 0.05, by default); lambda_dropout = 0 gives the pure reshaping variant.
 """
 
-from typing import Dict, Optional
 
 import torch
 
@@ -33,8 +32,8 @@ class ReshapedPositive(CseObjective):
 
     @full_precision
     def forward(
-        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
-    ) -> Dict[str, torch.Tensor]:
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
+    ) -> dict[str, torch.Tensor]:
         if not gathered or "reshaped" not in gathered:
             raise ValueError("ReshapedPositive needs the reshaped views of a ReCseModel training forward (gathered['reshaped'])")
         reshaped_anchor, reshaped_positive = gathered["reshaped"]

@@ -2,14 +2,19 @@
 token, under self-adaptive (frequency) weights: the method, its corpus token counts (``token_counts``) and its
 reconstruction term (``reconstruction``)."""
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ....modeling import SarcseModel
 from ..base import Method, MethodResources
 from .reconstruction import SelfAdaptiveReconstruction, weighted_reconstruction_error
 from .token_counts import (
-    TOKEN_COUNTS_FILE, corpus_fingerprint, count_tokens, load_token_counts, token_counts_text, token_weights,
+    TOKEN_COUNTS_FILE,
+    corpus_fingerprint,
+    count_tokens,
+    load_token_counts,
+    token_counts_text,
+    token_weights,
 )
 
 POOLER_FIELDS = frozenset({"pooler", "mlp_only_train", "mlp_activation"})

@@ -12,7 +12,6 @@ The term is local to each process (token-level), so it is never gathered.
 """
 
 import typing
-from typing import Dict, Optional
 
 import torch
 
@@ -62,8 +61,8 @@ class SelfAdaptiveReconstruction(CseObjective):
         self.gamma = gamma
 
     def forward(
-        self, anchor: torch.Tensor, positive: torch.Tensor, output: Optional[object] = None, gathered: Gathered = None
-    ) -> Dict[str, torch.Tensor]:
+        self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
+    ) -> dict[str, torch.Tensor]:
         if output is None or getattr(output, "reconstruction", None) is None:
             raise ValueError("SelfAdaptiveReconstruction needs a SarcseModel output with its reconstruction (train mode)")
         weights = self.token_weights.to(output.token_ids.device)[output.token_ids]

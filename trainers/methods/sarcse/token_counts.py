@@ -10,15 +10,15 @@ import hashlib
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Union
 
 import torch
 
 TOKEN_COUNTS_FILE = "token_counts.json"
 
 
-def count_tokens(sentences: Iterable[str], tokenizer, max_length: int, batch_size: int = 4096) -> Dict[int, int]:
+def count_tokens(sentences: Iterable[str], tokenizer, max_length: int, batch_size: int = 4096) -> dict[int, int]:
     """Count content-token ids (no special tokens) as training sees them (truncated at ``max_length``)."""
     counts: Counter = Counter()
     batch = []
@@ -46,12 +46,12 @@ def corpus_fingerprint(sentences, tokenizer, max_length: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def token_counts_text(counts: Dict[int, int], fingerprint: str = "") -> str:
+def token_counts_text(counts: dict[int, int], fingerprint: str = "") -> str:
     """The ``token_counts.json`` text of ``counts`` (what ``load_token_counts`` reads back)."""
     return json.dumps({"fingerprint": fingerprint, "counts": {str(k): int(v) for k, v in sorted(counts.items())}})
 
 
-def load_token_counts(folder: Union[str, Path], fingerprint: Optional[str] = None) -> Optional[Dict[int, int]]:
+def load_token_counts(folder: str | Path, fingerprint: str | None = None) -> dict[int, int] | None:
     """The counts saved in ``folder``, or None when absent (or computed for another corpus/tokenizer)."""
     path = Path(folder) / TOKEN_COUNTS_FILE
     if not path.is_file():
@@ -66,7 +66,7 @@ def load_token_counts(folder: Union[str, Path], fingerprint: Optional[str] = Non
     return counts
 
 
-def token_weights(counts: Dict[int, int], vocab_size: int, theta: float) -> torch.Tensor:
+def token_weights(counts: dict[int, int], vocab_size: int, theta: float) -> torch.Tensor:
     """``(vocab_size,)`` self-adaptive weights; tokens never seen in the corpus weigh 1. ``theta`` is the config's
     (checked there: in (0, 1])."""
     weights = torch.ones(vocab_size, dtype=torch.float32)
