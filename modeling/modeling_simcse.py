@@ -158,12 +158,14 @@ class CsePreTrainedModel(PreTrainedModel):
         dtype: torch.dtype = torch.float32,
         backbone_kwargs: dict | None = None,
         trust_remote_code: bool | None = None,
+        config: SimCseConfig | None = None,
         **config_kwargs,
     ):
         """Wrap a pretrained encoder (Hub name or local folder) in a fresh sentcse model.
 
         ``config_kwargs`` are this model's config fields (e.g. ``pooler="avg"``), checked before any weight is
-        read. The backbone is loaded once and becomes the model's; the heads are newly initialised. The tokenizer
+        read; or ``config``, this model's config already built (on the backbone's config), which the model takes
+        as it is. The backbone is loaded once and becomes the model's; the heads are newly initialised. The tokenizer
         is loaded from the same place unless one is passed. ``trust_remote_code`` (or the one in ``backbone_kwargs``)
         is used for the backbone's config, weights and tokenizer alike, and kept for ``get_tokenizer``.
         """
@@ -173,8 +175,13 @@ class CsePreTrainedModel(PreTrainedModel):
             trust_remote_code = backbone_kwargs.get("trust_remote_code")
         else:
             backbone_kwargs.setdefault("trust_remote_code", trust_remote_code)
-        backbone_config = load_backbone_config(name, trust_remote_code=trust_remote_code)
-        config = cls.config_class(backbone_config=backbone_config, **config_kwargs)
+        if config is None:
+            backbone_config = load_backbone_config(name, trust_remote_code=trust_remote_code)
+            config = cls.config_class(backbone_config=backbone_config, **config_kwargs)
+        elif config_kwargs or not isinstance(config, cls.config_class):
+            raise TypeError(f"{cls.__name__}.from_backbone takes a {cls.config_class.__name__} as config= or its "
+                            f"fields as keywords, not both; got {type(config).__name__} and {sorted(config_kwargs)}")
+        backbone_config = config.backbone_config
         kwargs = {**cls._backbone_kwargs(backbone_config), **backbone_kwargs}
         backbone = AutoModel.from_pretrained(name, config=backbone_config, dtype=dtype, **kwargs)
         model = cls(config, backbone=backbone)

@@ -8,6 +8,7 @@ parser defaults, so a flag given explicitly wins. ``--objective_kwargs`` takes a
 import argparse
 import dataclasses
 import json
+import math
 import os
 import re
 import sys
@@ -279,5 +280,38 @@ def _unknown_flags_message(remaining: Sequence[str], spec: Method) -> str:
     for flag in flags:
         name = flag[2:].split("=")[0].replace("-", "_")
         owners[flag] = [other.name for other in METHODS.values() if name in declared_fields(other.config_class)]
-    notes = [f"{flag} (a flag of --method {' / '.join(methods)})" if methods else flag for flag, methods in owners.items()]
+    notes = [f"{flag} (a flag of --method {' / '.join(methods)})" if methods else flag
+             for flag, methods in owners.items()]
     return f"--method {spec.name} has no flag {', '.join(notes)}; see --method {spec.name} --help"
+
+
+def check_run_size(sentences: int, training_args) -> None:
+    """A run that would train nothing is an error before training."""
+    batch = training_args.per_device_train_batch_size * training_args.world_size
+    batches = sentences // batch if training_args.dataloader_drop_last else math.ceil(sentences / batch)
+    if batches == 0:
+        raise UsageError(
+            f"the corpus has {sentences} sentence(s), fewer than one batch of {batch} (per device x processes) with "
+            "dataloader_drop_last: add sentences or lower --per_device_train_batch_size"
+        )
+    if training_args.max_steps > 0:
+        return
+    steps = math.floor(batches / training_args.gradient_accumulation_steps * training_args.num_train_epochs)
+    if steps < 1:
+        raise UsageError(
+            f"{batches} batch(es) x {training_args.num_train_epochs} epoch(s) / "
+            f"{training_args.gradient_accumulation_steps} accumulation steps make 0 optimizer steps: raise "
+            "--num_train_epochs or set --max_steps"
+        )
+
+
+def check_training_values(training_args) -> None:
+    """Values the Trainer would take and fail on (or quietly reinterpret) only once training runs."""
+    rate = training_args.learning_rate
+    if not (math.isfinite(rate) and rate > 0):
+        raise UsageError(f"--learning_rate must be a finite number > 0, got {rate}")
+    if training_args.per_device_train_batch_size * training_args.world_size < 2:
+        raise UsageError("--per_device_train_batch_size x processes must be >= 2: the other sentences of a batch are "
+                         "the negatives (SimCSE uses 64)")
+    if training_args.max_steps == 0:
+        raise UsageError("--max_steps must be >= 1 (or -1, the default: train --num_train_epochs)")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from cli_runs import STSB, during_training, flags, user_error
 
-from sentcse.trainers.cli.runs import RUN_FILE
+from sentcse.trainers.cards.files import RUN_FILE
 from sentcse.trainers.cli.train import main
 
 REPO = Path(__file__).resolve().parents[3]
@@ -253,7 +253,7 @@ def test_a_resume_with_anything_that_shapes_training_changed_is_another_run(tmp_
     """Every TrainingArguments field is part of the run but the cosmetic ones (logging, saving, evaluation,
     uploads): another --data_seed (or max_grad_norm, Adam's betas, bf16, ...) is refused on resume, another
     --logging_steps resumes; a checkpoint fingerprinted by an earlier sentcse (fewer fields) still resumes."""
-    from sentcse.trainers.cli import runs
+    from sentcse.trainers.cli import identity
 
     out = tmp_path / "out"
     main(flags(backbone, corpus, out, "--max_steps", "2"))
@@ -265,8 +265,8 @@ def test_a_resume_with_anything_that_shapes_training_changed_is_another_run(tmp_
                          "--logging_steps", "7"))
     assert trainer.state.global_step == 2
     record = json.loads((out / "checkpoint-2" / RUN_FILE).read_text())
-    legacy = {**record["run"], "training": {k: record["run"]["training"][k] for k in runs.LEGACY_TRAINING_FIELDS}}
-    assert runs.fingerprint(legacy) in runs.accepted_fingerprints(record["run"])
+    legacy = {**record["run"], "training": {k: record["run"]["training"][k] for k in identity.LEGACY_TRAINING_FIELDS}}
+    assert identity.fingerprint(legacy) in identity.accepted_fingerprints(record["run"])
 
 
 def test_a_streamed_corpus_of_short_sentences_trains_on_two_processes(tmp_path, backbone):
@@ -464,7 +464,7 @@ def test_what_a_resume_may_change(tmp_path, backbone, corpus, capsys):
 
 def test_a_checkpoint_fingerprinted_with_gradient_checkpointing_still_resumes(tmp_path, backbone, corpus):
     """Earlier sentcse versions fingerprinted gradient_checkpointing with the run: their checkpoints resume."""
-    from sentcse.trainers.cli import runs
+    from sentcse.trainers.cli import identity
 
     out = tmp_path / "out"
     main(flags(backbone, corpus, out))
@@ -473,7 +473,7 @@ def test_a_checkpoint_fingerprinted_with_gradient_checkpointing_still_resumes(tm
                 "activation_checkpointing": True, "activation_checkpointing_kwargs": None}
     earlier = {**record["run"], "training": {**record["run"]["training"], **switched}}
     assert not set(switched) & set(record["run"]["training"])
-    assert runs.fingerprint(earlier) in runs.accepted_fingerprints(record["run"])
+    assert identity.fingerprint(earlier) in identity.accepted_fingerprints(record["run"])
 
 
 def test_a_streamed_runs_last_checkpoint_resumes(tmp_path, backbone):

@@ -18,7 +18,7 @@ def build_trainer(
     sentences: Sequence[str] | None = None,
     tokenizer=None,
     eval_dataset=None,
-    collator: TwoViewCollator | None = None,
+    pad_to_max_length: bool = False,
     resources: MethodResources | None = None,
     loss=None,
     checkpoint_files: Mapping[str, str] | None = None,
@@ -33,8 +33,8 @@ def build_trainer(
             ``resources`` is given.
         tokenizer: defaults to the model's own (``model.get_tokenizer()``).
         eval_dataset: scored pairs for model selection (``sts_pairs_dataset``), or None.
-        collator: defaults to a ``TwoViewCollator`` at ``model.config.max_length``; dev pairs are cut as
-            ``encode`` cuts them.
+        pad_to_max_length: training batches padded to ``model.config.max_length`` (a streamed corpus read by one
+            of several processes); the collator cuts dev pairs as ``encode`` cuts them.
         resources: what ``Method.prepare`` made, when the caller prepared it (``sentcse-train`` does, on the
             main process first); their checkpoint files are saved beside every checkpoint, with ``checkpoint_files``.
         loss: the training objective; defaults to the method's (``Method.build_objective``).
@@ -45,9 +45,8 @@ def build_trainer(
         if sentences is None:
             raise ValueError("build_trainer needs the corpus sentences (for the method's prepare) or its resources")
         resources = spec.prepare(model.config, list(sentences), tokenizer, Path(args.output_dir))
-    if collator is None:
-        collator = TwoViewCollator(tokenizer, model.config.max_length)
-    collator.pair_max_length = model.max_input_length(tokenizer)
+    collator = TwoViewCollator(tokenizer, model.config.max_length, pair_max_length=model.max_input_length(tokenizer),
+                               pad_to_max_length=pad_to_max_length)
     return CseTrainer(
         model=model,
         args=args,
