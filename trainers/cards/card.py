@@ -20,9 +20,10 @@ from ..objectives import VARIANT_OBJECTIVES, InfoNCE
 from ..objectives.base import GRADIENT_PARADIGM_CITATION
 from .curve import plot_training_curve
 from .export import MIN_SENTENCE_TRANSFORMERS
-from .files import CARD_FILE, CURVE_FILE, TRAINER_STATE_FILE, TRAINING_INFO_FILE, read_json
-from .results import card_scores, eval_results, headline, result_rows, results_table
-from .sections import backbone_info, backbone_license, corpus_info, environment_rows, format_value, training_rows
+from .files import CARD_FILE, CURVE_FILE
+from .record import RunRecord
+from .results import eval_results, headline, result_rows, results_table
+from .sections import backbone_info, corpus_info, environment_rows, format_value, training_rows
 
 # A card whose licence is not known says so in its header and body; the user sets it before publishing.
 LICENSE_PLACEHOLDER = "other"
@@ -175,6 +176,16 @@ def inference_embedding(config, method: Method | None = None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ the card
+def checkpoint_config(folder: str | Path):
+    """The config of the sentcse checkpoint in ``folder`` (ValueError for any other model)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(folder)
+    if config.model_type not in METHODS:
+        raise ValueError(f"{folder} is not a sentcse checkpoint (model_type {config.model_type!r})")
+    return config
+
+
 def build_model_card(
     folder: str | Path,
     results=None,
@@ -182,36 +193,31 @@ def build_model_card(
     model_name: str | None = None,
     license: str | None = None,
     templates: str | Path | None = None,
+    record: RunRecord | None = None,
 ):
-    """The ``huggingface_hub.ModelCard`` of the checkpoint in ``folder`` (see the package docstring).
+    """The ``huggingface_hub.ModelCard`` of the checkpoint in ``folder`` (see the package docstring), rendered from
+    its config.json and the run's ``record`` (default: ``RunRecord.load(folder)``).
 
-    ``results``: STS scores (``StsResults``, its dict, or ``{task: spearman}``); default: ``sts_results.json``
-    plus the final STS-B dev score of ``training_info.json``. ``repo_id`` names the model in the usage snippets
-    and the model-index (default: the ``hub_model_id`` recorded in training_info.json, else
-    ``path/to/<folder name>``). ``license``: default the backbone's, recorded in training_info.json
-    (``backbone_license``) or read from its README.md, else ``LICENSE_PLACEHOLDER`` and ``LICENSE_NOTE`` in the body.
+    ``results``: STS scores (``StsResults``, its dict, or ``{task: spearman}``) shown with the record's
+    (``RunRecord.with_sts_results``; nothing is saved). ``repo_id`` names the model in the usage snippets and the
+    model-index (default: the record's ``hub_model_id``, else ``path/to/<folder name>``). ``license``: default the
+    backbone's, as the record holds it, else ``LICENSE_PLACEHOLDER`` and ``LICENSE_NOTE`` in the body.
     ``templates``: a folder of templates overriding the packaged ones.
     """
     from huggingface_hub import ModelCard, ModelCardData
-    from transformers import AutoConfig
 
     folder = Path(folder)
-    config = AutoConfig.from_pretrained(folder)
-    if config.model_type not in METHODS:
-        raise ValueError(f"{folder} is not a sentcse checkpoint (model_type {config.model_type!r})")
+    config = checkpoint_config(folder)
     method = METHODS[config.model_type]
-    info = read_json(folder / TRAINING_INFO_FILE) or {}
-    state = read_json(folder / TRAINER_STATE_FILE) or {}
-    run = info.get("run") or {}
-    repo_id = repo_id or run.get("hub_model_id")
-    scores = card_scores(folder, info, results)
-    if not license:  # recorded at training (the backbone then named only), else read from an older record's path
-        license = run.get("backbone_license") if "backbone_license" in run else backbone_license(run.get("backbone"))
+    record = (record or RunRecord.load(folder)).with_sts_results(results)
+    repo_id = repo_id or record.hub_model_id
+    scores = record.scores()
+    license = license or record.backbone_license
 
     name = model_name or (repo_id.split("/")[-1] if repo_id else folder.resolve().name)
     objective = objective_info(config)
-    backbone = backbone_info(config, run)
-    corpus = corpus_info(run)
+    backbone = backbone_info(config, record)
+    corpus = corpus_info(record)
     citations = [method.citation]
     if objective["citation"]:
         citations.append(objective["citation"])
@@ -246,14 +252,14 @@ def build_model_card(
         "hidden_size": config.hidden_size,
         "decisions": decision_rows(config, method),
         "inference_embedding": inference_embedding(config, method),
-        "headline": headline(scores, (info.get("run") or {}).get("raw_backbone_dev")),
+        "headline": headline(scores, record.raw_backbone_dev),
         "results": result_rows(scores),
         "results_table": results_table(scores),
-        "training_rows": training_rows(info, state, config),
+        "training_rows": training_rows(record, config),
         "curve_image": CURVE_FILE if (folder / CURVE_FILE).is_file() else None,
         "method_files": [{"name": name, "description": description}
                          for name, description in method.checkpoint_files.items() if (folder / name).is_file()],
-        "environment_rows": environment_rows(info),
+        "environment_rows": environment_rows(record),
         "citations": citations,
         "st_min_version": MIN_SENTENCE_TRANSFORMERS,
     }
@@ -275,19 +281,23 @@ def _folder_hint(folder: Path) -> str:
         return f"path/to/{folder.name}"
 
 
-def write_model_card(folder: str | Path, results=None, **kwargs) -> Path:
-    """Render ``folder/README.md`` (``build_model_card``); redraws ``training_curve.png`` from trainer_state.json
-    when it is missing. Returns the README path."""
+def write_model_card(folder: str | Path, results=None, record: RunRecord | None = None, redraw_curve: bool = False,
+                     **kwargs) -> Path:
+    """Render ``folder/README.md`` (``build_model_card``) from the run's ``record`` (default: the folder's), after
+    drawing ``training_curve.png`` from the record's curve when it is missing (or ``redraw_curve``). Returns the
+    README path."""
     folder = Path(folder)
-    state = read_json(folder / TRAINER_STATE_FILE)
-    if state and not (folder / CURVE_FILE).is_file():
-        plot_training_curve(state.get("log_history") or [], folder / CURVE_FILE)
-    card = build_model_card(folder, results=results, **kwargs)
+    record = (record or RunRecord.load(folder)).with_sts_results(results)
+    curve = folder / CURVE_FILE
+    if record.curve and (redraw_curve or not curve.is_file()):
+        config = checkpoint_config(folder)
+        backbone = Path(record.backbone or "").name or "backbone"
+        plot_training_curve(record.curve, curve, title=f"{config.model_type} ({config.objective}) on {backbone}")
     path = folder / CARD_FILE
-    card.save(path)
+    build_model_card(folder, record=record, **kwargs).save(path)
     return path
 
 
-__all__ = ["LICENSE_NOTE", "LICENSE_PLACEHOLDER", "TEMPLATE_DIR_ENV", "build_model_card", "decision_rows",
-           "hidden_fields", "inference_embedding", "objective_info", "template_loader", "template_name",
-           "write_model_card"]
+__all__ = ["LICENSE_NOTE", "LICENSE_PLACEHOLDER", "TEMPLATE_DIR_ENV", "build_model_card", "checkpoint_config",
+           "decision_rows", "hidden_fields", "inference_embedding", "objective_info", "template_loader",
+           "template_name", "write_model_card"]

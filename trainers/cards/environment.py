@@ -1,4 +1,4 @@
-"""The environment record of a run (library versions, hardware, sentcse's git commit) and ``training_info.json``.
+"""The environment of a run (library versions, hardware, sentcse's git commit), as its ``RunRecord`` keeps it.
 
 ``package_version`` and ``git_commit`` are the package's only version and commit helpers.
 """
@@ -6,12 +6,9 @@
 import os
 import platform
 import subprocess
-from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
-
-from .files import TRAINING_INFO_FILE, write_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RECORDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets", "huggingface_hub",
@@ -85,35 +82,4 @@ def collect_environment(world_size: int = 1) -> dict[str, Any]:
     return env
 
 
-def _sanitized_args(training_args) -> dict[str, Any]:
-    if training_args is None:
-        return {}
-    if hasattr(training_args, "to_sanitized_dict"):
-        values = training_args.to_sanitized_dict()
-    else:
-        values = dict(training_args)
-    values.pop("hub_token", None)
-    # The folder is uploaded as it is: no credential may end up in it.
-    return {k: v for k, v in values.items() if not k.startswith("_") and "token" not in k.lower()}
-
-
-def save_training_info(
-    folder: str | Path,
-    training_args=None,
-    run: Mapping[str, Any] | None = None,
-    final_eval: Mapping[str, float] | None = None,
-    environment: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write ``training_info.json``: the training arguments (no tokens), the run description (method, backbone,
-    corpus, ...), the final evaluation metrics and the environment, so the card can be rebuilt later."""
-    world_size = int(getattr(training_args, "world_size", 1) or 1)
-    info = {
-        "training_args": _sanitized_args(training_args),
-        "run": dict(run or {}),
-        "final_eval": {k: float(v) for k, v in (final_eval or {}).items() if isinstance(v, (int, float))},
-        "environment": dict(environment) if environment is not None else collect_environment(world_size),
-    }
-    return write_json(Path(folder) / TRAINING_INFO_FILE, info, default=str)
-
-
-__all__ = ["collect_environment", "git_commit", "package_version", "save_training_info"]
+__all__ = ["collect_environment", "git_commit", "package_version"]

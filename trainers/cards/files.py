@@ -8,7 +8,9 @@ from ..sts.tasks import DEV_METRIC
 
 CARD_FILE = "README.md"
 CURVE_FILE = "training_curve.png"
+# What the card says about the run (a RunRecord), saved once; uploaded with the card.
 TRAINING_INFO_FILE = "training_info.json"
+RECORD_FILE = TRAINING_INFO_FILE
 STS_RESULTS_FILE = "sts_results.json"
 TRAINER_STATE_FILE = "trainer_state.json"
 # The run's record (sentcse-train): local state for resume and overwrite, never uploaded.

@@ -108,5 +108,5 @@ def publish_permissions(folder: str | Path, files: Iterable[str] | None = None) 
             os.chmod(folder / name, FILE_MODE)
 
 
-__all__ = ["FILE_MODE", "LOCAL_INPUTS_KEY", "TOKENIZER_CONFIG_FILES", "VOCABULARY_FILES", "is_local_path", "make_portable",
-           "portable_path", "portable_run", "portable_value", "publish_permissions"]
+__all__ = ["FILE_MODE", "LOCAL_INPUTS_KEY", "TOKENIZER_CONFIG_FILES", "VOCABULARY_FILES", "is_local_path",
+           "make_portable", "portable_path", "portable_run", "portable_value", "publish_permissions"]

@@ -1,11 +1,11 @@
-"""STS results of an output folder: ``sts_results.json``, the card's results tables and its model-index."""
+"""STS results of a run: the one shape its record keeps (``StsResults.to_dict()``'s), the card's results tables and
+its model-index."""
 
+import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from ..sts import TABLE_COLUMNS, TEST_TASKS, StsResults, canonical_task, format_table, seven_task_average
-from .files import DEV_METRIC_KEY, STS_RESULTS_FILE, read_json, write_json
+from ..sts import DEV_TASK, TABLE_COLUMNS, TEST_TASKS, StsResults, canonical_task, format_table, seven_task_average
 
 # STS task -> (model-index dataset type, config, display name, split); SICK-R's SentEval test split (4,927 pairs)
 # is not mteb/sickr-sts's test split (the whole corpus), so it is named after the SICK dataset itself.
@@ -17,7 +17,7 @@ INDEX_DATASETS = {
     "STS16": ("mteb/sts16-sts", "default", "STS16", "test"),
     "STSBenchmark": ("mteb/stsbenchmark-sts", "default", "STS-B", "test"),
     "SICKRelatedness": ("sick", None, "SICK-R", "test"),
-    "STSBenchmark-dev": ("mteb/stsbenchmark-sts", "default", "STS-B dev", "validation"),
+    DEV_TASK: ("mteb/stsbenchmark-sts", "default", "STS-B dev", "validation"),
 }
 _HUB_SICK = ("mteb/sickr-sts", "default", "SICK-R (mteb/sickr-sts: the whole SICK corpus)", "test")
 
@@ -30,57 +30,49 @@ def _task_name(name: str) -> str:
         return canonical_task(name.replace(" ", "-"))
 
 
-def normalize_results(results) -> dict[str, dict[str, Any]]:
-    """``{task: {"spearman", "n_pairs", "source"}}`` from ``StsResults``, its ``to_dict()`` (or JSON) or a plain
-    ``{task: spearman}`` mapping (task names as ``trainers.sts.canonical_task`` accepts them)."""
-    if results is None:
-        return {}
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite number as None (a task without subsets has no subset mean), so the JSON
+    is standard and reads back equal."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def sts_results_dict(results) -> dict[str, Any]:
+    """STS scores in the one shape a run record keeps, ``StsResults.to_dict()``'s (``tasks``, ``avg``, ``seconds``,
+    ``meta``), from ``StsResults``, that dict (or its JSON) or a plain ``{task: spearman}``; task names canonical
+    (``trainers.sts.canonical_task``, or a table column such as "STS-B dev"), non-finite numbers None."""
     if isinstance(results, StsResults):
         results = results.to_dict()
-    out: dict[str, dict[str, Any]] = {}
-    tasks = results["tasks"] if isinstance(results, Mapping) and "tasks" in results else results
-    for name, value in dict(tasks).items():
+    results = dict(results)
+    if "tasks" not in results:  # {task: spearman}
+        results = {"tasks": {name: {"spearman": float(value)} for name, value in results.items()}}
+    tasks = {}
+    for name, value in results["tasks"].items():
         task = _task_name(name)
-        if isinstance(value, Mapping):
-            out[task] = {"spearman": float(value["spearman"]), "n_pairs": value.get("n_pairs"),
-                         "source": value.get("source")}
-        elif hasattr(value, "spearman"):
-            out[task] = {"spearman": float(value.spearman), "n_pairs": value.n_pairs, "source": value.source}
-        else:
-            out[task] = {"spearman": float(value), "n_pairs": None, "source": None}
-    return out
+        tasks[task] = {"task": task, **{key: item for key, item in value.items() if key != "task"}}
+    return _finite({"tasks": tasks, "avg": seven_task_average({t: v["spearman"] for t, v in tasks.items()}),
+                    "seconds": results.get("seconds"), "meta": dict(results.get("meta") or {})})
 
 
-def merge_sts_results(folder: str | Path, results) -> Path:
-    """Merge ``results`` into ``folder/sts_results.json`` (new tasks replace old ones, others are kept; each task
-    keeps its own data source) and recompute the 7-task average. Returns the file."""
-    path = Path(folder) / STS_RESULTS_FILE
-    old = read_json(path) or {}
-    new = results.to_dict() if isinstance(results, StsResults) else dict(results)
-    if "tasks" not in new:  # {task: spearman}
-        new = {"tasks": {_task_name(k): {"task": _task_name(k), "spearman": float(v)} for k, v in new.items()}}
-    tasks = {_task_name(k): v for k, v in (old.get("tasks") or {}).items()}
-    tasks.update({_task_name(k): v for k, v in new["tasks"].items()})
+def merged_sts_results(old: Mapping[str, Any] | None, new) -> dict[str, Any]:
+    """``new`` scores (``sts_results_dict``'s inputs) merged into ``old`` (that shape, or None): a task in both
+    takes the new score, each task keeps its own data source, the tasks go in the papers' order and the seven-task
+    average is recomputed."""
+    new = sts_results_dict(new)
+    tasks = {**((old or {}).get("tasks") or {}), **new["tasks"]}
     order = {task: i for i, task in enumerate(TEST_TASKS)}
     ordered = {t: tasks[t] for t in sorted(tasks, key=lambda t: (t not in order, order.get(t, 0), t))}
-    merged = {
+    return {
         "tasks": ordered,
         "avg": seven_task_average({t: v["spearman"] for t, v in ordered.items()}),
         "seconds": new.get("seconds"),
-        "meta": {**(old.get("meta") or {}), **(new.get("meta") or {})},
+        "meta": {**((old or {}).get("meta") or {}), **new["meta"]},
     }
-    return write_json(path, merged)
-
-
-def card_scores(folder: Path, info: Mapping[str, Any], results=None) -> dict[str, dict[str, Any]]:
-    """The scores a card shows: the final STS-B dev score of ``training_info.json`` (``info``), then ``results``
-    (default: ``folder/sts_results.json``), which win where both have a task."""
-    scores: dict[str, dict[str, Any]] = {}
-    final_dev = (info.get("final_eval") or {}).get(DEV_METRIC_KEY)
-    if final_dev is not None and not (info.get("run") or {}).get("dev_file"):  # else the user's own pairs
-        scores["STSBenchmark-dev"] = {"spearman": final_dev, "n_pairs": None, "source": None}
-    scores.update(normalize_results(results if results is not None else read_json(folder / STS_RESULTS_FILE)))
-    return scores
 
 
 def _source_label(source: str | None) -> str:
@@ -98,9 +90,9 @@ def headline(scores: Mapping[str, Mapping[str, Any]], raw_dev: Mapping[str, floa
         parts.append(f"**STS average (7 tasks): {avg:.2f}**")
     if "STSBenchmark" in scores:
         parts.append(f"STS-B test: {scores['STSBenchmark']['spearman']:.2f}")
-    if "STSBenchmark-dev" in scores:
+    if DEV_TASK in scores:
         raw = ", ".join(f"{value:.2f} {label}" for label, value in (raw_dev or {}).items())
-        parts.append(f"STS-B dev: {scores['STSBenchmark-dev']['spearman']:.2f}"
+        parts.append(f"STS-B dev: {scores[DEV_TASK]['spearman']:.2f}"
                      + (f" (untrained backbone: {raw})" if raw else ""))
     return " · ".join(parts) + " (Spearman x100)" if parts else ""
 
@@ -146,5 +138,5 @@ def eval_results(results: Mapping[str, Mapping[str, Any]]):
     return out
 
 
-__all__ = ["card_scores", "eval_results", "headline", "merge_sts_results", "normalize_results", "result_rows",
-           "results_table"]
+__all__ = ["INDEX_DATASETS", "eval_results", "headline", "merged_sts_results", "result_rows", "results_table",
+           "sts_results_dict"]

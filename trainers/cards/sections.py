@@ -1,10 +1,8 @@
 """The card's description of a run: its training hyperparameters, environment, backbone and corpus.
 
-Everything here reads ``training_info.json`` (``info``) and ``trainer_state.json`` (``state``) as loaded dicts.
+Everything here reads the run's ``RunRecord`` (``record``) and the checkpoint's config.
 """
 
-import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +35,23 @@ def is_local(name: str | None) -> bool:
     return Path(name).expanduser().exists() or looks_local(name) or name.endswith((".txt", ".gz", ".jsonl", ".csv"))
 
 
-def training_rows(info: Mapping[str, Any], state: Mapping[str, Any], config) -> Rows:
-    """(name, value) rows of the Training table: corpus, batch, schedule, steps, model selection, runtime."""
-    args = info.get("training_args") or {}
-    run = info.get("run") or {}
+def training_rows(record, config) -> Rows:
+    """(name, value) rows of the Training table of ``record`` (a ``RunRecord``): corpus, batch, schedule, steps,
+    model selection, runtime."""
+    args = record.training_args
     rows: Rows = []
 
     def add(name, value):
         if value is not None and value != "":
             rows.append((name, format_value(value)))
 
-    corpus = run.get("train_file")
-    if corpus:
-        n = run.get("n_sentences")
-        name = local_names(corpus) if recorded_local(run, "train_file") else corpus
+    if record.train_file:
+        n = record.n_sentences
+        name = local_names(record.train_file) if record.is_local("train_file") else record.train_file
         add("corpus", f"`{name}`" + (f" ({n:,} sentences)" if n else ""))
-    add("preset", run.get("preset"))
-    per_device = args.get("per_device_train_batch_size", state.get("train_batch_size"))
-    processes = int(run.get("world_size") or (info.get("environment") or {}).get("processes") or 1)
+    add("preset", record.preset)
+    per_device = args.get("per_device_train_batch_size")
+    processes = int(record.world_size or record.environment.get("processes") or 1)
     accumulation = int(args.get("gradient_accumulation_steps") or 1)
     if per_device:
         add("batch size", f"{per_device} per process x {processes} process(es)"
@@ -67,44 +64,47 @@ def training_rows(info: Mapping[str, Any], state: Mapping[str, Any], config) -> 
     add("optimizer", args.get("optim"))
     if args.get("weight_decay"):
         add("weight decay", args.get("weight_decay"))
-    max_steps = args.get("max_steps", state.get("max_steps"))
+    max_steps = args.get("max_steps")
     if max_steps and max_steps > 0:
         add("max steps", max_steps)
     else:
-        add("epochs", args.get("num_train_epochs", state.get("num_train_epochs")))
-    add("steps trained", state.get("global_step"))
+        add("epochs", args.get("num_train_epochs"))
+    add("steps trained", record.steps_trained)
     add("max length (tokens)", config.max_length)
-    add("precision", "bf16" if args.get("bf16") else "fp16" if args.get("fp16") else "fp32" if args else None)
+    add("precision", "bf16" if args.get("bf16") else "fp16" if args.get("fp16")
+        else "fp32" if "bf16" in args or "fp16" in args else None)
     add("seed", args.get("seed"))
-    evaluated = [e["step"] for e in state.get("log_history") or [] if DEV_METRIC_KEY in e]
-    dev = f"`{local_names(run['dev_file']) if recorded_local(run, 'dev_file') else run['dev_file']}` (your pairs)" \
-        if run.get("dev_file") else "STS-B dev"
-    if evaluated:
-        steps = sorted(set(evaluated))
+    dev = dev_name(record)
+    steps = sorted({entry["step"] for entry in record.curve if DEV_METRIC_KEY in entry})
+    if steps:
         add("model selection", f"{dev} Spearman at step{'s' if len(steps) > 1 else ''} "
             + (", ".join(map(str, steps)) if len(steps) <= 8 else f"{steps[0]}, {steps[1]}, ..., {steps[-1]}")
             + (", best checkpoint kept" if args.get("load_best_model_at_end", True) and len(steps) > 1 else ""))
-    best = state.get("best_metric")
-    if best is not None:
-        step = re.search(r"checkpoint-(\d+)", str(state.get("best_model_checkpoint") or ""))
-        add(f"best {dev}", f"{best:.2f}" + (f" (step {step.group(1)})" if step else ""))
-    raw = run.get("raw_backbone_dev")
-    if raw:
-        add(f"{dev} of the untrained backbone", ", ".join(f"{v:.2f} ({k})" for k, v in raw.items()))
-    final = info.get("final_eval") or {}
+    if record.best_dev is not None:
+        add(f"best {dev}", f"{record.best_dev:.2f}"
+            + (f" (step {record.best_step})" if record.best_step is not None else ""))
+    if record.raw_backbone_dev:
+        add(f"{dev} of the untrained backbone", ", ".join(f"{v:.2f} ({k})" for k, v in record.raw_backbone_dev.items()))
+    final = record.final_eval
     if "eval_stsb_alignment" in final:
         add(f"alignment / uniformity ({dev}, lower is better)",
             f"{final['eval_stsb_alignment']:.3f} / {final['eval_stsb_uniformity']:.3f}")
-    history = state.get("log_history") or []
-    runtime = next((e.get("train_runtime") for e in reversed(history) if "train_runtime" in e), None)
+    runtime = record.runtime_seconds
     if runtime is not None:
         add("training time", f"{runtime / 60:.1f} min" if runtime >= 60 else f"{runtime:.1f} s")
     return rows
 
 
-def environment_rows(info: Mapping[str, Any]) -> Rows:
+def dev_name(record) -> str:
+    """The model-selection data as the card names it: the user's pairs file, else STS-B dev."""
+    if not record.dev_file:
+        return "STS-B dev"
+    return f"`{local_names(record.dev_file) if record.is_local('dev_file') else record.dev_file}` (your pairs)"
+
+
+def environment_rows(record) -> Rows:
     """(name, value) rows of the Environment table: the training's record, else this process's."""
-    env = info.get("environment")
+    env = record.environment
     label = "training"
     if not env:
         env, label = collect_environment(), "card generation (no training record)"
@@ -116,33 +116,27 @@ def local_names(value: str) -> str:
     return ",".join(Path(part.strip()).expanduser().name or part for part in value.split(",") if part.strip())
 
 
-def recorded_local(run: Mapping[str, Any], key: str) -> bool:
-    """Whether the run's ``key`` (backbone, train_file) is a local path: recorded so (``local_inputs``, written
-    when the path was replaced by its name) or one by its look."""
-    return key in (run.get("local_inputs") or ()) or is_local(run.get(key))
-
-
-def corpus_info(run: Mapping[str, Any]) -> dict[str, Any]:
+def corpus_info(record) -> dict[str, Any]:
     """The template's ``corpus``: description (Markdown), name, hub."""
-    train_file = run.get("train_file")
-    n = run.get("n_sentences")
+    train_file = record.train_file
+    n = record.n_sentences
     count = f"{n:,} unlabeled sentences" if n else "unlabeled sentences"
     if not train_file:
         return {"description": "unlabeled sentences", "hub": False, "name": None}
-    if recorded_local(run, "train_file"):
+    if record.is_local("train_file"):
         name = local_names(train_file)
         return {"description": f"`{name}` ({count}, a local file)", "hub": False, "name": name}
     return {"description": f"[`{train_file}`](https://huggingface.co/datasets/{train_file}) ({count})", "hub": True,
             "name": train_file}
 
 
-def backbone_info(config, run: Mapping[str, Any]) -> dict[str, Any]:
+def backbone_info(config, record) -> dict[str, Any]:
     """The template's ``backbone``: name, hub, link (Markdown)."""
-    name = run.get("backbone")
+    name = record.backbone
     if not name:
         kind = config.backbone_config.model_type
         return {"name": kind, "hub": False, "link": f"a `{kind}` backbone"}
-    if recorded_local(run, "backbone"):
+    if record.is_local("backbone"):
         return {"name": Path(name).name, "hub": False, "link": f"`{Path(name).name}` (a local backbone)"}
     return {"name": name, "hub": True, "link": f"[`{name}`](https://huggingface.co/{name})"}
 
@@ -173,5 +167,5 @@ def backbone_license(backbone: str | None) -> str | None:
     return str(value) if value else None
 
 
-__all__ = ["backbone_info", "backbone_license", "corpus_info", "environment_rows", "format_value", "is_local",
-           "recorded_local", "training_rows"]
+__all__ = ["backbone_info", "backbone_license", "corpus_info", "dev_name", "environment_rows", "format_value",
+           "is_local", "local_names", "training_rows"]

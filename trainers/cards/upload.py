@@ -1,9 +1,9 @@
 """Finishing a training output folder, and uploading it to the Hugging Face Hub as it is.
 
-``finish_output_folder`` is ``examples/train.py``'s last step: the training record, the curve, the
-sentence-transformers files and the card, all written before any network step, then (``--push_to_hub``) one upload
-of the finished folder, with no re-save and no card of the Trainer's. A failed upload leaves the folder complete and
-raises ``HubUploadError`` with the command that retries it. The network side lives in ``hub``.
+``finish_output_folder`` is ``examples/train.py``'s last step: the run's record, the sentence-transformers files, the
+curve and the card rendered from the record, all written before any network step, then (``--push_to_hub``) one
+upload of the finished folder, with no re-save and no card of the Trainer's. A failed upload leaves the folder
+complete and raises ``HubUploadError`` with the command that retries it. The network side lives in ``hub``.
 """
 
 import logging
@@ -11,13 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .card import write_model_card
-from .curve import plot_training_curve
-from .environment import save_training_info
 from .export import export_sentence_transformers
-from .files import CURVE_FILE
+from .files import STS_RESULTS_FILE, read_json
 from .hub import HubAccessError, check_hub_access, hub_upload_files, push_folder, upload_error
-from .portable import make_portable, portable_run, publish_permissions
-from .sections import backbone_license
+from .portable import make_portable, publish_permissions
+from .record import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -32,45 +30,45 @@ def write_hub_outputs(
     files: Sequence[str] | None = None,
 ) -> Path:
     """Finish a training output folder (process zero, after ``save_model``, ``save_state`` and the final
-    evaluation), without the network: ``training_info.json`` (the training arguments as JSON), ``training_curve.png``
-    (from ``trainer.state.log_history``), the sentence-transformers files and ``README.md``; then no uploaded JSON
-    file keeps an absolute local path (``make_portable``) and every uploaded file is 0644. ``run`` describes the run
-    (method, backbone, train_file, n_sentences, preset, world_size); ``final_eval`` holds the final
-    ``eval_stsb_spearman``; ``results`` the STS scores when not in ``sts_results.json``; ``files``, glob patterns of
-    the run's own files (default: every file), limits what is rewritten, made readable and uploaded: the folder's
-    other files are the user's. Returns the card's path."""
+    evaluation), without the network: the run's record ``training_info.json`` (``RunRecord.from_run``: the run,
+    the training arguments as JSON, the curve from ``trainer.state``, the final evaluation, the STS results, the
+    environment), the sentence-transformers files, ``training_curve.png`` and ``README.md`` rendered from that
+    record; then no uploaded JSON file keeps an absolute local path (``make_portable``) and every uploaded file is
+    0644. ``run`` describes the run (method, backbone, train_file, n_sentences, preset, dev_file, raw_backbone_dev);
+    ``final_eval`` holds the final ``eval_stsb_spearman``; ``results`` the STS scores (default: the folder's
+    ``sts_results.json``, where sentcse-train writes them); ``files``, glob patterns of the run's own files
+    (default: every file), limits what is rewritten, made readable and uploaded: the folder's other files are the
+    user's. Returns the card's path."""
     output_dir = Path(output_dir)
     model = trainer.accelerator.unwrap_model(trainer.model) if getattr(trainer, "accelerator", None) else trainer.model
     run = dict(run or {})
-    run.setdefault("world_size", int(getattr(trainer.args, "world_size", 1) or 1))
     if repo_id:
-        run["hub_model_id"] = repo_id  # so a later card update (examples/evaluate.py --write_card) keeps it
-    if "backbone_license" not in run:  # read while the backbone path is at hand; the record keeps only its name
-        run["backbone_license"] = backbone_license(run.get("backbone"))
-    backbone = Path(str(run.get("backbone", ""))).name or "backbone"
-    save_training_info(output_dir, trainer.args, portable_run(run), final_eval)
-    title = f"{model.config.model_type} ({model.config.objective}) on {backbone}"
-    plot_training_curve(trainer.state.log_history, output_dir / CURVE_FILE, title=title)
+        run["hub_model_id"] = repo_id  # so a later card update (sentcse-evaluate --write_card) keeps it
+    if results is None:
+        results = read_json(output_dir / STS_RESULTS_FILE)
+    record = RunRecord.from_run(output_dir, run, trainer.args, trainer.state, final_eval, results)
+    record.save(output_dir)
     tokenizer = getattr(trainer, "processing_class", None)
     export_sentence_transformers(model, output_dir,
                                  tokenizer=tokenizer if hasattr(tokenizer, "save_pretrained") else None)
     rewritten = make_portable(output_dir, hub_upload_files(output_dir, allow_patterns=files))
     if rewritten:
         logger.info("local paths recorded relative or by name in %s", ", ".join(rewritten))
-    card = write_model_card(output_dir, results=results, repo_id=repo_id)
+    card = write_model_card(output_dir, record=record, repo_id=repo_id, redraw_curve=True)
     publish_permissions(output_dir, hub_upload_files(output_dir, allow_patterns=files))
     return card
 
 
 def finish_output_folder(trainer, run: dict | None = None, final_eval: dict | None = None,
                          push_to_hub: bool = False, repo_id: str | None = None,
-                         files: Sequence[str] | None = None) -> Path:
+                         files: Sequence[str] | None = None, results=None) -> Path:
     """``examples/train.py``'s last step (process zero): ``write_hub_outputs`` into ``trainer.args.output_dir``
     and, with ``push_to_hub``, one upload of the finished folder to ``repo_id`` (the full id ``check_hub_access``
     returned before training; default ``hub_model_id``, else the output folder's name under your namespace),
     honouring ``hub_token``, ``hub_private_repo`` and ``hub_revision``. A failed upload raises ``HubUploadError``
     (the folder complete, the retry command in the message). ``files``: glob patterns of the run's own files
-    (default: every file); only these are uploaded.
+    (default: every file); only these are uploaded. ``results``: the final STS scores (default: the folder's
+    sts_results.json).
 
     The Trainer's own push must be off (``args.push_to_hub=False``; train.py turns it off and passes the flag
     here): it would create the repository at start, commit at every save (``hub_strategy``) without the code
@@ -86,7 +84,8 @@ def finish_output_folder(trainer, run: dict | None = None, final_eval: dict | No
             repo_id = check_hub_access(repo_id, output_dir, token=args.hub_token, private=args.hub_private_repo)
         except HubAccessError as error:
             access_error, repo_id = error, repo_id or output_dir.absolute().name
-    card = write_hub_outputs(trainer, output_dir, run=run, final_eval=final_eval, repo_id=repo_id, files=files)
+    card = write_hub_outputs(trainer, output_dir, run=run, final_eval=final_eval, repo_id=repo_id, results=results,
+                             files=files)
     if push_to_hub:
         if access_error is not None:
             raise upload_error(output_dir, repo_id, access_error, revision=args.hub_revision,

@@ -8,8 +8,10 @@ STS12-16).
 MODEL is a saved sentcse checkpoint (config.json model_type a registered method), a sentence-transformers folder
 (modules.json: its pooling config picks the pooler) or a plain Hugging Face encoder (pooler --pooler, default avg).
 Prints the table (STS12 STS13 STS14 STS15 STS16 STS-B SICK-R Avg, Spearman x100, then STS-B dev) and, with
---output, writes every score as JSON. --write_card merges the scores into a local checkpoint folder's
-sts_results.json and rewrites its model card. Flags take either spelling (``--sts_dir`` or ``--sts-dir``).
+--output, writes every score as JSON. --write_card adds the scores to a local checkpoint folder's run record
+(training_info.json, converted from an earlier sentcse's files where needed; sts_results.json beside it), with
+--hub_model_id the Hub id, and renders its model card again from it. Flags take either spelling (``--sts_dir`` or
+``--sts-dir``).
 """
 
 import dataclasses
@@ -26,7 +28,7 @@ from transformers import HfArgumentParser
 from ...modeling.configuration_simcse import CONFIG_ERRORS, POOLERS
 from ...modeling.inputs import checked_dtype, emulated_bf16_cpu, emulated_bf16_line
 from .. import sts
-from ..cards import merge_sts_results, write_model_card
+from ..cards import RunRecord, write_model_card
 from ..errors import error_line
 from ..methods import METHODS
 from .arguments import UsageError, report_errors
@@ -67,10 +69,10 @@ class EvaluateArguments:
         "help": "allow a plain encoder folder's own model code (auto_map); sentcse checkpoints never need it"})
     subsets: bool = dataclasses.field(default=False, metadata={"help": "also print STS12-16's per-subset Spearmans"})
     write_card: bool = dataclasses.field(default=False, metadata={
-        "help": "MODEL is a local sentcse checkpoint folder: merge these scores into its sts_results.json and "
-        "rewrite its README.md model card"})
+        "help": "MODEL is a local sentcse checkpoint folder: add these scores to its run record (training_info.json) "
+        "and render its README.md model card again"})
     hub_model_id: str | None = dataclasses.field(default=None, metadata={
-        "help": "with --write_card: the Hub id the card's usage snippets and model-index name"})
+        "help": "with --write_card: the Hub id the card's usage snippets and model-index name (kept in the record)"})
 
 
 def check_card_folder(model: str) -> Path:
@@ -126,7 +128,8 @@ def run(argv: Sequence[str] | None = None, defaults: dict | None = None):
     (args,) = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.dev_file and (args.tasks or args.write_card):
-        raise UsageError("--dev_file scores your own pairs alone: drop --tasks / --write_card (the card holds the STS tasks)")
+        raise UsageError("--dev_file scores your own pairs alone: drop --tasks / --write_card (the card holds the STS "
+                         "tasks)")
     card_folder = check_card_folder(args.model) if args.write_card else None
     on_cpu = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cpu")
     if on_cpu and checked_dtype(args.dtype, "--dtype") == torch.bfloat16 and emulated_bf16_cpu():
@@ -168,9 +171,20 @@ def run(argv: Sequence[str] | None = None, defaults: dict | None = None):
         out.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
         print(f"wrote {out}")
     if card_folder is not None:
-        merge_sts_results(card_folder, results)
-        print(f"updated {write_model_card(card_folder, repo_id=args.hub_model_id)}")
+        write_card(card_folder, results, args.hub_model_id)
     return results
+
+
+def write_card(folder: Path, results: sts.StsResults, hub_model_id: str | None = None) -> Path:
+    """--write_card: the folder's run record with ``results`` added (and ``hub_model_id``), saved, and the card
+    rendered from it. Returns the card."""
+    record = RunRecord.load(folder).with_sts_results(results)
+    if hub_model_id:
+        record.hub_model_id = hub_model_id
+    record.save(folder)
+    card = write_model_card(folder, record=record)
+    print(f"updated {card}")
+    return card
 
 
 def main(argv: Sequence[str] | None = None, defaults: dict | None = None):

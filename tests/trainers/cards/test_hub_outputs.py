@@ -24,10 +24,10 @@ from sentcse.trainers import cards
 from sentcse.trainers.cards import (
     HUB_IGNORE_PATTERNS,
     ST_FILES,
+    RunRecord,
     build_model_card,
     export_sentence_transformers,
     hub_upload_files,
-    merge_sts_results,
     write_model_card,
 )
 from sentcse.trainers.methods import METHODS
@@ -165,6 +165,17 @@ def test_evaluate_write_card_updates_the_results(trained, stsb, tmp_path, capsys
     assert f'"{HUB_ID}"' in card.text  # the Hub id recorded at training is kept
     saved = json.loads((folder / "sts_results.json").read_text())
     assert saved["tasks"]["STSBenchmark"]["n_pairs"] == 300
+    # the run's record holds the scores beside what training recorded, and the card is rendered from it alone
+    record, trained_record = RunRecord.load(folder), RunRecord.load(trained.out)
+    assert record.sts_results == saved and record.sts_results["tasks"]["STSBenchmark"]["source"] == "sts-test.csv"
+    assert record.hub_model_id == HUB_ID and record.final_eval == trained_record.final_eval
+    assert record.curve == trained_record.curve and record.steps_trained == 2
+    assert json.loads((folder / "training_info.json").read_text())["record_version"] == 1
+    assert str(tmp_path) not in (folder / "training_info.json").read_text()  # evaluate's paths are made portable
+    readme = (folder / "README.md").read_text()
+    (folder / "trainer_state.json").unlink()
+    (folder / "sts_results.json").unlink()
+    assert write_model_card(folder).read_text() == readme
     with pytest.raises(SystemExit) as stopped:
         _load_script("evaluate").main([str(tmp_path), "--sts_dir", str(stsb), "--tasks", "STS-B", "--write_card"])
     assert stopped.value.code == 2 and "needs a local sentcse checkpoint folder" in capsys.readouterr().err
@@ -179,15 +190,16 @@ CARD_CASES = [
     (ReCseModel, {"sqrt": "matrix", "lambda_dropout": 0.0}, "recse.md.j2",
      ["reshape_source", "sqrt", "newton_schulz_iterations", "time_for_space", "lambda_dropout", "reshape_temperature",
       "temperature"], "2408.04975"),
-    (SimCseModel, {"objective": "vicreg", "objective_variant": "mod", "mlp_activation": "none", "freeze_embeddings": True,
-                   "objective_kwargs": {"lambda_": 1.0, "margin": 0.3, "ratio": 1.5}},
+    (SimCseModel, {"objective": "vicreg", "objective_variant": "mod", "mlp_activation": "none",
+                   "freeze_embeddings": True, "objective_kwargs": {"lambda_": 1.0, "margin": 0.3, "ratio": 1.5}},
      "gradient_paradigm.md.j2", ["objective", "objective_variant", "objective_kwargs", "mlp_activation"], "2402.18281"),
 ]
 
 
 @pytest.mark.parametrize("model_class, config, template, options, arxiv", CARD_CASES,
                          ids=["simcse", "sarcse", "recse", "gradient_paradigm"])
-def test_card_per_method_names_its_options_and_round_trips_the_scores(tmp_path, model_class, config, template, options, arxiv):
+def test_card_per_method_names_its_options_and_round_trips_the_scores(tmp_path, model_class, config, template, options,
+                                                                      arxiv):
     tokenizer = tiny_tokenizer()
     model = tiny_model(model_class, tokenizer, **config)
     model.save_pretrained(tmp_path)
@@ -227,7 +239,8 @@ def test_card_templates_are_package_data_and_can_be_overridden(tmp_path, monkeyp
     monkeypatch.delenv(cards.TEMPLATE_DIR_ENV)
 
     spec = METHODS["recse"]
-    monkeypatch.setitem(METHODS, "recse", type("ReCseOnTheBaseTemplate", (type(spec),), {"card_template": "base.md.j2"})())
+    on_base = type("ReCseOnTheBaseTemplate", (type(spec),), {"card_template": "base.md.j2"})
+    monkeypatch.setitem(METHODS, "recse", on_base())
     text = build_model_card(tmp_path / "m").text
     assert spec.summary in text and f"[arXiv:{spec.arxiv}]" in text and "OVERRIDDEN" not in text
 
@@ -242,11 +255,12 @@ def test_git_commit_only_inside_a_work_tree(tmp_path):
     assert cards.git_commit(tmp_path) is None  # not a repository: no commit is made up
 
 
-def test_merge_sts_results_keeps_other_tasks(tmp_path):
-    merge_sts_results(tmp_path, {"STS12": 50.0, "STS-B dev": 60.0})
-    merge = merge_sts_results(tmp_path, {"STS12": 55.0, "STS13": 40.0})
-    saved = json.loads(merge.read_text())
-    assert {k: v["spearman"] for k, v in saved["tasks"].items()} == {"STS12": 55.0, "STS13": 40.0, "STSBenchmark-dev": 60.0}
+def test_sts_results_added_to_a_record_keep_other_tasks(tmp_path):
+    RunRecord.load(tmp_path).with_sts_results({"STS12": 50.0, "STS-B dev": 60.0}).save(tmp_path)
+    RunRecord.load(tmp_path).with_sts_results({"STS12": 55.0, "STS13": 40.0}).save(tmp_path)
+    saved = json.loads((tmp_path / "sts_results.json").read_text())
+    assert {k: v["spearman"] for k, v in saved["tasks"].items()} == {"STS12": 55.0, "STS13": 40.0,
+                                                                     "STSBenchmark-dev": 60.0}
     assert saved["avg"] is None
 
 
@@ -319,7 +333,8 @@ def test_push_to_hub_uploads_the_finished_folder_once(trained):
     assert any(f.startswith("checkpoint-") for f in everything) and set(local) <= set(everything)
     assert {"README.md", "training_curve.png", "training_info.json", "config.json", "model.safetensors",
             "modeling_sarcse.py", "modeling_simcse.py", "configuration_sarcse.py", "configuration_simcse.py",
-            "tokenizer.json", "tokenizer_config.json", "token_counts.json", "trainer_state.json", *ST_FILES} <= set(files)
+            "tokenizer.json", "tokenizer_config.json", "token_counts.json", "trainer_state.json",
+            *ST_FILES} <= set(files)
     config = json.loads((trained.out / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_sarcse.SarcseModel"
     assert "sentcse" in readme and "generated_from_trainer" not in readme  # our card, uploaded as written

@@ -25,10 +25,10 @@ from sentcse.trainers.cards import (
     HUB_IGNORE_PATTERNS,
     HubAccessError,
     HubUploadError,
+    RunRecord,
     check_hub_access,
     finish_output_folder,
     hub_upload_files,
-    save_training_info,
     write_model_card,
 )
 from sentcse.trainers.cards.card import LICENSE_NOTE
@@ -269,8 +269,8 @@ def test_card_metadata_from_the_run(tmp_path, backbone, train_file, license, bas
         backbone = tmp_path / "local"
         backbone.mkdir()
         (backbone / "README.md").write_text("---\nlicense: mit\nlanguage: en\n---\n# a backbone\n")
-    save_training_info(tmp_path / "model", None, {"backbone": str(backbone), "train_file": train_file},
-                       environment={"python": "3"})
+    RunRecord.from_run(tmp_path / "model", {"backbone": str(backbone), "train_file": train_file},
+                       environment={"python": "3"}).save(tmp_path / "model")
     card = ModelCard.load(write_model_card(tmp_path / "model"))
     assert card.data.base_model == base_model and card.data.datasets == datasets
     assert card.data.license == (license or "other") and (LICENSE_NOTE in card.text) == (license is None)
