@@ -150,7 +150,7 @@ def test_a_folder_of_an_earlier_sentcse_still_gets_its_card(tmp_path, capsys):
     assert "record_version" not in (folder / "training_info.json").read_text()  # a card alone converts nothing
 
     # sentcse-evaluate --write_card converts the folder: its record saved, the new score added, the rest kept
-    from sentcse.trainers.cli.evaluate import main
+    from sentcse.trainers.cli.evaluate import main, write_card
 
     main([str(folder), "--sts_dir", str(STSB), "--tasks", "stsb-dev", "--write_card", "--batch_size", "256"])
     assert "updated" in capsys.readouterr().out
@@ -163,3 +163,11 @@ def test_a_folder_of_an_earlier_sentcse_still_gets_its_card(tmp_path, capsys):
     dev = converted.sts_results["tasks"]["STSBenchmark-dev"]["spearman"]
     index = {r.dataset_name: r.metric_value for r in ModelCard.load(folder / "README.md").data.eval_results}
     assert index == {"STS-B": 61.5, "STS-B dev": round(dev, 2)}
+
+    # --hub_model_id goes into the record: the next card update keeps it
+    write_card(folder, {"STS12": 50.0}, hub_model_id="me/renamed")
+    assert RunRecord.load(folder).hub_model_id == "me/renamed"
+    write_card(folder, {"STS13": 51.0})
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.model_name == "renamed" and 'from_pretrained("me/renamed"' in card.text
+    assert {r.dataset_name for r in card.data.eval_results} == {"STS12", "STS13", "STS-B", "STS-B dev"}
