@@ -313,5 +313,8 @@ def check_training_values(training_args) -> None:
     if training_args.per_device_train_batch_size * training_args.world_size < 2:
         raise UsageError("--per_device_train_batch_size x processes must be >= 2: the other sentences of a batch are "
                          "the negatives (SimCSE uses 64)")
+    if training_args.dataloader_persistent_workers and training_args.dataloader_num_workers == 0:
+        raise UsageError("--dataloader_persistent_workers keeps the loader's worker processes, and there are none: "
+                         "add --dataloader_num_workers N, or drop --dataloader_persistent_workers")
     if training_args.max_steps == 0:
         raise UsageError("--max_steps must be >= 1 (or -1, the default: train --num_train_epochs)")

@@ -80,13 +80,15 @@ logger = logging.getLogger("sentcse.train")
 
 
 def _checked(what: str, build):
-    """``build()``, with a ValueError / OSError of bad input turned into a one-line user error."""
+    """``build()``, with a ValueError / OSError of bad input turned into a one-line user error that names ``what``
+    once (a message of the library's that begins with it is kept as it is)."""
     try:
         return build()
     except UsageError:
         raise
     except (*CONFIG_ERRORS, OSError, EOFError) as error:
-        raise UsageError(f"{what}: {error_line(error)}") from error
+        line = error_line(error)
+        raise UsageError(line if line.startswith(f"{what} ") else f"{what}: {line}") from error
 
 
 @dataclasses.dataclass(frozen=True)

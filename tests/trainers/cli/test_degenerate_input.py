@@ -139,3 +139,18 @@ def test_a_partial_sts_dir_is_said_before_training_and_scored_for_what_it_has(tm
     results = json.loads((tmp_path / "out" / "sts_results.json").read_text())
     assert set(results["tasks"]) == {"STSBenchmark", "STSBenchmark-dev"} and results["avg"] is None
     assert "STS-B dev" in capsys.readouterr().out
+
+
+def test_persistent_workers_without_workers_are_refused_before_any_model(tmp_path, backbone, corpus, capsys, no_model):
+    """The data loader would raise only after the model loaded; the flags say it first."""
+    line = user_error(capsys, flags(backbone, corpus, tmp_path / "out", "--dataloader_persistent_workers", "true"))
+    assert line == ("sentcse-train: error: --dataloader_persistent_workers keeps the loader's worker processes, and "
+                    "there are none: add --dataloader_num_workers N, or drop --dataloader_persistent_workers")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dev_file_error_names_the_flag_once(tmp_path, backbone, corpus, capsys, no_model):
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("sentence1\tsentence2\tscore\na cat\ta dog\t1\n")
+    line = user_error(capsys, flags(backbone, corpus, tmp_path / "out", "--dev_file", str(pairs)))
+    assert line == f"sentcse-train: error: --dev_file {pairs}: 1 pair(s); model selection needs at least 2"
