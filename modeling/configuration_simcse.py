@@ -99,13 +99,15 @@ def build_backbone_config(backbone_config: Any) -> PreTrainedConfig:
             raise ValueError("backbone_config needs a 'model_type' (e.g. 'bert' or 'roberta')")
         values = dict(backbone_config)
         return AutoConfig.for_model(values.pop("model_type"), **values)
-    raise ValueError(f"backbone_config must be a PreTrainedConfig, a dict or None, got {type(backbone_config).__name__}")
+    raise ValueError(f"backbone_config must be a PreTrainedConfig, a dict or None, "
+                     f"got {type(backbone_config).__name__}")
 
 
 def fields_docstring(config_class) -> str:
     lines = []
     for name, f in declared_fields(config_class).items():
-        default = f.metadata["default_text"] or repr(f.default if f.default is not dataclasses.MISSING else f.default_factory())
+        default = (f.metadata["default_text"]
+                   or repr(f.default if f.default is not dataclasses.MISSING else f.default_factory()))
         lines.append(f"        {name} (defaults to {default}): {f.metadata['help']}")
     return "\n".join(lines)
 
@@ -218,7 +220,8 @@ def _unknown_keys_text(config_class, unknown: list[str]) -> str:
         notes.append(f"{key} (a field of {' and '.join(owners)}; choose that method)" if owners
                      else f"{key} (did you mean {close[0]}?)" if close else key)
     listed = "" if len(notes) == 1 and notes[0] != unknown[0] else f" (its fields: {', '.join(own)})"
-    return f"{', '.join(notes)}: not {'a field' if len(unknown) == 1 else 'fields'} of a {config_class.model_type} config{listed}"
+    return (f"{', '.join(notes)}: not {'a field' if len(unknown) == 1 else 'fields'} "
+            f"of a {config_class.model_type} config{listed}")
 
 
 def _sentcse_configs() -> list[type]:

@@ -67,7 +67,8 @@ def load_backbone_config(name_or_path: str, trust_remote_code: bool | None = Non
                       "typo, not looked up on the Hub)")
     if path.is_dir() and not (path / "config.json").is_file():
         raise OSError(
-            f"{name!r} has no config.json: pass the folder a backbone was saved to (save_pretrained), or a Hub model name"
+            f"{name!r} has no config.json: pass the folder a backbone was saved to (save_pretrained), "
+            "or a Hub model name"
         )
     kwargs = {} if trust_remote_code is None else {"trust_remote_code": trust_remote_code}
     return AutoConfig.from_pretrained(name_or_path, **kwargs)

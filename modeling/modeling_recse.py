@@ -126,7 +126,8 @@ class ReCseModel(ReCsePreTrainedModel):
                 features = features.detach()
             reshaped = self.reshape_head(features, attention_mask)
         return ReCseModelOutput(
-            sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state, reshaped=reshaped
+            sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state,
+            reshaped=reshaped
         )
 
 

@@ -83,7 +83,8 @@ class SarcseTextCnnEncoder(nn.Module):
         self.pooling = config.cnn_pooling
 
     def feature_maps(self, states: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        """Each branch's ReLU feature map ``(N, c, max(T, max k + 1) - k + 1)``, zero at windows past a row's content."""
+        """Each branch's ReLU feature map ``(N, c, max(T, max k + 1) - k + 1)``, zero at windows past a row's
+        content."""
         # A sentence shorter than k is zero-padded to k; that single window counts as valid. One position more keeps
         # every map at least 2 long (a traced length-1 map would specialise the shapes); masked like the rest.
         padded_length = max(states.shape[1], max(self.kernel_sizes) + 1)
@@ -106,7 +107,8 @@ class SarcseTextCnnEncoder(nn.Module):
         windows = (lengths - min(self.kernel_sizes) + 1).clamp(min=1)
         valid = torch.arange(widest, device=integrated.device)[None, :] < windows[:, None]
         if self.pooling == "mean":
-            return (integrated * valid.unsqueeze(1).to(integrated.dtype)).sum(-1) / windows[:, None].to(integrated.dtype)
+            return ((integrated * valid.unsqueeze(1).to(integrated.dtype)).sum(-1)
+                    / windows[:, None].to(integrated.dtype))
         return integrated.masked_fill(~valid.unsqueeze(1), torch.finfo(integrated.dtype).min).amax(dim=-1)
 
 
@@ -124,7 +126,8 @@ class SarcseDecoder(nn.Module):
         self.length = length
         if config.decoder_input != "feature_maps":  # unused parameters would break DDP
             self.split = nn.Linear(hidden, channels * len(self.kernel_sizes))
-            self.expand = nn.ModuleList(nn.ConvTranspose1d(channels, channels, length - k + 1) for k in self.kernel_sizes)
+            self.expand = nn.ModuleList(
+                nn.ConvTranspose1d(channels, channels, length - k + 1) for k in self.kernel_sizes)
         self.project = nn.ModuleList(nn.ConvTranspose1d(channels, hidden, k) for k in self.kernel_sizes)
         self.refine = nn.Conv1d(hidden, hidden, 3, padding=1)
         self.activation = config.decoder_activation

@@ -56,7 +56,8 @@ class CseModelOutput(ModelOutput):
         """The two dropout views of the field ``name`` of a training forward: rows ``[:B]`` and ``[B:]``."""
         values = self[name]
         if values is None or values.shape[0] % 2:
-            raise ValueError(f"{name} holds no two stacked views (got {None if values is None else tuple(values.shape)})")
+            raise ValueError(f"{name} holds no two stacked views "
+                             f"(got {None if values is None else tuple(values.shape)})")
         first, second = values.chunk(2)
         return first, second
 
@@ -259,7 +260,8 @@ class CsePreTrainedModel(PreTrainedModel):
             hidden_states = tuple(groups.merge(layer, full_length) for layer in layers)
         pieces = [out.last_hidden_state for out in outputs]
         last_hidden_state = groups.merge(pieces, full_length)
-        return BaseModelOutput(last_hidden_state=last_hidden_state, hidden_states=hidden_states), GroupedStates(groups, pieces)
+        return (BaseModelOutput(last_hidden_state=last_hidden_state, hidden_states=hidden_states),
+                GroupedStates(groups, pieces))
 
     def pool(self, backbone_output, attention_mask: torch.Tensor):
         """Return ``(projection, sentence_embedding)`` of the configured pooler (SimCSE's semantics)."""
@@ -363,7 +365,8 @@ class CsePreTrainedModel(PreTrainedModel):
                 rows = order[start : start + batch_size]
                 longest = len(features["input_ids"][rows[0]])  # rows are sorted longest first
                 batch = {  # right padding (SARCSE's CNN and the poolers expect it)
-                    key: torch.tensor([values[i] + [pad_ids[key]] * (longest - len(values[i])) for i in rows], device=device)
+                    key: torch.tensor([values[i] + [pad_ids[key]] * (longest - len(values[i])) for i in rows],
+                                      device=device)
                     for key, values in features.items()
                 }
                 embedding = self(**batch).sentence_embedding.float()  # normalised in fp32 whatever the precision
@@ -406,10 +409,12 @@ class SimCseModel(CsePreTrainedModel):
             attention_mask = torch.ones_like(input_ids)
         out, _ = self.encode_tokens(input_ids, attention_mask, token_type_ids)
         projection, embedding = self.pool(out, attention_mask)
-        return CseModelOutput(sentence_embedding=embedding, projection=projection, last_hidden_state=out.last_hidden_state)
+        return CseModelOutput(sentence_embedding=embedding, projection=projection,
+                              last_hidden_state=out.last_hidden_state)
 
 
 __all__ = [
-    "GroupedStates", "load_backbone_config", "looks_local", "special_token_count", "CseModelOutput", "CsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
+    "GroupedStates", "load_backbone_config", "looks_local", "special_token_count", "CseModelOutput",
+    "CsePreTrainedModel", "SimCseModel", "MlpHead", "LengthGroups", "is_right_padded",
     "masked_mean",
 ]

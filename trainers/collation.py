@@ -55,7 +55,9 @@ class TwoViewCollator:
         # its batches concatenated, which needs one length (the models' length groups strip the padding again).
         self.pad_to_max_length = pad_to_max_length
 
-    def _tokenize(self, sentences: list[str], max_length: int | None, pad_to_max: bool = False) -> dict[str, torch.Tensor]:
+    def _tokenize(
+        self, sentences: list[str], max_length: int | None, pad_to_max: bool = False
+    ) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(
             sentences, padding="max_length" if pad_to_max else True, truncation=True, max_length=max_length,
             return_tensors="pt", padding_side="right"

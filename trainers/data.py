@@ -357,8 +357,9 @@ def load_corpus(name_or_path: str, max_sentences: int | None = None, text_column
     files = corpus_files(name_or_path) if local else None
     table = local and table_format(files[0]) is not None
     if local and not table and text_column != "text":
-        raise ValueError(f"--text_column {text_column!r} names a column, and {files[0]} is a .txt/.gz file (one sentence "
-                         "per line, no columns): drop --text_column, or pass a .jsonl/.csv/.tsv/.parquet corpus")
+        raise ValueError(f"--text_column {text_column!r} names a column, and {files[0]} is a .txt/.gz file "
+                         "(one sentence per line, no columns): drop --text_column, "
+                         "or pass a .jsonl/.csv/.tsv/.parquet corpus")
     if streaming:
         if local and not table:
             dataset = IterableDataset.from_generator(_stream_files, gen_kwargs={"files": [str(f) for f in files]})
@@ -393,7 +394,8 @@ def load_corpus(name_or_path: str, max_sentences: int | None = None, text_column
                                  batch_size=WRITER_BATCH_SIZE, writer_batch_size=WRITER_BATCH_SIZE,
                                  desc="skipping blank lines").remove_columns("skipped")
     if dataset.num_rows == 0:
-        raise ValueError(f"{name_or_path}: no sentence found ({blank} blank lines); the corpus needs one sentence per line")
+        raise ValueError(f"{name_or_path}: no sentence found ({blank} blank lines); "
+                         "the corpus needs one sentence per line")
     if max_sentences is not None and max_sentences < dataset.num_rows:
         dataset = dataset.select(range(max_sentences))
     _log_skipped(name_or_path, blank, controls)

@@ -147,7 +147,8 @@ def fit_gradient_components(g: torch.Tensor, h: torch.Tensor, h_pos: torch.Tenso
     r_g, r_h = g - a_g @ h_pos, h - a_h @ h_pos
     r_h_squared = (r_h * r_h).sum(dim=-1)
     in_span = r_h_squared < SPAN_TOLERANCE
-    c = torch.where(in_span, torch.zeros_like(r_h_squared), (r_h * r_g).sum(dim=-1) / torch.where(in_span, 1.0, r_h_squared))
+    c = torch.where(in_span, torch.zeros_like(r_h_squared),
+                    (r_h * r_g).sum(dim=-1) / torch.where(in_span, 1.0, r_h_squared))
     coefficients = a_g - c[:, None] * a_h
     gd, weight, ratio = _split(coefficients)
     g_norm = torch.linalg.norm(g, dim=-1)
@@ -156,7 +157,12 @@ def fit_gradient_components(g: torch.Tensor, h: torch.Tensor, h_pos: torch.Tenso
     return GradientComponents(gd, weight, ratio, coefficients, active, residual, closed_form=False)
 
 
-def closed_form_components(objective: torch.nn.Module, g: torch.Tensor, h: torch.Tensor, h_pos: torch.Tensor) -> GradientComponents:
+def closed_form_components(
+    objective: torch.nn.Module,
+    g: torch.Tensor,
+    h: torch.Tensor,
+    h_pos: torch.Tensor,
+) -> GradientComponents:
     """``objective.gradient_components`` as ``GradientComponents``, with its residual against the autograd g."""
     gd, weight, ratio = (t.detach().to("cpu", torch.float64) for t in objective.gradient_components(h, h_pos))
     g, h, h_pos = (t.detach().to("cpu", torch.float64) for t in (g, h, h_pos))
@@ -181,7 +187,13 @@ def batch_components(
     return fit_gradient_components(g, h, h_pos), g, h, h_pos
 
 
-def summarize(components: GradientComponents, g: torch.Tensor, h: torch.Tensor, h_pos: torch.Tensor, prefix: str = "grad/") -> dict[str, float]:
+def summarize(
+    components: GradientComponents,
+    g: torch.Tensor,
+    h: torch.Tensor,
+    h_pos: torch.Tensor,
+    prefix: str = "grad/",
+) -> dict[str, float]:
     """The flat ``{name: float}`` statistics of the module docstring."""
     g, h, h_pos = (t.detach().to("cpu", torch.float64) for t in (g, h, h_pos))
     active = components.active

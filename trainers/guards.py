@@ -28,7 +28,9 @@ def on_disk(output_dir: str) -> str:
     return f"the last checkpoint on disk is {last} (resume with --resume_from_checkpoint last)"
 
 
-def gather_finiteness(accelerator, terms: Mapping[str, torch.Tensor], loss: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+def gather_finiteness(
+    accelerator, terms: Mapping[str, torch.Tensor], loss: torch.Tensor
+) -> tuple[list[str], torch.Tensor]:
     """(term names, every process's term values and loss): one ``(world, terms + 1)`` all-gather, on the device,
     without a host transfer. The contrastive terms see gathered embeddings, but local terms (SARCSE's
     reconstruction) and the loss itself can differ by process: all must agree on whether to stop."""

@@ -78,7 +78,8 @@ class CseTrainingArguments(TrainingArguments):
         "help": "learning rate of the parameters outside the backbone (the method's head: MLP, TextCNN, decoder, "
         "reshaping); default: --learning_rate"})
     head_warmup_steps: int = field(default=0, metadata={
-        "help": "the first N optimizer steps train the head alone (the backbone's weights stay as they are), then both"})
+        "help": "the first N optimizer steps train the head alone (the backbone's weights stay as they are), "
+        "then both"})
 
     def __post_init__(self):
         if self.save_steps is None:  # keep the best checkpoint of each evaluation, whatever eval_steps is
@@ -211,7 +212,8 @@ class CseTrainer(Trainer):
                               if p.requires_grad and (name in decay) == decays and (id(p) in backbone) == in_backbone]
                     groups.append({"params": params, "weight_decay": self.args.weight_decay if decays else 0.0,
                                    **({} if in_backbone else {"lr": rate})})
-            optimizer_cls, kwargs = self.optimizer_cls_and_kwargs or self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            optimizer_cls, kwargs = (self.optimizer_cls_and_kwargs
+                                     or self.get_optimizer_cls_and_kwargs(self.args, opt_model))
             if {"params", "model", "optimizer_dict"} & set(kwargs):
                 raise ValueError(f"--head_learning_rate needs an optimizer over parameter groups; --optim "
                                  f"{self.args.optim} builds its own: drop one of them")

@@ -73,8 +73,8 @@ def refuse_a_wrapped_stream(checkpoint: Path) -> None:
         return
     if epoch > 1:
         raise UsageError(f"--resume_from_checkpoint: {checkpoint.name} of this streamed run was written after the "
-                         f"stream passed the end of its corpus (epoch {epoch:.2f}); a resumed stream would replay its first "
-                         "pass instead: start the run again, or train without --streaming (exact resume)")
+                         f"stream passed the end of its corpus (epoch {epoch:.2f}); a resumed stream would replay "
+                         "its first pass instead: start the run again, or train without --streaming (exact resume)")
 
 
 def weights_problem(folder: Path) -> str | None:

@@ -41,7 +41,8 @@ def build_objective(name: str, variant: str | None = None, **kwargs) -> CseObjec
         raise ValueError(f"unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}")
     if variant is not None:
         if name not in VARIANT_OBJECTIVES:
-            raise ValueError(f"objective {name!r} has no variant (got variant={variant!r}); only {VARIANT_OBJECTIVES} do")
+            raise ValueError(f"objective {name!r} has no variant (got variant={variant!r}); "
+                             f"only {VARIANT_OBJECTIVES} do")
         kwargs["variant"] = variant
     objective_class = OBJECTIVES[name]
     parameters = objective_class.hyperparameters()
@@ -58,7 +59,8 @@ def build_objective(name: str, variant: str | None = None, **kwargs) -> CseObjec
 
 
 __all__ = [
-    "CseObjective", "SimilarityObjective", "check_views", "upcast_half", "full_precision", "autocast_off", "InfoNCE", "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
+    "CseObjective", "SimilarityObjective", "check_views", "upcast_half", "full_precision", "autocast_off", "InfoNCE",
+    "cosine_matrix", "info_nce", "ArcCon", "MPT", "MET", "BarlowTwins",
     "VICReg", "MHE", "MHS", "NonContrastiveObjective", "VARIANTS", "OBJECTIVES", "VARIANT_OBJECTIVES",
     "build_objective", "objective_variants",
 ]

@@ -39,7 +39,8 @@ from .vicreg import VICReg, exp_weight
 
 
 class BarlowTwins(VICReg):
-    """Barlow Twins surrogate, ``variant="orig"`` or ``"mod"``. Returns ``{"barlow_twins_align", "barlow_twins_uniform"}``.
+    """Barlow Twins surrogate, ``variant="orig"`` or ``"mod"``. Returns
+    ``{"barlow_twins_align", "barlow_twins_uniform"}``.
 
     Args:
         variant: "orig" (switches off, lambda 30) or "mod" (all switches on, lambda 1). Default "orig".

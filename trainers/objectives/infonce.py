@@ -63,7 +63,9 @@ class InfoNCE(SimilarityObjective):
         return info_nce_from_similarity(similarity, self.temperature)
 
     @torch.no_grad()
-    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gradient_components(
+        self, anchor: torch.Tensor, positive: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Closed-form ``(GD (B,), W (B, B) zero diagonal, R (B,))`` of each anchor's own loss term.
 
         ``d l_i / d h_i = GD_i * sum_{j != i} W_ij (h'_j - R_i h'_i)`` for the L2-normalised anchor h_i, with the

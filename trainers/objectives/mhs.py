@@ -92,7 +92,8 @@ class MHS(NonContrastiveObjective):
         dmin0 = nearest_cross_view_distance(u0, u1)
         dmin1 = nearest_cross_view_distance(u1, u0)
         if self.w_r:
-            alignment = (align * self.ratio / (2 * dmin0.detach())).mean() + (align * self.ratio / (2 * dmin1.detach())).mean()
+            alignment = ((align * self.ratio / (2 * dmin0.detach())).mean()
+                         + (align * self.ratio / (2 * dmin1.detach())).mean())
         else:
             alignment = 2 * (align / 2).mean()
         return {f"{self.name}_align": alignment, f"{self.name}_uniform": self.lambda_ * (-dmin0.mean() - dmin1.mean())}

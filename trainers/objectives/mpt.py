@@ -56,7 +56,9 @@ class MPT(SimilarityObjective):
         return F.relu(negative - torch.diagonal(similarity) + self.margin).mean()
 
     @torch.no_grad()
-    def gradient_components(self, anchor: torch.Tensor, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gradient_components(
+        self, anchor: torch.Tensor, positive: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Closed-form ``(GD (B,), W (B, B) zero diagonal, R (B,))`` of each anchor's own term l_i.
 
         ``d l_i / d h_i = GD_i * sum_{j != i} W_ij (h'_j - R_i h'_i)`` (normalised h_i, positives constant).

@@ -227,8 +227,8 @@ class StsEvaluator:
     Data are loaded on first use and kept. ``batch_size`` and ``show_progress_bar`` go to ``model.encode``; so does
     ``dtype`` (None, or the compute precision: ``torch.bfloat16`` / ``"bf16"``, ``"fp16"``, ``"fp32"``; checked
     here) where ``encode`` takes one (sentcse models: their weights cast to it for the call); another torch model,
-    such as a SentenceTransformer, encodes on its weights cast the same way. The model is put in eval mode (under no_grad) while it
-    encodes and its training flag restored afterwards.
+    such as a SentenceTransformer, encodes on its weights cast the same way. The model is put in eval mode (under
+    no_grad) while it encodes and its training flag restored afterwards.
     """
 
     def __init__(

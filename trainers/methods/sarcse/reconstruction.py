@@ -1,14 +1,14 @@
 """SARCSE's self-adaptive reconstruction loss (Liu et al., arXiv 2402.15153; METHODS.md section 1).
 
-    L_rec(view) = sum_i w(t_i) * ||X_hat_i - X_i||^2 / (number of real tokens in the local batch)     (reduction "token")
+    L_rec(view) = sum_i w(t_i) * ||X_hat_i - X_i||^2 / (number of real tokens in the local batch)    (reduction "token")
     w(t) = max(theta, 1 - log(1 + c(t)) / log(1 + c_max))          (c: corpus token counts)
     L = contrastive + beta * L_rec(view 1) + gamma * L_rec(view 2)
 
 Defaults: theta = 0.1, beta = gamma = 2.5e-4, reduction "token". The paper does not state the scale at which its
 beta = gamma = 2.5e-4 apply; reduction "element" divides L_rec by the hidden size (a mean over every element),
-"sentence" divides the sum by the number of sentences instead of tokens. X are the backbone's content-token states (detached by default),
-X_hat the decoder's reconstruction from the sentence embedding; tokens past the decoder length are not rebuilt.
-The term is local to each process (token-level), so it is never gathered.
+"sentence" divides the sum by the number of sentences instead of tokens. X are the backbone's content-token states
+(detached by default), X_hat the decoder's reconstruction from the sentence embedding; tokens past the decoder length
+are not rebuilt. The term is local to each process (token-level), so it is never gathered.
 """
 
 import typing
@@ -64,8 +64,10 @@ class SelfAdaptiveReconstruction(CseObjective):
         self, anchor: torch.Tensor, positive: torch.Tensor, output: object | None = None, gathered: Gathered = None
     ) -> dict[str, torch.Tensor]:
         if output is None or getattr(output, "reconstruction", None) is None:
-            raise ValueError("SelfAdaptiveReconstruction needs a SarcseModel output with its reconstruction (train mode)")
+            raise ValueError("SelfAdaptiveReconstruction needs a SarcseModel output with its reconstruction "
+                             "(train mode)")
         weights = self.token_weights.to(output.token_ids.device)[output.token_ids]
-        views = zip(output.views("reconstruction"), output.views("token_states"), output.views("token_mask"), weights.chunk(2))
+        views = zip(output.views("reconstruction"), output.views("token_states"), output.views("token_mask"),
+                    weights.chunk(2))
         losses = [weighted_reconstruction_error(*view, reduction=self.reduction) for view in views]
         return {self.name: self.beta * losses[0] + self.gamma * losses[1]}
