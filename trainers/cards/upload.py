@@ -12,7 +12,6 @@ from pathlib import Path
 
 from .card import write_model_card
 from .export import export_sentence_transformers
-from .files import STS_RESULTS_FILE, read_json
 from .hub import HubAccessError, check_hub_access, hub_upload_files, push_folder, upload_error
 from .portable import make_portable, publish_permissions
 from .record import RunRecord
@@ -35,8 +34,8 @@ def write_hub_outputs(
     environment), the sentence-transformers files, ``training_curve.png`` and ``README.md`` rendered from that
     record; then no uploaded JSON file keeps an absolute local path (``make_portable``) and every uploaded file is
     0644. ``run`` describes the run (method, backbone, train_file, n_sentences, preset, dev_file, raw_backbone_dev);
-    ``final_eval`` holds the final ``eval_stsb_spearman``; ``results`` the STS scores (default: the folder's
-    ``sts_results.json``, where sentcse-train writes them); ``files``, glob patterns of the run's own files
+    ``final_eval`` holds the final ``eval_stsb_spearman``; ``results`` the STS scores (None: none were
+    scored; the record writes ``sts_results.json``); ``files``, glob patterns of the run's own files
     (default: every file), limits what is rewritten, made readable and uploaded: the folder's other files are the
     user's. Returns the card's path."""
     output_dir = Path(output_dir)
@@ -44,8 +43,6 @@ def write_hub_outputs(
     run = dict(run or {})
     if repo_id:
         run["hub_model_id"] = repo_id  # so a later card update (sentcse-evaluate --write_card) keeps it
-    if results is None:
-        results = read_json(output_dir / STS_RESULTS_FILE)
     record = RunRecord.from_run(output_dir, run, trainer.args, trainer.state, final_eval, results)
     record.save(output_dir)
     tokenizer = getattr(trainer, "processing_class", None)
@@ -67,8 +64,7 @@ def finish_output_folder(trainer, run: dict | None = None, final_eval: dict | No
     returned before training; default ``hub_model_id``, else the output folder's name under your namespace),
     honouring ``hub_token``, ``hub_private_repo`` and ``hub_revision``. A failed upload raises ``HubUploadError``
     (the folder complete, the retry command in the message). ``files``: glob patterns of the run's own files
-    (default: every file); only these are uploaded. ``results``: the final STS scores (default: the folder's
-    sts_results.json).
+    (default: every file); only these are uploaded. ``results``: the final STS scores (None: none).
 
     The Trainer's own push must be off (``args.push_to_hub=False``; train.py turns it off and passes the flag
     here): it would create the repository at start, commit at every save (``hub_strategy``) without the code

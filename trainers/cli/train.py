@@ -11,7 +11,6 @@ traceback).
 """
 
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -295,9 +294,9 @@ def finish(plan: RunPlan, started: Started) -> None:
         return
     raw = f" (raw backbone: {format_raw_scores(started.raw_scores)})" if started.raw_scores else ""
     print(f"{plan.dev.name} after training (best checkpoint): {dev[DEV_METRIC_KEY]:.2f}{raw}")
+    results = None
     if plan.sts_evaluator is not None:
         results = plan.sts_evaluator.evaluate(trainer.model)
-        (output_dir / "sts_results.json").write_text(json.dumps(results.to_dict(), indent=2))
         print(format_table(results))
     data_args = plan.data_args
     summary = {"method": plan.method.name, "backbone": plan.run_args.backbone, "preset": plan.run_args.preset,
@@ -306,7 +305,7 @@ def finish(plan: RunPlan, started: Started) -> None:
                **({"raw_backbone_dev": started.raw_scores} if started.raw_scores else {})}
     try:  # only the run's own files are rewritten, made readable and uploaded
         card = finish_output_folder(trainer, run=summary, final_eval=dev, push_to_hub=plan.push_to_hub,
-                                    repo_id=plan.repo_id, files=patterns)
+                                    repo_id=plan.repo_id, files=patterns, results=results)
         if plan.run_args.export:
             portable = export_portable(output_dir, output_dir / PORTABLE_FOLDER, overwrite=True)
             print(f"Portable folder: {portable} (SentenceTransformer(path); no sentcse, no trust_remote_code)")
