@@ -220,13 +220,6 @@ def emulated_bf16_cpu() -> bool:
     return not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def emulated_bf16_line(flag: str, fix: str) -> str:
-    """The one line a command prints when ``flag`` asks for bf16 on a CPU that emulates it."""
-    return (f"{flag}: this CPU has no native bf16 (no AVX512-BF16 or AMX), so torch emulates it: a bf16 matrix product "
-            f"runs {bf16_slowdown():.0f}x slower than fp32 here; {fix} (bf16 pays on CPUs with AMX or AVX512-BF16, "
-            f"and on GPUs; {ALLOW_EMULATED_BF16}=1 runs it all the same)")
-
-
 def bf16_slowdown(size: int = 384, repeats: int = 3) -> float:
     """How many times slower a bf16 matrix product runs than an fp32 one on this CPU (best of ``repeats`` after one
     warm-up product; well under a second where bf16 is emulated)."""

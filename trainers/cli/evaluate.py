@@ -26,10 +26,10 @@ import torch
 from transformers import HfArgumentParser
 
 from ...modeling.configuration_simcse import CONFIG_ERRORS, POOLERS
-from ...modeling.inputs import checked_dtype, emulated_bf16_cpu, emulated_bf16_line
+from ...modeling.inputs import checked_dtype, emulated_bf16_cpu
 from .. import sts
 from ..cards import RunRecord, write_model_card
-from ..errors import error_line
+from ..errors import emulated_bf16_line, error_line
 from ..methods import METHODS
 from .arguments import UsageError, report_errors
 from .checkpoints import weights_problem

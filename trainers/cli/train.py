@@ -24,7 +24,6 @@ from ...modeling.configuration_simcse import CONFIG_ERRORS
 from ...modeling.inputs import (
     check_max_length,
     emulated_bf16_cpu,
-    emulated_bf16_line,
     load_backbone_config,
     load_tokenizer,
 )
@@ -33,7 +32,7 @@ from ..cards import HubAccessError, HubUploadError, check_hub_access, finish_out
 from ..cards.files import DEV_METRIC_KEY, RUN_FILE
 from ..data import Corpus, CorpusError, EpochShuffled, load_corpus
 from ..distributed import refuse_data_parallel
-from ..errors import error_line
+from ..errors import emulated_bf16_line, error_line
 from ..guards import NonFiniteLossError
 from ..methods import Method
 from ..methods.objective import contrastive_from_config
