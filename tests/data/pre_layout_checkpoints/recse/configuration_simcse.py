@@ -1,7 +1,6 @@
 """Configuration of the SimCSE baseline, and the validation helpers every sentcse config shares."""
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Dict, Optional, Sequence
 
 from transformers import AutoConfig, BertConfig, PreTrainedConfig
 
@@ -81,13 +80,13 @@ class SimCseConfig(PreTrainedConfig):
     freeze_embeddings: bool = False
     temperature: float = 0.05
     objective: str = "infonce"
-    objective_variant: str | None = None
-    objective_kwargs: dict[str, Any] | None = None
+    objective_variant: Optional[str] = None
+    objective_kwargs: Optional[Dict[str, Any]] = None
     length_buckets: int = 4
 
     def __init__(
         self,
-        backbone_config: Any | None = None,
+        backbone_config: Optional[Any] = None,
         pooler: str = "cls",
         mlp_only_train: bool = True,
         mlp_activation: str = "tanh",
@@ -95,8 +94,8 @@ class SimCseConfig(PreTrainedConfig):
         freeze_embeddings: bool = False,
         temperature: float = 0.05,
         objective: str = "infonce",
-        objective_variant: str | None = None,
-        objective_kwargs: dict[str, Any] | None = None,
+        objective_variant: Optional[str] = None,
+        objective_kwargs: Optional[Dict[str, Any]] = None,
         length_buckets: int = 4,
         **kwargs,
     ):

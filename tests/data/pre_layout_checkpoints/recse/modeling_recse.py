@@ -6,6 +6,7 @@ contrasted with the sentence embedding (METHODS.md section 2).
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ class ReCseModelOutput(SimCseModelOutput):
             unless requested (by default only in training mode).
     """
 
-    reshaped: torch.FloatTensor | None = None
+    reshaped: Optional[torch.FloatTensor] = None
 
 
 def signed_sqrt(matrix: torch.Tensor, eps: float) -> torch.Tensor:
@@ -101,9 +102,9 @@ class ReCseModel(ReCsePreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.LongTensor | None = None,
-        return_reshaped: bool | None = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.LongTensor] = None,
+        return_reshaped: Optional[bool] = None,
         **kwargs,
     ) -> ReCseModelOutput:
         if attention_mask is None:

@@ -1,6 +1,6 @@
 """Configuration of SARCSE: self-adaptive reconstruction + contrastive learning (arXiv 2402.15153)."""
 
-from collections.abc import Sequence
+from typing import Optional, Sequence
 
 from .configuration_simcse import SimCseConfig, check_choice, check_positive, check_positive_int
 
@@ -31,7 +31,7 @@ class SarcseConfig(SimCseConfig):
     kernel_sizes: Sequence[int] = (3, 4, 5)
     cnn_channels: int = 128
     embedding_source: str = "cnn"
-    decoder_length: int | None = None
+    decoder_length: Optional[int] = None
     detach_target: bool = True
     theta: float = 0.1
     beta: float = 2.5e-4
@@ -42,7 +42,7 @@ class SarcseConfig(SimCseConfig):
         kernel_sizes: Sequence[int] = (3, 4, 5),
         cnn_channels: int = 128,
         embedding_source: str = "cnn",
-        decoder_length: int | None = None,
+        decoder_length: Optional[int] = None,
         detach_target: bool = True,
         theta: float = 0.1,
         beta: float = 2.5e-4,

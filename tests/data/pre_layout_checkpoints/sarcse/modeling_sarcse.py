@@ -6,6 +6,7 @@ refinement -> X_hat, which the objective compares with X under self-adaptive tok
 """
 
 from dataclasses import dataclass
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -32,16 +33,16 @@ class SarcseModelOutput(SimCseModelOutput):
             every position past a row's content).
     """
 
-    cnn_embedding: torch.FloatTensor | None = None
-    token_states: torch.FloatTensor | None = None
-    token_mask: torch.BoolTensor | None = None
-    token_ids: torch.LongTensor | None = None
-    reconstruction: torch.FloatTensor | None = None
+    cnn_embedding: Optional[torch.FloatTensor] = None
+    token_states: Optional[torch.FloatTensor] = None
+    token_mask: Optional[torch.BoolTensor] = None
+    token_ids: Optional[torch.LongTensor] = None
+    reconstruction: Optional[torch.FloatTensor] = None
 
 
 def content_tokens(
     last_hidden_state: torch.Tensor, attention_mask: torch.Tensor, input_ids: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Positions 1..len-2 of each right-padded row (drops the first and last special tokens).
 
     Returns ``(states (N, T, d) zero at padding, mask (N, T), ids (N, T), lengths (N,))``.
@@ -63,7 +64,7 @@ class SarcseTextCnnEncoder(nn.Module):
     def __init__(self, config: SarcseConfig):
         super().__init__()
         hidden, channels = config.hidden_size, config.cnn_channels
-        self.kernel_sizes: list[int] = list(config.kernel_sizes)
+        self.kernel_sizes: List[int] = list(config.kernel_sizes)
         self.convs = nn.ModuleList(nn.Conv1d(hidden, channels, k) for k in self.kernel_sizes)
         self.integrate = nn.Conv1d(channels * len(self.kernel_sizes), hidden, 1)
 
@@ -91,7 +92,7 @@ class SarcseDecoder(nn.Module):
     def __init__(self, config: SarcseConfig):
         super().__init__()
         hidden, channels, length = config.hidden_size, config.cnn_channels, config.decoder_length
-        self.kernel_sizes: list[int] = list(config.kernel_sizes)
+        self.kernel_sizes: List[int] = list(config.kernel_sizes)
         self.channels = channels
         self.length = length
         self.split = nn.Linear(hidden, channels * len(self.kernel_sizes))
@@ -99,7 +100,7 @@ class SarcseDecoder(nn.Module):
         self.project = nn.ModuleList(nn.ConvTranspose1d(channels, hidden, k) for k in self.kernel_sizes)
         self.refine = nn.Conv1d(hidden, hidden, 3, padding=1)
 
-    def forward(self, sentence_embedding: torch.Tensor, length: int | None = None) -> torch.Tensor:
+    def forward(self, sentence_embedding: torch.Tensor, length: Optional[int] = None) -> torch.Tensor:
         """X_hat, or exactly its first ``length`` positions (``X_hat[:, :length]``) at the cost of those alone."""
         rows, channels = sentence_embedding.shape[0], self.channels
         length = self.length if length is None else min(length, self.length)
@@ -137,9 +138,9 @@ class SarcseModel(SarcsePreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.LongTensor | None = None,
-        return_reconstruction: bool | None = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.LongTensor] = None,
+        return_reconstruction: Optional[bool] = None,
         **kwargs,
     ) -> SarcseModelOutput:
         if attention_mask is None:
@@ -171,7 +172,7 @@ class SarcseModel(SarcsePreTrainedModel):
 
     def _bucketed_head(
         self, states: torch.Tensor, lengths: torch.Tensor, buckets: int, return_reconstruction: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Encoder and decoder over groups of rows of similar content length, each cut to its own longest row:
         the same z, and the same X_hat wherever the loss reads it (a group's positions past its longest row are
         zeros), for fewer FLOPs."""

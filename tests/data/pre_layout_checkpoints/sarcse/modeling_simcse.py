@@ -6,8 +6,8 @@ as remote code.
 """
 
 import inspect
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -34,9 +34,9 @@ class SimCseModelOutput(ModelOutput):
         last_hidden_state (`torch.FloatTensor` of shape `(N, sequence_length, hidden_size)`): backbone output.
     """
 
-    sentence_embedding: torch.FloatTensor | None = None
-    projection: torch.FloatTensor | None = None
-    last_hidden_state: torch.FloatTensor | None = None
+    sentence_embedding: Optional[torch.FloatTensor] = None
+    projection: Optional[torch.FloatTensor] = None
+    last_hidden_state: Optional[torch.FloatTensor] = None
 
 
 class MlpHead(nn.Module):
@@ -72,13 +72,13 @@ class LengthGroups:
 
     def __init__(self, lengths: torch.Tensor, buckets: int):
         order = torch.argsort(lengths)
-        self.rows: list[torch.Tensor] = list(order.tensor_split(buckets))
+        self.rows: List[torch.Tensor] = list(order.tensor_split(buckets))
         # rows are sorted, so a group's longest row is its last; one host transfer for all groups
-        self.lengths: list[int] = lengths[torch.stack([rows[-1] for rows in self.rows])].tolist()
+        self.lengths: List[int] = lengths[torch.stack([rows[-1] for rows in self.rows])].tolist()
         self.inverse = torch.empty_like(order)
         self.inverse[order] = torch.arange(order.numel(), device=order.device)
 
-    def merge(self, pieces: Sequence[torch.Tensor], length: int | None = None) -> torch.Tensor:
+    def merge(self, pieces: Sequence[torch.Tensor], length: Optional[int] = None) -> torch.Tensor:
         """Per-group results back in input order; with ``length``, (rows, L_g, d) pieces are zero-padded to it."""
         if length is not None:
             pieces = [nn.functional.pad(piece, (0, 0, 0, length - piece.shape[1])) for piece in pieces]
@@ -153,7 +153,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
         backbone_name_or_path: str,
         tokenizer=None,
         dtype: torch.dtype = torch.float32,
-        backbone_kwargs: dict | None = None,
+        backbone_kwargs: Optional[dict] = None,
         **config_kwargs,
     ):
         """Wrap a pretrained encoder (Hub name or local folder) in a fresh sentcse model.
@@ -277,15 +277,15 @@ class SimCsePreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def encode(
         self,
-        sentences: str | Sequence[str],
+        sentences: Union[str, Sequence[str]],
         batch_size: int = 64,
         normalize: bool = False,
-        device: str | torch.device | None = None,
+        device: Optional[Union[str, torch.device]] = None,
         show_progress_bar: bool = False,
         convert_to_numpy: bool = True,
         tokenizer=None,
-        max_length: int | None = None,
-    ) -> np.ndarray | torch.Tensor:
+        max_length: Optional[int] = None,
+    ) -> Union[np.ndarray, torch.Tensor]:
         """Embed sentences for inference (the model's ``sentence_embedding``), in input order.
 
         All sentences are tokenised once and batched by token count (longest first), so a batch carries almost
@@ -317,7 +317,7 @@ class SimCsePreTrainedModel(PreTrainedModel):
             batches = tqdm(batches, desc="Encoding", unit="batch")
         was_training = self.training
         self.eval()
-        chunks: list[torch.Tensor] = []
+        chunks: List[torch.Tensor] = []
         try:
             for start in batches:
                 rows = order[start : start + batch_size]
@@ -351,8 +351,8 @@ class SimCseModel(SimCsePreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.LongTensor | None = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.LongTensor] = None,
         **kwargs,
     ) -> SimCseModelOutput:
         if attention_mask is None:
