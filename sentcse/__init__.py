@@ -22,11 +22,11 @@ from .modeling import (
     SimCseConfig,
     SimCseModel,
 )
+from .trainers.builder import build_trainer
 from .trainers.cards.environment import package_version
 from .trainers.data import TwoViewCollator, load_corpus
 from .trainers.methods import METHODS, Method, MethodResources, get_method, register_method
 from .trainers.objectives import build_objective
-from .trainers.builder import build_trainer
 from .trainers.serving import export_portable
 from .trainers.sts import StsEvaluator, format_table, load_encoder
 from .trainers.trainer import CseTrainer, CseTrainingArguments
