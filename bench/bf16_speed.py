@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""bf16 against fp32, against sentence-transformers' own bf16, and against the machine's GEMM rate (issues 15, 26).
+"""bf16 against fp32, against sentence-transformers' own bf16, and against the machine's GEMM rate.
 
     python -m bench.bf16_speed                     # bert-mini-wiki, all-MiniLM-L6-v2 and a bert-base-shaped encoder
     python -m bench.bf16_speed --backbones bert-mini-wiki --repeats 5 --sentences 1000 --no_markdown
@@ -8,10 +8,10 @@ Everything is measured side by side in one process, interleaved round by round a
 
 1. **Roofline**: ``torch.mm`` FLOP/s in fp32 and bf16 on the same threads, for 2048^3 and for the encoder's own
    feed-forward shape (the tokens of a batch x d @ d x intermediate).
-2. **Training step** (the trainers' own step, ``bench/steps.py``), on the same batches: sentcse SimCSE in fp32 and
-   with the Trainer's ``--bf16``, sentence-transformers MNRL in fp32 and with its own ``bf16`` argument (pooling
-   ``avg`` on both: the same computation); on the first backbone also SARCSE and reCSE fp32 and bf16, and SimCSE
-   bf16 with the Trainer's ``--torch_compile`` (inductor; its compilation falls in the warm-up rounds).
+2. **Training step** (the trainers' own step, ``bench.steps.trainer_step``), on the same batches: sentcse SimCSE
+   in fp32 and with the Trainer's ``--bf16``, sentence-transformers MNRL in fp32 and with its own ``bf16`` argument
+   (pooling ``avg`` on both: the same computation); on the first backbone also SARCSE and reCSE fp32 and bf16, and
+   SimCSE bf16 with the Trainer's ``--torch_compile`` (inductor; its compilation falls in the warm-up rounds).
 3. **encode**: sentcse ``encode()`` fp32 and ``dtype="bf16"`` against ``SentenceTransformer.encode`` fp32 and
    bf16 (``model.bfloat16()``, its documented bf16), and sentcse's ``encode()`` of a bf16 copy of the model (as
    ST's), normalisation off on all; the cosine of every bf16 embedding to its fp32 one is recorded.
@@ -23,7 +23,7 @@ thread, so backbones of 768 or more hidden units run ``--large_repeats`` rounds 
 ``--large_sentences`` sentences.
 
 A time is also given as achieved FLOP/s (``common.encoder_flops``: the real tokens' matrix products, 3x the forward
-for a training step) over the GEMM rate of its dtype. Goals (issues 15 and 26, for a CPU with AMX): bf16 step /
+for a training step) over the GEMM rate of its dtype. Goals (set for a CPU with AMX): bf16 step /
 fp32 step <= 0.4; sentcse bf16 step / ST bf16 step <= 0.85; bf16 step FLOP/s >= 0.3 of the bf16 GEMM rate; encode
 bf16 throughput >= 2.5x ST fp32 and >= 1.3x ST bf16. Where the CPU has no AMX the figures are reported and the
 ratios to sentence-transformers and the fractions of the GEMM rate are read instead.
@@ -35,7 +35,7 @@ import argparse
 import copy
 import sys
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     BACKBONES,
     Run,
     backbone_path,
@@ -197,7 +197,7 @@ def step_profile(args, path: str, sentences, side: str) -> dict:
     warm-up steps."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from bench.steps import sentcse_trainer, st_trainer, trainer_step
+    from bench.steps import profiled_phases, sentcse_trainer, st_trainer, trainer_step
 
     framework, dtype = side.split("_")
     if framework == "st":
@@ -208,30 +208,12 @@ def step_profile(args, path: str, sentences, side: str) -> dict:
     batches = [collate(sentences[i * args.batch_size:(i + 1) * args.batch_size]) for i in range(5)]
     for batch in batches[:2]:
         trainer_step(trainer, batch)
-    original = trainer.compute_loss
-
-    def compute_loss(*a, **k):
-        with record_function("phase:forward+objective"):
-            return original(*a, **k)
-
-    trainer.compute_loss = compute_loss
-    model = trainer.model_wrapped
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for batch in batches[2:]:
-            with record_function("phase:training_step"):
-                trainer.training_step(model, batch)
-            with record_function("phase:clip"):
-                trainer._clip_grad_norm(model)
-            with record_function("phase:optimizer"):
-                trainer.optimizer.step()
-            with record_function("phase:scheduler+zero_grad"):
-                trainer.lr_scheduler.step()
-                model.zero_grad()
+            trainer_step(trainer, batch, phase=lambda name: record_function(f"phase:{name}"))
     averages = prof.key_averages()
     steps = len(batches) - 2
-    ranges = {e.key.split(":", 1)[1]: e.cpu_time_total / steps / 1e3 for e in averages if e.key.startswith("phase:")}
-    forward = ranges.pop("forward+objective")
-    phases = {"forward+objective": forward, "backward": ranges.pop("training_step") - forward, **ranges}
+    phases = profiled_phases(averages, steps)
     ops = sorted(((e.key, e.self_cpu_time_total / steps / 1e3, e.count // steps) for e in averages
                   if not e.key.startswith("phase:")), key=lambda x: -x[1])
     total = sum(ms for _, ms, _ in ops)
@@ -285,16 +267,16 @@ def main(argv=None):
 def markdown(record: dict) -> str:
     a = record["args"]
     amx = has_amx(record["machine"])
-    lines = ["## 9. bf16 against fp32 and against sentence-transformers' bf16 (`bench/bf16_speed.py`, issues 15 and 26)", ""]
+    lines = ["## 9. bf16 against fp32 and against sentence-transformers' bf16 (`bench/bf16_speed.py`)", ""]
     lines += header_lines(record)
     lines += [f"- Setting: batch {a['batch_size']}, max length {a['max_length']}, wiki100k, {a['threads']} torch "
               f"thread(s), {a['warmup']} warm-up + {a['repeats']} timed interleaved rounds ({a['large_repeats']} after "
               f"one for bert-base-random, whose encode rounds cover {a['large_sentences']} sentences). Step = the "
-              "trainer's own step (bench/steps.py); bf16 = the Trainer's `bf16` argument (autocast) on both frameworks; "
-              "`compiled_bf16` = SimCSE bf16 with the Trainer's `torch_compile` (inductor); encode bf16 = sentcse "
-              "`encode(dtype=\"bf16\")` (the weights cast for the call) and ST `model.bfloat16()`; `sentcse_bf16weights` "
-              "is sentcse's encode() of a bf16 copy of the model (as ST's). bert-base-random is bert-base's shape (12 x "
-              "768) with random weights.",
+              "trainer's own step (bench/steps.py); bf16 = the Trainer's `bf16` argument (autocast) on both "
+              "frameworks; `compiled_bf16` = SimCSE bf16 with the Trainer's `torch_compile` (inductor); encode bf16 = "
+              "sentcse `encode(dtype=\"bf16\")` (the weights cast for the call) and ST `model.bfloat16()`; "
+              "`sentcse_bf16weights` is sentcse's encode() of a bf16 copy of the model (as ST's). bert-base-random is "
+              "bert-base's shape (12 x 768) with random weights.",
               "- Goals (for a CPU with AMX): " + ", ".join(
                   f"{k.replace('_', ' ')} {'<=' if k.startswith('step') and 'share' not in k else '>='} {v}"
                   for k, v in record["goals"].items()) +
@@ -305,7 +287,8 @@ def markdown(record: dict) -> str:
     lines.append(markdown_table(["GEMM (torch.mm)", "fp32 GFLOP/s", "bf16 GFLOP/s", "bf16 / fp32"], [
         [shape, f"{roof['fp32'][shape] / 1e9:.0f}", f"{roof['bf16'][shape] / 1e9:.0f}",
          f"{roof['bf16'][shape] / roof['fp32'][shape]:.2f}x"] for shape in roof["fp32"]]))
-    lines += ["", "Training step, ms median [IQR], and its useful FLOP/s as a share of the 2048^3 GEMM rate of its dtype:", ""]
+    lines += ["", "Training step, ms median [IQR], and its useful FLOP/s as a share of the 2048^3 GEMM rate of its "
+              "dtype:", ""]
     rows = []
     for backbone, s in record["steps"].items():
         for v, stats in s["seconds"].items():

@@ -4,7 +4,7 @@ Every benchmark writes one JSON under ``bench/results/`` (machine, versions, loa
 raw timings and their summaries) and replaces its own section of ``BENCHMARKS.md`` (between the markers
 ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``), leaving the rest of the file as it is.
 
-Timing protocol (issue 6): the variants being compared run in ONE process, interleaved step by step
+Timing protocol: the variants being compared run in ONE process, interleaved step by step
 (A B A B ... after a warm-up of every variant), each repetition on the same batch for every variant, so slow
 drifts of a shared machine hit every variant alike. A ratio is computed per repetition (t_X / t_ref of the same
 round) and summarised by its median and spread (IQR and min/max).
@@ -38,7 +38,7 @@ WIKI100K = SHARED / "data" / "wiki" / "wiki100k.txt.gz"
 WIKI1M = SHARED / "data" / "wiki" / "wiki1m.txt.gz"
 SENTEVAL = SHARED / "data" / "senteval"
 BERT_MINI_SHARED = SHARED / "models" / "bert-mini-wiki"
-# the examples' default backbone: bert-mini-wiki pretrained 50M tokens further (bench/pretrain_substrate.py)
+# the examples' default backbone: bert-mini-wiki pretrained 50M tokens further (bench/tools/pretrain_substrate.py)
 BUNDLED_BACKBONE = REPO / "examples" / "data" / "bert-mini-wiki-mlm50m"
 
 
@@ -46,8 +46,9 @@ BUNDLED_BACKBONE = REPO / "examples" / "data" / "bert-mini-wiki-mlm50m"
 def bert_mini_path() -> str:
     """The shared bert-mini-wiki: the substrate of the benchmarks' older tables (not in the repository)."""
     if not (BERT_MINI_SHARED / "config.json").is_file():
-        raise SystemExit(f"{BERT_MINI_SHARED} not found: bert-mini-wiki lives in ../shared beside the checkout; "
-                         f"the repository bundles {BUNDLED_BACKBONE.name} (pass it as the backbone where the script takes one)")
+        raise SystemExit(f"{BERT_MINI_SHARED} not found: bert-mini-wiki lives in ../shared beside the checkout; the "
+                         f"repository bundles {BUNDLED_BACKBONE.name} (pass it as the backbone where the script takes "
+                         "one)")
     return str(BERT_MINI_SHARED)
 
 
@@ -83,7 +84,8 @@ def bert_base_random_path() -> str:
 
 BACKBONES: dict[str, Callable[[], str]] = {"bert-mini-wiki": bert_mini_path, "all-MiniLM-L6-v2": minilm_path,
                                            "bert-base-random": bert_base_random_path}
-SMALL_BACKBONES = ("bert-mini-wiki", "all-MiniLM-L6-v2")  # the speed benchmarks' default where bert-base would take hours
+# the speed benchmarks' default, where bert-base would take hours
+SMALL_BACKBONES = ("bert-mini-wiki", "all-MiniLM-L6-v2")
 
 
 def backbone_path(name: str) -> str:
@@ -156,7 +158,8 @@ def machine_info() -> dict:
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": {name: package_version(name) for name in ("torch", "transformers", "sentence_transformers", "numpy", "accelerate")},
+        "versions": {name: package_version(name)
+                     for name in ("torch", "transformers", "sentence_transformers", "numpy", "accelerate")},
         "git_commit": git_commit(),
     }
 
@@ -166,12 +169,13 @@ def machine_line(info: dict) -> str:
     v = info["versions"]
     gpu = f", GPU {info['gpu']}" if info.get("gpu") else ", no GPU"
     fam = f" {info['cpu_family_model']}" if info.get("cpu_family_model") else ""
-    if "cpu_bf16_flags" in info:  # recorded since 2026-12-01
+    if "cpu_bf16_flags" in info:  # absent from the records made before it was recorded
         flags = info["cpu_bf16_flags"]
         fam += ", bf16 flags: " + (" ".join(flags) if flags else "none") + ("" if "amx_bf16" in flags else " (no AMX)")
-    return (f"{info['cpus']}-core CPU VM (lscpu: {info['cpu_model']}{fam}, {info['memory_gib']} GiB RAM{gpu}); torch {v['torch']}, "
-            f"transformers {v['transformers']}, sentence-transformers {v['sentence_transformers']}, "
-            f"Python {info['python']}; sentcse commit {info['git_commit']}")
+    return (f"{info['cpus']}-core CPU VM (lscpu: {info['cpu_model']}{fam}, {info['memory_gib']} GiB RAM{gpu}); "
+            f"torch {v['torch']}, transformers {v['transformers']}, "
+            f"sentence-transformers {v['sentence_transformers']}, Python {info['python']}; "
+            f"sentcse commit {info['git_commit']}")
 
 
 def load_average() -> list[float]:
@@ -185,13 +189,25 @@ def now() -> str:
     return _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
+def module_of(script: str) -> str:
+    """The ``python -m`` name of the bench script ``script`` (its file name without .py) in whichever folder of
+    bench/ it sits: ``train_speed`` -> ``bench.train_speed``, ``profile_sarcse`` -> ``bench.studies.profile_sarcse``."""
+    found = sorted(REPO.joinpath("bench").glob(f"**/{script}.py"))
+    return ".".join(found[0].relative_to(REPO).with_suffix("").parts) if found else f"bench.{script}"
+
+
+def reproduce_command(command: str) -> str:
+    """A recorded ``python -m bench.NAME ...`` command with NAME's current module."""
+    return re.sub(r"^python -m bench\.([\w.]+)", lambda m: "python -m " + module_of(m[1].rsplit(".", 1)[-1]), command)
+
+
 class Run:
     """Bookkeeping of one benchmark invocation: start time and load, then ``finish`` writes the JSON."""
 
     def __init__(self, name: str, argv: Sequence[str], script: str | None = None):
         self.name = name
         shown = [a for a in argv if a != "--no_markdown"]  # the command that also writes the BENCHMARKS.md section
-        self.command = "python -m " + " ".join([f"bench.{script or name}", *shown])
+        self.command = "python -m " + " ".join([module_of(script or name), *shown])
         self.started = now()
         self.load_start = load_average()
         self.clock = time.perf_counter()
@@ -229,7 +245,7 @@ def header_lines(record: dict) -> list[str]:
     return [
         f"- Machine: {machine_line(record['machine'])}.",
         f"- Date: {record['date']}; wall time {record['wall_seconds']:.0f} s; {load}.",
-        f"- Reproduce: `{record['command']}` (results: `bench/results/{record['benchmark']}.json`).",
+        f"- Reproduce: `{reproduce_command(record['command'])}` (results: `bench/results/{record['benchmark']}.json`).",
     ]
 
 
@@ -283,7 +299,8 @@ def fmt_ratio(stats: dict, digits: int = 2) -> str:
             f"({stats['min']:.{digits}f}-{stats['max']:.{digits}f})")
 
 
-def interleaved(fns: dict[str, Callable[[int], None]], warmup: int, repeats: int, log: bool = True) -> dict[str, list[float]]:
+def interleaved(fns: dict[str, Callable[[int], None]], warmup: int, repeats: int,
+                log: bool = True) -> dict[str, list[float]]:
     """Time every ``fn(round)`` in turn, round after round (A B C A B C ...), after ``warmup`` untimed rounds.
 
     The order of the variants rotates each round so no variant always runs right after the same other one.

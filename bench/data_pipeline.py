@@ -1,4 +1,4 @@
-"""The input pipeline against the training step, and memory that does not grow with the corpus (issue 16).
+"""The input pipeline against the training step, and memory that does not grow with the corpus.
 
     python -m bench.data_pipeline                  # everything below; writes bench/results/data_pipeline.json
     python -m bench.data_pipeline --parts rss      # only the peak-RSS / start-up runs
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     REPO,
     RESULTS,
     WIKI1M,
@@ -102,8 +102,9 @@ def measured_run(args, corpus: Path, processes: int, label: str, cache: Path, *e
         old.unlink()
     flags = ["--method", "simcse", "--backbone", bert_mini_path(), "--train_file", str(corpus), "--dev_dir", str(STSB),
              "--output_dir", str(out), "--per_device_train_batch_size", str(args.batch_size), "--max_steps", "2",
-             "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none",
-             "--skip_raw_eval", "true", "--disable_tqdm", "true", "--max_length", "32", "--use_cpu", "true", *extra]
+             "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+             "--report_to", "none", "--skip_raw_eval", "true", "--disable_tqdm", "true", "--max_length", "32",
+             "--use_cpu", "true", *extra]
     script = ["-m", "bench.data_pipeline", "--child", str(report), *flags]
     if processes == 1:
         command = [sys.executable, *script]
@@ -119,10 +120,11 @@ def measured_run(args, corpus: Path, processes: int, label: str, cache: Path, *e
         raise RuntimeError(f"{label} failed:\n{done.stderr[-3000:]}")
     ranks = [json.loads(p.read_text()) for p in sorted(report.parent.glob(f"{label}.rank*.json"))]
     shutil.rmtree(out, ignore_errors=True)
-    record = {"label": label, "corpus": corpus.name, "processes": processes, "command_wall_seconds": wall, "ranks": ranks}
+    record = {"label": label, "corpus": corpus.name, "processes": processes, "command_wall_seconds": wall,
+              "ranks": ranks}
     print(f"[data] {label}: wall {wall:.0f} s, " + ", ".join(
-        f"rank {r['rank']} peak RSS {r['max_rss_mib']:.0f} MiB, load_corpus {r['load_corpus_seconds']:.1f} s" for r in ranks),
-        flush=True)
+        f"rank {r['rank']} peak RSS {r['max_rss_mib']:.0f} MiB, load_corpus {r['load_corpus_seconds']:.1f} s"
+        for r in ranks), flush=True)
     return record
 
 
@@ -168,26 +170,26 @@ def pipeline_rate(args, streaming: bool, seed: int) -> float:
 
 
 def step_rate(args, seed: int) -> float:
-    """Sentences/s one SimCSE training step consumes on bert-mini-wiki: the real CseTrainer step
-    (``steps.trainer_step``: forward, backward, clipping, AdamW), median of ``--train_steps`` after 2 warm-ups."""
+    """Sentences/s one SimCSE training step consumes on bert-mini-wiki: the CseTrainer's own ``trainer.train()``
+    with its steps timed by ``bench.timing.StepTimer`` (forward, backward, clipping, AdamW; collation excluded),
+    median of ``--train_steps`` after 2 warm-ups."""
     from bench.common import read_sentences
-    from bench.steps import sentcse_trainer, trainer_step
+    from bench.steps import sentcse_trainer
+    from bench.timing import StepTimer
 
-    sentences = read_sentences(args.batch_size * (args.train_steps + 2), skip=seed * 1000)
-    trainer, collate = sentcse_trainer(bert_mini_path(), "simcse", sentences, 32, args.batch_size)
-    times = []
-    for step in range(args.train_steps + 2):
-        batch = collate(sentences[step * args.batch_size:(step + 1) * args.batch_size])
-        start = time.perf_counter()
-        trainer_step(trainer, batch)
-        times.append(time.perf_counter() - start)
-    times = sorted(times[2:])
+    steps = args.train_steps + 2
+    sentences = read_sentences(args.batch_size * steps, skip=seed * 1000)
+    trainer, _ = sentcse_trainer(bert_mini_path(), "simcse", sentences, 32, args.batch_size, train_steps=steps)
+    timer = StepTimer()
+    trainer.add_callback(timer)
+    trainer.train()
+    times = sorted(timer.times[2:])
     return args.batch_size / times[len(times) // 2]
 
 
 def throughput_worker(args, seed: int) -> dict:
-    return {"converted_pipeline": pipeline_rate(args, False, seed), "streamed_pipeline": pipeline_rate(args, True, seed),
-            "training_step": step_rate(args, seed)}
+    return {"converted_pipeline": pipeline_rate(args, False, seed),
+            "streamed_pipeline": pipeline_rate(args, True, seed), "training_step": step_rate(args, seed)}
 
 
 def throughput_part(args) -> dict:
@@ -209,27 +211,29 @@ def throughput_part(args) -> dict:
                 raise RuntimeError(err[-3000:])
         out[str(processes)] = [json.loads(r.read_text()) for r in reports]
         for i, rates in enumerate(out[str(processes)]):
-            print(f"[data] {processes} process(es), #{i}: " + ", ".join(f"{k} {v:,.0f} sentences/s" for k, v in rates.items()),
-                  flush=True)
+            print(f"[data] {processes} process(es), #{i}: "
+                  + ", ".join(f"{k} {v:,.0f} sentences/s" for k, v in rates.items()), flush=True)
     return out
 
 
 # ------------------------------------------------------------------------------------------------------ report
 def markdown(record: dict) -> str:
-    lines = ["## 8. Corpus pipeline: memory and throughput (`bench/data_pipeline.py`, issue 16)", "",
+    lines = ["## 8. Corpus pipeline: memory and throughput (`bench/data_pipeline.py`)", "",
              *header_lines(record), ""]
     if record.get("rss"):
         rows = []
         for run in record["rss"]:
             for r in sorted(run["ranks"], key=lambda r: r["rank"]):
                 rows.append([run["label"], f"{run['corpus_lines']:,}", str(run["processes"]), str(r["rank"]),
-                             f"{r['max_rss_mib']:.0f}", f"{r['load_corpus_seconds']:.1f}", f"{run['command_wall_seconds']:.0f}"])
+                             f"{r['max_rss_mib']:.0f}", f"{r['load_corpus_seconds']:.1f}",
+                             f"{run['command_wall_seconds']:.0f}"])
         lines += ["Peak RSS of a 2-step SimCSE run (bert-mini-wiki, batch 64, max length 32), per process; "
                   "`load_corpus` is the corpus step (conversion on a first run, cache reads after):", "",
                   markdown_table(["run", "corpus lines", "processes", "rank", "peak RSS (MiB)", "load_corpus (s)",
                                   "command wall (s)"], rows), ""]
         by_label = {run["label"]: run for run in record["rss"]}
-        for small, large in (("wiki100k_1proc_first", "large_1proc_cached"), ("wiki100k_2proc_cached", "large_2proc_cached"),
+        for small, large in (("wiki100k_1proc_first", "large_1proc_cached"),
+                             ("wiki100k_2proc_cached", "large_2proc_cached"),
                              ("wiki100k_1proc_first", "large_1proc_streaming"),
                              ("wiki100k_2proc_cached", "large_2proc_streaming")):
             if small in by_label and large in by_label:
@@ -241,12 +245,14 @@ def markdown(record: dict) -> str:
         rows = []
         for processes, workers in record["throughput"].items():
             for i, rates in enumerate(workers):
-                rows.append([processes, str(i), f"{rates['converted_pipeline']:,.0f}", f"{rates['streamed_pipeline']:,.0f}",
-                             f"{rates['training_step']:,.0f}",
-                             f"{min(rates['converted_pipeline'], rates['streamed_pipeline']) / rates['training_step']:.0f}x"])
+                slower = min(rates["converted_pipeline"], rates["streamed_pipeline"])
+                rows.append([processes, str(i), f"{rates['converted_pipeline']:,.0f}",
+                             f"{rates['streamed_pipeline']:,.0f}", f"{rates['training_step']:,.0f}",
+                             f"{slower / rates['training_step']:.0f}x"])
         lines += ["Sentences per second, each process pinned to its own core with one thread; the pipeline is the "
-                  "Trainer's DataLoader path (random reads of the converted wiki1m through `EpochShuffled`, or the stream through a 10,000-"
-                  "sentence shuffle buffer) with `TwoViewCollator`, the step is forward + backward + AdamW:", "",
+                  "Trainer's DataLoader path (random reads of the converted wiki1m through `EpochShuffled`, or the "
+                  "stream through a 10,000-sentence shuffle buffer) with `TwoViewCollator`, the step is forward + "
+                  "backward + AdamW:", "",
                   markdown_table(["processes at once", "process", "converted pipeline", "streamed pipeline",
                                   "training step consumes", "slower pipeline / step"], rows), ""]
     return "\n".join(lines)

@@ -11,7 +11,7 @@ encodes one chunk with both sides in turn (alternating which goes first), after 
 count, so every sentence is encoded once per side. Throughput = sentences / summed time; the per-round ratio
 (sentcse sentences/s / ST sentences/s) gives the spread. The embeddings of every sentence are compared (max abs
 diff), and a normalised check (sentcse ``normalize=True`` vs the full ST model) is made on the warm-up chunk.
-Goal (issue 6): sentcse >= 1.1x sentence-transformers' throughput.
+Goal: sentcse >= 1.1x sentence-transformers' throughput.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     Run,
     backbone_path,
     fmt_ratio,
@@ -116,7 +116,8 @@ def main(argv=None):
     per_round = {k: sizes / np.asarray(v) for k, v in times.items()}
     ratio = summarize(per_round["sentcse"] / per_round["sentence-transformers"])
     print(f"max |diff| {max_diff:.2e} (warm-up {warm_diff:.2e}, normalised {normalized_diff:.2e}); "
-          f"sentcse {throughput['sentcse']:.1f}/s, ST {throughput['sentence-transformers']:.1f}/s; ratio {fmt_ratio(ratio)}")
+          f"sentcse {throughput['sentcse']:.1f}/s, ST {throughput['sentence-transformers']:.1f}/s; "
+          f"ratio {fmt_ratio(ratio)}")
     identical = max_diff <= TOLERANCE and normalized_diff <= TOLERANCE
     record = run.finish({
         "args": vars(args), "goal_ratio": GOAL, "tolerance": TOLERANCE, "backbone_path": path,
@@ -130,7 +131,8 @@ def main(argv=None):
     if not args.no_markdown:
         update_section("encode_speed", markdown(record))
     if not identical:
-        raise SystemExit(f"embeddings differ: max abs diff {max_diff:.2e} / normalised {normalized_diff:.2e} > {TOLERANCE}")
+        raise SystemExit(f"embeddings differ: max abs diff {max_diff:.2e} / normalised {normalized_diff:.2e} > "
+                         f"{TOLERANCE}")
     return record
 
 
@@ -141,11 +143,11 @@ def markdown(record: dict) -> str:
     lines += [
         f"- Setting: {a['backbone']}, {a['sentences']} wiki100k sentences (longest {record['longest_tokens']} tokens, "
         f"truncation {record['st_max_seq_length']} on both sides), batch size {a['batch_size']}, CPU fp32, "
-        f"{a['threads']} torch thread(s), normalisation off (ST model without its Normalize module); {a['chunk']}-sentence "
-        "chunks, each encoded by both sides in turn after a warm-up chunk. sentcse = `SimCseModel.from_backbone(path, "
-        "pooler=\"avg\").encode`; ST = `SentenceTransformer(path).encode`.",
-        f"- Embeddings: max abs diff {record['max_abs_diff']:.1e} over all sentences (normalised, vs the full ST model: "
-        f"{record['max_abs_diff_normalized']:.1e}); tolerance {record['tolerance']:.0e}: "
+        f"{a['threads']} torch thread(s), normalisation off (ST model without its Normalize module); "
+        f"{a['chunk']}-sentence chunks, each encoded by both sides in turn after a warm-up chunk. sentcse = "
+        "`SimCseModel.from_backbone(path, pooler=\"avg\").encode`; ST = `SentenceTransformer(path).encode`.",
+        f"- Embeddings: max abs diff {record['max_abs_diff']:.1e} over all sentences (normalised, vs the full ST "
+        f"model: {record['max_abs_diff_normalized']:.1e}); tolerance {record['tolerance']:.0e}: "
         f"{'identical' if record['identical_within_tolerance'] else 'NOT identical'}.",
         f"- Goal: sentcse >= {GOAL}x sentence-transformers' throughput.",
         "",
@@ -153,14 +155,16 @@ def markdown(record: dict) -> str:
     s = record["sentences_per_second"]
     p = record["per_round_sentences_per_second"]
     rows = [[k, f"{s[k]:.1f}", f"{p[k]['median']:.1f} [{p[k]['q25']:.1f}-{p[k]['q75']:.1f}]"] for k in s]
-    rows.append(["ratio sentcse / ST", f"{s['sentcse'] / s['sentence-transformers']:.3f}", fmt_ratio(record["ratio_sentcse_over_st"], 3)])
+    rows.append(["ratio sentcse / ST", f"{s['sentcse'] / s['sentence-transformers']:.3f}",
+                 fmt_ratio(record["ratio_sentcse_over_st"], 3)])
     lines.append(markdown_table(["encoder", "sentences/s (total)", "per chunk: median [IQR] (ratio: (min-max))"], rows))
     pad = record.get("padding")
     if pad:
         st, cse = pad["st_character_sorted"], pad["sentcse_token_sorted"]
-        lines += ["", f"Why: sentcse tokenises once and batches by token count; sentence-transformers batches by character "
-                  f"length. Padded positions: {cse['padding_share']:.1%} for sentcse ({cse['positions']} positions) vs "
-                  f"{st['padding_share']:.1%} for sentence-transformers ({st['positions']})."]
+        lines += ["", "Why: sentcse tokenises once and batches by token count; sentence-transformers batches by "
+                  f"character length. Padded positions: {cse['padding_share']:.1%} for sentcse "
+                  f"({cse['positions']} positions) vs {st['padding_share']:.1%} for sentence-transformers "
+                  f"({st['positions']})."]
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ import argparse
 import copy
 import sys
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     SMALL_BACKBONES,
     Run,
     backbone_path,
@@ -54,8 +54,9 @@ METHOD_VARIANTS = {  # variant -> (method, config fields the model is built with
 OBJECTIVE_VARIANTS = {f"{name}_{variant}" if variant else name: (name, variant)  # all but the reference's InfoNCE
                       for name, variant in objective_variants() if name != InfoNCE.name}
 ALL_VARIANTS = list(METHOD_VARIANTS) + list(OBJECTIVE_VARIANTS)
-LABELS = {"simcse": "SimCSE + InfoNCE (reference)", "sarcse": "SARCSE (defaults)", "sarcse_c256": "SARCSE, cnn_channels 256",
-          "recse_tfs_on": "reCSE, time_for_space on (default)", "recse_tfs_off": "reCSE, time_for_space off"}
+LABELS = {"simcse": "SimCSE + InfoNCE (reference)", "sarcse": "SARCSE (defaults)",
+          "sarcse_c256": "SARCSE, cnn_channels 256", "recse_tfs_on": "reCSE, time_for_space on (default)",
+          "recse_tfs_off": "reCSE, time_for_space off"}
 SARCSE_GOAL = 1.15
 
 
@@ -131,7 +132,8 @@ def bench_backbone(name: str, args) -> dict:
                 trainer_step(simcse, inputs[r])
         return fn
 
-    print(f"[{name}] full steps: {len(variants)} variants x ({args.warmup} warm-up + {args.repeats} timed rounds)", flush=True)
+    print(f"[{name}] full steps: {len(variants)} variants x ({args.warmup} warm-up + {args.repeats} timed rounds)",
+          flush=True)
     times = interleaved({v: make(v) for v in variants}, args.warmup, args.repeats)
     simcse.loss = infonce
     step_stats = {v: summarize(t) for v, t in times.items()}
@@ -167,11 +169,12 @@ def bench_backbone(name: str, args) -> dict:
               for k, o in micro_objectives.items()}
     configs = {f"{method}{''.join(f'_{k}={v}' for k, v in build)}": {
         key: value for key, value in trainer.model.config.to_dict().items()
-        if key in ("pooler", "length_buckets", "kernel_sizes", "cnn_channels", "reshape_source", "sqrt", "reshape_chunk_size")}
+        if key in ("pooler", "length_buckets", "kernel_sizes", "cnn_channels", "reshape_source", "sqrt",
+                   "reshape_chunk_size")}
         for (method, build), trainer in trainers.items()}
     out = {
-        "backbone": name, "path": path, "hidden_size": int(embeddings.shape[1]), "variants": variants, "configs": configs,
-        "objective_variants": objective_variants,
+        "backbone": name, "path": path, "hidden_size": int(embeddings.shape[1]), "variants": variants,
+        "configs": configs, "objective_variants": objective_variants,
         "estimated_ratio_from_isolated_cost": {k: 1 + micro_stats[f"objective:{k}"]["median"] / reference_step
                                                - micro_stats["objective:simcse"]["median"] / reference_step
                                                for k in micro_objectives},
@@ -203,10 +206,10 @@ def markdown(record: dict) -> str:
     lines += header_lines(record)
     lines += [
         f"- Setting: CseTrainer steps (training_step + clip + AdamW + scheduler + zero_grad; collation excluded; "
-        f"diagnostics off), batch {a['batch_size']}, max length {a['max_length']}, wiki100k, fp32, {a['threads']} torch "
-        f"thread(s), {a['warmup']} warm-up + {a['repeats']} timed rounds with every variant interleaved on the same "
-        f"batch. Model configs (defaults unless named): {_configs_line(record)}. Objectives use their default "
-        "(BERT-base) hyperparameters.",
+        f"diagnostics off), batch {a['batch_size']}, max length {a['max_length']}, wiki100k, fp32, "
+        f"{a['threads']} torch thread(s), {a['warmup']} warm-up + {a['repeats']} timed rounds with every variant "
+        f"interleaved on the same batch. Model configs (defaults unless named): {_configs_line(record)}. "
+        "Objectives use their default (BERT-base) hyperparameters.",
         f"- Goal: SARCSE <= {SARCSE_GOAL}x SimCSE on all-MiniLM-L6-v2.",
         "",
         "Full step, ratio to SimCSE + InfoNCE in the same round, median [IQR] (min-max). 'est.': objective not "
@@ -225,12 +228,14 @@ def markdown(record: dict) -> str:
                 if v in r["estimated_ratio_from_isolated_cost"] else "-" for r in results]
         rows.append(row)
     lines.append(markdown_table(headers, rows))
-    lines += ["", "Each contrastive objective alone (forward + backward on the real 2 x 64 training embeddings) and the "
-              f"gradient diagnostics (`trainers.diagnostics.gradient_diagnostics`, per call; the trainer runs it once "
-              f"every logging step = {a['logging_steps']} steps), median ms and as % of the SimCSE step median:", ""]
+    lines += ["", "Each contrastive objective alone (forward + backward on the real 2 x 64 training embeddings) and "
+              "the gradient diagnostics (`trainers.diagnostics.gradient_diagnostics`, per call; the trainer runs it "
+              f"once every logging step = {a['logging_steps']} steps), median ms and as % of the SimCSE step "
+              "median:", ""]
     headers = ["objective"]
     for r in results:
-        headers += [f"{r['backbone']} (d={r['hidden_size']}) objective ms (% step)", "diagnostics ms (% step; amortised)"]
+        headers += [f"{r['backbone']} (d={r['hidden_size']}) objective ms (% step)",
+                    "diagnostics ms (% step; amortised)"]
     rows = []
     keys = [k for k in results[0]["objective_alone_seconds"]]
     for k in keys:

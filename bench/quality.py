@@ -5,14 +5,16 @@
     python -m bench.quality                      # the whole grid: every run x seeds 42 43 44, 300 steps
     python -m bench.quality --table              # only rebuild the table from bench/results/quality/*.json
 
-Budget (the same for every run): wiki100k (/work/shared/data/wiki), batch 64, max length 32, ``--max_steps``
-steps (default 300), STS-B dev every ``--eval_steps`` (default 50) and the best dev checkpoint kept; then the 7
-STS tasks (SentEval data, /work/shared/data/senteval; STS12-16 "all", STS-B and SICK-R test) on that checkpoint.
-Each run goes through ``examples/train.py``'s ``main([...])`` (``--report_to none``, output under /tmp, deleted
-afterwards) and writes ``bench/results/quality/<run>_seed<seed>.json``; existing files are skipped (``--force``
-redoes them), so the grid can be completed over several sessions. The table is assembled from whatever exists:
-mean +- std over seeds per task, and the [decision] comparisons (METHODS.md) on STS-B dev (mean over seeds of the
-best-checkpoint dev Spearman; never a test set).
+Budget (the same for every run): wiki100k (``bench.common.WIKI100K``, in the ``shared/`` folder beside the
+checkout), batch 64, max length 32, ``--max_steps`` steps (default 300), STS-B dev every ``--eval_steps`` (default
+50) and the best dev checkpoint kept; then the 7 STS tasks (SentEval data, ``bench.common.SENTEVAL``; STS12-16
+"all", STS-B and SICK-R test) on that checkpoint. ``--budget NAME`` adds one of the training budgets of
+``trainers/presets.py`` (``TRAINING_BUDGETS``: gradient clipping, learning rate, warm-up). Each run goes through
+``sentcse-train``'s own ``run`` (``--report_to none``, output under ``--work_dir``, deleted afterwards) and writes
+``bench/results/quality/<run>_seed<seed>_steps<N>.json``; existing files are skipped (``--force`` redoes them), so
+an interrupted grid continues where it stopped. The table is assembled from whatever exists: mean +- std over
+seeds per task, and the [decision] comparisons (METHODS.md) on STS-B dev (mean over seeds of the best-checkpoint
+dev Spearman; never a test set).
 
 Runs: ``raw`` (the untrained backbone, mean pooling; no training), ``simcse``, ``sarcse``, ``recse`` (METHODS.md's
 first [decision] defaults, pinned: SARCSE cnn_channels 256, reCSE reshape_source embeddings),
@@ -23,8 +25,12 @@ MLP without activation and frozen embeddings, but this budget's batch and steps)
 ``sarcse_cls`` (embedding_source cls), ``sarcse_c128`` (cnn_channels 128: the cheaper head), ``recse_matrix``
 (sqrt matrix), ``recse_last_hidden`` (reshape_source last_hidden), ``recse_last_hidden_matrix`` (both: the sqrt
 decision again with the new reshape_source default), ``sarcse_c128_linear`` (decoder_activation none, against
-``sarcse_c128``). ``sarcse_c128`` and ``recse_last_hidden`` won on STS-B dev and
-are the defaults now (the decision table marks the current default).
+``sarcse_c128``); ``sarcse_c128`` and ``recse_last_hidden`` won on STS-B dev and are the defaults (the decision
+table marks the current default). ``VARIANTS`` holds every other reading, one or two options changed each (the
+reconstruction's weight, pooling and decoder input; the z head's own rate ``_hxK`` and warm-up ``_hwN``).
+
+Another backbone's grid: ``--tag NAME --backbone FOLDER`` (results in ``bench/results/quality_NAME/``, its own
+BENCHMARKS.md section; ``--tag mlm50m`` is the bundled backbone's, which also writes the head-grid tables).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     REPO,
     RESULTS,
     SENTEVAL,
@@ -50,7 +56,8 @@ from bench.common import (  # noqa: E402
     quiet,
     update_section,
 )
-from sentcse.trainers.sts.tasks import DEV_TASK, TABLE_COLUMNS, TEST_TASKS  # noqa: E402
+from sentcse.trainers.presets import TRAINING_BUDGETS
+from sentcse.trainers.sts.tasks import DEV_TASK, TABLE_COLUMNS, TEST_TASKS
 
 QUALITY_DIR = RESULTS / "quality"  # the bert-mini-wiki grid; --tag NAME: RESULTS / "quality_NAME"
 TASKS = TEST_TASKS
@@ -58,17 +65,17 @@ COLUMNS = tuple(TABLE_COLUMNS[task] for task in TASKS)
 DEV = DEV_TASK
 
 
-# Training budgets beyond steps and batch (issue 23's sweep): Trainer flags added after the run's own, so a budget's
-# learning rate overrides a preset's. "default" is every earlier grid's (gradient clipping at 1.0).
-BUDGETS = {
-    "default": [],
-    "noclip": ["--max_grad_norm", "0"],
-    "noclip_lr1e-5": ["--max_grad_norm", "0", "--learning_rate", "1e-5"],
-    "noclip_lr3e-6": ["--max_grad_norm", "0", "--learning_rate", "3e-6"],
-    "noclip_lr1e-4": ["--max_grad_norm", "0", "--learning_rate", "1e-4"],
-    "noclip_warmup": ["--max_grad_norm", "0", "--warmup_steps", "0.1"],
-    "noclip_lr1e-5_warmup": ["--max_grad_norm", "0", "--learning_rate", "1e-5", "--warmup_steps", "0.1"],
-}
+def _flag_value(value) -> str:
+    """A recipe value as a command-line flag, in its shortest spelling (1e-05 -> 1e-5, 0.0001 -> 1e-4, 0.0 -> 0)."""
+    if not isinstance(value, float):
+        return str(value)
+    mantissa, exponent = f"{value:e}".split("e")
+    return min(f"{value:g}", f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}", key=len)
+
+
+# The training budgets (trainers/presets.py) as examples/train.py flags, added after a run's own
+BUDGETS = {name: [flag for key, value in budget.items() for flag in (f"--{key}", _flag_value(value))]
+           for name, budget in TRAINING_BUDGETS.items()}
 
 # The [decision] options every SARCSE / reCSE run pins explicitly, so a result file keeps its meaning when a
 # default changes (two did): the variants differ from these in one option each.
@@ -83,7 +90,8 @@ VARIANTS = {  # run -> (method, the options it changes)
     "recse_last_hidden": ("recse", {"reshape_source": "last_hidden"}),
     "recse_last_hidden_matrix": ("recse", {"reshape_source": "last_hidden", "sqrt": "matrix"}),
     "sarcse_c128_linear": ("sarcse", {"cnn_channels": "128", "decoder_activation": "none"}),
-    # issue 23's readings, each against sarcse_c128 (z, 128 channels, beta = gamma = 2.5e-4, token reduction)
+    # the reconstruction's readings, each against sarcse_c128 (z, 128 channels, beta = gamma = 2.5e-4, token
+    # reduction)
     "sarcse_c128_rec0": ("sarcse", {"cnn_channels": "128", "beta": "0", "gamma": "0"}),
     "sarcse_c128_rec2.5e-2": ("sarcse", {"cnn_channels": "128", "beta": "2.5e-2", "gamma": "2.5e-2"}),
     "sarcse_c128_rec2.5e-1": ("sarcse", {"cnn_channels": "128", "beta": "2.5e-1", "gamma": "2.5e-1"}),
@@ -112,7 +120,8 @@ VARIANTS = {  # run -> (method, the options it changes)
        ("sarcse", {"cnn_channels": "128", **options,
                    **({"head_warmup_steps": str(warmup)} if warmup else {}),
                    **({"head_learning_rate": f"{times}e-5"} if times > 1 else {})})
-       for warmup in (0, 50, 150) for times in (1, 3, 10) for suffix, options in (("", {}), ("_meanpool", {"cnn_pooling": "mean"}))
+       for warmup in (0, 50, 150) for times in (1, 3, 10)
+       for suffix, options in (("", {}), ("_meanpool", {"cnn_pooling": "mean"}))
        if warmup or times > 1},
     "sarcse_c128_cls_rec2.5e-1": ("sarcse", {"cnn_channels": "128", "embedding_source": "cls", "beta": "2.5e-1",
                                              "gamma": "2.5e-1"}),
@@ -161,14 +170,14 @@ DECISIONS += [(f"SARCSE {key}, with cnn_channels 128", ("sarcse", key), "sarcse_
               and run not in ("sarcse_c128_linear", "sarcse_c128_cls_clsdec", "sarcse_c128_cls_rec0",
                               "sarcse_c128_cls_uniform")
               for key in [next(k for k in changed if k != "cnn_channels")]]
-DECISIONS.append(("reCSE reshape_weight, with reshape_source last_hidden", ("recse", "reshape_weight"), "recse_last_hidden",
-                  "recse_last_hidden_w0.01"))
+DECISIONS.append(("reCSE reshape_weight, with reshape_source last_hidden", ("recse", "reshape_weight"),
+                  "recse_last_hidden", "recse_last_hidden_w0.01"))
 DECISIONS.append(("reCSE detach_reshape_source, with reshape_source last_hidden", ("recse", "detach_reshape_source"),
                   "recse_last_hidden", "recse_last_hidden_detached"))
 DECISIONS.append(("SARCSE decoder_input, with embedding_source cls", ("sarcse", "decoder_input"), "sarcse_c128_cls",
                   "sarcse_c128_cls_clsdec"))
-DECISIONS.append(("SARCSE beta (reconstruction on/off), with embedding_source cls", ("sarcse", "beta"), "sarcse_c128_cls",
-                  "sarcse_c128_cls_rec0"))
+DECISIONS.append(("SARCSE beta (reconstruction on/off), with embedding_source cls", ("sarcse", "beta"),
+                  "sarcse_c128_cls", "sarcse_c128_cls_rec0"))
 DECISIONS.append(("SARCSE theta (self-adaptive weights on/off), with embedding_source cls", ("sarcse", "theta"),
                   "sarcse_c128_cls", "sarcse_c128_cls_uniform"))
 
@@ -185,7 +194,8 @@ def _decision_label(method: str, key: str, run: str) -> str:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", nargs="+", default=ALL_RUNS, choices=ALL_RUNS)
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     p.add_argument("--max_steps", type=int, default=300)
@@ -235,7 +245,8 @@ def do_raw(args, backbone: str) -> dict:
 def budget_flags(args) -> list:
     """The common budget of this benchmark as examples/train.py flags."""
     return ["--train_file", args.train_file, "--per_device_train_batch_size", str(args.batch_size),
-            "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps), "--save_steps", str(args.eval_steps),
+            "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps),
+            "--save_steps", str(args.eval_steps),
             *(["--bf16", "true", *([] if _cuda() else ["--use_cpu", "true"])] if args.bf16 else []),
             *BUDGETS[args.budget]]
 
@@ -253,13 +264,12 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
     checkpoint (``--resume_from_checkpoint last``); one of other flags is started again.
 
     ``sts_dir``: SentEval folder for the final 7-task table (None: dev only); ``dev_dir``: STS-B dev (default
-    ``sts_dir``). ``step_times``: a list that receives the wall time of every optimizer step (callback; evaluation
-    excluded).
+    ``sts_dir``). ``step_times``: a list that receives the wall time of every optimizer step
+    (``bench.timing.StepTimer``: evaluation and checkpoints excluded).
     """
-    from transformers import TrainerCallback
-
+    from bench.timing import StepTimer
     from sentcse.trainers.cli import train as train_cli
-    from sentcse.trainers.trainer import CseTrainer
+    from sentcse.trainers.cli.arguments import UsageError
 
     out = Path(work_dir) / f"{name}_seed{seed}"
     argv = [
@@ -273,52 +283,28 @@ def train_run(name: str, seed: int, backbone: str, budget: list, work_dir: str, 
         print(f"[quality] {out}: resuming from its last checkpoint", flush=True)
     else:
         shutil.rmtree(out, ignore_errors=True)
-    original_init = CseTrainer.__init__
-    if step_times is not None:
-        class StepTimer(TrainerCallback):
-            def on_step_begin(self, args, state, control, **kwargs):
-                import torch
-
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                self.start = time.perf_counter()
-
-            def on_step_end(self, args, state, control, **kwargs):
-                import torch
-
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                step_times.append(time.perf_counter() - self.start)
-
-        def init_with_timer(self, *a, **kw):
-            original_init(self, *a, **kw)
-            self.add_callback(StepTimer())
-
-        CseTrainer.__init__ = init_with_timer
+    callbacks = [StepTimer(step_times)] if step_times is not None else []
     start = time.perf_counter()
     try:
-        try:
-            trainer = train_cli.run([*argv, *resume])
-        except train_cli.UsageError:
-            if not resume:
-                raise
-            print(f"[quality] {out}: no checkpoint of this run to resume; starting again", flush=True)
-            shutil.rmtree(out, ignore_errors=True)
-            trainer = train_cli.run(argv)
-        sts_file = out / "sts_results.json"  # absent when sts_dir has no STS/ folder (dev-only data)
-        results = json.loads(sts_file.read_text()) if sts_file.is_file() else {"tasks": {}}
-        history = [{"step": h["step"], "stsb_dev": h["eval_stsb_spearman"],
-                    **{k: h[f"eval_stsb_{k}"] for k in ("alignment", "uniformity") if f"eval_stsb_{k}" in h}}
-                   for h in trainer.state.log_history if "eval_stsb_spearman" in h]
-        train_log = [h for h in trainer.state.log_history if "loss" in h]
-        record = {
-            "run": name, "seed": seed, "flags": argv, "scores": _scores(results),
-            "best_dev": trainer.state.best_metric, "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
-            "dev_curve": history, "train_log": train_log, "global_step": trainer.state.global_step,
-            "seconds": time.perf_counter() - start,
-        }
-    finally:
-        CseTrainer.__init__ = original_init
+        trainer = train_cli.run([*argv, *resume], callbacks=callbacks)
+    except UsageError:
+        if not resume:
+            raise
+        print(f"[quality] {out}: no checkpoint of this run to resume; starting again", flush=True)
+        shutil.rmtree(out, ignore_errors=True)
+        trainer = train_cli.run(argv, callbacks=callbacks)
+    sts_file = out / "sts_results.json"  # absent when sts_dir has no STS/ folder (dev-only data)
+    results = json.loads(sts_file.read_text()) if sts_file.is_file() else {"tasks": {}}
+    history = [{"step": h["step"], "stsb_dev": h["eval_stsb_spearman"],
+                **{k: h[f"eval_stsb_{k}"] for k in ("alignment", "uniformity") if f"eval_stsb_{k}" in h}}
+               for h in trainer.state.log_history if "eval_stsb_spearman" in h]
+    train_log = [h for h in trainer.state.log_history if "loss" in h]
+    record = {
+        "run": name, "seed": seed, "flags": argv, "scores": _scores(results),
+        "best_dev": trainer.state.best_metric, "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
+        "dev_curve": history, "train_log": train_log, "global_step": trainer.state.global_step,
+        "seconds": time.perf_counter() - start,
+    }
     shutil.rmtree(out, ignore_errors=True)  # a complete run's checkpoints are not kept
     return record
 
@@ -361,9 +347,9 @@ def run_grid(args) -> None:
                 continue
             record.update({"backbone": backbone, "date": date, "load_average_start": load_start,
                            "load_average_end": load_average(), "machine": machine,
-                           "budget": {"max_steps": args.max_steps, "eval_steps": args.eval_steps, "batch_size": args.batch_size,
-                                      "max_length": 32, "train_file": args.train_file, "bf16": args.bf16,
-                                      "budget": args.budget, "budget_flags": BUDGETS[args.budget]}})
+                           "budget": {"max_steps": args.max_steps, "eval_steps": args.eval_steps,
+                                      "batch_size": args.batch_size, "max_length": 32, "train_file": args.train_file,
+                                      "bf16": args.bf16, "budget": args.budget, "budget_flags": BUDGETS[args.budget]}})
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(record, indent=2) + "\n")
             tmp.replace(path)
@@ -439,7 +425,8 @@ def build_table(records: list) -> tuple:
         cells = [_cell([r["scores"][t] for r in recs if t in r["scores"]]) for t in TASKS]
         avgs = [_avg(r["scores"]) for r in recs]
         devs = [r["best_dev"] for r in recs]
-        geometry = {k: [v for v in (at_best(r, k) for r in recs) if not math.isnan(v)] for k in ("alignment", "uniformity")}
+        geometry = {k: [v for v in (at_best(r, k) for r in recs) if not math.isnan(v)]
+                    for k in ("alignment", "uniformity")}
         label = "raw backbone (mean pooling, untrained)" if name == "raw" else run_label(name, budget)
         rows.append([label, "-" if name == "raw" else str(steps), ", ".join(map(str, seeds)) or "-", *cells,
                      _cell([a for a in avgs if not math.isnan(a)]), _cell(devs),
@@ -471,7 +458,8 @@ def build_table(records: list) -> tuple:
                 else:
                     spread = max(sa, sb)
                     verdict = f"diff {mb - ma:+.2f} vs seed std {spread:.2f}: " + (
-                        "beyond the seed spread" if abs(mb - ma) > 2 * spread else "within the seed spread (no decision)")
+                        "beyond the seed spread" if abs(mb - ma) > 2 * spread
+                        else "within the seed spread (no decision)")
             decisions.append([question, run_label(str(steps), budget), f"{label_a}: {_cell(dev_a)}",
                               f"{label_b}: {_cell(dev_b)}", verdict])
     decision_table = markdown_table(["decision", "steps [budget]", "option A (STS-B dev)", "option B (STS-B dev)",
@@ -495,8 +483,8 @@ def build_curve_table(records: list, max_steps: int) -> str:
         recs = groups[(name, budget)]
         # the trainer's last evaluation is logged twice (the step's eval and the final one): keep the first per step
         curves = [{h["step"]: h["stsb_dev"] for h in reversed(r["dev_curve"])} for r in recs]
-        cells = [f"{_mean_std([c[step] for c in curves if step in c])[0]:.2f}" if any(step in c for c in curves) else "-"
-                 for step in steps]
+        cells = [f"{_mean_std([c[step] for c in curves if step in c])[0]:.2f}"
+                 if any(step in c for c in curves) else "-" for step in steps]
         rows.append([run_label(name, budget), str(len(recs)), *cells])
     return markdown_table(["run", "seeds", *[f"dev @ {step}" for step in steps]], rows)
 
@@ -518,7 +506,8 @@ PUBLISHED_SIMCSE = [
     ("BERT-Small, authors' notebook, seed 1", (55.75, 66.86, 60.07, 72.17, 69.25, 60.54, 63.18), 63.97),
     ("BERT-Small, authors' notebook, seed 2", (57.09, 66.03, 59.95, 72.64, 69.88, 61.87, 63.98), 64.49),
 ]
-ANCHOR_RUNS = (("simcse", "SimCSE"), ("sarcse_c128_cls", "SARCSE, [CLS] (default)"), ("recse_last_hidden", "reCSE (default)"))
+ANCHOR_RUNS = (("simcse", "SimCSE"), ("sarcse_c128_cls", "SARCSE, [CLS] (default)"),
+               ("recse_last_hidden", "reCSE (default)"))
 
 
 def _precision(records: list) -> str:
@@ -551,9 +540,11 @@ def build_head_table(records: list) -> str:
                      paired(recs, groups.get("simcse", []), lambda r: r["best_dev"]),
                      ", ".join(str(r.get("best_checkpoint_step")) for r in recs),
                      _cell([_avg(r["scores"]) for r in recs]),
-                     f"{_cell([at_best(r, 'alignment') for r in recs], 3)} / {_cell([at_best(r, 'uniformity') for r in recs], 3)}"])
+                     f"{_cell([at_best(r, 'alignment') for r in recs], 3)} / "
+                     f"{_cell([at_best(r, 'uniformity') for r in recs], 3)}"])
     return markdown_table(["run", "seeds", "precision", "best STS-B dev", "dev - z's (same seeds)",
-                           "dev - SimCSE's (same seeds)", "step of the best", "7-task Avg", "align / uniform (best)"], rows)
+                           "dev - SimCSE's (same seeds)", "step of the best", "7-task Avg", "align / uniform (best)"],
+                          rows)
 
 
 def build_anchor_table(records: list, extra: tuple = ()) -> str:
@@ -568,7 +559,8 @@ def build_anchor_table(records: list, extra: tuple = ()) -> str:
         if recs:
             seeds = ", ".join(str(r["seed"]) for r in recs if r["seed"] is not None)
             rows.append([f"sentcse {label}" + (f" (seeds {seeds}; {_precision(recs)})" if seeds else ""),
-                         *[_cell([r["scores"][t] for r in recs]) for t in TASKS], _cell([_avg(r["scores"]) for r in recs])])
+                         *[_cell([r["scores"][t] for r in recs]) for t in TASKS],
+                         _cell([_avg(r["scores"]) for r in recs])])
     for label, tasks, average in PUBLISHED_SIMCSE:
         rows.append([f"reported SimCSE, {label}", *([f"{v:.2f}" for v in tasks] if tasks else ["-"] * len(TASKS)),
                      f"{average:.2f}"])
@@ -600,30 +592,33 @@ def write_table(args) -> None:
     dates = sorted({r.get("date", "")[:10] for r in records})
     default = parse_args([])
     curve_table = build_curve_table(records, default.max_steps)
-    missing = [n for n in ALL_RUNS if n != "raw" and not {r["seed"] for r in records if r["run"] == n
-                                                          and r["budget"]["max_steps"] == default.max_steps} >= set(default.seeds)]
+    seeds_at_default = {n: {r["seed"] for r in records
+                            if r["run"] == n and r["budget"]["max_steps"] == default.max_steps}
+                        for n in ALL_RUNS if n != "raw"}
+    missing = [n for n, seeds in seeds_at_default.items() if not seeds >= set(default.seeds)]
     backbones = sorted({Path(r["backbone"]).name for r in records if r.get("backbone")})
     precisions = sorted({"bf16 autocast" if r["budget"].get("bf16") else "fp32" for r in records if r["run"] != "raw"})
-    title = ("## 5. STS quality under one fixed budget on bert-mini-wiki, the first bundled backbone (`bench/quality.py`)"
-             if not args.tag else
-             f"### 5{_section_letter(args.tag)}. STS quality under the same budget on `{args.tag}` (`bench/quality.py --tag {args.tag}`; "
-             f"backbone folder {', '.join(backbones) or '-'})")
+    title = ("## 5. STS quality under one fixed budget on bert-mini-wiki, the first bundled backbone "
+             "(`bench/quality.py`)" if not args.tag else
+             f"### 5{_section_letter(args.tag)}. STS quality under the same budget on `{args.tag}` "
+             f"(`bench/quality.py --tag {args.tag}`; backbone folder {', '.join(backbones) or '-'})")
     lines = [
         title, "",
         *([f"- This grid: `python -m bench.quality --tag {args.tag} --backbone FOLDER --runs ... --seeds ...`, on the "
            "default grid's budget below; its own results in "
            f"`bench/results/quality_{args.tag}/`."] if args.tag else []),
-        f"- Machine: see sections 1-4 (runs recorded in `bench/results/{folder.name}/*.json`, each with its machine and load "
-        f"average); run dates {', '.join(dates) or '-'}; 1-min load average at the start of the runs "
+        f"- Machine: see sections 1-4 (runs recorded in `bench/results/{folder.name}/*.json`, each with its machine "
+        f"and load average); run dates {', '.join(dates) or '-'}; 1-min load average at the start of the runs "
         f"{min(loads) if loads else '-'}-{max(loads) if loads else '-'}.",
-        f"- Budget: {'the backbone above' if args.tag else 'bert-mini-wiki'}, wiki100k, batch 64, max length 32, the given number of steps, STS-B dev every "
-        f"`--eval_steps` steps, training in {' and '.join(precisions) or 'fp32'}, best dev checkpoint; then STS12-16 ('all'), STS-B test, SICK-R test (Spearman x100, "
-        "SentEval data). Cells: mean ± std over the seeds (a single seed shows the value only).",
+        f"- Budget: {'the backbone above' if args.tag else 'bert-mini-wiki'}, wiki100k, batch 64, max length 32, the "
+        "given number of steps, STS-B dev every `--eval_steps` steps, training in "
+        f"{' and '.join(precisions) or 'fp32'}, best dev checkpoint; then STS12-16 ('all'), STS-B test, SICK-R test "
+        "(Spearman x100, SentEval data). Cells: mean ± std over the seeds (a single seed shows the value only).",
         "- Reproduce: the grid `python -m bench.quality` (every run x seeds 42 43 44, 300 steps; existing result files "
         "are skipped, `--runs NAME ...` picks runs), the table alone `python -m bench.quality --table`; the one-seed "
         "rows: `--seeds 42 --max_steps 100 --eval_steps 50` (or `--max_steps 50 --eval_steps 25`).",
-        f"- Not yet complete at the default budget ({default.max_steps} steps x seeds {' '.join(map(str, default.seeds))}): "
-        f"{', '.join(missing) if missing else 'none'}.",
+        f"- Not yet complete at the default budget ({default.max_steps} steps x seeds "
+        f"{' '.join(map(str, default.seeds))}): {', '.join(missing) if missing else 'none'}.",
         "",
         table,
         "",

@@ -14,7 +14,8 @@ recorded with each result), runs ``--warmup`` steps, resets the kernel's peak-RS
   before the timed steps);
 - the bytes autograd keeps for backward during one forward (``saved_tensors_hooks``, storages counted once), for
   the whole model and for the reshaping head alone: deterministic, unlike RSS (allocator caching);
-- the step times of that subprocess (not interleaved).
+- the step times of that subprocess (not interleaved; steps run by hand with ``bench.steps.trainer_step``, so the
+  peak-RSS reset and the autograd count fall between the warm-up and the timed steps).
 
 The step-time RATIO comes from one more subprocess per setting in which the two modes alternate step by step on
 one model (``config.time_for_space`` is read at forward time), after a warm-up.
@@ -30,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     REPO,
     SMALL_BACKBONES,
     Run,
@@ -143,8 +144,8 @@ def child(args) -> dict:
             return fn
 
         times = interleaved({"on": step(True), "off": step(False)}, args.ratio_warmup, args.ratio_repeats, log=False)
-        info.update({"seconds": {k: summarize(v) for k, v in times.items()}, "ratio_on_over_off": ratios(times, "off")["on"],
-                     "raw_seconds": times})
+        info.update({"seconds": {k: summarize(v) for k, v in times.items()},
+                     "ratio_on_over_off": ratios(times, "off")["on"], "raw_seconds": times})
         return info
 
     import gc
@@ -192,7 +193,8 @@ def spawn(args, backbone: str, batch_size: int, mode: str) -> dict:
 
 def analytic_head_mib(rows: int, d: int, chunk: int) -> dict:
     """Size of ONE (rows, d, d) fp32 tensor, and of one chunk's, in MiB: the unit the saving is made of."""
-    return {"one_nxdxd_tensor_mib": rows * d * d * 4 / 2**20, "one_chunk_tensor_mib": min(chunk, rows) * d * d * 4 / 2**20}
+    return {"one_nxdxd_tensor_mib": rows * d * d * 4 / 2**20,
+            "one_chunk_tensor_mib": min(chunk, rows) * d * d * 4 / 2**20}
 
 
 def markdown(record: dict) -> str:
@@ -228,8 +230,9 @@ def markdown(record: dict) -> str:
         ])
         if on.get("cuda_max_memory_allocated_mib") is not None:
             rows[-1].append(f"{off['cuda_max_memory_allocated_mib']:.0f} / {on['cuda_max_memory_allocated_mib']:.0f}")
-    headers = ["backbone", "batch", "peak RSS MiB off / on (on/off)", "training peak over loaded baseline MiB off / on (on/off)",
-               "autograd saved MiB off / on (on/off)", "of which reshape head off / on", "one (N,d,d) fp32 tensor MiB",
+    headers = ["backbone", "batch", "peak RSS MiB off / on (on/off)",
+               "training peak over loaded baseline MiB off / on (on/off)", "autograd saved MiB off / on (on/off)",
+               "of which reshape head off / on", "one (N,d,d) fp32 tensor MiB",
                "step ms off / on, median [IQR]", "time ratio on/off, median [IQR] (min-max)"]
     if any(r["on"].get("cuda_max_memory_allocated_mib") is not None for r in record["results"]):
         headers.append("CUDA max allocated MiB off / on")
@@ -257,8 +260,9 @@ def main(argv=None):
             res["analytic"] = analytic_head_mib(2 * batch_size, res["on"]["hidden_size"], res["on"]["chunk_size"])
             results.append(res)
             on, off = res["on"], res["off"]
-            print(f"{backbone} batch {batch_size}: peak RSS off {off['peak_rss_mib']:.0f} MiB, on {on['peak_rss_mib']:.0f} MiB; "
-                  f"saved off {off['saved_bytes']['total'] / 2**20:.0f} MiB, on {on['saved_bytes']['total'] / 2**20:.0f} MiB; "
+            print(f"{backbone} batch {batch_size}: peak RSS off {off['peak_rss_mib']:.0f} MiB, "
+                  f"on {on['peak_rss_mib']:.0f} MiB; saved off {off['saved_bytes']['total'] / 2**20:.0f} MiB, "
+                  f"on {on['saved_bytes']['total'] / 2**20:.0f} MiB; "
                   f"time on/off {fmt_ratio(res['ratio']['ratio_on_over_off'])}", flush=True)
     record = run.finish({"args": {k: v for k, v in vars(args).items() if k not in ("child", "backbone", "batch_size")},
                          "results": results})

@@ -7,16 +7,15 @@
 import importlib
 import json
 
-from bench.common import RESULTS, update_section  # noqa: E402
+from bench.common import RESULTS, update_section
 
-SECTIONS = {  # section name -> (module, JSON file)
+SECTIONS = {  # section name -> (module under bench, JSON file)
     "train_speed": ("train_speed", "train_speed.json"),
-    "profile_train_step_bert-mini-wiki": ("profile_train_step", "profile_train_step_bert-mini-wiki.json"),
-    "profile_train_step_all-MiniLM-L6-v2": ("profile_train_step", "profile_train_step_all-MiniLM-L6-v2.json"),
-    "profile_train_step_bert-mini-wiki_compile": ("profile_train_step", "profile_train_step_bert-mini-wiki_compile.json"),
+    **{f"profile_train_step_{name}": ("studies.profile_train_step", f"profile_train_step_{name}.json")
+       for name in ("bert-mini-wiki", "all-MiniLM-L6-v2", "bert-mini-wiki_compile")},
     "method_overhead": ("method_overhead", "method_overhead.json"),
-    "profile_sarcse": ("profile_sarcse", "profile_sarcse.json"),
-    "objective_gradients": ("objective_gradients", "objective_gradients.json"),
+    "profile_sarcse": ("studies.profile_sarcse", "profile_sarcse.json"),
+    "objective_gradients": ("studies.objective_gradients", "objective_gradients.json"),
     "recse_memory": ("recse_memory", "recse_memory.json"),
     "encode_speed": ("encode_speed", "encode_speed.json"),
     "bf16_speed": ("bf16_speed", "bf16_speed.json"),

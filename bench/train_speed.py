@@ -5,16 +5,17 @@ MultipleNegativesRankingLoss on duplicated sentences = unsupervised SimCSE), sam
     python -m bench.train_speed                                  # both backbones, 5 warm-up + 15 timed rounds
     python -m bench.train_speed --backbones bert-mini-wiki --repeats 30 --threads 2
 
-Both sides run through their own trainer's ``training_step`` plus gradient clipping, the Trainer's AdamW step,
-the scheduler step and ``zero_grad`` (``bench/steps.py``), on the same wiki100k batches (64 sentences, max 32
-tokens; the token ids are checked identical), interleaved round by round after a warm-up. Pooling: ``avg``
-(default; sentcse ``pooler="avg"`` vs ST mean Pooling: the same computation, so the ratio is framework overhead)
-or ``cls`` (sentcse's SimCSE recipe: [CLS] + MLP(tanh) vs ST cls Pooling + Dense(tanh)).
+Both sides take the same optimizer step by hand (``bench.steps.trainer_step``: their own trainer's
+``training_step``, gradient clipping, the Trainer's AdamW step, the scheduler step and ``zero_grad``), on the same
+wiki100k batches (64 sentences, max 32 tokens; the token ids are checked identical), interleaved round by round
+after a warm-up, which ``trainer.train()`` cannot do. Pooling: ``avg`` (default; sentcse ``pooler="avg"`` vs ST
+mean Pooling: the same computation, so the ratio is framework overhead) or ``cls`` (sentcse's SimCSE recipe: [CLS]
++ MLP(tanh) vs ST cls Pooling + Dense(tanh)).
 
-Reported per round: collation (tokenisation of the batch), the step, and each phase of the step (forward +
-objective = ``compute_loss``, backward = the rest of ``training_step``, clip, optimizer, scheduler + zero_grad).
-Goal (issue 6): sentcse step time <= 0.9x sentence-transformers'. ``--profile`` adds a torch.profiler table of
-the ops of a few extra steps of each side.
+Reported per round: collation (tokenisation of the batch), the step, and each phase of the step
+(``bench.timing.PhaseClock``: forward + objective = ``compute_loss``, backward = the rest of ``training_step``,
+clip, optimizer, scheduler + zero_grad). Goal: sentcse step time <= 0.9x sentence-transformers'. ``--profile``
+adds a torch.profiler table of the ops of a few extra steps of each side.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import argparse
 import sys
 import time
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     SMALL_BACKBONES,
     Run,
     backbone_path,
@@ -44,60 +45,36 @@ PHASES = ("compute_loss", "backward", "clip", "optimizer", "zero_grad")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backbones", nargs="+", default=list(SMALL_BACKBONES), help="names (bert-mini-wiki all-MiniLM-L6-v2) or paths")
+    p.add_argument("--backbones", nargs="+", default=list(SMALL_BACKBONES),
+                   help="names (bert-mini-wiki all-MiniLM-L6-v2) or paths")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--max_length", type=int, default=32)
     p.add_argument("--pooling", default="avg", choices=["avg", "cls"])
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: on a 2-core VM shared with other jobs, 2 threads spin and are slower)")
+                   help="torch threads (default 1: on a 2-core VM shared with other jobs, 2 threads spin and are "
+                        "slower)")
     p.add_argument("--profile", action="store_true", help="also profile 3 steps of each side (torch.profiler)")
     p.add_argument("--no_markdown", action="store_true", help="do not update BENCHMARKS.md")
     return p.parse_args(argv)
 
 
 class PhaseTimer:
-    """Times the phases of ``trainer_step`` on one trainer by wrapping its methods (instance attributes only)."""
+    """Steps one trainer (``bench.steps.trainer_step``) and returns the wall time of each of its ``PHASES``."""
+
+    NAMES = {"forward+objective": "compute_loss", "scheduler+zero_grad": "zero_grad"}  # this benchmark's labels
 
     def __init__(self, trainer):
-        self.trainer = trainer
-        self.current = {}
-        original = trainer.compute_loss
+        from bench.timing import PhaseClock
 
-        def compute_loss(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.current["compute_loss"] = time.perf_counter() - start
+        self.trainer, self.clock = trainer, PhaseClock()
 
-        trainer.compute_loss = compute_loss
+    def step(self, inputs) -> dict:
+        from bench.steps import split_backward, trainer_step
 
-    def step(self, inputs):
-        import torch
-
-        t = self.trainer
-        model = t.model
-        c = self.current
-        c.clear()
-        a = time.perf_counter()
-        t.training_step(model, inputs)
-        b = time.perf_counter()
-        c["backward"] = (b - a) - c["compute_loss"]
-        if t.args.max_grad_norm and t.args.max_grad_norm > 0:
-            clip = getattr(t, "_clip_grad_norm", None)
-            clip(model) if clip is not None else torch.nn.utils.clip_grad_norm_(model.parameters(), t.args.max_grad_norm)
-        d = time.perf_counter()
-        c["clip"] = d - b
-        t.optimizer.step()
-        e = time.perf_counter()
-        c["optimizer"] = e - d
-        t.lr_scheduler.step()
-        model.zero_grad()
-        t.state.global_step += 1
-        c["zero_grad"] = time.perf_counter() - e
-        return dict(c)
+        trainer_step(self.trainer, inputs, phase=self.clock)
+        return {self.NAMES.get(name, name): seconds for name, seconds in split_backward(self.clock.seconds).items()}
 
 
 def profile_table(step, inputs_for, rounds: int = 3, top: int = 15) -> str:
@@ -129,7 +106,8 @@ def bench_backbone(name: str, args) -> dict:
     for batch in batches:
         a, b = cse_collate(batch), st_collate(batch)
         n = len(batch)
-        same_tokens &= torch.equal(a["input_ids"][:n], b["anchor_input_ids"]) and torch.equal(a["input_ids"][n:], b["positive_input_ids"])
+        same_tokens &= (torch.equal(a["input_ids"][:n], b["anchor_input_ids"])
+                        and torch.equal(a["input_ids"][n:], b["positive_input_ids"]))
     if not same_tokens:
         raise AssertionError("sentcse and sentence-transformers tokenise the batches differently")
     tokens = [int(cse_collate(b)["attention_mask"][: len(b)].sum()) for b in batches]
@@ -160,7 +138,8 @@ def bench_backbone(name: str, args) -> dict:
     out = {"backbone": name, "path": path, "pooling": args.pooling, "same_token_ids": same_tokens,
            "sentcse_length_buckets": cse.model.config.length_buckets,
            "real_tokens_per_batch": summarize(tokens),
-           "trainable_parameters": {"sentcse": n_parameters(cse.model), "sentence-transformers": n_parameters(st.model)},
+           "trainable_parameters": {"sentcse": n_parameters(cse.model),
+                                    "sentence-transformers": n_parameters(st.model)},
            "raw_seconds": record, "raw_total_seconds": totals, "sides": {}, "ratio_sentcse_over_st": {}}
     for side, rec in record.items():
         out["sides"][side] = {key: summarize(values) for key, values in rec.items()}
@@ -193,12 +172,12 @@ def markdown(record: dict) -> str:
     lines += header_lines(record)
     a = record["args"]
     lines += [
-        f"- Setting: batch {a['batch_size']} sentences (2 x {a['batch_size']} rows), max length {a['max_length']}, wiki100k "
-        f"(one distinct batch per round, identical token ids on both sides), pooling `{a['pooling']}`, fp32, "
+        f"- Setting: batch {a['batch_size']} sentences (2 x {a['batch_size']} rows), max length {a['max_length']}, "
+        f"wiki100k (one distinct batch per round, identical token ids on both sides), pooling `{a['pooling']}`, fp32, "
         f"{a['threads']} torch thread(s), {a['warmup']} warm-up + {a['repeats']} timed interleaved rounds. Step = the "
         "trainer's `training_step` (forward + objective + backward) + grad clipping + AdamW step + scheduler + "
         "`zero_grad`; collation (tokenisation) timed apart. Gradient diagnostics off (their cost: section 2). "
-        f"sentcse runs its defaults: `length_buckets` {_buckets(record)} (1 before 2026-11-30).",
+        f"sentcse runs its defaults: `length_buckets` {_buckets(record)}.",
         f"- Goal: sentcse step <= {GOAL}x sentence-transformers'.",
         "",
     ]
@@ -208,13 +187,16 @@ def markdown(record: dict) -> str:
         for key, label in (("step", "step"), ("collate", "collation"), ("collate+step", "collation + step")):
             rows.append([res["backbone"], label, fmt_ms(s[key], 1 if key == "collate" else 0),
                          fmt_ms(t[key], 1 if key == "collate" else 0), fmt_ratio(r[key])])
-    lines.append(markdown_table(["backbone", "what", "sentcse ms, median [IQR]", "sentence-transformers ms", "ratio sentcse/ST, median [IQR] (min-max)"], rows))
+    lines.append(markdown_table(["backbone", "what", "sentcse ms, median [IQR]", "sentence-transformers ms",
+                                 "ratio sentcse/ST, median [IQR] (min-max)"], rows))
     lines += ["", "Phases of the step (median ms, sentcse / sentence-transformers; ratio median):", ""]
     rows = []
     for res in record["results"]:
         s, t, r = res["sides"]["sentcse"], res["sides"]["sentence-transformers"], res["ratio_sentcse_over_st"]
-        rows.append([res["backbone"]] + [f"{s[p]['median'] * 1e3:.0f} / {t[p]['median'] * 1e3:.0f} ({r[p]['median']:.2f})" for p in PHASES])
-    lines.append(markdown_table(["backbone", "forward + objective", "backward", "clip", "AdamW step", "scheduler + zero_grad"], rows))
+        rows.append([res["backbone"]] + [f"{s[p]['median'] * 1e3:.0f} / {t[p]['median'] * 1e3:.0f} "
+                                         f"({r[p]['median']:.2f})" for p in PHASES])
+    lines.append(markdown_table(["backbone", "forward + objective", "backward", "clip", "AdamW step",
+                                 "scheduler + zero_grad"], rows))
     return "\n".join(lines)
 
 
@@ -228,7 +210,8 @@ def main(argv=None):
     results = [bench_backbone(name, args) for name in args.backbones]
     for res in results:
         r = res["ratio_sentcse_over_st"]
-        print(f"{res['backbone']}: step ratio sentcse/ST {fmt_ratio(r['step'])}; collation+step {fmt_ratio(r['collate+step'])}")
+        print(f"{res['backbone']}: step ratio sentcse/ST {fmt_ratio(r['step'])}; "
+              f"collation+step {fmt_ratio(r['collate+step'])}")
     record = run.finish({"args": vars(args), "goal_ratio": GOAL, "results": results})
     if not args.no_markdown:
         update_section("train_speed", markdown(record))

@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_gpu_check_dry_run_writes_every_stage(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--dry_run", "--out", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "bench.gpu.gpu_check", "--dry_run", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "gpu_check.json").read_text())

@@ -1,4 +1,4 @@
-"""bench/pretrain_substrate.py at tiny sizes (issue 17): its stop rule, and one run that evaluates, pauses, resumes,
+"""bench/tools/pretrain_substrate.py at tiny sizes: its stop rule, and one run that evaluates, pauses, resumes,
 stops and exports as a device call would (the encoder in shards of at most 15 MB), refuses another recipe, and
 reads a packed token file (unpadded, xz: what travels to a device) exactly as it reads its own cache."""
 
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 STSB = REPO / "examples" / "data" / "stsb"
 sys.path.insert(0, str(REPO))  # bench/ is the repository's package of benchmarks, not installed
 
-from bench import pretrain_substrate  # noqa: E402
+from bench.tools import pretrain_substrate  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -48,8 +48,8 @@ def test_the_stop_rule():
 
 
 def run(*flags):
-    return subprocess.run([sys.executable, "-m", "bench.pretrain_substrate", *flags], capture_output=True, text=True,
-                          timeout=600, cwd=REPO)
+    return subprocess.run([sys.executable, "-m", "bench.tools.pretrain_substrate", *flags], capture_output=True,
+                          text=True, timeout=600, cwd=REPO)
 
 
 def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_path):
@@ -60,8 +60,9 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
     out, export, results = tmp_path / "state", tmp_path / "device-out", tmp_path / "results.json"
     flags = ["--init", "scratch", "--backbone", str(backbone), "--corpus", str(corpus), "--output_dir", str(out),
              "--batch_size", "16", "--warmup_steps", "2", "--total_tokens", "500", "--eval_every_tokens", "500",
-             "--probe_steps", "2", "--probe_seeds", "42", "43", "--probe_train_file", str(corpus), "--sts_dir", str(STSB),
-             "--precision", "fp32", "--threads", "1", "--no_markdown", "--results_file", str(results), "--export_dir", str(export)]
+             "--probe_steps", "2", "--probe_seeds", "42", "43", "--probe_train_file", str(corpus),
+             "--sts_dir", str(STSB), "--precision", "fp32", "--threads", "1", "--no_markdown",
+             "--results_file", str(results), "--export_dir", str(export)]
 
     tokenized = run(*flags, "--tokenize_only")
     assert tokenized.returncode == 0, tokenized.stderr[-3000:]
@@ -87,7 +88,8 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
         assert record["decision"] in (out / "final" / "README.md").read_text()
     else:  # paused with a loss-only point; the rerun continues from the checkpoint to the end of the schedule
         assert record["decision"].startswith("continue") and len(record["pauses"]) == 1
-        (checkpoint,), (twin_checkpoint,) = ((folder / "checkpoints").glob("checkpoint-*") for folder in (out, tmp_path / "twin"))
+        (checkpoint,), (twin_checkpoint,) = ((folder / "checkpoints").glob("checkpoint-*")
+                                             for folder in (out, tmp_path / "twin"))
         assert (checkpoint / "rng_state.pth").is_file()  # the Trainer's RNG states (the CUDA ones too on a GPU)
         saved, again = (load_file(str(folder / "model.safetensors")) for folder in (checkpoint, twin_checkpoint))
         assert all(torch.equal(saved[k], again[k]) for k in saved)  # --init scratch and the data order are seeded

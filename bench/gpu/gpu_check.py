@@ -2,18 +2,19 @@
 """The GPU check, prepared to fit ONE device call (at most 9 minutes on an H200): everything it measures goes to
 ``--out`` (``$OUT`` on the device machine) as ``gpu_check.json`` and ``gpu_check.log``.
 
-    bash bench/gpu_pack.sh                         # here: wheels (.whl/) and data (.gpu-data/) that must travel
+    bash bench/gpu/gpu_pack.sh                     # here: wheels (.whl/) and data (.gpu-data/) that must travel
     # there, one call (carry .whl and .gpu-data):
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site &&
-      PYTHONUNBUFFERED=1 python3 -m bench.gpu_check --out $OUT
-    python -m bench.gpu_check --dry_run --out /tmp/gpu-dry   # CPU, tiny sizes, the same code path (CI runs it)
+      PYTHONUNBUFFERED=1 python3 -m bench.gpu.gpu_check --out $OUT
+    python -m bench.gpu.gpu_check --dry_run --out /tmp/gpu-dry   # CPU, tiny sizes, the same code path (CI runs it)
 
 Stages, each under the remaining time budget (a stage that would start past it is recorded as skipped):
 1. ``environment``: torch / CUDA / GPU, the packages and data the check needs (it stops here when one is missing).
 2. ``suite``: the test suite on CUDA (``pytest --device cuda``).
-3. ``steps``: bf16 training-step time, peak memory (each method alone on the device) and model FLOP utilisation
-   against the H200's 790 TFLOP/s bf16, of SimCSE, SARCSE, reCSE and sentence-transformers' MNRL, on
-   the bundled bert-mini-wiki-mlm50m and a randomly initialised bert-base-shaped encoder, batch 64 and 512, max length 32.
+3. ``steps``: bf16 training-step time (each trainer's own ``trainer.train()``, its steps timed by
+   ``bench.timing.StepTimer``), peak memory (each method alone on the device) and model FLOP utilisation against
+   the H200's 790 TFLOP/s bf16, of SimCSE, SARCSE, reCSE and sentence-transformers' MNRL, on the bundled
+   bert-mini-wiki-mlm50m and a randomly initialised bert-base-shaped encoder, batch 64 and 512, max length 32.
 4. ``buckets``: ``length_buckets`` 1 vs 4 (SimCSE, the bert-base shape, batch 512).
 5. ``quality``: a short SimCSE / SARCSE / reCSE run on the carried wiki sample, best STS-B dev.
 """
@@ -32,7 +33,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     BUNDLED_BACKBONE,
     REPO,
     encoder_flops,
@@ -43,7 +44,7 @@ from bench.common import (  # noqa: E402
     summarize,
     write_bert_base_random,
 )
-from sentcse.modeling.inputs import ALLOW_EMULATED_BF16  # noqa: E402
+from sentcse.modeling.inputs import ALLOW_EMULATED_BF16
 
 PEAK_BF16_FLOPS = 790e12  # H200 dense bf16 (measured 769-798 TFLOP/s on 8192^3 products here)
 NEEDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets", "sentence_transformers", "scipy")
@@ -114,7 +115,8 @@ def environment(check: Check) -> dict:
     if not check.args.dry_run and not torch.cuda.is_available():
         problems.append("CUDA")
     if problems:
-        raise RuntimeError(f"missing: {', '.join(problems)} (run bench/gpu_pack.sh here and carry .whl and .gpu-data)")
+        raise RuntimeError(f"missing: {', '.join(problems)} (run bench/gpu/gpu_pack.sh here and carry .whl and "
+                           ".gpu-data)")
     return record
 
 
@@ -131,60 +133,47 @@ def suite(check: Check) -> dict:
 def _backbones(check: Check, work: Path) -> dict:
     """name -> folder: the bundled backbone and a random bert-base-shaped encoder with its tokenizer (tiny in a dry
     run)."""
-    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37) if check.args.dry_run else {}
+    tiny = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
+    shape = tiny if check.args.dry_run else {}
     folder = write_bert_base_random(work / "bert-base-random", **shape)
-    return {"bert-base-random": folder} if check.args.dry_run else {BUNDLED_BACKBONE.name: BUNDLED_BACKBONE, "bert-base-random": folder}
-
-
-def _time_steps(trainer, batches, warmup: int) -> dict:
-    import torch
-
-    from bench.steps import trainer_step
-
-    cuda = torch.cuda.is_available()
-    times, lengths = [], []
-    for index, batch in enumerate(batches):
-        if cuda:
-            torch.cuda.synchronize()
-        began = time.perf_counter()
-        trainer_step(trainer, batch)
-        if cuda:
-            torch.cuda.synchronize()
-        if index >= warmup:
-            times.append(time.perf_counter() - began)
-            # every text column's mask: sentcse's two stacked views, or sentence-transformers' anchor and positive
-            lengths.append([int(n) for key, value in batch.items() if key.endswith("attention_mask")
-                            for n in value.sum(1)])
-    return {"times": times, "lengths": lengths}
+    if check.args.dry_run:
+        return {"bert-base-random": folder}
+    return {BUNDLED_BACKBONE.name: BUNDLED_BACKBONE, "bert-base-random": folder}
 
 
 def _measure(check: Check, kind: str, backbone: Path, batch: int, rounds: int, warmup: int, **config) -> dict:
-    """One trainer alone on the device: step times, peak memory, achieved FLOP/s (``common.encoder_flops`` of the
-    real tokens) and its share of the H200's bf16 peak."""
+    """One trainer alone on the device, trained for ``rounds`` steps by its own ``trainer.train()``: the times of
+    the steps after ``warmup`` (``bench.timing.StepTimer``), peak memory, achieved FLOP/s (``common.encoder_flops``
+    of the real tokens of those steps' batches) and its share of the H200's bf16 peak."""
     import torch
     from transformers import AutoConfig
 
-    from bench.steps import n_parameters, sentcse_trainer, st_trainer
+    from bench.steps import TokenCounts, n_parameters, sentcse_trainer, st_trainer
+    from bench.timing import StepTimer
 
     sentences = read_sentences(batch * rounds, path=Path(check.args.train_file)) if not check.args.dry_run else [
         f"a short sentence number {i} about the dog and the cat" for i in range(batch * rounds)]
     if kind == "st-mnrl":
-        trainer, collate = st_trainer(str(backbone), sentences, batch_size=batch, bf16=True)
+        trainer, _ = st_trainer(str(backbone), sentences, batch_size=batch, bf16=True, train_steps=rounds)
     else:
-        trainer, collate = sentcse_trainer(str(backbone), kind, sentences, batch_size=batch, bf16=True, **config)
-    batches = [collate(sentences[i * batch:(i + 1) * batch]) for i in range(rounds)]
+        trainer, _ = sentcse_trainer(str(backbone), kind, sentences, batch_size=batch, bf16=True, train_steps=rounds,
+                                     **config)
+    counts, timer = TokenCounts(trainer.data_collator), StepTimer()
+    trainer.data_collator = counts  # the DataLoader is built by train(), from this collator
+    trainer.add_callback(timer)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    timing = _time_steps(trainer, batches, warmup)
-    steps = max(1, len(timing["times"]))
-    record = {"seconds": summarize(timing["times"]), "tokens_per_step": sum(map(sum, timing["lengths"])) / steps}
+    trainer.train()
+    times, lengths = timer.times[warmup:], counts.lengths[warmup:len(timer.times)]
+    steps = max(1, len(times))
+    record = {"seconds": summarize(times), "tokens_per_step": sum(map(sum, lengths)) / steps}
     if torch.cuda.is_available():
         record["peak_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
     encoder = AutoConfig.from_pretrained(backbone)
-    flops = sum(encoder_flops(encoder, rows) for rows in timing["lengths"]) / steps
+    flops = sum(encoder_flops(encoder, rows) for rows in lengths) / steps
     record.update(parameters=n_parameters(trainer.model), flops_per_step=flops,
                   mfu=flops / record["seconds"]["median"] / PEAK_BF16_FLOPS if record["seconds"]["median"] else None)
-    del trainer, batches
+    del trainer
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -227,13 +216,15 @@ def quality(check: Check) -> dict:
     dev = check.args.sts_dir
     if dry:  # the code path, not the figure: 64 dev pairs keep the three runs' evaluations short
         dev = Path(tempfile.mkdtemp(prefix="gpu-check-dev-"))
-        pairs = (REPO / "examples" / "data" / "stsb" / "sts-dev.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+        dev_file = REPO / "examples" / "data" / "stsb" / "sts-dev.csv"
+        pairs = dev_file.read_text(encoding="utf-8").splitlines(keepends=True)
         (dev / "sts-dev.csv").write_text("".join(pairs[:64]), encoding="utf-8")
     results = {}
     for method in METHODS:
         out = Path(tempfile.mkdtemp(prefix=f"gpu-check-{method}-"))
-        flags = ["--method", method, "--backbone", str(backbone), "--train_file", str(train_file), "--dev_dir", str(dev),
-                 "--output_dir", str(out), "--max_steps", "2" if dry else "300", "--eval_steps", "2" if dry else "100",
+        flags = ["--method", method, "--backbone", str(backbone), "--train_file", str(train_file),
+                 "--dev_dir", str(dev), "--output_dir", str(out), "--max_steps", "2" if dry else "300",
+                 "--eval_steps", "2" if dry else "100",
                  "--per_device_train_batch_size", "8" if dry else "64", "--bf16", "true", "--report_to", "none",
                  "--skip_raw_eval", "--disable_tqdm", "true", "--max_train_samples", "64" if dry else "20000"]
         if dry:  # the code path on any CPU, bf16 emulated or not

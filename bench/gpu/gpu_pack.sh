@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Build here what bench/gpu_check.py (no argument) or bench/pretrain_substrate.py (`pretrain`) needs on the device
-# machine and its image lacks (the repository itself is about 26 MiB of the 64 MiB a call carries): .whl/ (sentcse,
-# and datasets with the two of its requirements the image does not hold) and .gpu-data/ (the SentEval data and a
-# 100k-sentence wiki sample; for `pretrain`, the tokenised corpus and STS-B dev instead of the whole SentEval).
+# Build here what bench/gpu/gpu_check.py (no argument) or bench/tools/pretrain_substrate.py (`pretrain`) needs on
+# the device machine and its image lacks (the repository itself is about 26 MiB of the 64 MiB a call carries): .whl/
+# (sentcse, and datasets with the two of its requirements the image does not hold) and .gpu-data/ (the SentEval data
+# and a 100k-sentence wiki sample; for `pretrain`, the tokenised corpus and STS-B dev instead of the whole SentEval).
 # Both folders are ignored by git (.git/info/exclude); name them in the device call's carry.
+#
+#     bash bench/gpu/gpu_pack.sh            # for python -m bench.gpu.gpu_check
+#     bash bench/gpu/gpu_pack.sh pretrain   # for python -m bench.tools.pretrain_substrate
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 SHARED="${SENTCSE_SHARED:-../shared}"
 for entry in /.whl/ /.gpu-data/; do grep -qxF "$entry" .git/info/exclude 2>/dev/null || echo "$entry" >> .git/info/exclude; done
 rm -rf .whl .gpu-data && mkdir -p .whl .gpu-data
@@ -16,10 +19,10 @@ python -m pip download -q --no-deps "${platform[@]}" -d .whl "datasets==$(python
   "dill==$(python -c 'import dill; print(dill.__version__)')" \
   "multiprocess==$(python -c 'import multiprocess; print(multiprocess.__version__)')"
 if [ "${1:-}" = pretrain ]; then
-  # bench/pretrain_substrate.py on the device (issue 17): the tokenised wiki1m, xz-compressed (about 28 MiB), STS-B
+  # bench/tools/pretrain_substrate.py on the device: the tokenised wiki1m, xz-compressed (about 28 MiB), STS-B
   # dev and the probe's corpus (the encoder and its MLM head travel with the repository:
   # examples/data/bert-mini-wiki-mlm50m). With the repository and .whl that is about 62 MiB of the 64 a call carries.
-  python -m bench.pretrain_substrate --corpus "$SHARED/data/wiki/wiki1m.txt.gz" --sts_dir "$SHARED/data/senteval" \
+  python -m bench.tools.pretrain_substrate --corpus "$SHARED/data/wiki/wiki1m.txt.gz" --sts_dir "$SHARED/data/senteval" \
     --pack_tokens .gpu-data/tokens_wiki1m_32.npz.xz
   mkdir -p .gpu-data/senteval/STS/STSBenchmark && cp "$SHARED/data/senteval/STS/STSBenchmark/sts-dev.csv" .gpu-data/senteval/STS/STSBenchmark/
 else

@@ -2,24 +2,26 @@
 """Paper-scale runs on a GPU: SimCSE / SARCSE / reCSE x 3 seeds on the bundled bert-mini-wiki-mlm50m
 (``--backbone``), wiki1m, 1 epoch, bf16.
 
-    python -m bench.gpu_scale                                     # needs CUDA; otherwise says so and exits 0
-    python -m bench.gpu_scale --runs simcse --seeds 42 --timing_only
+    python -m bench.gpu.gpu_scale                 # needs CUDA; otherwise says so and exits 0
+    python -m bench.gpu.gpu_scale --runs simcse --seeds 42 --timing_only
 
 Two parts, both only when ``torch.cuda.is_available()``:
 
-1. GPU step times: the three methods' CseTrainer steps (``bench/steps.py``; bf16 autocast as the Trainer does it,
-   batch 64, max length 32), interleaved step by step after a warm-up, ``torch.cuda.synchronize()`` around each;
-   plus ``torch.cuda.max_memory_allocated`` of a training step per method, each measured alone on the device.
-2. Quality at the SimCSE recipe's scale: each (method, seed) through ``examples/train.py`` (wiki1m, 1 epoch, batch
-   64, lr 3e-5, bf16, STS-B dev every 125 steps, best checkpoint, then the 7 STS tasks), one JSON per run in
-   ``bench/results/gpu_scale/`` (resumable: existing files are skipped), with the wall time of every optimizer step
-   (evaluation excluded). The table (``--table`` rebuilds it) goes to BENCHMARKS.md.
+1. GPU step times: the three methods' CseTrainer steps (``bench.steps.trainer_step``: interleaving needs steps run
+   by hand; bf16 autocast as the Trainer does it, batch 64, max length 32), interleaved step by step after a
+   warm-up, ``torch.cuda.synchronize()`` around each; plus ``torch.cuda.max_memory_allocated`` of a training step
+   per method, each measured alone on the device.
+2. Quality at the SimCSE recipe's scale: each (method, seed) through ``sentcse-train``'s ``run`` (wiki1m, 1 epoch,
+   batch 64, lr 3e-5, bf16, STS-B dev every 125 steps, best checkpoint, then the 7 STS tasks; ``bench.quality``'s
+   ``train_run``), one JSON per run in ``bench/results/gpu_scale/`` (resumable: existing files are skipped), with
+   the wall time of every optimizer step (``bench.timing.StepTimer``; evaluation excluded). The table (``--table``
+   rebuilds it) goes to BENCHMARKS.md.
 
-On a leased GPU machine (the device tool: a copy of the repository, at most 64 MiB carried, about 15 minutes of
-device time per task) the full plan (9 runs x 15.6k steps) does not fit. Carry the data in an ignored folder and
+On a GPU machine reached by short calls (a copy of the repository, at most 64 MiB carried, minutes of device time)
+the full plan (9 runs x 15.6k steps) does not fit. Carry the data in an ignored folder and
 shrink the budget, e.g. ``mkdir -p .gpu-data && cp -r ../shared/data/senteval .gpu-data/ && zcat
 ../shared/data/wiki/wiki1m.txt.gz | head -n 200000 | gzip > .gpu-data/wiki200k.txt.gz`` here (about 12 MiB), then
-there ``python -m bench.gpu_scale --train_file .gpu-data/wiki200k.txt.gz --sts_dir .gpu-data/senteval --seeds 42
+there ``python -m bench.gpu.gpu_scale --train_file .gpu-data/wiki200k.txt.gz --sts_dir .gpu-data/senteval --seeds 42
 --max_train_samples 200000``; the budget used is recorded with every result.
 """
 
@@ -31,7 +33,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     BUNDLED_BACKBONE,
     RESULTS,
     SENTEVAL,
@@ -153,13 +155,14 @@ def write_table(args, timing: dict = None) -> None:
     from bench import quality
 
     records = [json.loads(p.read_text()) for p in sorted(GPU_DIR.glob("*.json"))] if GPU_DIR.is_dir() else []
-    lines = ["## 6. Paper scale on a GPU (`bench/gpu_scale.py`)", ""]
+    lines = ["## 6. Paper scale on a GPU (`bench/gpu/gpu_scale.py`)", ""]
     if timing:
         lines += header_lines(timing)
         rows = [[m, fmt_ms(timing["timing"]["seconds"][m], 1), fmt_ratio(timing["timing"]["ratio_to_simcse"][m]),
                  f"{timing['timing']['max_memory_allocated_mib'][m]:.0f}"] for m in timing["timing"]["seconds"]]
         lines += ["", "GPU step time (bf16, batch 64, max length 32, interleaved):", "",
-                  markdown_table(["method", "step ms, median [IQR]", "ratio to SimCSE", "CUDA max allocated MiB"], rows), ""]
+                  markdown_table(["method", "step ms, median [IQR]", "ratio to SimCSE", "CUDA max allocated MiB"],
+                                 rows), ""]
     if records:
         table, _, _ = quality.build_table([{**r, "budget": {"max_steps": "1 epoch"}} for r in records])
         steps = {r["run"]: [] for r in records}
@@ -169,10 +172,11 @@ def write_table(args, timing: dict = None) -> None:
                                    "sentences)" if _flag(r, "--max_train_samples") else "") for r in records}))
         every = ", ".join(sorted({str(_flag(r, "--eval_steps")) for r in records}))
         lines += [f"Quality ({corpus}, 1 epoch, bf16, STS-B dev every {every} steps, best checkpoint):", "", table, "",
-                  "Median optimizer-step time per run (ms): " + "; ".join(f"{k}: {', '.join(f'{v:.1f}' for v in vs)}" for k, vs in steps.items())]
+                  "Median optimizer-step time per run (ms): "
+                  + "; ".join(f"{k}: {', '.join(f'{v:.1f}' for v in vs)}" for k, vs in steps.items())]
     if not timing and not records:
         lines += [f"- Not run: no CUDA device was available ({now()}; this task had no GPU lent). "
-                  "Reproduce on a GPU machine: `python -m bench.gpu_scale` (then `--table`)."]
+                  "Reproduce on a GPU machine: `python -m bench.gpu.gpu_scale` (then `--table`)."]
     update_section("gpu_scale", "\n".join(lines))
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """How alike are the objectives' gradients? Pairwise agreement of the parameter gradients on real batches.
 
-    python -m bench.objective_gradients
-    python -m bench.objective_gradients --batches 2 --threads 2
+    python -m bench.studies.objective_gradients
+    python -m bench.studies.objective_gradients --batches 2 --threads 2
 
 Why: in the 50-step quality runs, orig Barlow Twins, VICReg and MHE reach the same STS scores to about 0.05. The
 gradient paradigm (METHODS.md section 3) predicts their gradients share one structure; AdamW divides every
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.common import Run, bert_mini_path, header_lines, markdown_table, quiet, read_sentences, update_section  # noqa: E402
+from bench.common import Run, bert_mini_path, header_lines, markdown_table, quiet, read_sentences, update_section
 from sentcse.trainers.objectives import objective_variants
 
 OBJECTIVES = objective_variants()
@@ -82,9 +82,11 @@ def main(argv=None):
                 cosine[b, i, j] = torch.nn.functional.cosine_similarity(grads[a], grads[c], dim=0).item()
                 signs[b, i, j] = (grads[a].sign() == grads[c].sign()).double().mean().item()
         print(f"batch {b + 1}/{args.batches} done", flush=True)
-    record = run.finish({"args": vars(args), "objectives": names, "trainable_parameters": int(sum(p.numel() for p in params)),
+    record = run.finish({"args": vars(args), "objectives": names,
+                         "trainable_parameters": int(sum(p.numel() for p in params)),
                          "cosine": cosine.tolist(), "sign_agreement": signs.tolist(),
-                         "cosine_median": np.median(cosine, 0).tolist(), "sign_agreement_median": np.median(signs, 0).tolist()})
+                         "cosine_median": np.median(cosine, 0).tolist(),
+                         "sign_agreement_median": np.median(signs, 0).tolist()})
     if not args.no_markdown:
         update_section("objective_gradients", markdown(record))
     return record
@@ -93,7 +95,7 @@ def main(argv=None):
 def markdown(record: dict) -> str:
     names, cos, sign = record["objectives"], record["cosine_median"], record["sign_agreement_median"]
     a = record["args"]
-    lines = ["### 2c. How alike the objectives' gradients are (`bench/objective_gradients.py`)", ""]
+    lines = ["### 2c. How alike the objectives' gradients are (`bench/studies/objective_gradients.py`)", ""]
     lines += header_lines(record)
     lines += [
         f"- Setting: bert-mini-wiki with the gradient-paradigm BERT preset (pooler cls, MLP without activation, frozen "

@@ -1,8 +1,8 @@
-"""Masked-language-model pretraining of the bert-mini-wiki substrate, with a measured stop rule (issue 17).
+"""Masked-language-model pretraining of the bert-mini-wiki substrate, with a measured stop rule.
 
-    python -m bench.pretrain_substrate                       # start, or continue where the last run stopped
-    python -m bench.pretrain_substrate --max_minutes 150     # stop cleanly (checkpoint written) after 150 min
-    OMP_NUM_THREADS=1 taskset -c 1 python -m bench.pretrain_substrate --threads 1   # beside other work
+    python -m bench.tools.pretrain_substrate                    # start, or continue where the last run stopped
+    python -m bench.tools.pretrain_substrate --max_minutes 150  # stop cleanly (checkpoint written) after 150 min
+    OMP_NUM_THREADS=1 taskset -c 1 python -m bench.tools.pretrain_substrate --threads 1   # beside other work
 
 It continues the shipped backbone (encoder + ``mlm_head.safetensors``; ``--init scratch`` starts from random
 weights) on one-sentence inputs of wiki1m (at most 32 tokens, 15% masked, 80/10/10), batch 256, AdamW with a
@@ -17,8 +17,8 @@ Resumable: everything lives in ``--output_dir`` (default ``$SENTCSE_PRETRAIN_DIR
 each ``train()`` resumes the Trainer's last checkpoint (weights, AdamW state, schedule, RNG states, position in the
 data) and ends with a new one where the next evaluation is due, at ``--max_minutes`` or SIGTERM, and every
 ``--checkpoint_minutes``; the curve so far is ``run_state.json`` (replaced atomically). A run killed at any moment
-loses at most that much work; rerunning the command continues it. (A folder of the earlier hand-written loop,
-``checkpoint.pt``, is refused: its state does not carry over.)
+loses at most that much work; rerunning the command continues it. (A folder holding a ``checkpoint.pt``, the
+state of another training loop, is refused: it does not carry over.)
 
 Stop rule, measured every ``--eval_every_tokens`` (and at the start): MLM loss on a held-out slice (every 500th
 sentence of wiki1m, never trained on, fixed masks), raw STS-B dev ([CLS] and mean pooling) and a fixed SimCSE probe
@@ -32,15 +32,15 @@ backbone is exported (fp16 safetensors, its MLM head, tokenizer, provenance READ
 The curve is written to ``bench/results/pretrain_substrate.json`` (``--results_file``) and to its section of
 BENCHMARKS.md at every evaluation and at exit.
 
-The rule stopped this run at 50M tokens on a CPU; the backbone it made is bundled as
-examples/data/bert-mini-wiki-mlm50m (fp16, with its MLM head). On a lent GPU, one device call (issue 17, item 4;
-not run yet, no GPU lent) continues that backbone with a new schedule, for the curve past it. Prepare here, then
-carry .whl and .gpu-data (about 36 MiB; with the repository about 62 of the 64 MiB a call carries); the results
-and the latest encoder (fp16 shards of at most 15 MB) come back in $OUT:
+On a CPU the rule stopped at 50M tokens; that backbone is bundled as examples/data/bert-mini-wiki-mlm50m (fp16,
+with its MLM head). On a GPU machine, one device call continues it with a new schedule, for the curve past it
+(BENCHMARKS.md section 7 says whether that has run). Prepare here, then carry .whl and .gpu-data (about 36 MiB;
+with the repository about 62 of the 64 MiB a call carries); the results and the latest encoder (fp16 shards of at
+most 15 MB) come back in $OUT:
 
-    bash bench/gpu_pack.sh pretrain
+    bash bench/gpu/gpu_pack.sh pretrain
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site &&
-      set -o pipefail && PYTHONUNBUFFERED=1 python3 -m bench.pretrain_substrate --output_dir /tmp/pretrain
+      set -o pipefail && PYTHONUNBUFFERED=1 python3 -m bench.tools.pretrain_substrate --output_dir /tmp/pretrain
       --backbone examples/data/bert-mini-wiki-mlm50m
       --tokens .gpu-data/tokens_wiki1m_32.npz.xz --probe_train_file .gpu-data/wiki100k.txt.gz
       --sts_dir .gpu-data/senteval --eval_every_tokens 125e6 --max_minutes 7 --no_markdown
@@ -59,7 +59,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     RESULTS,
     SENTEVAL,
     WIKI1M,
@@ -70,6 +70,7 @@ from bench.common import (  # noqa: E402
     machine_line,
     markdown_table,
     now,
+    reproduce_command,
     update_section,
 )
 
@@ -85,7 +86,8 @@ def default_output_dir() -> Path:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output_dir", type=Path, default=default_output_dir())
     p.add_argument("--init", choices=("shipped", "scratch"), default="shipped",
                    help="continue the shipped encoder + MLM head, or start from random weights (its config)")
@@ -94,7 +96,8 @@ def parse_args(argv=None):
     p.add_argument("--tokens", type=Path, default=None,
                    help="--corpus already tokenised: the .npz this script caches in --output_dir, or the packed "
                         ".npz.xz of --pack_tokens; --corpus then only names it")
-    p.add_argument("--mlm_head", type=Path, default=None, help="the MLM head (default: <backbone>/mlm_head.safetensors)")
+    p.add_argument("--mlm_head", type=Path, default=None,
+                   help="the MLM head (default: <backbone>/mlm_head.safetensors)")
     p.add_argument("--batch_size", type=int, default=256)
     p.add_argument("--max_length", type=int, default=32)
     p.add_argument("--peak_lr", type=float, default=5e-4)
@@ -117,10 +120,11 @@ def parse_args(argv=None):
     p.add_argument("--export_dir", type=Path, default=None,
                    help="when the run stops or pauses, also write the results and the latest encoder here (fp16, "
                         "safetensors shards of at most 15 MB): a device call's $OUT")
-    p.add_argument("--tokenize_only", action="store_true", help="write the tokenised corpus cache, print its path, stop")
+    p.add_argument("--tokenize_only", action="store_true",
+                   help="write the tokenised corpus cache, print its path, stop")
     p.add_argument("--pack_tokens", type=Path, default=None,
                    help="write the tokenised corpus to this file, unpadded and xz-compressed (for --tokens on another "
-                        "machine: bash bench/gpu_pack.sh pretrain), and stop")
+                        "machine: bash bench/gpu/gpu_pack.sh pretrain), and stop")
     p.add_argument("--no_markdown", action="store_true")
     args = p.parse_args(argv)
     for name in ("batch_size", "max_length", "warmup_steps", "probe_steps", "log_every"):
@@ -129,7 +133,7 @@ def parse_args(argv=None):
     if args.total_tokens <= 0 or args.eval_every_tokens <= 0:
         p.error("--total_tokens and --eval_every_tokens must be > 0")
     if args.tokens is not None and not args.tokens.is_file():
-        p.error(f"--tokens {args.tokens} not found (bash bench/gpu_pack.sh pretrain writes it)")
+        p.error(f"--tokens {args.tokens} not found (bash bench/gpu/gpu_pack.sh pretrain writes it)")
     if args.tokens is None and not args.corpus.is_file():
         p.error(f"corpus {args.corpus} not found; pass --corpus (one sentence a line, .txt or .gz)")
     if not (args.sts_dir / "STS" / "STSBenchmark").is_dir() and not (args.sts_dir / "sts-dev.csv").is_file():
@@ -192,7 +196,8 @@ def tokenized_corpus(args, tokenizer, out: Path):
     tmp = cache.with_suffix(".tmp.npz")
     np.savez(tmp, ids=ids, lengths=lengths)
     os.replace(tmp, cache)
-    print(f"[pretrain] tokenised {len(sentences):,} sentences in {time.perf_counter() - start:.0f} s -> {cache}", flush=True)
+    print(f"[pretrain] tokenised {len(sentences):,} sentences in {time.perf_counter() - start:.0f} s -> {cache}",
+          flush=True)
     return ids, lengths
 
 
@@ -307,7 +312,8 @@ def export_run(args, model, state: dict) -> None:
 def raw_dev(folder: Path, sts_dir: Path) -> dict:
     from sentcse.trainers.sts import StsEvaluator, raw_backbone_results
 
-    results = raw_backbone_results(str(folder), StsEvaluator(sts_dir=sts_dir, tasks=[DEV]), {"cls": "cls", "avg": "avg"})
+    results = raw_backbone_results(str(folder), StsEvaluator(sts_dir=sts_dir, tasks=[DEV]),
+                                   {"cls": "cls", "avg": "avg"})
     return {pooler: result[DEV].spearman for pooler, result in results.items()}
 
 
@@ -340,10 +346,11 @@ def decide(curve: list, args, schedule_done: bool = False) -> tuple:
     point["rule"] = {"raw_best": raw_best, "probe_best": means[best], "probe_best_run": best, "seed_spread": spread,
                      "margin": margin}
     if margin > spread:
-        return True, True, (f"ready: probe {best} {means[best]:.2f} beats the raw backbone's best pooler {raw_best:.2f} "
-                            f"by {margin:.2f} > seed spread {spread:.2f}")
+        return True, True, (f"ready: probe {best} {means[best]:.2f} beats the raw backbone's best pooler "
+                            f"{raw_best:.2f} by {margin:.2f} > seed spread {spread:.2f}")
     if point["tokens"] >= args.total_tokens or schedule_done:
-        return False, True, f"not ready by {args.total_tokens / 1e6:.0f}M tokens (margin {margin:.2f}, spread {spread:.2f})"
+        return False, True, (f"not ready by {args.total_tokens / 1e6:.0f}M tokens (margin {margin:.2f}, "
+                             f"spread {spread:.2f})")
     if len(curve) >= 2 and curve[-2]["held_out_loss"] - point["held_out_loss"] < args.min_loss_drop:
         return False, True, (f"held-out MLM loss stopped falling ({curve[-2]['held_out_loss']:.3f} -> "
                              f"{point['held_out_loss']:.3f}); not ready (margin {margin:.2f}, spread {spread:.2f})")
@@ -383,7 +390,8 @@ def curve_table(record: dict) -> str:
     evaluated = {p["step"] for p in record["curve"]}
     for p in record.get("pauses", []):
         if p["step"] not in evaluated:
-            rows.append([f"{p['tokens'] / 1e6:.1f}M", str(p["step"]), f"{p['held_out_loss']:.3f}", *["(paused here)"] + [""] * 4])
+            rows.append([f"{p['tokens'] / 1e6:.1f}M", str(p["step"]), f"{p['held_out_loss']:.3f}", "(paused here)",
+                         *[""] * 4])
     rows.sort(key=lambda row: int(row[1]))
     return markdown_table(["tokens", "step", "held-out MLM loss", "raw [CLS]", "raw mean", "probe [CLS]+MLP",
                            "probe mean", "margin"], rows)
@@ -396,7 +404,7 @@ def recipe_line(recipe: dict) -> str:
 
 
 CURVE_LEGEND = ("Each row: held-out MLM loss (2,000 sentences, fixed masks; rows marked 'paused here' have the loss "
-                "only, taken where a session's run paused), raw STS-B dev, and the SimCSE probe (150 steps, batch 64, "
+                "only, taken where a run paused), raw STS-B dev, and the SimCSE probe (150 steps, batch 64, "
                 "lr 3e-5, best dev of 6 evaluations; mean of 2 seeds) with [CLS]+MLP and mean pooling; margin = "
                 "better probe - better raw pooler (ready when > that probe's seed spread).")
 
@@ -410,10 +418,11 @@ def provenance(record: dict) -> str:
         "A 4-layer, 256-wide BERT (11.1M parameters; the uncased WordPiece vocabulary of bert-base-uncased): "
         "sentcse's bert-mini-wiki (masked language modelling from scratch on about 15M tokens of English Wikipedia) "
         f"continued with masked language modelling on wiki1m for {record['tokens_seen'] / 1e6:.1f}M more tokens "
-        f"({record['steps']} steps) by `bench/pretrain_substrate.py`, until its stop rule held: {record['decision']}. "
-        "No sentence-level training. Weights in fp16 (`from_backbone` loads them as fp32).", "",
+        f"({record['steps']} steps) by `bench/tools/pretrain_substrate.py`, until its stop rule held: "
+        f"{record['decision']}. No sentence-level training. Weights in fp16 (`from_backbone` loads them as fp32).", "",
         f"- Recipe: {recipe_line(record['recipe'])}.",
-        f"- Held-out MLM loss: {curve[0]['held_out_loss']:.3f} at the start, {curve[-1]['held_out_loss']:.3f} at the end.",
+        f"- Held-out MLM loss: {curve[0]['held_out_loss']:.3f} at the start, {curve[-1]['held_out_loss']:.3f} at the "
+        "end.",
         f"- The rule stopped the run at {record['tokens_seen'] / 1e6:.1f}M tokens, before the learning rate's decay "
         "ended: these weights are not annealed.",
         "- Licence: weights Apache-2.0 (sentcse); training text CC BY-SA 3.0 (Wikipedia); vocabulary from "
@@ -426,13 +435,13 @@ def markdown(record: dict) -> str:
     recipe = record["recipe"]
     rate = f"{tp['tokens_per_second']:,.0f} tokens/s" if "tokens_per_second" in tp else "not measured yet"
     lines = [
-        "## 7. Pretraining the substrate further (`bench/pretrain_substrate.py`, issue 17)", "",
+        "## 7. Pretraining the substrate further (`bench/tools/pretrain_substrate.py`)", "",
         f"- Machine: {machine_line({**record['machine'], 'cpu_bf16_flags': tp.get('cpu_bf16_flags', [])})}.",
         (f"- Updated {record['updated']}; the rule has decided: the state is in `{record['output_dir']}`"
          f"{' and the backbone in its `final/`' if record['ready'] else ''} (results: `bench/results/{NAME}.json`)."
          if record.get("decided") else
-         f"- Updated {record['updated']}; continue with `{record['command']}` (state in `{record['output_dir']}`,"
-         f" results: `bench/results/{NAME}.json`)."),
+         f"- Updated {record['updated']}; continue with `{reproduce_command(record['command'])}` "
+         f"(state in `{record['output_dir']}`, results: `bench/results/{NAME}.json`)."),
         f"- Recipe: {recipe_line(recipe)}.",
         f"- Throughput: {rate} (non-padding tokens, {tp.get('threads')} torch thread(s), {recipe['precision']}); "
         f"{record['tokens_seen'] / 1e6:.1f}M tokens seen in {record['steps']} steps.",
@@ -536,8 +545,8 @@ def main(argv=None) -> int:
               "max_length": args.max_length, "peak_lr": args.peak_lr, "warmup_steps": args.warmup_steps,
               "weight_decay": args.weight_decay, "total_tokens": args.total_tokens, "seed": args.seed,
               "precision": precision, "mlm_probability": 0.15}
-    command = "python -m bench.pretrain_substrate" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])
-                                                             if a != "--no_markdown")
+    shown = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--no_markdown"]
+    command = " ".join(["python -m bench.tools.pretrain_substrate", *shown])
     machine = machine_info()
     print(f"[pretrain] {machine['cpu_model']} ({os.cpu_count()} CPUs; bf16 flags: {cpu_bf16_flags() or 'none'}), "
           f"device {device}, {precision}, {torch.get_num_threads()} thread(s)", flush=True)

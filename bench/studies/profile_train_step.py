@@ -1,22 +1,23 @@
 #!/usr/bin/env python
 """Where a sentcse SimCSE training step spends its time, and what candidate changes would buy (CPU).
 
-    python -m bench.profile_train_step                                 # bert-mini-wiki
-    python -m bench.profile_train_step --backbone all-MiniLM-L6-v2 --variants sentcse st sentcse_bf16 --compile
+    python -m bench.studies.profile_train_step                                 # bert-mini-wiki
+    python -m bench.studies.profile_train_step --backbone all-MiniLM-L6-v2 --variants sentcse st sentcse_bf16 --compile
 
-Interleaved full steps (``bench/steps.py``; collation excluded) of:
+Full steps interleaved round by round (``bench.steps.trainer_step``; collation excluded) of:
 
 - ``sentcse``: CseTrainer, SimCSE, pooler avg (as in ``train_speed.py``); ``st``: sentence-transformers' trainer
-  with MNRL (the reference of issue 6);
+  with MNRL (the reference sentcse's step is held against);
 - ``sentcse_frozen_emb``: ``freeze_embeddings=True`` (no gradient, clip or AdamW work for the embedding layer: the
   word-embedding matrix is most of a small model's parameters). Changes training: shows the cost, not a fix;
-- ``sentcse_bf16``: the Trainer's ``--bf16`` (CPU autocast; this CPU has AVX512-BF16). Changes numerics;
+- ``sentcse_bf16``: the Trainer's ``--bf16`` (CPU autocast; fast where the CPU has AMX or AVX512-BF16). Changes
+  numerics;
 - ``sentcse_compile`` (``--compile``): ``torch.compile`` of the model (same maths, fused kernels; compile time is
   spent in the warm-up).
 
 Also reported: the padding share of the batches (rows are padded to the longest sentence of the batch, 32 tokens
 at most; every padded position costs the same as a real one in the projections and FFN), and a torch.profiler op
-table of the ``sentcse`` step grouped by phase.
+table of the ``sentcse`` step grouped by the phases ``trainer_step`` marks (``bench.steps.PHASES``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import argparse
 import sys
 import time
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     Run,
     backbone_path,
     fmt_ms,
@@ -62,10 +63,11 @@ def main(argv=None):
     import numpy as np
     import torch
 
-    from bench.steps import sentcse_trainer, st_trainer, trainer_step
+    from bench.steps import profiled_phases, sentcse_trainer, st_trainer, trainer_step
 
     torch.set_num_threads(args.threads)
-    run = Run(f"profile_train_step_{args.backbone}{args.tag}", sys.argv[1:] if argv is None else argv, script="profile_train_step")
+    run = Run(f"profile_train_step_{args.backbone}{args.tag}", sys.argv[1:] if argv is None else argv,
+              script="profile_train_step")
     variants = list(dict.fromkeys(args.variants + (["sentcse_compile"] if args.compile else [])))
     path = backbone_path(args.backbone)
     rounds = args.warmup + args.repeats
@@ -107,23 +109,14 @@ def main(argv=None):
     from torch.profiler import ProfilerActivity, profile, record_function
 
     trainer = steps["sentcse"]
-    model = trainer.model
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for r in range(3):
-            with record_function("phase:training_step(forward+objective+backward)"):
-                trainer.training_step(model, inputs["sentcse"][r])
-            with record_function("phase:clip_grad_norm"):
-                trainer._clip_grad_norm(model)
-            with record_function("phase:adamw_step"):
-                trainer.optimizer.step()
-            with record_function("phase:zero_grad"):
-                trainer.lr_scheduler.step()
-                model.zero_grad()
+            trainer_step(trainer, inputs["sentcse"][r], phase=lambda name: record_function(f"phase:{name}"))
     averages = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in averages)
-    phases = {e.key: e.cpu_time_total / 3 / 1e3 for e in averages if e.key.startswith("phase:")}
-    ops = sorted(((e.key, e.self_cpu_time_total / 3 / 1e3, e.count // 3) for e in averages if not e.key.startswith("phase:")),
-                 key=lambda x: -x[1])[:15]
+    phases = profiled_phases(averages, 3)
+    ops = sorted(((e.key, e.self_cpu_time_total / 3 / 1e3, e.count // 3) for e in averages
+                  if not e.key.startswith("phase:")), key=lambda x: -x[1])[:15]
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=60)
     print(table)
     record = run.finish({"args": vars(args), "variants": variants, "seconds": stats, "ratio_to_sentcse": rel,
@@ -138,7 +131,7 @@ def main(argv=None):
 def markdown(record: dict) -> str:
     a = record["args"]
     tag = f" ({a['tag'].strip('_')})" if a.get("tag") else ""
-    lines = [f"### 1b. Step profile and options: {a['backbone']}{tag} (`bench/profile_train_step.py`)", ""]
+    lines = [f"### 1b. Step profile and options: {a['backbone']}{tag} (`bench/studies/profile_train_step.py`)", ""]
     lines += header_lines(record)
     lines += [f"- {a['warmup']} warm-up + {a['repeats']} timed interleaved rounds, batch 64, max length 32, "
               f"{a['threads']} torch thread(s). Padding share of the token positions: "
@@ -153,7 +146,7 @@ def markdown(record: dict) -> str:
     ph = record["profile_phases_ms"]
     tot = sum(ph.values())
     lines += ["", "Profiler (3 steps of `sentcse`): time per phase, ms per step (share): " +
-              "; ".join(f"{k.split(':', 1)[1]} {v:.0f} ({v / tot:.0%})" for k, v in ph.items()), "",
+              "; ".join(f"{k.split(':', 1)[-1]} {v:.0f} ({v / tot:.0%})" for k, v in ph.items()), "",
               "Top ops by self CPU time, ms per step (calls per step): " +
               "; ".join(f"`{k}` {v:.0f} ({n})" for k, v, n in record["profile_top_ops_ms_per_step"][:10])]
     return "\n".join(lines)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Where SARCSE's extra step time goes: its heads piece by piece, against the backbone, with FLOP counts (CPU).
 
-    python -m bench.profile_sarcse                         # d = 256 (bert-mini-wiki) and 384 (all-MiniLM-L6-v2)
-    python -m bench.profile_sarcse --channels 256 128 64
+    python -m bench.studies.profile_sarcse                         # d = 256 (bert-mini-wiki) and 384 (all-MiniLM-L6-v2)
+    python -m bench.studies.profile_sarcse --channels 256 128 64
 
 For each hidden size d and ``cnn_channels`` c, the real SARCSE modules (``SarcseTextCnnEncoder``,
 ``SarcseDecoder``, ``weighted_reconstruction_error``) run forward + backward on inputs of the training shapes
@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     Run,
     backbone_path,
     encoder_flops,
@@ -56,8 +56,9 @@ def macs(d: int, c: int, t: int, n: int, kernels=(3, 4, 5)) -> dict:
     expand = sum(n * c * c * (t - k + 1) for k in kernels)
     project = sum(n * (t - k + 1) * c * d * k for k in kernels)
     refine = n * t * d * d * 3
-    return {"encoder (3 TextCNN convs)": enc, "encoder (1x1 integration)": integrate, "decoder (split + expand)": split + expand,
-            "decoder (project ConvTranspose)": project, "decoder (refine Conv1d)": refine}
+    return {"encoder (3 TextCNN convs)": enc, "encoder (1x1 integration)": integrate,
+            "decoder (split + expand)": split + expand, "decoder (project ConvTranspose)": project,
+            "decoder (refine Conv1d)": refine}
 
 
 def backbone_macs(config, n: int, length: int) -> int:
@@ -83,7 +84,8 @@ def main(argv=None):
         name = BACKBONE_FOR_D.get(d)
         backbone = SimCseModel.from_backbone(backbone_path(name), pooler="avg").train() if name else None
         sentences = read_sentences(n // 2)
-        tok = backbone.get_tokenizer()(sentences, padding="max_length", truncation=True, max_length=t + 2, return_tensors="pt")
+        tok = backbone.get_tokenizer()(sentences, padding="max_length", truncation=True, max_length=t + 2,
+                                       return_tensors="pt")
         tok = {k: torch.cat([v, v]) for k, v in tok.items()}
         fns, pieces = {}, {}
         if backbone is not None:
@@ -124,7 +126,8 @@ def main(argv=None):
                         "head_fwd_macs": pieces, "raw_seconds": times,
                         "share_of_backbone": {k: v["median"] / ref for k, v in stats.items()} if ref else {}})
         for k, v in stats.items():
-            print(f"  {k}: {v['median'] * 1e3:.0f} ms" + (f" ({v['median'] / ref:.2f} of backbone)" if ref else ""), flush=True)
+            print(f"  {k}: {v['median'] * 1e3:.0f} ms" + (f" ({v['median'] / ref:.2f} of backbone)" if ref else ""),
+                  flush=True)
     record = run.finish({"args": vars(args), "results": results})
     if not args.no_markdown:
         update_section("profile_sarcse", markdown(record))
@@ -133,19 +136,19 @@ def main(argv=None):
 
 def markdown(record: dict) -> str:
     a = record["args"]
-    lines = ["### 2b. Where SARCSE's overhead goes (`bench/profile_sarcse.py`)", ""]
+    lines = ["### 2b. Where SARCSE's overhead goes (`bench/studies/profile_sarcse.py`)", ""]
     lines += header_lines(record)
-    lines += [f"- Real SARCSE modules, forward + backward, {a['rows']} rows x {a['content_length']} content tokens (the "
-              f"longest case at max length 32), interleaved with the backbone's own forward + backward on 2 x 64 rows x "
-              f"32 tokens; {a['warmup']} warm-up + {a['repeats']} timed rounds, {a['threads']} thread(s). GMAC = forward "
-              "multiply-accumulates (analytic; backward costs about twice that again).", ""]
+    lines += [f"- Real SARCSE modules, forward + backward, {a['rows']} rows x {a['content_length']} content tokens "
+              "(the longest case at max length 32), interleaved with the backbone's own forward + backward on 2 x 64 "
+              f"rows x 32 tokens; {a['warmup']} warm-up + {a['repeats']} timed rounds, {a['threads']} thread(s). "
+              "GMAC = forward multiply-accumulates (analytic; backward costs about twice that again).", ""]
     rows = []
     for r in record["results"]:
         ref = r["seconds"].get("backbone forward+backward", {}).get("median")
         bb = r["backbone_fwd_macs"]
         if ref:
-            rows.append([f"d={r['hidden_size']} ({r['backbone']})", "backbone forward + backward", f"{ref * 1e3:.0f}", "1.00",
-                         f"{bb / 1e9:.1f}" if bb else "-"])
+            rows.append([f"d={r['hidden_size']} ({r['backbone']})", "backbone forward + backward", f"{ref * 1e3:.0f}",
+                         "1.00", f"{bb / 1e9:.1f}" if bb else "-"])
         for c, pieces in r["head_fwd_macs"].items():
             enc = sum(v for k, v in pieces.items() if k.startswith("encoder"))
             dec = sum(v for k, v in pieces.items() if k.startswith("decoder"))
