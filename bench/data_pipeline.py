@@ -58,27 +58,23 @@ def parse_args(argv=None):
 
 # ------------------------------------------------------------------------------------------------------ rss
 def child(argv) -> None:
-    """One process of a measured run: ``sentcse-train`` with ``argv[1:]``; writes ``argv[0].rank<R>.json``."""
+    """One process of a measured run: ``sentcse-train``'s phases with ``argv[1:]`` (the corpus's reading time from
+    the run's plan); writes ``argv[0].rank<R>.json``."""
     import sentcse.trainers.cli.train as train
 
     report, flags = argv[0], argv[1:]
-    timings = {}
-    load = train.load_corpus
-
-    def timed_load(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return load(*args, **kwargs)
-        finally:
-            timings["load_corpus_seconds"] = time.perf_counter() - start
-
-    train.load_corpus = timed_load
     start = time.perf_counter()
-    trainer = train.main(flags)
+    plan = train.check(flags)
+    started = train.start(plan)
+    trainer = started.trainer
+    trainer.train(resume_from_checkpoint=plan.resume)
+    train.finish(plan, started)
+    train.end_processes(trainer)
     rank = trainer.args.process_index
     Path(f"{report}.rank{rank}.json").write_text(json.dumps({
         "rank": rank, "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "wall_seconds": time.perf_counter() - start, "global_step": trainer.state.global_step, **timings}))
+        "wall_seconds": time.perf_counter() - start, "global_step": trainer.state.global_step,
+        "load_corpus_seconds": plan.corpus_seconds}))
 
 
 def large_corpus(args) -> Path:

@@ -111,6 +111,7 @@ class RunPlan:
     config: Any  # the method's config, on the backbone's config
     tokenizer: Any
     corpus: Corpus
+    corpus_seconds: float  # reading the corpus (its conversion on a first run, a cache read after)
     train_dataset: Any
     dev: DevData
     sts_evaluator: StsEvaluator | None  # the final table's tasks (--sts_dir)
@@ -172,14 +173,17 @@ def check(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = N
         raise UsageError("--streaming reads a corpus of unknown length: set --max_steps (the number of optimizer "
                          "steps)")
     with training_args.main_process_first(desc="corpus conversion"):  # the others read the converted cache
+        reading = time.perf_counter()
         corpus = _checked("corpus", lambda: load_corpus(
             data_args.train_file, data_args.max_train_samples, data_args.text_column, streaming=data_args.streaming,
             shuffle_buffer_size=data_args.shuffle_buffer_size, seed=training_args.data_seed or training_args.seed))
+        corpus_seconds = time.perf_counter() - reading
     if corpus.streaming:
-        logger.info("corpus %s: streamed (shuffle buffer %d sentences)", corpus.source, data_args.shuffle_buffer_size)
+        logger.info("corpus %s: streamed (shuffle buffer %d sentences; opened in %.1f s)", corpus.source,
+                    data_args.shuffle_buffer_size, corpus_seconds)
     else:
-        logger.info("corpus %s: %d sentences, %d blank lines skipped", corpus.source, corpus.num_sentences,
-                    corpus.blank_lines)
+        logger.info("corpus %s: %d sentences, %d blank lines skipped (read in %.1f s)", corpus.source,
+                    corpus.num_sentences, corpus.blank_lines, corpus_seconds)
         check_run_size(corpus.num_sentences, training_args)
     dev = check_dev_data(data_args, dev_dir)
     sts_evaluator = None
@@ -213,8 +217,8 @@ def check(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = N
     return RunPlan(
         method=spec, run_args=run_args, data_args=data_args,
         training_args=dataclasses.replace(training_args, push_to_hub=False, **trainer_fields), config=config,
-        tokenizer=tokenizer, corpus=corpus, train_dataset=train_dataset, dev=dev, sts_evaluator=sts_evaluator,
-        description=description, names=names, resume=resume, owned=tuple(owned),
+        tokenizer=tokenizer, corpus=corpus, corpus_seconds=corpus_seconds, train_dataset=train_dataset, dev=dev,
+        sts_evaluator=sts_evaluator, description=description, names=names, resume=resume, owned=tuple(owned),
         push_to_hub=training_args.push_to_hub, repo_id=repo_id)
 
 
