@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, set_seed
 
-from ...modeling.configuration_simcse import CONFIG_ERRORS
+from ...modeling.configuration_simcse import CONFIG_ERRORS, SimCseConfig
 from ...modeling.inputs import (
     check_max_length,
     emulated_bf16_cpu,
@@ -108,7 +108,7 @@ class RunPlan:
     run_args: RunArguments
     data_args: DataArguments
     training_args: CseTrainingArguments  # as the Trainer takes them (its own push to the Hub off)
-    config: Any  # the method's config, on the backbone's config
+    config: SimCseConfig  # the method's config (a subclass for SARCSE / reCSE), on the backbone's config
     tokenizer: Any
     corpus: Corpus
     corpus_seconds: float  # reading the corpus (its conversion on a first run, a cache read after)
