@@ -4,9 +4,6 @@ reCSE's gathered reshaped views), resume, the non-finite-loss stop, and the CLI 
 import importlib.util
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -210,26 +207,21 @@ def test_collator_max_length_must_leave_a_content_token():
 
 # ---------------------------------------------------------------- multi-process equivalence
 @pytest.mark.parametrize("method", ["simcse", "recse"])
-def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    script = str(TESTS / "dist_train_step.py")
-    single = subprocess.run([sys.executable, script, str(tmp_path / "one.safetensors"), "8", method], env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert single.returncode == 0, single.stderr[-3000:]
-    # accelerate's --cpu multi-process path needs mpirun; --multi_gpu runs torch.distributed, and the script's
-    # use_cpu=True makes it gloo on CPU.
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
-              script, str(tmp_path / "two.safetensors"), "4", method]
-    double = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert double.returncode == 0, double.stderr[-3000:]
-    one, two = (json.loads((tmp_path / f"{n}.safetensors.json").read_text()) for n in ("one", "two"))
+def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method, two_process_launch):
+    """One step of two gloo processes at batch 4 (the session's shared launch, tests/conftest.py) equals one step of
+    one process at batch 8, trained here in this process."""
+    from dist_train_step import train
+
+    assert train(str(tmp_path / "one.safetensors"), 8, method)
+    two_path = two_process_launch.folder / f"{method}.safetensors"
+    assert two_path.is_file(), two_process_launch.output[-3000:]  # written before the launch's last (fault) job
+    one, two = (json.loads(Path(f"{path}.json").read_text()) for path in (tmp_path / "one.safetensors", two_path))
     assert two["world"] == 2 and one["world"] == 1
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
-    w1, w2 = load_file(tmp_path / "one.safetensors"), load_file(tmp_path / "two.safetensors")
+    w1, w2 = load_file(tmp_path / "one.safetensors"), load_file(two_path)
     initial = load_file(tmp_path / "one.safetensors.initial")  # the same run's starting weights
     assert not torch.allclose(w1["mlp.dense.weight"], initial["mlp.dense.weight"]), "the step changed nothing"
-    torch.testing.assert_close(load_file(tmp_path / "two.safetensors.initial")["mlp.dense.weight"], initial["mlp.dense.weight"])
+    torch.testing.assert_close(load_file(f"{two_path}.initial")["mlp.dense.weight"], initial["mlp.dense.weight"])
     for name in w1:
         torch.testing.assert_close(w2[name], w1[name], atol=1e-5, rtol=1e-5, msg=name)
 
