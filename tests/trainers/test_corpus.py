@@ -247,6 +247,20 @@ def test_persistent_loader_workers_take_the_order_from_the_trainers_sampler(tmp_
     assert persistent.state.global_step == 6
     assert not isinstance(persistent.train_dataset, EpochShuffled)
     assert persistent.args.train_sampling_strategy == "random"
+    stop_loader_workers()
+
+
+def stop_loader_workers() -> None:
+    """Shut down the worker processes of every DataLoader iterator still alive (persistent workers live as long as
+    their trainer). Left to the garbage collector, which finds the iterators in reference cycles together with
+    their queues, they miss the stop signal and torch waits 5 s for each before it kills it (the next test paid
+    10 s for this one's two loaders)."""
+    import gc
+
+    from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
+
+    for iterator in [o for o in gc.get_objects() if type(o) is _MultiProcessingDataLoaderIter]:
+        iterator._shutdown_workers()
 
 
 def test_the_cli_trains_on_a_hub_datasets_named_column(tmp_path, backbone, monkeypatch, capsys):  # noqa: F811
