@@ -103,8 +103,8 @@ TRAIN_SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".s
 def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), loss=None, device=None, **overrides):
     """A CseTrainer of a tiny ``model_class`` on ``TRAIN_SENTENCES`` (batch 4, a checkpoint every 2 steps, seed 7;
     ``overrides`` are more TrainingArguments), with its method's objective unless ``objective`` is given."""
-    from sentcse.trainers.data import Corpus
     from sentcse.trainers.builder import build_trainer
+    from sentcse.trainers.data import Corpus
     from sentcse.trainers.trainer import CseTrainingArguments
 
     tokenizer = tiny_tokenizer()

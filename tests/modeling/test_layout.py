@@ -230,12 +230,14 @@ def test_a_preset_with_another_objective_keeps_its_recipe_but_not_its_objective_
 
 
 def _train(tmp_path, backbone, *flags):
+    from cli_runs import dev_dir
+
     from sentcse.trainers.cli.train import main
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog".split()))
     return main([
-        "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(REPO / "examples" / "data" / "stsb"),
+        "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(dev_dir()),
         "--output_dir", str(tmp_path / "out"), "--per_device_train_batch_size", "4", "--max_steps", "1",
         "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none",
         "--skip_raw_eval", "--max_length", "16", "--disable_tqdm", "true", "--logging_steps", "1",

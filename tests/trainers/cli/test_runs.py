@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_runs import SENTENCES, STSB, during_training, flags, user_error
+from cli_runs import SENTENCES, STSB, dev_dir, during_training, flags, user_error
 
 from sentcse.trainers.cards.files import RUN_FILE
 from sentcse.trainers.cli.train import main
@@ -112,7 +112,7 @@ def test_the_trainers_dev_score_is_the_evaluators(tmp_path, backbone, corpus):
 
     bundled = REPO / "examples" / "data" / "bert-mini-wiki-mlm50m"  # a real backbone: a random one ties its cosines
     trainer = main(flags(bundled, corpus, tmp_path / "out", "--max_length", "8", "--per_device_eval_batch_size", "7",
-                         "--max_steps", "1", "--save_strategy", "no"))
+                         "--max_steps", "1", "--save_strategy", "no", "--dev_dir", str(STSB)))
     metrics = trainer.state.log_history[-1]  # the final trainer.evaluate() of the run, on the saved weights
     assert "eval_stsb_spearman" in metrics and metrics["step"] == 1, trainer.state.log_history
     expected = StsEvaluator(sts_dir=STSB, tasks=[DEV_TASK]).evaluate_task(trainer.model, DEV_TASK)
@@ -214,7 +214,7 @@ def test_a_config_file_is_typed_as_the_command_line(tmp_path, backbone, corpus, 
     import yaml
 
     out = tmp_path / "out"
-    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(STSB),
+    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(dev_dir()),
               "output_dir": str(out), "per_device_train_batch_size": 4, "max_steps": 4, "eval_strategy": "no",
               "load_best_model_at_end": False, "report_to": "none", "skip_raw_eval": True, "max_length": 16,
               "disable_tqdm": True, "learning_rate": "3e-5", "objective_kwargs": {}}
@@ -510,7 +510,7 @@ def test_a_config_file_then_flags(tmp_path, backbone, corpus, capsys):
     the file only when the value is the file's."""
     import yaml
 
-    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(STSB),
+    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(dev_dir()),
               "output_dir": str(tmp_path / "out"), "per_device_train_batch_size": 4, "max_steps": 4, "seed": 42,
               "eval_strategy": "no", "load_best_model_at_end": False, "report_to": "none", "skip_raw_eval": True,
               "max_length": 16, "disable_tqdm": True, "learning_rate": "3e-5"}
