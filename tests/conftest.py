@@ -183,3 +183,20 @@ def two_process_launch(tmp_path_factory) -> Launch:
         output, _ = process.communicate()
         hung = True
     return Launch(folder, process.returncode, output, time.time(), hung, TWO_PROCESS_BOUND)
+
+
+@pytest.fixture(scope="session")
+def launcher_on_a_nul_corpus(tmp_path_factory):
+    """``bash scripts/launch.sh`` (what scripts/train.sh runs: ``accelerate launch examples/train.py``, the
+    README's command) on a real NUL-filled corpus of 32 MiB, bad input met before any model; one run for the tests
+    of the launcher's exit status and of that input. The folder (corpus.txt; out/ is the run's output folder),
+    the finished process and its seconds."""
+    folder = tmp_path_factory.mktemp("nul_corpus")
+    with open(folder / "corpus.txt", "wb") as handle:
+        handle.truncate(32 << 20)  # every byte NUL
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    done = subprocess.run(["bash", str(REPO / "scripts" / "launch.sh"), "--train_file", str(folder / "corpus.txt"),
+                           "--output_dir", str(folder / "out")], capture_output=True, text=True, cwd=folder,
+                          timeout=300, env=env)
+    return folder, done, time.perf_counter() - start

@@ -6,7 +6,8 @@ import textwrap
 import torch
 from transformers import BertConfig, BertTokenizer, RobertaConfig
 
-WORDS = "the a an of and to in is was for on with as by at from cat dog sat mat run fast slow big small red blue".split()
+WORDS = ("the a an of and to in is was for on with as by at from cat dog sat mat run fast slow big small red "
+         "blue").split()
 
 
 def tiny_tokenizer() -> BertTokenizer:
@@ -134,6 +135,7 @@ def hide_sentcse(repo) -> str:
                     raise ImportError("sentcse is hidden from this process: " + name)
 
         sys.meta_path.insert(0, BlockSentcse())
-        sys.path = [p for p in sys.path if p != {str(repo)!r} and not p.startswith({str(repo) + "/"!r}) and p not in ("", ".")]
+        sys.path = [p for p in sys.path
+                    if p != {str(repo)!r} and not p.startswith({str(repo) + "/"!r}) and p not in ("", ".")]
         """
     )

@@ -97,7 +97,8 @@ def test_sarcse_reconstruction_reaches_the_backbone_and_every_head_parameter(opt
     output = model(**batch)
     reconstruction = objective.extra_terms[0](None, None, output)["reconstruction"]
     reconstruction.backward(retain_graph=True)
-    backbone = [p.grad for name, p in model.named_parameters() if name.startswith("backbone.encoder") and p.grad is not None]
+    backbone = [p.grad for name, p in model.named_parameters()
+                if name.startswith("backbone.encoder") and p.grad is not None]
     assert backbone and sum(float(g.norm()) for g in backbone) > 0
     model.zero_grad()
     anchor, positive = output.views("projection")
@@ -180,7 +181,8 @@ def test_sarcse_objective_needs_token_weights():
 # ---------------------------------------------------------------- data
 def test_collator_stacks_two_identical_views():
     tokenizer = tiny_tokenizer()
-    batch = TwoViewCollator(tokenizer, max_length=6)([{"sentence": "the cat sat on the big red mat"}, {"sentence": "a"}])
+    batch = TwoViewCollator(tokenizer, max_length=6)([{"sentence": "the cat sat on the big red mat"},
+                                                      {"sentence": "a"}])
     assert batch["input_ids"].shape == (4, 6)
     assert torch.equal(batch["input_ids"][:2], batch["input_ids"][2:])
     assert batch["attention_mask"][:, 0].all()  # right padding
@@ -189,8 +191,8 @@ def test_collator_stacks_two_identical_views():
 def test_collator_max_length_must_leave_a_content_token():
     tokenizer = tiny_tokenizer()
     for bad in (0, 1, 2):
-        with pytest.raises(ValueError, match=rf"max_length {bad} leaves no content token \(the tokenizer adds 2 special "
-                                             r"tokens\): use at least 3"):
+        with pytest.raises(ValueError, match=rf"max_length {bad} leaves no content token \(the tokenizer adds 2 "
+                                             r"special tokens\): use at least 3"):
             TwoViewCollator(tokenizer, max_length=bad)
     batch = TwoViewCollator(tokenizer, max_length=3)([{"sentence": "the cat"}])
     assert batch["input_ids"].tolist() == [[2, tokenizer.convert_tokens_to_ids("the"), 3]] * 2
@@ -270,7 +272,8 @@ def test_nan_loss_says_what_is_on_disk(tmp_path, device):
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path, device):
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
     trainer = _trainer(tmp_path / "run", model_class=SimCseModel, loss=NanAfter(probe.loss, 2), device=device)
-    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*the last checkpoint on disk is .*checkpoint-2"):
+    with pytest.raises(NonFiniteLossError,
+                       match="non-finite loss at step 2.*the last checkpoint on disk is .*checkpoint-2"):
         trainer.train()
     checkpoint = tmp_path / "run" / "checkpoint-2"
     assert (checkpoint / "model.safetensors").is_file()
@@ -282,7 +285,8 @@ def test_a_non_finite_gradient_of_a_finite_loss_stops_before_the_weights_change(
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
     trainer = _trainer(tmp_path / "run", model_class=SimCseModel, loss=NanAfter(probe.loss, 2, gradient_only=True),
                        device=device, max_grad_norm=max_grad_norm)
-    with pytest.raises(NonFiniteLossError, match="non-finite gradient at step 3 .*the last checkpoint on disk is .*checkpoint-2"):
+    with pytest.raises(NonFiniteLossError,
+                       match="non-finite gradient at step 3 .*the last checkpoint on disk is .*checkpoint-2"):
         trainer.train()
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
@@ -296,6 +300,8 @@ def _load_train_script():
 
 
 def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
+    from cli_runs import dev_dir
+
     tokenizer = tiny_tokenizer()
     backbone = tmp_path / "backbone"
     BertModel(tiny_backbone_config(vocab_size=len(tokenizer))).save_pretrained(backbone)
@@ -308,7 +314,7 @@ def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
         "--method", "sarcse", "--backbone", str(backbone), "--train_file", str(corpus), "--output_dir", str(out),
         "--per_device_train_batch_size", "4", "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1",
         "--cnn_channels", "8", "--theta", "0.2", "--report_to", "none",
-        "--max_length", "16", "--disable_tqdm", "true",
+        "--max_length", "16", "--disable_tqdm", "true", "--dev_dir", str(dev_dir()),  # 150 pairs, scored 5 times
     ])
     printed = capsys.readouterr().out
     raw = [line for line in printed.splitlines() if line.startswith("STS-B dev before training")]
@@ -333,7 +339,8 @@ def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
 
 def test_loss_term_logs_equal_the_loss_with_gradient_accumulation_and_a_short_last_step(tmp_path):
     """20 sentences, batch 4, 2 accumulation steps: optimizer steps of 2, 2 and 1 micro-batches in one window; the
-    logged loss/infonce is the Trainer's loss (a step is the mean of its micro-batches), not a mean over micro-batches."""
+    logged loss/infonce is the Trainer's loss (a step is the mean of its micro-batches), not a mean over
+    micro-batches."""
     trainer = tiny_trainer(tmp_path, SimCseModel, max_steps=-1, num_train_epochs=1, gradient_accumulation_steps=2,
                            logging_steps=3, save_strategy="no")
     trainer.train()
@@ -448,7 +455,8 @@ def test_fp16_scaler_stops_after_too_many_skipped_steps_in_a_row(tmp_path):
 
     trainer = _scaled_trainer(tmp_path, calls=range(2, 100), max_steps=MAX_SKIPPED_STEPS + 5)
     with pytest.raises(NonFiniteLossError, match=f"non-finite gradient at {MAX_SKIPPED_STEPS} steps in a row "
-                                                 f"\\(steps 2-{MAX_SKIPPED_STEPS + 1}\\), skipped by the fp16 GradScaler"):
+                                                 f"\\(steps 2-{MAX_SKIPPED_STEPS + 1}\\), skipped by the fp16 "
+                                                 "GradScaler"):
         trainer.train()
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 

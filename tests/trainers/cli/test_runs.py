@@ -41,7 +41,8 @@ def test_resume_picks_only_this_runs_checkpoints(tmp_path, backbone, corpus, cap
         trainer = main(flags(backbone, corpus, out, "--save_total_limit", "3", "--resume_from_checkpoint", "last"))
     assert trainer.state.global_step == 4
     assert any("resuming from" in r.message and "checkpoint-4" in r.message for r in caplog.records)
-    assert "does not exist" in user_error(capsys, flags(backbone, corpus, tmp_path / "nowhere", "--resume_from_checkpoint", "last"))
+    nowhere = flags(backbone, corpus, tmp_path / "nowhere", "--resume_from_checkpoint", "last")
+    assert "does not exist" in user_error(capsys, nowhere)
 
 
 def test_an_incomplete_checkpoint_is_named_with_the_previous_one(tmp_path, backbone, corpus, capsys):
@@ -49,7 +50,8 @@ def test_an_incomplete_checkpoint_is_named_with_the_previous_one(tmp_path, backb
     main(flags(backbone, corpus, out, "--save_total_limit", "3"))
     weights = out / "checkpoint-4" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    message = user_error(capsys, flags(backbone, corpus, out, "--save_total_limit", "3", "--resume_from_checkpoint", "last"))
+    message = user_error(capsys, flags(backbone, corpus, out, "--save_total_limit", "3",
+                                       "--resume_from_checkpoint", "last"))
     assert "checkpoint-4 is incomplete or corrupt (model.safetensors" in message
     assert "--resume_from_checkpoint " + str(out / "checkpoint-2") in message
 
@@ -95,7 +97,8 @@ def test_input_files_fail_in_one_line(tmp_path, backbone, corpus, capsys):
     out = tmp_path / "out"
     folder = tmp_path / "sentences"
     folder.mkdir()
-    assert "is a folder; pass a .txt or .gz file" in user_error(capsys, flags(backbone, corpus, out, "--train_file", str(folder)))
+    assert "is a folder; pass a .txt or .gz file" in user_error(capsys, flags(backbone, corpus, out,
+                                                                              "--train_file", str(folder)))
     fake = tmp_path / "plain.gz"
     fake.write_text("not compressed\n")
     assert "is not gzip-compressed" in user_error(capsys, flags(backbone, corpus, out, "--train_file", str(fake)))
@@ -181,10 +184,12 @@ def test_the_installed_commands_exit_0_after_success_and_2_on_bad_input(tmp_path
     train = subprocess.run([str(bin_dir / "sentcse-train"), *flags(backbone, corpus, out, "--max_steps", "2")],
                            capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
     assert train.returncode == 0 and "object at 0x" not in train.stdout + train.stderr, train.stderr[-2000:]
-    evaluate = subprocess.run([str(bin_dir / "sentcse-evaluate"), str(out), "--sts_dir", str(STSB), "--tasks", "stsb-dev"],
+    evaluate = subprocess.run([str(bin_dir / "sentcse-evaluate"), str(out), "--sts_dir", str(dev_dir()),
+                               "--tasks", "stsb-dev"],
                               capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
     assert evaluate.returncode == 0 and "StsResults(" not in evaluate.stdout + evaluate.stderr, evaluate.stderr[-2000:]
-    bad = subprocess.run([str(bin_dir / "sentcse-train"), *flags(backbone, corpus, tmp_path / "bad", "--temperature", "0")],
+    bad = subprocess.run([str(bin_dir / "sentcse-train"),
+                          *flags(backbone, corpus, tmp_path / "bad", "--temperature", "0")],
                          capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
 
@@ -201,7 +206,8 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_model(tm
     (["--per_device_train_batch_size", "1"], "--per_device_train_batch_size x processes must be >= 2"),
     (["--max_steps", "0"], "--max_steps must be >= 1"),
     (["--max_steps", "two"], "argument --max_steps/--max-steps: invalid int value: 'two'"),
-    (["--objective", "arccon", "--objective_kwargs", "{margin_degrees: big}"], "margin_degrees must be a number, got 'big'"),
+    (["--objective", "arccon", "--objective_kwargs", "{margin_degrees: big}"],
+     "margin_degrees must be a number, got 'big'"),
 ])
 def test_bad_values_are_one_line_before_any_model(tmp_path, backbone, corpus, capsys, extra, expected):
     out = tmp_path / "out"
@@ -258,14 +264,13 @@ def test_a_users_own_files_are_never_overwritten_or_deleted(tmp_path, backbone, 
     assert (other / "model.safetensors").is_file()  # refused before deleting anything
 
 
-def test_the_readme_launcher_keeps_the_scripts_exit_status(tmp_path):
+def test_the_readme_launcher_keeps_the_scripts_exit_status(launcher_on_a_nul_corpus):
     """scripts/launch.sh (what scripts/train.sh runs): accelerate launch exits 1 on any failure of the script; the
-    launcher exits with the script's own status 2 on bad input, with the one line and no traceback."""
-    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["bash", str(REPO / "scripts" / "launch.sh"), "--temperature", "0", "--output_dir",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=240, env=env)
+    launcher exits with the script's own status 2 on bad input (a NUL-filled corpus: the session's shared run in
+    tests/conftest.py), with the one line and no traceback."""
+    folder, done, _ = launcher_on_a_nul_corpus
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
-    assert "sentcse-train: error: --method sarcse: temperature must be > 0, got 0.0" in done.stderr
+    assert f"sentcse-train: error: corpus: {folder / 'corpus.txt'}: not text" in done.stderr
     assert "Traceback" not in done.stderr and "CalledProcessError" not in done.stderr
 
 
@@ -591,7 +596,8 @@ def test_evaluate_names_a_broken_folder_in_one_line(tmp_path, capsys):
     cases = {
         "safetensors": (lambda f: cut(f / "model.safetensors"), "model.safetensors: "),
         "bin": (as_bin, "pytorch_model.bin: not a complete PyTorch archive"),
-        "json": (lambda f: (f / "config.json").write_text('{"model_type": "simcse", '), "config.json is not valid JSON"),
+        "json": (lambda f: (f / "config.json").write_text('{"model_type": "simcse", '),
+                 "config.json is not valid JSON"),
         "list": (lambda f: (f / "config.json").write_text("[]"), "config.json holds no JSON object"),
     }
     for name, (edit, expected) in cases.items():
