@@ -1,6 +1,17 @@
-"""What the command-line tests share (the tiny backbone and corpus fixtures are in conftest.py): the flags of a short run, the one
-error line a refused run prints, and a callback slipped into the CLI's trainer (to act during a run)."""
+"""What the command-line tests share (the tiny backbone and corpus fixtures are in conftest.py): the flags of a short
+run, the one error line a refused run prints, and a callback slipped into the CLI's trainer (to act during a run).
 
+Run as a script, ``python cli_runs.py ARGVS`` (ARGVS: a JSON list of argument lists) trains the runs in turn in one
+interpreter (under ``accelerate launch``: one launch for several runs): every run but the last as
+``sentcse.trainers.cli.train.run`` does, the last as the ``sentcse-train`` command does (its ``main``, which also
+ends the processes)."""
+
+import atexit
+import functools
+import json
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,9 +23,22 @@ STSB = REPO / "examples" / "data" / "stsb"
 SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog".split()]
 
 
+@functools.cache
+def dev_dir() -> Path:
+    """A folder whose sts-dev.csv holds every tenth pair of the bundled STS-B dev (150 of 1,500, from every genre):
+    the dev pairs of the short runs. Each run scores them after training, where all of dev took 0.8 s of a tiny
+    run's 1.4 s; a tiny random model's score means nothing, and a test about the dev pairs themselves passes
+    ``--dev_dir STSB``. Written once per process, removed at its exit."""
+    folder = Path(tempfile.mkdtemp(prefix="sentcse-test-dev-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    lines = (STSB / "sts-dev.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "sts-dev.csv").write_text("".join(lines[::10]), encoding="utf-8")
+    return folder
+
+
 def flags(backbone, corpus, out, *extra):
     return [
-        "--method", "simcse", "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(STSB),
+        "--method", "simcse", "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(dev_dir()),
         "--output_dir", str(out), "--per_device_train_batch_size", "4", "--max_steps", "4", "--save_steps", "2",
         "--eval_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none", "--skip_raw_eval",
         "--max_length", "16", "--disable_tqdm", "true", "--save_total_limit", "1", *extra,
@@ -52,3 +76,15 @@ def during_training(monkeypatch, step: int, action) -> None:
 
     real = train.build_trainer
     monkeypatch.setattr(train, "build_trainer", build_trainer)
+
+
+def runs_in_turn(argvs: list[list[str]]) -> None:
+    from sentcse.trainers.cli.train import run
+
+    for argv in argvs[:-1]:
+        run(argv)
+    main(argvs[-1])
+
+
+if __name__ == "__main__":
+    runs_in_turn(json.loads(sys.argv[1]))

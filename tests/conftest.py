@@ -7,7 +7,13 @@ they take the Trainer's own device, the first visible GPU). The multi-process te
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -126,3 +132,71 @@ def corpus(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(SENTENCES) + "\n")
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on localhost now (for a launch's --main_process_port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Launch:
+    """A finished (or killed) ``accelerate launch`` of two processes: its folder of outputs, its status and output,
+    when it ended (time.time()), and whether it was killed for running past ``bound`` seconds (a hang)."""
+
+    folder: Path
+    returncode: int
+    output: str
+    ended: float
+    hung: bool
+    bound: int
+
+
+# The jobs of the shared two-process launch (tests/dist_train_step.py --jobs): the equivalence runs of
+# tests/trainers/test_training.py (one step at 4 a process), then the fault run of tests/trainers/cli/test_faults.py
+# (process 1's loss NaN at step 2 of 4), which ends both processes with status 1 and so comes last.
+TWO_PROCESS_JOBS = ("simcse:simcse:4:1", "recse:recse:4:1", "nan:simcse:4:4:1:2")
+TWO_PROCESS_BOUND = 240  # seconds: the whole launch, far beyond its ~25 s on one loaded core; past it, a hang
+
+
+@pytest.fixture(scope="session")
+def two_process_launch(tmp_path_factory) -> Launch:
+    """One ``accelerate launch`` of two gloo processes on the CPU that trains every job of ``TWO_PROCESS_JOBS``
+    in turn: the interpreters start once for the tests that need two processes of tests/dist_train_step.py."""
+    folder = tmp_path_factory.mktemp("two_processes")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+              str(free_port()), str(Path(__file__).parent / "dist_train_step.py"), "--jobs", str(folder),
+              *TWO_PROCESS_JOBS]
+    # accelerate's --cpu multi-process path needs mpirun; --multi_gpu runs torch.distributed, and the script's
+    # use_cpu=True makes it gloo on CPU.
+    process = subprocess.Popen(launch, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=folder,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # its own group: a hang is killed whole
+    try:
+        output, _ = process.communicate(timeout=TWO_PROCESS_BOUND)
+        hung = False
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        hung = True
+    return Launch(folder, process.returncode, output, time.time(), hung, TWO_PROCESS_BOUND)
+
+
+@pytest.fixture(scope="session")
+def launcher_on_a_nul_corpus(tmp_path_factory):
+    """``bash scripts/launch.sh`` (what scripts/train.sh runs: ``accelerate launch examples/train.py``, the
+    README's command) on a real NUL-filled corpus of 32 MiB, bad input met before any model; one run for the tests
+    of the launcher's exit status and of that input. The folder (corpus.txt; out/ is the run's output folder),
+    the finished process and its seconds."""
+    folder = tmp_path_factory.mktemp("nul_corpus")
+    with open(folder / "corpus.txt", "wb") as handle:
+        handle.truncate(32 << 20)  # every byte NUL
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    done = subprocess.run(["bash", str(REPO / "scripts" / "launch.sh"), "--train_file", str(folder / "corpus.txt"),
+                           "--output_dir", str(folder / "out")], capture_output=True, text=True, cwd=folder,
+                          timeout=300, env=env)
+    return folder, done, time.perf_counter() - start

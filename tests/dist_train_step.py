@@ -1,19 +1,26 @@
-"""One SGD step of CseTrainer on a fixed tiny model; run alone or under `accelerate launch --num_processes N`.
+"""SGD steps of CseTrainer on a fixed tiny model; run alone, under `accelerate launch --num_processes N`, or called
+in-process (``train``).
 
     python dist_train_step.py OUT PER_DEVICE_BATCH METHOD [STEPS]
+    python dist_train_step.py --jobs FOLDER NAME:METHOD:PER_DEVICE_BATCH:STEPS[:NAN_RANK:NAN_STEP] ...
 
 Writes the training loss, the initial weights (OUT.initial) and the updated weights (OUT) (rank 0 only). Used by
-tests/trainers/test_training.py to check that N processes with batch b equal one process with batch N*b, for SimCSE and for
-reCSE (whose reshaped views are gathered too).
+tests/trainers/test_training.py to check that N processes with batch b equal one process with batch N*b, for SimCSE
+and for reCSE (whose reshaped views are gathered too), and by tests/bench/test_machines.py.
 
-Fault injection (tests/trainers/cli/test_faults.py): with SENTCSE_TEST_NAN_AT="RANK:STEP" the loss of process RANK alone turns
-NaN at global step STEP (run with STEPS > STEP). A process that stops with NonFiniteLossError writes its message to
-OUT.rank<R>.error and exits with status 1.
+``--jobs`` trains several runs one after the other in the same processes (one launch, one interpreter start per
+process, for several tests): job NAME writes FOLDER/NAME.safetensors and its companions.
+
+Fault injection (tests/trainers/cli/test_faults.py): a job with NAN_RANK:NAN_STEP (or, in the first form,
+SENTCSE_TEST_NAN_AT="RANK:STEP") turns the loss of process RANK alone NaN at global step STEP (run with STEPS > STEP).
+A process that stops with NonFiniteLossError writes its message to OUT.rank<R>.error and exits with status 1 (such a
+job comes last).
 """
 
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -47,15 +54,17 @@ class NanAt(torch.nn.Module):
         return terms
 
 
-def main(out: str, per_device_batch: int, method: str, steps: int = 1) -> None:
+def train(out: str, per_device_batch: int, method: str, steps: int = 1, nan_at: tuple[int, int] | None = None,
+          trainer_dir: str | None = None) -> bool:
+    """Train one job and write its files; False when a NonFiniteLossError stopped it (its message written to
+    OUT.rank<R>.error)."""
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
     spec = get_method(method)
     model = tiny_model(spec.model_class, tokenizer, dropout=0.0, pooler="cls")
     initial = {name: p.detach().clone().contiguous() for name, p in model.named_parameters()}
-    nan_at = os.environ.get("SENTCSE_TEST_NAN_AT")
     args = CseTrainingArguments(
-        output_dir=str(Path(out).parent / "trainer_out"), per_device_train_batch_size=per_device_batch,
+        output_dir=trainer_dir or str(Path(out).parent / "trainer_out"), per_device_train_batch_size=per_device_batch,
         max_steps=steps, optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", max_grad_norm=0.0,
         eval_strategy="no", save_strategy="no", load_best_model_at_end=False, report_to="none",
         logging_steps=100 if nan_at else 1,  # fault runs: no logged step, so the check runs after backward
@@ -63,8 +72,7 @@ def main(out: str, per_device_batch: int, method: str, steps: int = 1) -> None:
     )
     objective = spec.build_objective(model.config)
     if nan_at:
-        rank, step = (int(part) for part in nan_at.split(":"))
-        objective = NanAt(objective, rank, step)
+        objective = NanAt(objective, *nan_at)
     trainer = CseTrainer(
         model=model, args=args, train_dataset=Corpus.from_sentences(SENTENCES).dataset,
         data_collator=TwoViewCollator(tokenizer, 16), loss=objective,
@@ -75,13 +83,31 @@ def main(out: str, per_device_batch: int, method: str, steps: int = 1) -> None:
         result = trainer.train()
     except NonFiniteLossError as error:
         Path(f"{out}.rank{args.process_index}.error").write_text(str(error))
-        _exit(1)
+        return False
     if trainer.is_world_process_zero():
         weights = {name: p.detach().contiguous() for name, p in trainer.model.named_parameters()}
         save_file(weights, out)
         save_file(initial, out + ".initial")
         Path(out + ".json").write_text(json.dumps({"loss": result.training_loss, "world": args.world_size}))
+    return True
+
+
+def run_jobs(folder: str, jobs: list[str]) -> None:
+    """Each job ``NAME:METHOD:PER_DEVICE_BATCH:STEPS[:NAN_RANK:NAN_STEP]`` in turn; FOLDER/NAME.start holds the
+    time (time.time()) its training began."""
+    for job in jobs:
+        name, method, batch, steps, *nan = job.split(":")
+        out = str(Path(folder) / f"{name}.safetensors")
+        Path(folder, f"{name}.start").write_text(repr(time.time()))
+        if not train(out, int(batch), method, int(steps), tuple(int(part) for part in nan) or None,
+                     trainer_dir=str(Path(folder) / f"{name}_trainer_out")):
+            _exit(1)
     _exit(0)
+
+
+def main(out: str, per_device_batch: int, method: str, steps: int = 1) -> None:
+    nan_at = os.environ.get("SENTCSE_TEST_NAN_AT")
+    _exit(0 if train(out, per_device_batch, method, steps, nan_at and tuple(int(p) for p in nan_at.split(":"))) else 1)
 
 
 def _exit(status: int) -> None:
@@ -96,4 +122,6 @@ def _exit(status: int) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--jobs":
+        run_jobs(sys.argv[2], sys.argv[3:])
     main(sys.argv[1], int(sys.argv[2]), sys.argv[3], *(int(arg) for arg in sys.argv[4:5]))

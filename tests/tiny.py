@@ -6,7 +6,8 @@ import textwrap
 import torch
 from transformers import BertConfig, BertTokenizer, RobertaConfig
 
-WORDS = "the a an of and to in is was for on with as by at from cat dog sat mat run fast slow big small red blue".split()
+WORDS = ("the a an of and to in is was for on with as by at from cat dog sat mat run fast slow big small red "
+         "blue").split()
 
 
 def tiny_tokenizer() -> BertTokenizer:
@@ -103,8 +104,8 @@ TRAIN_SENTENCES = [f"the {a} {b} sat on the mat" for a in "big small red blue".s
 def tiny_trainer(tmp_path, model_class, max_steps: int, callbacks=(), loss=None, device=None, **overrides):
     """A CseTrainer of a tiny ``model_class`` on ``TRAIN_SENTENCES`` (batch 4, a checkpoint every 2 steps, seed 7;
     ``overrides`` are more TrainingArguments), with its method's objective unless ``objective`` is given."""
-    from sentcse.trainers.data import Corpus
     from sentcse.trainers.builder import build_trainer
+    from sentcse.trainers.data import Corpus
     from sentcse.trainers.trainer import CseTrainingArguments
 
     tokenizer = tiny_tokenizer()
@@ -134,6 +135,7 @@ def hide_sentcse(repo) -> str:
                     raise ImportError("sentcse is hidden from this process: " + name)
 
         sys.meta_path.insert(0, BlockSentcse())
-        sys.path = [p for p in sys.path if p != {str(repo)!r} and not p.startswith({str(repo) + "/"!r}) and p not in ("", ".")]
+        sys.path = [p for p in sys.path
+                    if p != {str(repo)!r} and not p.startswith({str(repo) + "/"!r}) and p not in ("", ".")]
         """
     )

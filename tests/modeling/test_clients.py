@@ -52,5 +52,6 @@ def test_torch_compile_matches_eager(folder):
     batch = model.get_tokenizer()(SENTENCES, padding=True, return_tensors="pt")
     with torch.no_grad():
         eager = model(**batch).sentence_embedding
-        compiled = torch.compile(model, backend="aot_eager", dynamic=True)(**batch).sentence_embedding  # CI-cheap backend
+        compiled_model = torch.compile(model, backend="aot_eager", dynamic=True)  # CI-cheap backend
+        compiled = compiled_model(**batch).sentence_embedding
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)

@@ -53,7 +53,9 @@ def _import_graph():
     for folder, package in LIBRARY.items():
         for path in (REPO / folder).rglob("*.py"):
             parts = path.relative_to(REPO / folder).with_suffix("").parts
-            name = ".".join((package, *parts))[: -len(".__init__")] if parts[-1] == "__init__" else ".".join((package, *parts))
+            name = ".".join((package, *parts))
+            if parts[-1] == "__init__":
+                name = name[: -len(".__init__")]
             modules[name] = (path, parts[-1] == "__init__")
     graph = {}
     for name, (path, is_package) in modules.items():
@@ -97,7 +99,8 @@ def test_no_import_cycle_in_the_library():
 
 
 def test_library_files_stay_small():
-    sizes = {path: len(path.read_text().splitlines()) for folder in ("modeling", "trainers") for path in (REPO / folder).rglob("*.py")}
+    sizes = {path: len(path.read_text().splitlines())
+             for folder in ("modeling", "trainers") for path in (REPO / folder).rglob("*.py")}
     too_long = {str(path.relative_to(REPO)): lines for path, lines in sizes.items() if lines > 420}
     assert not too_long
 
@@ -178,7 +181,8 @@ def test_a_config_error_reads_as_one_line():
 def test_config_docstrings_list_their_fields():
     from sentcse.modeling import ReCseConfig
 
-    for config_class, fields in ((SimCseConfig, ("pooler", "temperature")), (SarcseConfig, ("theta", "decoder_activation")),
+    for config_class, fields in ((SimCseConfig, ("pooler", "temperature")),
+                                 (SarcseConfig, ("theta", "decoder_activation")),
                                  (ReCseConfig, ("sqrt", "lambda_dropout"))):
         assert "{fields}" not in config_class.__doc__
         for field in fields:
@@ -220,22 +224,27 @@ def test_a_preset_with_another_objective_keeps_its_recipe_but_not_its_objective_
     """--preset bert-mod-vicreg --objective mhe: MHE at its own defaults, not VICReg's ratio and variant; the preset's
     batch and learning rate stay; infonce (which has no variant) is accepted."""
     plain = parse_args(["--method", "simcse", "--objective", "mhe"])[1]
-    _, method_args, _, training_args, _ = parse_args(["--method", "simcse", "--preset", "bert-mod-vicreg", "--objective", "mhe"])
+    _, method_args, _, training_args, _ = parse_args(["--method", "simcse", "--preset", "bert-mod-vicreg",
+                                                      "--objective", "mhe"])
     assert method_args.objective == "mhe"
     for field in ("objective_kwargs", "objective_variant", "temperature"):  # as without the preset
         assert getattr(method_args, field) == getattr(plain, field), field
     assert training_args.per_device_train_batch_size == 128 and training_args.learning_rate == 1e-5
-    _, method_args, _, _, _ = parse_args(["--method", "simcse", "--preset", "bert-mod-vicreg", "--objective", "infonce"])
+    _, method_args, _, _, _ = parse_args(["--method", "simcse", "--preset", "bert-mod-vicreg",
+                                          "--objective", "infonce"])
     assert method_args.objective == "infonce"
 
 
 def _train(tmp_path, backbone, *flags):
+    from cli_runs import dev_dir
+
     from sentcse.trainers.cli.train import main
 
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(f"the {a} {b} sat on the mat" for a in "big small red blue".split() for b in "cat dog".split()))
+    corpus.write_text("\n".join(f"the {a} {b} sat on the mat"
+                                for a in "big small red blue".split() for b in "cat dog".split()))
     return main([
-        "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(REPO / "examples" / "data" / "stsb"),
+        "--backbone", str(backbone), "--train_file", str(corpus), "--dev_dir", str(dev_dir()),
         "--output_dir", str(tmp_path / "out"), "--per_device_train_batch_size", "4", "--max_steps", "1",
         "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none",
         "--skip_raw_eval", "--max_length", "16", "--disable_tqdm", "true", "--logging_steps", "1",
@@ -274,7 +283,8 @@ def test_objective_kwargs_errors_name_the_flag_and_the_valid_keys(tmp_path, back
         with pytest.raises(SystemExit) as stopped:
             _train(tmp_path, backbone, "--method", "simcse", "--objective", "mpt", "--objective_kwargs", kwargs)
         assert stopped.value.code == 2 and expected in capsys.readouterr().err
-    trainer = _train(tmp_path, backbone, "--method", "simcse", "--objective", "mpt", "--objective_kwargs", "margin: 0.3")
+    trainer = _train(tmp_path, backbone, "--method", "simcse", "--objective", "mpt",
+                     "--objective_kwargs", "margin: 0.3")
     assert trainer.loss.contrastive.margin == 0.3
 
 
@@ -313,4 +323,5 @@ def test_the_tests_mirror_the_source_tree():
     for path in files:
         source = REPO / path.parent.relative_to(tests)
         assert path.parent != tests, f"{path.name} belongs in the folder of the source it tests"
-        assert (source / "__init__.py").is_file(), f"{path.relative_to(REPO)}: no source package {source.relative_to(REPO)}"
+        assert (source / "__init__.py").is_file(), (
+            f"{path.relative_to(REPO)}: no source package {source.relative_to(REPO)}")

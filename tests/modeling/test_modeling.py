@@ -168,8 +168,8 @@ def test_encode_matches_one_by_one_in_input_order(model_class, family, tokenizer
 def test_encode_batches_by_token_count(tokenizer, device):
     model = tiny_model(SimCseModel, tokenizer, device=device)
     widths = []
-    model.backbone.register_forward_pre_hook(lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
-                                             with_kwargs=True)
+    model.backbone.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
     # Character length and token count disagree: 17 characters / 5 tokens, 7 / 9, 5 / 7, 3 / 3.
     sentences = ["small small small", "a,b,c,d", "a,b,c", "cat"]
     assert [len(ids) for ids in tokenizer(sentences)["input_ids"]] == [5, 9, 7, 3]
@@ -216,8 +216,8 @@ def test_encode_bad_input_says_what_and_how(tokenizer, monkeypatch, device):
         model.encode(["a"], batch_size=0)
     with pytest.raises(TypeError, match=r"batch_size must be an int >= 1, got float 2.5"):
         model.encode(["a"], batch_size=2.5)
-    with pytest.raises(ValueError, match=r"max_length 2 leaves no content token \(the tokenizer adds 2 special tokens\): "
-                                         r"use at least 3"):
+    with pytest.raises(ValueError, match=r"max_length 2 leaves no content token \(the tokenizer adds 2 special "
+                                         r"tokens\): use at least 3"):
         model.encode(["a"], max_length=2)
     assert model.encode(["the cat"], max_length=3).shape == (1, 32)
     with pytest.raises(ValueError, match=r"device='gpu'.* is not a torch device.*device='cpu'"):
@@ -404,7 +404,8 @@ def test_sarcse_decoder_builds_exact_prefixes(tokenizer, device):
     assert full.shape == (3, model.config.decoder_length, model.config.hidden_size)
     decoder = model.decoder  # METHODS.md section 1 spelled out with the modules' own forwards
     parts = decoder.split(z).view(3, len(decoder.kernel_sizes), decoder.channels)
-    branches = [project(torch.relu(expand(parts[:, i, :, None]))) for i, (expand, project) in enumerate(zip(decoder.expand, decoder.project))]
+    branches = [project(torch.relu(expand(parts[:, i, :, None])))
+                for i, (expand, project) in enumerate(zip(decoder.expand, decoder.project))]
     torch.testing.assert_close(full, decoder.refine(torch.stack(branches).mean(0)).transpose(1, 2), atol=1e-12, rtol=0)
     for length in range(model.config.decoder_length + 2):
         torch.testing.assert_close(model.decoder(z, length=length), full[:, :length], atol=1e-12, rtol=0)
@@ -457,8 +458,8 @@ def test_sarcse_decoder_reading_the_cls_embedding(tokenizer, device):
     """decoder_input sentence_embedding (embedding_source cls): X_hat is the decoder of the raw [CLS] embedding, with
     no TextCNN encoder; with embedding_source cnn it is refused (there the sentence embedding is z)."""
     torch.manual_seed(3)
-    model = tiny_model(SarcseModel, tokenizer, device=device, embedding_source="cls", decoder_input="sentence_embedding",
-                       dropout=0.0).train()
+    model = tiny_model(SarcseModel, tokenizer, device=device, embedding_source="cls",
+                       decoder_input="sentence_embedding", dropout=0.0).train()
     batch = tokenizer(["the cat sat on the mat", "a"], padding=True, return_tensors="pt").to(device)
     output = model(**batch)
     assert model.cnn_encoder is None and output.cnn_embedding is None
@@ -590,15 +591,28 @@ def test_encode_dtype_runs_the_forward_on_weights_cast_for_the_call(model_class,
 
 
 def test_bf16_stsb_dev_agrees_with_fp32_on_the_bundled_backbone(device):
-    """STS-B dev Spearman of the bundled backbone (mean pooling) in bf16 is within 0.1 of fp32."""
-    from sentcse.trainers.sts import StsEvaluator
+    """STS-B dev Spearman of the bundled backbone (mean pooling): all 1,500 pairs in fp32 give the README's 54.63;
+    in bf16, every second pair (750, spanning all of dev's genres) scores within 0.1 of fp32 on the same pairs.
+
+    A sample, because bf16 is emulated on CPUs without AVX512-BF16 or AMX (all of dev took 38 s there, 5 s in fp32).
+    The tolerance holds for samples of this size: bf16 moves each pair's cosine by at most 0.002 (0.0003 on
+    average), which shifts Spearman by 0.046 on all of dev and by at most 0.086 (mean 0.045) on 200 random samples
+    of 750 pairs (measured on such a CPU); a precision error of the bf16 path (e.g. pooling accumulated in bf16)
+    moves it far more."""
+    from sentcse.trainers.sts import StsEvaluator, load_sts_task
+    from sentcse.trainers.sts.loading import StsPairs, StsTask
 
     model = SimCseModel.from_backbone(str(BUNDLED_BACKBONE), pooler="avg").to(device)
+    full = StsEvaluator(sts_dir=BUNDLED_STSB, tasks=["STSBenchmark-dev"], batch_size=128).evaluate(model)
+    assert full["STSBenchmark-dev"].spearman == pytest.approx(54.63, abs=0.01)  # README: the raw backbone
+    dev = load_sts_task("STSBenchmark-dev", BUNDLED_STSB).concatenated()
+    assert len(dev) == 1500
+    sample = StsPairs("sample", dev.sentences1[::2], dev.sentences2[::2], dev.scores[::2])
     scores = {}
     for dtype in (None, "bf16"):
-        evaluator = StsEvaluator(sts_dir=BUNDLED_STSB, tasks=["STSBenchmark-dev"], dtype=dtype, batch_size=128)
-        scores[dtype] = evaluator.evaluate(model)["STSBenchmark-dev"].spearman
-    assert scores[None] == pytest.approx(54.63, abs=0.01)  # README: the raw backbone, mean pooling
+        evaluator = StsEvaluator(pairs=StsTask("sample", {"sample": sample}, "every second STS-B dev pair"),
+                                 dtype=dtype, batch_size=128)
+        scores[dtype] = evaluator.evaluate(model)["sample"].spearman
     assert abs(scores["bf16"] - scores[None]) < 0.1, scores
 
 
@@ -664,7 +678,8 @@ def test_evaluate_cli_dtype_flag(tmp_path, device, capsys, monkeypatch):
     model.get_tokenizer().save_pretrained(tmp_path / "model")
     rows = [line.split("\t") for line in (BUNDLED_STSB / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:400]]
     dev = tmp_path / "pairs.jsonl"
-    dev.write_text("".join(json.dumps({"sentence1": r[5], "sentence2": r[6], "score": float(r[4])}) + "\n" for r in rows))
+    dev.write_text("".join(json.dumps({"sentence1": r[5], "sentence2": r[6], "score": float(r[4])}) + "\n"
+                           for r in rows))
     argv = [str(tmp_path / "model"), "--dev_file", str(dev), "--device", str(device)]
     fp32 = main(argv)
     bf16 = main(argv + ["--dtype", "bf16"])
@@ -703,7 +718,8 @@ def test_encode_from_two_threads_at_once_gives_each_dtype_its_own_result(tokeniz
     torch.manual_seed(5)
     model = tiny_model(SimCseModel, tokenizer)
     sentences = SENTENCES * 2
-    expected = {None: model.encode(sentences, batch_size=2), "bf16": model.encode(sentences, batch_size=2, dtype="bf16")}
+    expected = {None: model.encode(sentences, batch_size=2),
+                "bf16": model.encode(sentences, batch_size=2, dtype="bf16")}
     start, failures = threading.Barrier(2), []
 
     def encode_many(dtype):

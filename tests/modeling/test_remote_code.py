@@ -55,7 +55,8 @@ SCRIPT = textwrap.dedent(
         results[name] = {{"shape": list(embeddings.shape), "embeddings": embeddings.tolist(),
                          "module": type(model).__module__, "tokenizer": type(model.get_tokenizer()).__name__}}
         if not name.endswith("vocab_only"):  # a bare vocab.txt names no tokenizer class; sentcse always writes one
-            results[name]["auto_tokenizer"] = type(AutoTokenizer.from_pretrained(folder, trust_remote_code=True)).__name__
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+            results[name]["auto_tokenizer"] = type(tokenizer).__name__
         print(embeddings.shape)
     imported = sorted(n for n in sys.modules if n.split(".")[0] in HIDDEN)
     print("RESULT " + json.dumps({{"results": results, "asked": asked, "imported": imported, "refused": refused}}))
@@ -64,7 +65,8 @@ SCRIPT = textwrap.dedent(
 
 
 def _save_variants(root):
-    """A tiny SimCSE and SARCSE folder with the tokenizer saved three ways; returns ({name: folder}, {name: expected})."""
+    """A tiny SimCSE and SARCSE folder with the tokenizer saved three ways; returns ({name: folder},
+    {name: expected})."""
     tokenizer = tiny_tokenizer()
     vocab = "".join(token + "\n" for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1]))
     plain_bert = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 64}

@@ -27,7 +27,8 @@ OBJECTIVES = [(name, None) for name in ("infonce", "arccon", "mpt", "met")] + [
     (name, variant) for name in VARIANT_OBJECTIVES for variant in ("orig", "mod")
 ]
 IDS = [name if variant is None else f"{name}-{variant}" for name, variant in OBJECTIVES]
-SENTENCES = [f"the {a} {b} {c} on the mat" for a in "big small red blue".split() for b in ("cat", "dog") for c in ("sat", "run")]
+SENTENCES = [f"the {a} {b} {c} on the mat"
+             for a in "big small red blue".split() for b in ("cat", "dog") for c in ("sat", "run")]
 
 
 # Tiny models: one intra-op thread (conftest.py's single_thread) for every test of this file.
@@ -177,7 +178,7 @@ def test_recse_time_for_space_changes_no_number_under_autocast(device):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-# ------------------------------------------------------------------------------------------- every method, every objective
+# ------------------------------------------------------------------------------------ every method, every objective
 # The bounds below come from these very cases, measured on an AMD EPYC with avx512_bf16 and no AMX (worst objective
 # per method, "before" = without the fp32 regions):
 # - loss: |L_bf16 - L_fp32| / sum_k |term_k| (relative to the terms, as the "mod" objectives' align and uniform
@@ -200,8 +201,8 @@ def training_step(method, name, variant, device, context, folder):
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
     extra = {"cnn_channels": 16} if method == "sarcse" else {}
-    config = spec.model_class.config_class(backbone_config=tiny_backbone_config(vocab_size=len(tokenizer)), max_length=16,
-                                           objective=name, objective_variant=variant, **extra)
+    config = spec.model_class.config_class(backbone_config=tiny_backbone_config(vocab_size=len(tokenizer)),
+                                           max_length=16, objective=name, objective_variant=variant, **extra)
     model = spec.model_class(config).to(device).train()
     model.tokenizer = tokenizer
     resources = spec.prepare(model.config, SENTENCES, tokenizer, folder)
@@ -211,7 +212,8 @@ def training_step(method, name, variant, device, context, folder):
     with context:
         output = model(**batch)
         anchor, positive = output.views()
-        terms = objective(anchor, positive, output, {field: output.views(field) for field in objective.gathered_outputs})
+        gathered = {field: output.views(field) for field in objective.gathered_outputs}
+        terms = objective(anchor, positive, output, gathered)
     loss = torch.stack([value.float() for value in terms.values()]).sum()
     loss.backward()
     grad = torch.cat([p.grad.float().flatten() for p in model.parameters() if p.grad is not None])

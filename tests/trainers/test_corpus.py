@@ -70,7 +70,8 @@ def test_bad_files_raise_errors_naming_the_file_line_and_fix(tmp_path, streaming
     corrupt = tmp_path / "corrupt.gz"
     corrupt.write_bytes(whole[:-8] + bytes(8))  # CRC and length trailer zeroed
     for path in (truncated, corrupt):
-        with pytest.raises(CorpusError, match=rf"{path.name} is a truncated or corrupt gzip file \(.+\): copy it again"):
+        with pytest.raises(CorpusError,
+                           match=rf"{path.name} is a truncated or corrupt gzip file \(.+\): copy it again"):
             sentences(path, streaming)
     not_gzip = tmp_path / "plain.txt.gz"
     not_gzip.write_text("a sentence\nanother\n")
@@ -114,7 +115,8 @@ def test_a_converted_corpus_is_memory_mapped_and_converted_once(tmp_path):
     assert type(first.dataset.data).__name__ == "MemoryMappedTable"  # read from disk, not held in memory
     again = load_corpus(str(path))
     assert again.dataset.cache_files == files and again.num_sentences == 1000 and again.blank_lines == 1
-    assert len(again.sentences) == 1000 and again.sentences[3] == "sentence 3" and list(again.sentences)[-1] == "sentence 999"
+    assert len(again.sentences) == 1000 and again.sentences[3] == "sentence 3"
+    assert list(again.sentences)[-1] == "sentence 999"
     write_gz(path, "changed\n")  # a changed file is converted again, never read from a stale cache
     assert load_corpus(str(path)).sentences[:5] == ["changed"]
 
@@ -176,7 +178,8 @@ def test_a_hub_dataset_is_cleaned_the_same_way(monkeypatch, streaming):
     assert sorted(example["sentence"] for example in corpus.dataset) == ["first one", "ok second"]
     if not streaming:
         assert (corpus.blank_lines, corpus.control_lines) == (3, 1)
-    with pytest.raises(ValueError, match=r"dataset 'someone/wiki-sentences' has no column 'body'; columns: \['text', 'id'\]"):
+    with pytest.raises(ValueError,
+                       match=r"dataset 'someone/wiki-sentences' has no column 'body'; columns: \['text', 'id'\]"):
         load_corpus("someone/wiki-sentences", text_column="body", streaming=streaming)
 
 
@@ -247,6 +250,20 @@ def test_persistent_loader_workers_take_the_order_from_the_trainers_sampler(tmp_
     assert persistent.state.global_step == 6
     assert not isinstance(persistent.train_dataset, EpochShuffled)
     assert persistent.args.train_sampling_strategy == "random"
+    stop_loader_workers()
+
+
+def stop_loader_workers() -> None:
+    """Shut down the worker processes of every DataLoader iterator still alive (persistent workers live as long as
+    their trainer). Left to the garbage collector, which finds the iterators in reference cycles together with
+    their queues, they miss the stop signal and torch waits 5 s for each before it kills it (the next test paid
+    10 s for this one's two loaders)."""
+    import gc
+
+    from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
+
+    for iterator in [o for o in gc.get_objects() if type(o) is _MultiProcessingDataLoaderIter]:
+        iterator._shutdown_workers()
 
 
 def test_the_cli_trains_on_a_hub_datasets_named_column(tmp_path, backbone, monkeypatch, capsys):  # noqa: F811
@@ -338,7 +355,8 @@ def test_the_converted_corpus_follows_the_files_content_and_the_cleaning_rule(tm
     def writers(path, words):
         rows = pd.DataFrame({"text": [f"{words} a", f"{words} b"]})
         return {".txt": lambda: path.write_text(f"{words} a\n{words} b\n"),
-                ".csv": lambda: rows.to_csv(path, index=False), ".tsv": lambda: rows.to_csv(path, sep="\t", index=False),
+                ".csv": lambda: rows.to_csv(path, index=False),
+                ".tsv": lambda: rows.to_csv(path, sep="\t", index=False),
                 ".jsonl": lambda: rows.to_json(path, orient="records", lines=True),
                 ".parquet": lambda: rows.to_parquet(path)}[path.suffix]
 

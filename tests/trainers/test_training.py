@@ -4,9 +4,6 @@ reCSE's gathered reshaped views), resume, the non-finite-loss stop, and the CLI 
 import importlib.util
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -100,7 +97,8 @@ def test_sarcse_reconstruction_reaches_the_backbone_and_every_head_parameter(opt
     output = model(**batch)
     reconstruction = objective.extra_terms[0](None, None, output)["reconstruction"]
     reconstruction.backward(retain_graph=True)
-    backbone = [p.grad for name, p in model.named_parameters() if name.startswith("backbone.encoder") and p.grad is not None]
+    backbone = [p.grad for name, p in model.named_parameters()
+                if name.startswith("backbone.encoder") and p.grad is not None]
     assert backbone and sum(float(g.norm()) for g in backbone) > 0
     model.zero_grad()
     anchor, positive = output.views("projection")
@@ -183,7 +181,8 @@ def test_sarcse_objective_needs_token_weights():
 # ---------------------------------------------------------------- data
 def test_collator_stacks_two_identical_views():
     tokenizer = tiny_tokenizer()
-    batch = TwoViewCollator(tokenizer, max_length=6)([{"sentence": "the cat sat on the big red mat"}, {"sentence": "a"}])
+    batch = TwoViewCollator(tokenizer, max_length=6)([{"sentence": "the cat sat on the big red mat"},
+                                                      {"sentence": "a"}])
     assert batch["input_ids"].shape == (4, 6)
     assert torch.equal(batch["input_ids"][:2], batch["input_ids"][2:])
     assert batch["attention_mask"][:, 0].all()  # right padding
@@ -192,8 +191,8 @@ def test_collator_stacks_two_identical_views():
 def test_collator_max_length_must_leave_a_content_token():
     tokenizer = tiny_tokenizer()
     for bad in (0, 1, 2):
-        with pytest.raises(ValueError, match=rf"max_length {bad} leaves no content token \(the tokenizer adds 2 special "
-                                             r"tokens\): use at least 3"):
+        with pytest.raises(ValueError, match=rf"max_length {bad} leaves no content token \(the tokenizer adds 2 "
+                                             r"special tokens\): use at least 3"):
             TwoViewCollator(tokenizer, max_length=bad)
     batch = TwoViewCollator(tokenizer, max_length=3)([{"sentence": "the cat"}])
     assert batch["input_ids"].tolist() == [[2, tokenizer.convert_tokens_to_ids("the"), 3]] * 2
@@ -210,26 +209,21 @@ def test_collator_max_length_must_leave_a_content_token():
 
 # ---------------------------------------------------------------- multi-process equivalence
 @pytest.mark.parametrize("method", ["simcse", "recse"])
-def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    script = str(TESTS / "dist_train_step.py")
-    single = subprocess.run([sys.executable, script, str(tmp_path / "one.safetensors"), "8", method], env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert single.returncode == 0, single.stderr[-3000:]
-    # accelerate's --cpu multi-process path needs mpirun; --multi_gpu runs torch.distributed, and the script's
-    # use_cpu=True makes it gloo on CPU.
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
-              script, str(tmp_path / "two.safetensors"), "4", method]
-    double = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert double.returncode == 0, double.stderr[-3000:]
-    one, two = (json.loads((tmp_path / f"{n}.safetensors.json").read_text()) for n in ("one", "two"))
+def test_two_processes_equal_one_process_at_twice_the_batch(tmp_path, method, two_process_launch):
+    """One step of two gloo processes at batch 4 (the session's shared launch, tests/conftest.py) equals one step of
+    one process at batch 8, trained here in this process."""
+    from dist_train_step import train
+
+    assert train(str(tmp_path / "one.safetensors"), 8, method)
+    two_path = two_process_launch.folder / f"{method}.safetensors"
+    assert two_path.is_file(), two_process_launch.output[-3000:]  # written before the launch's last (fault) job
+    one, two = (json.loads(Path(f"{path}.json").read_text()) for path in (tmp_path / "one.safetensors", two_path))
     assert two["world"] == 2 and one["world"] == 1
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
-    w1, w2 = load_file(tmp_path / "one.safetensors"), load_file(tmp_path / "two.safetensors")
+    w1, w2 = load_file(tmp_path / "one.safetensors"), load_file(two_path)
     initial = load_file(tmp_path / "one.safetensors.initial")  # the same run's starting weights
     assert not torch.allclose(w1["mlp.dense.weight"], initial["mlp.dense.weight"]), "the step changed nothing"
-    torch.testing.assert_close(load_file(tmp_path / "two.safetensors.initial")["mlp.dense.weight"], initial["mlp.dense.weight"])
+    torch.testing.assert_close(load_file(f"{two_path}.initial")["mlp.dense.weight"], initial["mlp.dense.weight"])
     for name in w1:
         torch.testing.assert_close(w2[name], w1[name], atol=1e-5, rtol=1e-5, msg=name)
 
@@ -278,7 +272,8 @@ def test_nan_loss_says_what_is_on_disk(tmp_path, device):
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path, device):
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
     trainer = _trainer(tmp_path / "run", model_class=SimCseModel, loss=NanAfter(probe.loss, 2), device=device)
-    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*the last checkpoint on disk is .*checkpoint-2"):
+    with pytest.raises(NonFiniteLossError,
+                       match="non-finite loss at step 2.*the last checkpoint on disk is .*checkpoint-2"):
         trainer.train()
     checkpoint = tmp_path / "run" / "checkpoint-2"
     assert (checkpoint / "model.safetensors").is_file()
@@ -290,7 +285,8 @@ def test_a_non_finite_gradient_of_a_finite_loss_stops_before_the_weights_change(
     probe = _trainer(tmp_path / "probe", model_class=SimCseModel)
     trainer = _trainer(tmp_path / "run", model_class=SimCseModel, loss=NanAfter(probe.loss, 2, gradient_only=True),
                        device=device, max_grad_norm=max_grad_norm)
-    with pytest.raises(NonFiniteLossError, match="non-finite gradient at step 3 .*the last checkpoint on disk is .*checkpoint-2"):
+    with pytest.raises(NonFiniteLossError,
+                       match="non-finite gradient at step 3 .*the last checkpoint on disk is .*checkpoint-2"):
         trainer.train()
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
@@ -304,6 +300,8 @@ def _load_train_script():
 
 
 def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
+    from cli_runs import dev_dir
+
     tokenizer = tiny_tokenizer()
     backbone = tmp_path / "backbone"
     BertModel(tiny_backbone_config(vocab_size=len(tokenizer))).save_pretrained(backbone)
@@ -316,7 +314,7 @@ def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
         "--method", "sarcse", "--backbone", str(backbone), "--train_file", str(corpus), "--output_dir", str(out),
         "--per_device_train_batch_size", "4", "--max_steps", "2", "--eval_steps", "1", "--save_steps", "1",
         "--cnn_channels", "8", "--theta", "0.2", "--report_to", "none",
-        "--max_length", "16", "--disable_tqdm", "true",
+        "--max_length", "16", "--disable_tqdm", "true", "--dev_dir", str(dev_dir()),  # 150 pairs, scored 5 times
     ])
     printed = capsys.readouterr().out
     raw = [line for line in printed.splitlines() if line.startswith("STS-B dev before training")]
@@ -341,7 +339,8 @@ def test_train_script_writes_a_self_describing_folder(tmp_path, capsys):
 
 def test_loss_term_logs_equal_the_loss_with_gradient_accumulation_and_a_short_last_step(tmp_path):
     """20 sentences, batch 4, 2 accumulation steps: optimizer steps of 2, 2 and 1 micro-batches in one window; the
-    logged loss/infonce is the Trainer's loss (a step is the mean of its micro-batches), not a mean over micro-batches."""
+    logged loss/infonce is the Trainer's loss (a step is the mean of its micro-batches), not a mean over
+    micro-batches."""
     trainer = tiny_trainer(tmp_path, SimCseModel, max_steps=-1, num_train_epochs=1, gradient_accumulation_steps=2,
                            logging_steps=3, save_strategy="no")
     trainer.train()
@@ -456,7 +455,8 @@ def test_fp16_scaler_stops_after_too_many_skipped_steps_in_a_row(tmp_path):
 
     trainer = _scaled_trainer(tmp_path, calls=range(2, 100), max_steps=MAX_SKIPPED_STEPS + 5)
     with pytest.raises(NonFiniteLossError, match=f"non-finite gradient at {MAX_SKIPPED_STEPS} steps in a row "
-                                                 f"\\(steps 2-{MAX_SKIPPED_STEPS + 1}\\), skipped by the fp16 GradScaler"):
+                                                 f"\\(steps 2-{MAX_SKIPPED_STEPS + 1}\\), skipped by the fp16 "
+                                                 "GradScaler"):
         trainer.train()
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 

@@ -4,13 +4,9 @@ Each is one line and exit status 2 from the command, before any model loads (a p
 what it has, and said so before training)."""
 
 import logging
-import os
-import subprocess
-import sys
-import time
 
 import pytest
-from cli_runs import REPO, STSB, flags, user_error
+from cli_runs import STSB, flags, user_error
 
 from sentcse.modeling.modeling_simcse import CsePreTrainedModel
 from sentcse.trainers.cli import evaluate as evaluate_cli
@@ -32,20 +28,17 @@ def nul_file(path, size):
     return path
 
 
-def test_a_nul_filled_corpus_is_one_line_from_examples_train(tmp_path):
-    """The user's command, on a real NUL-filled file: one line, exit 2, in the seconds the interpreter takes to
-    start, whatever the file's size (it is judged on a sample, not read as one line)."""
-    corpus = nul_file(tmp_path / "corpus.txt", 32 << 20)
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, str(REPO / "examples" / "train.py"), "--train_file", str(corpus),
-                           "--output_dir", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
+def test_a_nul_filled_corpus_is_one_line_from_examples_train(launcher_on_a_nul_corpus):
+    """The user's command (scripts/launch.sh: accelerate launch examples/train.py; the session's shared run in
+    tests/conftest.py) on a real NUL-filled file: one line, exit 2, in the seconds the interpreters take to start,
+    whatever the file's size (it is judged on a sample, not read as one line)."""
+    folder, done, seconds = launcher_on_a_nul_corpus
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        f"sentcse-train: error: corpus: {corpus}: not text: 100% of its bytes are control characters such as NUL (in "
-        "a 1 MiB sample); pass a UTF-8 text file with one sentence per line")
-    assert time.perf_counter() - start < 120 and not (tmp_path / "out").exists()
+        f"sentcse-train: error: corpus: {folder / 'corpus.txt'}: not text: 100% of its bytes are control characters "
+        "such as NUL (in a 1 MiB sample); pass a UTF-8 text file with one sentence per line")
+    assert seconds < 120 and not (folder / "out").exists()
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["converted", "streaming"])

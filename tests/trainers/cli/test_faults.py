@@ -11,12 +11,7 @@
 """
 
 import collections
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -105,34 +100,18 @@ def test_compute_loss_outside_a_training_step_checks_at_once(tmp_path, device):
         trainer.compute_loss(trainer.model, batch)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_one_process_non_finite_loss_stops_every_process(tmp_path):
-    """Two gloo processes; only process 1's loss turns NaN, at step 2 (its backward runs: the step is not a
-    logged one). Both raise the same NonFiniteLossError and exit 1 within the bound; before the fix, process 0
-    waited in the next collective (on NCCL until the watchdog, 10+ minutes)."""
-    out = tmp_path / "nan.safetensors"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-              str(_free_port()), str(TESTS / "dist_train_step.py"), str(out), "4", "simcse", "4"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SENTCSE_TEST_NAN_AT": "1:2"}
-    start = time.monotonic()
-    process = subprocess.Popen(launch, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)  # its own group: a hang is killed whole
-    try:
-        output, _ = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"the two processes did not stop within 120 s (a hang):\n{output[-3000:]}")
-    elapsed = time.monotonic() - start
-    assert process.returncode != 0, output[-3000:]
-    messages = [(tmp_path / f"nan.safetensors.rank{rank}.error") for rank in (0, 1)]
-    assert all(path.is_file() for path in messages), output[-3000:]  # each process raised it itself
+def test_one_process_non_finite_loss_stops_every_process(two_process_launch):
+    """Two gloo processes (the last job of the session's shared launch, tests/conftest.py); only process 1's loss
+    turns NaN, at step 2 (its backward runs: the step is not a logged one). Both raise the same NonFiniteLossError
+    and exit 1 within the bound; before the fix, process 0 waited in the next collective (on NCCL until the
+    watchdog, 10+ minutes)."""
+    launch = two_process_launch
+    assert not launch.hung, f"the two processes did not stop within {launch.bound} s (a hang):\n" \
+                            f"{launch.output[-3000:]}"
+    elapsed = launch.ended - float((launch.folder / "nan.start").read_text())  # from this job's start to the exit
+    assert launch.returncode != 0, launch.output[-3000:]
+    messages = [(launch.folder / f"nan.safetensors.rank{rank}.error") for rank in (0, 1)]
+    assert all(path.is_file() for path in messages), launch.output[-3000:]  # each process raised it itself
     first, second = (path.read_text() for path in messages)
     assert first == second
     assert first.startswith("non-finite loss at step 2 on process 1 of 2: {'infonce': nan}. Training stopped on "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_runs import STSB, during_training, flags, user_error
+from cli_runs import SENTENCES, STSB, dev_dir, during_training, flags, user_error
 
 from sentcse.trainers.cards.files import RUN_FILE
 from sentcse.trainers.cli.train import main
@@ -41,7 +41,8 @@ def test_resume_picks_only_this_runs_checkpoints(tmp_path, backbone, corpus, cap
         trainer = main(flags(backbone, corpus, out, "--save_total_limit", "3", "--resume_from_checkpoint", "last"))
     assert trainer.state.global_step == 4
     assert any("resuming from" in r.message and "checkpoint-4" in r.message for r in caplog.records)
-    assert "does not exist" in user_error(capsys, flags(backbone, corpus, tmp_path / "nowhere", "--resume_from_checkpoint", "last"))
+    nowhere = flags(backbone, corpus, tmp_path / "nowhere", "--resume_from_checkpoint", "last")
+    assert "does not exist" in user_error(capsys, nowhere)
 
 
 def test_an_incomplete_checkpoint_is_named_with_the_previous_one(tmp_path, backbone, corpus, capsys):
@@ -49,7 +50,8 @@ def test_an_incomplete_checkpoint_is_named_with_the_previous_one(tmp_path, backb
     main(flags(backbone, corpus, out, "--save_total_limit", "3"))
     weights = out / "checkpoint-4" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    message = user_error(capsys, flags(backbone, corpus, out, "--save_total_limit", "3", "--resume_from_checkpoint", "last"))
+    message = user_error(capsys, flags(backbone, corpus, out, "--save_total_limit", "3",
+                                       "--resume_from_checkpoint", "last"))
     assert "checkpoint-4 is incomplete or corrupt (model.safetensors" in message
     assert "--resume_from_checkpoint " + str(out / "checkpoint-2") in message
 
@@ -68,13 +70,20 @@ def test_degenerate_runs_and_bad_values_fail_before_training(tmp_path, backbone,
     assert not out.exists()  # nothing was written
 
 
-def test_a_traceback_only_when_asked(tmp_path, backbone, corpus):
-    script = "from sentcse.trainers.cli.train import main; import sys; main(sys.argv[1:])"
+def test_a_traceback_only_when_asked(tmp_path, backbone, corpus, capsys, monkeypatch):
+    """A user error is one line and status 2 (as a command: test_the_installed_commands_exit_0_after_success_and_2_
+    on_bad_input); with --traceback or SENTCSE_TRACEBACK=1 the error itself leaves ``main``, so the interpreter
+    prints its traceback and exits 1."""
+    from sentcse.trainers.cli.arguments import UsageError
+
     argv = flags(backbone, corpus, tmp_path / "out", "--temperature", "0")
-    plain = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
-    assert plain.returncode == 2 and "Traceback" not in plain.stderr
-    shown = subprocess.run([sys.executable, "-c", script, *argv, "--traceback"], capture_output=True, text=True, timeout=120)
-    assert shown.returncode != 0 and "Traceback" in shown.stderr
+    assert "temperature must be > 0, got 0.0" in user_error(capsys, argv)
+    with pytest.raises(UsageError, match="temperature must be > 0, got 0.0"):
+        main([*argv, "--traceback"])
+    monkeypatch.setenv("SENTCSE_TRACEBACK", "1")
+    with pytest.raises(UsageError, match="temperature must be > 0, got 0.0"):
+        main(argv)
+    assert "error:" not in capsys.readouterr().err  # the traceback instead of the one line
 
 
 def test_push_to_hub_is_checked_before_training(tmp_path, backbone, corpus, capsys):
@@ -88,7 +97,8 @@ def test_input_files_fail_in_one_line(tmp_path, backbone, corpus, capsys):
     out = tmp_path / "out"
     folder = tmp_path / "sentences"
     folder.mkdir()
-    assert "is a folder; pass a .txt or .gz file" in user_error(capsys, flags(backbone, corpus, out, "--train_file", str(folder)))
+    assert "is a folder; pass a .txt or .gz file" in user_error(capsys, flags(backbone, corpus, out,
+                                                                              "--train_file", str(folder)))
     fake = tmp_path / "plain.gz"
     fake.write_text("not compressed\n")
     assert "is not gzip-compressed" in user_error(capsys, flags(backbone, corpus, out, "--train_file", str(fake)))
@@ -105,8 +115,9 @@ def test_the_trainers_dev_score_is_the_evaluators(tmp_path, backbone, corpus):
 
     bundled = REPO / "examples" / "data" / "bert-mini-wiki-mlm50m"  # a real backbone: a random one ties its cosines
     trainer = main(flags(bundled, corpus, tmp_path / "out", "--max_length", "8", "--per_device_eval_batch_size", "7",
-                         "--max_steps", "1", "--save_strategy", "no"))
-    metrics = trainer.evaluate()
+                         "--max_steps", "1", "--save_strategy", "no", "--dev_dir", str(STSB)))
+    metrics = trainer.state.log_history[-1]  # the final trainer.evaluate() of the run, on the saved weights
+    assert "eval_stsb_spearman" in metrics and metrics["step"] == 1, trainer.state.log_history
     expected = StsEvaluator(sts_dir=STSB, tasks=[DEV_TASK]).evaluate_task(trainer.model, DEV_TASK)
     assert metrics["eval_stsb_spearman"] == pytest.approx(expected.spearman, abs=1e-3)
 
@@ -126,22 +137,34 @@ def test_overwrite_keeps_files_that_are_not_the_runs(tmp_path, backbone, corpus)
     assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
 
 
-def launch_two_processes(tmp_path, argv, port: int):
-    """``sentcse-train argv`` under ``accelerate launch`` with 2 CPU processes (gloo); the finished process."""
+@pytest.fixture(scope="module")
+def two_process_runs(tmp_path_factory, backbone):
+    """Two ``sentcse-train`` runs in one ``accelerate launch`` of 2 CPU processes (gloo; tests/cli_runs.py runs
+    them in turn, the interpreters start once): a streamed corpus of short sentences, then a reCSE run that
+    evaluates, under the command's own ``main`` (which ends the processes). The folder and the finished launch."""
+    tmp_path = tmp_path_factory.mktemp("two_processes")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n")
+    short = tmp_path / "short.txt"
+    short.write_text("".join(f"{'the big ' * (i % 5)}cat {i}\n" for i in range(64)))
+    streamed = flags(backbone, short, tmp_path / "streamed", "--streaming", "true", "--max_length", "64",
+                     "--use_cpu", "true", "--max_steps", "3", "--save_steps", "3")
+    evaluated = flags(backbone, corpus, tmp_path / "evaluated", "--method", "recse", "--eval_strategy", "steps",
+                      "--eval_steps", "2", "--load_best_model_at_end", "true", "--use_cpu", "true",
+                      "--logging_steps", "2")
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-              "-m", "sentcse.trainers.cli.train", *argv]
-    return subprocess.run(launch, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+              "29547", str(REPO / "tests" / "cli_runs.py"), json.dumps([streamed, evaluated])]
+    done = subprocess.run(launch, capture_output=True, text=True, timeout=300, cwd=tmp_path,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return tmp_path, done
 
 
-def test_a_two_process_run_trains_evaluates_and_exits(tmp_path, backbone, corpus):
+def test_a_two_process_run_trains_evaluates_and_exits(two_process_runs):
     """Under ``accelerate launch`` (2 processes, gloo): STS-B dev is scored on every evaluation, the folder is
     written, and both processes exit (gloo's teardown once hung a run at exit)."""
-    out = tmp_path / "out"
-    argv = flags(backbone, corpus, out, "--method", "recse", "--eval_strategy", "steps", "--eval_steps", "2",
-                 "--load_best_model_at_end", "true", "--use_cpu", "true", "--logging_steps", "2")
-    done = launch_two_processes(tmp_path, argv, 29547)
+    folder, done = two_process_runs
+    out = folder / "evaluated"
     assert done.returncode == 0, done.stderr[-3000:]
     state = json.loads((out / "trainer_state.json").read_text())
     assert [e["step"] for e in state["log_history"] if "eval_stsb_spearman" in e] == [2, 4]
@@ -161,10 +184,12 @@ def test_the_installed_commands_exit_0_after_success_and_2_on_bad_input(tmp_path
     train = subprocess.run([str(bin_dir / "sentcse-train"), *flags(backbone, corpus, out, "--max_steps", "2")],
                            capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
     assert train.returncode == 0 and "object at 0x" not in train.stdout + train.stderr, train.stderr[-2000:]
-    evaluate = subprocess.run([str(bin_dir / "sentcse-evaluate"), str(out), "--sts_dir", str(STSB), "--tasks", "stsb-dev"],
+    evaluate = subprocess.run([str(bin_dir / "sentcse-evaluate"), str(out), "--sts_dir", str(dev_dir()),
+                               "--tasks", "stsb-dev"],
                               capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
     assert evaluate.returncode == 0 and "StsResults(" not in evaluate.stdout + evaluate.stderr, evaluate.stderr[-2000:]
-    bad = subprocess.run([str(bin_dir / "sentcse-train"), *flags(backbone, corpus, tmp_path / "bad", "--temperature", "0")],
+    bad = subprocess.run([str(bin_dir / "sentcse-train"),
+                          *flags(backbone, corpus, tmp_path / "bad", "--temperature", "0")],
                          capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
 
@@ -181,7 +206,8 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_model(tm
     (["--per_device_train_batch_size", "1"], "--per_device_train_batch_size x processes must be >= 2"),
     (["--max_steps", "0"], "--max_steps must be >= 1"),
     (["--max_steps", "two"], "argument --max_steps/--max-steps: invalid int value: 'two'"),
-    (["--objective", "arccon", "--objective_kwargs", "{margin_degrees: big}"], "margin_degrees must be a number, got 'big'"),
+    (["--objective", "arccon", "--objective_kwargs", "{margin_degrees: big}"],
+     "margin_degrees must be a number, got 'big'"),
 ])
 def test_bad_values_are_one_line_before_any_model(tmp_path, backbone, corpus, capsys, extra, expected):
     out = tmp_path / "out"
@@ -194,7 +220,7 @@ def test_a_config_file_is_typed_as_the_command_line(tmp_path, backbone, corpus, 
     import yaml
 
     out = tmp_path / "out"
-    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(STSB),
+    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(dev_dir()),
               "output_dir": str(out), "per_device_train_batch_size": 4, "max_steps": 4, "eval_strategy": "no",
               "load_best_model_at_end": False, "report_to": "none", "skip_raw_eval": True, "max_length": 16,
               "disable_tqdm": True, "learning_rate": "3e-5", "objective_kwargs": {}}
@@ -238,14 +264,13 @@ def test_a_users_own_files_are_never_overwritten_or_deleted(tmp_path, backbone, 
     assert (other / "model.safetensors").is_file()  # refused before deleting anything
 
 
-def test_the_readme_launcher_keeps_the_scripts_exit_status(tmp_path):
+def test_the_readme_launcher_keeps_the_scripts_exit_status(launcher_on_a_nul_corpus):
     """scripts/launch.sh (what scripts/train.sh runs): accelerate launch exits 1 on any failure of the script; the
-    launcher exits with the script's own status 2 on bad input, with the one line and no traceback."""
-    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["bash", str(REPO / "scripts" / "launch.sh"), "--temperature", "0", "--output_dir",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=240, env=env)
+    launcher exits with the script's own status 2 on bad input (a NUL-filled corpus: the session's shared run in
+    tests/conftest.py), with the one line and no traceback."""
+    folder, done, _ = launcher_on_a_nul_corpus
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
-    assert "sentcse-train: error: --method sarcse: temperature must be > 0, got 0.0" in done.stderr
+    assert f"sentcse-train: error: corpus: {folder / 'corpus.txt'}: not text" in done.stderr
     assert "Traceback" not in done.stderr and "CalledProcessError" not in done.stderr
 
 
@@ -269,17 +294,14 @@ def test_a_resume_with_anything_that_shapes_training_changed_is_another_run(tmp_
     assert identity.fingerprint(legacy) in identity.accepted_fingerprints(record["run"])
 
 
-def test_a_streamed_corpus_of_short_sentences_trains_on_two_processes(tmp_path, backbone):
+def test_a_streamed_corpus_of_short_sentences_trains_on_two_processes(two_process_runs):
     """accelerate reads a streamed (iterable) corpus on process 0 and concatenates the processes' batches: those
     of sentences of different lengths must still fit (they are padded to --max_length)."""
-    corpus = tmp_path / "short.txt"
-    corpus.write_text("".join(f"{'the big ' * (i % 5)}cat {i}\n" for i in range(64)))
-    out = tmp_path / "out"
-    argv = flags(backbone, corpus, out, "--streaming", "true", "--max_length", "64", "--use_cpu", "true",
-                 "--max_steps", "3", "--save_steps", "3")
-    done = launch_two_processes(tmp_path, argv, 29549)
+    folder, done = two_process_runs
+    state = folder / "streamed" / "trainer_state.json"
+    assert state.is_file(), done.stderr[-3000:]  # the launch's first run
+    assert json.loads(state.read_text())["global_step"] == 3
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
 
 
 # ------------------------------------------------------------------ the output folder is the user's unless the run's
@@ -493,7 +515,7 @@ def test_a_config_file_then_flags(tmp_path, backbone, corpus, capsys):
     the file only when the value is the file's."""
     import yaml
 
-    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(STSB),
+    values = {"method": "simcse", "backbone": str(backbone), "train_file": str(corpus), "dev_dir": str(dev_dir()),
               "output_dir": str(tmp_path / "out"), "per_device_train_batch_size": 4, "max_steps": 4, "seed": 42,
               "eval_strategy": "no", "load_best_model_at_end": False, "report_to": "none", "skip_raw_eval": True,
               "max_length": 16, "disable_tqdm": True, "learning_rate": "3e-5"}
@@ -574,7 +596,8 @@ def test_evaluate_names_a_broken_folder_in_one_line(tmp_path, capsys):
     cases = {
         "safetensors": (lambda f: cut(f / "model.safetensors"), "model.safetensors: "),
         "bin": (as_bin, "pytorch_model.bin: not a complete PyTorch archive"),
-        "json": (lambda f: (f / "config.json").write_text('{"model_type": "simcse", '), "config.json is not valid JSON"),
+        "json": (lambda f: (f / "config.json").write_text('{"model_type": "simcse", '),
+                 "config.json is not valid JSON"),
         "list": (lambda f: (f / "config.json").write_text("[]"), "config.json holds no JSON object"),
     }
     for name, (edit, expected) in cases.items():

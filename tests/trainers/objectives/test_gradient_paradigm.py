@@ -37,7 +37,8 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def make_views(batch=B, dim=D, seed=0, noise=0.6, shift=0.0, dtype=torch.float64):
     """Two correlated views (positives closer than negatives), optionally sharing a mean direction."""
     generator = torch.Generator().manual_seed(seed)
-    base = torch.randn(batch, dim, generator=generator, dtype=dtype) + shift * torch.randn(dim, generator=generator, dtype=dtype)
+    base = (torch.randn(batch, dim, generator=generator, dtype=dtype)
+            + shift * torch.randn(dim, generator=generator, dtype=dtype))
     anchor = base + noise * torch.randn(batch, dim, generator=generator, dtype=dtype)
     positive = base + noise * torch.randn(batch, dim, generator=generator, dtype=dtype)
     return anchor, positive

@@ -65,7 +65,8 @@ def ref_mhs(x0, x1, lam, m, ratio, w_gd, w_w, w_r):
     total_align, total_uniform = 0.0, 0.0
     for u, other in ((u0, u1), (u1, u0)):
         distance = ((u[:, None, :] - other.detach()[None, :, :]) ** 2).sum(dim=-1).add(1e-4).sqrt()  # literal (N, N, D)
-        dmin = torch.stack([min((distance[i, j] for j in range(n) if j != i), key=lambda t: float(t.detach())) for i in range(n)])
+        dmin = torch.stack([min((distance[i, j] for j in range(n) if j != i), key=lambda t: float(t.detach()))
+                            for i in range(n)])
         total_uniform = total_uniform + lam * (-dmin).mean()
         a = align * ratio / (2 * dmin.detach()) if w_r else align / 2
         total_align = total_align + a.mean()
@@ -95,7 +96,8 @@ def ref_vicreg_bt(x0, x1, lam, m, tau, ratio, w_gd, w_w, w_r, barlow):
                 pos = lam * ratio * off * -(a_[i] @ b_[i])
             elif barlow:
                 c = a_.detach().T @ b_.detach() / n  # (D, D)
-                pos = sum((1 - (1 - lam) * c[k, k]) * 2 / n * -(a_[i, k] * b_[i, k].detach()) for k in range(a_.shape[1]))
+                pos = sum((1 - (1 - lam) * c[k, k]) * 2 / n * -(a_[i, k] * b_[i, k].detach())
+                          for k in range(a_.shape[1]))
             else:
                 pos = -(2 / n) * (a_[i] @ b_[i].detach())
             total_align = total_align + pos
@@ -268,7 +270,8 @@ def test_switch_combinations_are_distinct(views):
         seen = []
         for switches in itertools.product((False, True), repeat=3):
             a = x0.clone().requires_grad_(True)
-            total = sum(build_objective(name, w_gd=switches[0], w_w=switches[1], w_r=switches[2], lambda_=1.0)(a, x1).values())
+            objective = build_objective(name, w_gd=switches[0], w_w=switches[1], w_r=switches[2], lambda_=1.0)
+            total = sum(objective(a, x1).values())
             (g,) = torch.autograd.grad(total, a)
             seen.append(torch.cat([total.detach().reshape(1), g.flatten()]))
         for i, j in itertools.combinations(range(len(seen)), 2):

@@ -72,7 +72,8 @@ SCRIPT = textwrap.dedent(
     print("RESULT " + json.dumps({"results": results, "asked": asked, "imported": imported}))
     """
 )
-METHODS = {"simcse": (SimCseModel, {}), "recse": (ReCseModel, {}), "sarcse-cls": (SarcseModel, {"embedding_source": "cls"})}
+METHODS = {"simcse": (SimCseModel, {}), "recse": (ReCseModel, {}),
+           "sarcse-cls": (SarcseModel, {"embedding_source": "cls"})}
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,8 @@ def test_every_client_loads_it_without_sentcse_or_a_question(exported, tmp_path)
     folders = {name: str(out) for name, (_, out, _, _) in exported.items()}
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     result = subprocess.run([sys.executable, "-I", "-c", SCRIPT, json.dumps(folders), json.dumps(SENTENCES)],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, env=env,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert PROMPT not in result.stdout + result.stderr
     assert "MISSING" not in result.stderr and "newly initialized" not in result.stderr, result.stderr[-3000:]
@@ -135,7 +137,8 @@ def test_every_client_loads_it_without_sentcse_or_a_question(exported, tmp_path)
         assert np.abs(st - expected).max() <= MAX_DIFFERENCE, name
         np.testing.assert_allclose(np.asarray(got["cls"]), expected, rtol=0, atol=MAX_DIFFERENCE, err_msg=name)
         np.testing.assert_allclose(np.asarray(got["pipeline_cls"]), expected[:2], rtol=0, atol=MAX_DIFFERENCE)
-        np.testing.assert_allclose(cls, expected, rtol=0, atol=0)  # the check above is not vacuous: [CLS] is the reading
+        # the check above is not vacuous: [CLS] is the reading
+        np.testing.assert_allclose(cls, expected, rtol=0, atol=0)
         assert got["pooler_output"] == 0.0
 
 
@@ -154,7 +157,8 @@ READINGS = [(pooler, {}) for pooler in POOLERS] + [
     ("cls", {"mlp_only_train": False, "mlp_activation": activation}) for activation in ("tanh", "none", "tanh_first")]
 
 
-@pytest.mark.parametrize("pooler,config", READINGS, ids=[f"{p}-{c.get('mlp_activation', 'only-train')}" for p, c in READINGS])
+@pytest.mark.parametrize("pooler,config", READINGS,
+                         ids=[f"{p}-{c.get('mlp_activation', 'only-train')}" for p, c in READINGS])
 def test_every_pooler_maps_exactly_or_is_refused_in_one_line(pooler, config, tmp_path):
     from sentence_transformers import SentenceTransformer
 
@@ -175,7 +179,8 @@ def test_every_pooler_maps_exactly_or_is_refused_in_one_line(pooler, config, tmp
     modules = [entry["type"].rsplit(".", 1)[-1] for entry in json.loads((out / "modules.json").read_text())]
     assert ("WeightedLayerPooling" in modules) == pooler.startswith("avg_")
     assert ("Dense" in modules) == ("mlp_activation" in config)
-    other = SimCseModel.from_pretrained(tmp_path / "trained", pooler="avg" if pooler != "avg" else "cls").encode(SENTENCES)
+    other_pooler = "avg" if pooler != "avg" else "cls"
+    other = SimCseModel.from_pretrained(tmp_path / "trained", pooler=other_pooler).encode(SENTENCES)
     assert np.abs(got - other).max() > 1e-3  # another reading of the same weights would not pass
 
 

@@ -78,7 +78,8 @@ def _write_senteval(root: Path) -> None:
     stsb = root / "STS" / "STSBenchmark"
     stsb.mkdir(parents=True)
     for split, n in (("dev", 3), ("test", 4)):
-        rows = [f"main-news\tMSRpar\t2012test\t{i:04d}\t{i}.5\t\"quoted {i} sentence\tplain {i} sentence{' more' * i}" for i in range(n)]
+        rows = [f"main-news\tMSRpar\t2012test\t{i:04d}\t{i}.5\t\"quoted {i} sentence\tplain {i} sentence{' more' * i}"
+                for i in range(n)]
         (stsb / f"sts-{split}.csv").write_text("\n".join(rows) + "\n")
     sick = root / "SICK"
     sick.mkdir()
@@ -277,7 +278,8 @@ def test_stsb_test_matches_sentence_transformers(shared_dir, require):
             missing = [s for s in dict.fromkeys(sentences) if s not in self.cache]
             if missing:
                 self.misses += len(missing)
-                kwargs = {k: v for k, v in kwargs.items() if k in ("batch_size", "show_progress_bar", "convert_to_numpy")}
+                kwargs = {k: v for k, v in kwargs.items()
+                          if k in ("batch_size", "show_progress_bar", "convert_to_numpy")}
                 self.cache.update(zip(missing, self.model.encode(missing, **kwargs)))
             return np.stack([self.cache[s] for s in sentences])
 
@@ -291,7 +293,8 @@ def test_stsb_test_matches_sentence_transformers(shared_dir, require):
     with open(_sts_dir(shared_dir) / "STS" / "STSBenchmark" / "sts-test.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     s1, s2, gold = [r[5] for r in rows], [r[6] for r in rows], [float(r[4]) for r in rows]
-    reference = EmbeddingSimilarityEvaluator(s1, s2, gold, batch_size=64, main_similarity="cosine", write_csv=False)(wrapped)
+    reference = EmbeddingSimilarityEvaluator(s1, s2, gold, batch_size=64, main_similarity="cosine",
+                                             write_csv=False)(wrapped)
     assert wrapped.misses == encoded  # every sentence it asked for came from the real model's earlier pass
 
     r = ours["STSBenchmark"]
@@ -308,7 +311,8 @@ def test_format_table_order_and_round_trip(tmp_path):
     scores = {t: 10.0 * (i + 1) for i, t in enumerate(sts.TEST_TASKS)}
     table = sts.format_table(scores)
     header, _, row = table.splitlines()
-    assert [h.strip() for h in header.strip("|").split("|")] == ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "Avg"]
+    assert [h.strip() for h in header.strip("|").split("|")] == ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B",
+                                                                 "SICK-R", "Avg"]
     assert [c.strip() for c in row.strip("|").split("|")][-1] == "40.00"
     partial = sts.format_table({"STS-B": 81.234, "stsb-dev": 85.0})
     header, _, row = partial.splitlines()
@@ -337,7 +341,8 @@ def test_evaluate_cli_writes_table_and_json(tmp_path, monkeypatch, capsys):
     data = json.loads(out.read_text())
     assert set(data["tasks"]) == {"STSBenchmark", "STSBenchmark-dev"}
     assert data["tasks"]["STSBenchmark"]["n_pairs"] == 1379 and data["meta"]["model"] == "some/model"
-    assert loaded == [("some/model", {"pooler": "avg", "backend": "sentcse", "device": None, "trust_remote_code": False})]
+    assert loaded == [("some/model", {"pooler": "avg", "backend": "sentcse", "device": None,
+                                      "trust_remote_code": False})]
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:  # before any model is loaded
         module.main(["some/model", "--sts_dir", str(EXAMPLE_STSB), "--tasks", "STS12"])
@@ -412,7 +417,8 @@ def test_alignment_and_uniformity_logged_at_evaluation_equal_a_direct_computatio
     args = CseTrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=3, report_to="none", use_cpu=True)
     trainer = CseTrainer(model=model, args=args, eval_dataset=sts.sts_pairs_dataset(task),
                          data_collator=TwoViewCollator(tokenizer, 32), processing_class=tokenizer,
-                         loss=spec.build_objective(model.config, spec.prepare(model.config, first, tokenizer, tmp_path)))
+                         loss=spec.build_objective(model.config,
+                                                   spec.prepare(model.config, first, tokenizer, tmp_path)))
     metrics = trainer.evaluate()
 
     a, b = (np.asarray(model.eval().encode(s, normalize=True), dtype=np.float64) for s in (first, second))
@@ -439,7 +445,8 @@ def _write_pairs(folder, rows):
 
 
 def test_dev_file_in_each_format_and_its_errors(tmp_path):
-    rows = [("a cat sits", "a cat is sitting", 0.9), ("a dog runs", "the sky is blue", 0.1), ("red car", "a red car", 0.8)]
+    rows = [("a cat sits", "a cat is sitting", 0.9), ("a dog runs", "the sky is blue", 0.1),
+            ("red car", "a red car", 0.8)]
     for path in _write_pairs(tmp_path, rows):
         task = loading.load_pairs_file(str(path))
         pairs = task.concatenated()
@@ -490,7 +497,8 @@ def test_dev_file_cells_are_read_as_written_and_bad_ones_named_by_row(tmp_path):
     assert pairs.scores.tolist() == [0, 1, 2, 3, 4]
     csv_file = tmp_path / "pairs.csv"
     with open(csv_file, "w", newline="") as handle:
-        csv.writer(handle).writerows([["sentence1", "sentence2", "score"], *[[s, "x", i] for i, s in enumerate(sentences)]])
+        csv.writer(handle).writerows([["sentence1", "sentence2", "score"],
+                                      *[[s, "x", i] for i, s in enumerate(sentences)]])
     assert loading.load_pairs_file(str(csv_file)).concatenated().sentences1 == sentences
     bad = {
         "empty.tsv": ("sentence1\tsentence2\tscore\na\tb\t1\nc\t\t2\n", r"row 2 has an empty sentence2; every pair "
@@ -508,7 +516,8 @@ def test_dev_file_cells_are_read_as_written_and_bad_ones_named_by_row(tmp_path):
             loading.load_pairs_file(str(tmp_path / name))
     with open(tmp_path / "zeros.tsv", "wb") as handle:
         handle.truncate(16 << 20)  # a NUL-filled file: judged on a sample, not parsed
-    with pytest.raises(ValueError, match=r"^--dev_file .*zeros.tsv: not text: 100% of its bytes are control characters"):
+    with pytest.raises(ValueError,
+                       match=r"^--dev_file .*zeros.tsv: not text: 100% of its bytes are control characters"):
         loading.load_pairs_file(str(tmp_path / "zeros.tsv"))
 
 
