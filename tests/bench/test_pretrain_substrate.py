@@ -4,6 +4,8 @@ reads a packed token file (unpadded, xz: what travels to a device) exactly as it
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,27 +54,60 @@ def run(*flags):
                           text=True, timeout=600, cwd=REPO)
 
 
-def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_path):
+@pytest.fixture
+def in_process(capsys):
+    """``call(*flags)``: ``pretrain_substrate.main`` in this process, as the command would run it (what it
+    returns, or raises, and its stdout); the process-wide settings it makes for itself (the environment variables
+    it sets by default, its SIGTERM handler) are put back afterwards. A subprocess costs an import of sentcse (about
+    7 s on one slow core); the test keeps one, the twin, for the command line and a fresh process's determinism."""
+
+    def call(*flags):
+        saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM")}
+        handler = signal.getsignal(signal.SIGTERM)
+        capsys.readouterr()
+        try:
+            return pretrain_substrate.main([str(flag) for flag in flags]), capsys.readouterr().out
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    return call
+
+
+def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_path, in_process):
     backbone = save_tiny_backbone(tmp_path / "backbone")
     corpus = tmp_path / "corpus.txt"
     animals = ["big cat", "red dog", "small dog", "blue cat"]
     corpus.write_text("".join(f"the {animals[i % 4]} sat on the mat {i % 7}\n" for i in range(1000)))
+    # 64 STS-B dev pairs: a third of the evaluation time of all 1,500, and a clear decision at 0 tokens (continue:
+    # the probe 2.4 points behind the raw backbone), where the full dev set decided "ready" by a margin of 0.002
+    # (float noise) and left the pause, the twin and the resume untested.
+    sts = tmp_path / "sts"
+    sts.mkdir()
+    pairs = (STSB / "sts-dev.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (sts / "sts-dev.csv").write_text("".join(pairs[:64]), encoding="utf-8")
     out, export, results = tmp_path / "state", tmp_path / "device-out", tmp_path / "results.json"
     flags = ["--init", "scratch", "--backbone", str(backbone), "--corpus", str(corpus), "--output_dir", str(out),
              "--batch_size", "16", "--warmup_steps", "2", "--total_tokens", "500", "--eval_every_tokens", "500",
              "--probe_steps", "2", "--probe_seeds", "42", "43", "--probe_train_file", str(corpus),
-             "--sts_dir", str(STSB), "--precision", "fp32", "--threads", "1", "--no_markdown",
+             "--sts_dir", str(sts), "--precision", "fp32", "--threads", "1", "--no_markdown",
              "--results_file", str(results), "--export_dir", str(export)]
 
-    tokenized = run(*flags, "--tokenize_only")
-    assert tokenized.returncode == 0, tokenized.stderr[-3000:]
-    cache = Path(tokenized.stdout.strip().splitlines()[-1])
+    code, printed = in_process(*flags, "--tokenize_only")
+    assert code == 0
+    cache = Path(printed.strip().splitlines()[-1])
     assert cache.is_file() and not (out / "checkpoints").exists()
 
-    first = run(*flags, "--max_minutes", "0.0001")  # the evaluation at 0 tokens, then a pause (or a stop if ready)
-    assert first.returncode == 0, first.stderr[-3000:]
+    # the evaluation at 0 tokens, then a pause (or a stop if ready)
+    code, first = in_process(*flags, "--max_minutes", "0.0001")
+    assert code == 0
     twin = [tmp_path / "twin" if value == str(out) else value for value in flags]
-    assert run(*map(str, twin), "--max_minutes", "0.0001").returncode == 0
+    twin_run = run(*map(str, twin), "--max_minutes", "0.0001")  # the command itself, in a fresh process
+    assert twin_run.returncode == 0, twin_run.stderr[-3000:]
     import torch
     from safetensors.torch import load_file
 
@@ -84,7 +119,7 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
     assert shards and all(s.stat().st_size <= 15e6 for s in shards) and (export / "encoder" / "config.json").is_file()
     assert json.loads((export / results.name).read_text()) == record
     if record["ready"]:  # the tiny probe beat the raw backbone at once: stopped, and the backbone is exported
-        assert "stopped: ready" in first.stdout and not record["pauses"] and (out / "final" / "config.json").is_file()
+        assert "stopped: ready" in first and not record["pauses"] and (out / "final" / "config.json").is_file()
         assert record["decision"] in (out / "final" / "README.md").read_text()
     else:  # paused with a loss-only point; the rerun continues from the checkpoint to the end of the schedule
         assert record["decision"].startswith("continue") and len(record["pauses"]) == 1
@@ -92,25 +127,30 @@ def test_a_tiny_run_pauses_resumes_stops_exports_and_refuses_another_recipe(tmp_
                                              for folder in (out, tmp_path / "twin"))
         assert (checkpoint / "rng_state.pth").is_file()  # the Trainer's RNG states (the CUDA ones too on a GPU)
         saved, again = (load_file(str(folder / "model.safetensors")) for folder in (checkpoint, twin_checkpoint))
-        assert all(torch.equal(saved[k], again[k]) for k in saved)  # --init scratch and the data order are seeded
-        resumed = run(*flags)
-        assert resumed.returncode == 0, resumed.stderr[-3000:]
-        assert "resuming" in resumed.stdout and "stopped:" in resumed.stdout
+        # --init scratch and the data order are seeded: this process (its RNGs drawn from by the tests before) and
+        # a fresh one (torch's fixed default seed) write the same checkpoint
+        assert all(torch.equal(saved[k], again[k]) for k in saved)
+        code, resumed = in_process(*flags)
+        assert code == 0
+        assert "resuming" in resumed and "stopped:" in resumed
         record = json.loads(results.read_text())
         assert len(record["curve"]) == 2 and record["tokens_seen"] >= 500 and record["steps"] > 0
         assert json.loads((export / results.name).read_text())["steps"] == record["steps"]
 
-    other = run(*flags, "--peak_lr", "1e-3")
-    assert other.returncode != 0 and "another recipe" in other.stderr and "peak_lr" in other.stderr
+    # A refusal is a SystemExit with its message (printed on stderr, status 1, by the interpreter).
+    with pytest.raises(SystemExit) as other:
+        in_process(*flags, "--peak_lr", "1e-3")
+    assert isinstance(other.value.code, str) and "another recipe" in other.value.code and "peak_lr" in other.value.code
     earlier = tmp_path / "earlier"
     earlier.mkdir()
     (earlier / "checkpoint.pt").write_bytes(b"")
-    refused = run(*[str(earlier) if value == str(out) else value for value in flags])
-    assert refused.returncode != 0 and "earlier hand-written loop" in refused.stderr
+    with pytest.raises(SystemExit) as refused:
+        in_process(*[str(earlier) if value == str(out) else value for value in flags])
+    assert isinstance(refused.value.code, str) and "earlier hand-written loop" in refused.value.code
 
     packed = tmp_path / "tokens.npz.xz"
-    done = run(*flags, "--pack_tokens", str(packed))
-    assert done.returncode == 0 and packed.is_file(), done.stderr[-3000:]
+    code, _ = in_process(*flags, "--pack_tokens", str(packed))
+    assert code == 0 and packed.is_file()
     saved = np.load(cache)
     for tokens in (cache, packed):  # the cache as it is, and packed without padding
         ids, lengths = pretrain_substrate.tokenized_corpus(
