@@ -279,11 +279,16 @@ def test_the_cli_trains_on_a_hub_datasets_named_column(tmp_path, backbone, monke
 
 
 @PATHS
-def test_a_table_corpus_is_read_by_its_sentence_column(tmp_path, streaming):
+def test_a_table_corpus_is_read_by_its_sentence_column(tmp_path, streaming, monkeypatch):
     """.jsonl/.csv/.tsv/.parquet corpora: the --text_column column, cleaned as text lines are (not raw JSON lines)."""
     import json
 
+    import datasets
     import pandas as pd
+
+    # datasets pauses 5 s after each streamed parquet file, for pyarrow's reader threads to end before the
+    # interpreter exits (apache/arrow#45214); this one goes on
+    monkeypatch.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0)
 
     rows = [{"id": i, "body": f"sentence {i}\x00 here"} for i in range(5)] + [{"id": 5, "body": "  "}]
     (tmp_path / "c.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
