@@ -185,12 +185,13 @@ def test_a_hub_dataset_is_cleaned_the_same_way(monkeypatch, streaming):
 
 def test_a_corpus_of_several_files_is_recorded_by_their_names(tmp_path):
     from sentcse.trainers.cards.portable import portable_run
+    from sentcse.trainers.cards.record import RunRecord
     from sentcse.trainers.cards.sections import corpus_info
 
     listed = f"{tmp_path / 'a.txt.gz'},{tmp_path / 'more' / 'b.txt'}"
     run = portable_run({"train_file": listed, "n_sentences": 12})
     assert run["train_file"] == "a.txt.gz,b.txt" and run["local_inputs"] == ["train_file"]
-    assert corpus_info(run)["description"] == "`a.txt.gz,b.txt` (12 unlabeled sentences, a local file)"
+    assert corpus_info(RunRecord(**run))["description"] == "`a.txt.gz,b.txt` (12 unlabeled sentences, a local file)"
     assert portable_run({"train_file": str(tmp_path / "parts" / "*.txt.gz")})["train_file"] == "*.txt.gz"
 
 
