@@ -1,16 +1,9 @@
 """What the command-line tests share (the tiny backbone and corpus fixtures are in conftest.py): the flags of a short
-run, the one error line a refused run prints, and a callback slipped into the CLI's trainer (to act during a run).
-
-Run as a script, ``python cli_runs.py ARGVS`` (ARGVS: a JSON list of argument lists) trains the runs in turn in one
-interpreter (under ``accelerate launch``: one launch for several runs): every run but the last as
-``sentcse.trainers.cli.train.run`` does, the last as the ``sentcse-train`` command does (its ``main``, which also
-ends the processes)."""
+run, the one error line a refused run prints, and a callback slipped into the CLI's trainer (to act during a run)."""
 
 import atexit
 import functools
-import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -77,14 +70,3 @@ def during_training(monkeypatch, step: int, action) -> None:
     real = train.build_trainer
     monkeypatch.setattr(train, "build_trainer", build_trainer)
 
-
-def runs_in_turn(argvs: list[list[str]]) -> None:
-    from sentcse.trainers.cli.train import run
-
-    for argv in argvs[:-1]:
-        run(argv)
-    main(argvs[-1])
-
-
-if __name__ == "__main__":
-    runs_in_turn(json.loads(sys.argv[1]))

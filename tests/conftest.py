@@ -7,13 +7,10 @@ they take the Trainer's own device, the first visible GPU). The multi-process te
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -134,55 +131,36 @@ def corpus(tmp_path):
     return path
 
 
-def free_port() -> int:
-    """A TCP port free on localhost now (for a launch's --main_process_port)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Launch:
-    """A finished (or killed) ``accelerate launch`` of two processes: its folder of outputs, its status and output,
-    when it ended (time.time()), and whether it was killed for running past ``bound`` seconds (a hang)."""
-
-    folder: Path
-    returncode: int
-    output: str
-    ended: float
-    hung: bool
-    bound: int
-
-
-# The jobs of the shared two-process launch (tests/dist_train_step.py --jobs): the equivalence runs of
-# tests/trainers/test_training.py (one step at 4 a process), then the fault run of tests/trainers/cli/test_faults.py
-# (process 1's loss NaN at step 2 of 4), which ends both processes with status 1 and so comes last.
-TWO_PROCESS_JOBS = ("simcse:simcse:4:1", "recse:recse:4:1", "nan:simcse:4:4:1:2")
-TWO_PROCESS_BOUND = 240  # seconds: the whole launch, far beyond its ~25 s on one loaded core; past it, a hang
-
-
 @pytest.fixture(scope="session")
-def two_process_launch(tmp_path_factory) -> Launch:
-    """One ``accelerate launch`` of two gloo processes on the CPU that trains every job of ``TWO_PROCESS_JOBS``
-    in turn: the interpreters start once for the tests that need two processes of tests/dist_train_step.py."""
+def two_process_launch(tmp_path_factory):
+    """One launch of two gloo processes on the CPU (tests/launches.py) for the tests that need two processes on one
+    machine, its jobs in turn:
+
+    - "simcse", "recse": one step at batch 4 a process (tests/trainers/test_training.py: equal to one process at 8);
+    - "nan": process 1's loss turns NaN at step 2 of 4 (tests/trainers/cli/test_faults.py);
+    - "streamed", "evaluated": two ``sentcse-train`` runs (tests/trainers/cli/test_runs.py): a streamed corpus of
+      short sentences, then a reCSE run that evaluates every 2 steps and ends the processes as the command does.
+
+    The launch's outputs are in its folder, the runs' output folders under it (``streamed/``, ``evaluated/``)."""
+    from cli_runs import SENTENCES, flags
+    from launches import launch
+    from tiny import save_tiny_backbone
+
     folder = tmp_path_factory.mktemp("two_processes")
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-              str(free_port()), str(Path(__file__).parent / "dist_train_step.py"), "--jobs", str(folder),
-              *TWO_PROCESS_JOBS]
-    # accelerate's --cpu multi-process path needs mpirun; --multi_gpu runs torch.distributed, and the script's
-    # use_cpu=True makes it gloo on CPU.
-    process = subprocess.Popen(launch, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=folder,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)  # its own group: a hang is killed whole
-    try:
-        output, _ = process.communicate(timeout=TWO_PROCESS_BOUND)
-        hung = False
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        hung = True
-    return Launch(folder, process.returncode, output, time.time(), hung, TWO_PROCESS_BOUND)
+    backbone = save_tiny_backbone(folder / "backbone")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n")
+    short = folder / "short.txt"
+    short.write_text("".join(f"{'the big ' * (i % 5)}cat {i}\n" for i in range(64)))
+    streamed = flags(backbone, short, folder / "streamed", "--streaming", "true", "--max_length", "64",
+                     "--use_cpu", "true", "--max_steps", "3", "--save_steps", "3")
+    evaluated = flags(backbone, corpus, folder / "evaluated", "--method", "recse", "--eval_strategy", "steps",
+                      "--eval_steps", "2", "--load_best_model_at_end", "true", "--use_cpu", "true",
+                      "--logging_steps", "2")
+    jobs = [{"name": "simcse", "step": ["simcse", 4, 1]}, {"name": "recse", "step": ["recse", 4, 1]},
+            {"name": "nan", "step": ["simcse", 4, 4], "nan_at": [1, 2]},
+            {"name": "streamed", "train": streamed}, {"name": "evaluated", "train": evaluated}]
+    return launch(folder, jobs, bound=300)  # about 50 s on one loaded core; past the bound, a hang
 
 
 @pytest.fixture(scope="session")

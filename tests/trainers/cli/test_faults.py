@@ -101,15 +101,16 @@ def test_compute_loss_outside_a_training_step_checks_at_once(tmp_path, device):
 
 
 def test_one_process_non_finite_loss_stops_every_process(two_process_launch):
-    """Two gloo processes (the last job of the session's shared launch, tests/conftest.py); only process 1's loss
-    turns NaN, at step 2 (its backward runs: the step is not a logged one). Both raise the same NonFiniteLossError
-    and exit 1 within the bound; before the fix, process 0 waited in the next collective (on NCCL until the
-    watchdog, 10+ minutes)."""
+    """Two gloo processes (job "nan" of the session's shared launch, tests/conftest.py); only process 1's loss turns
+    NaN, at step 2 (its backward runs: the step is not a logged one). Both raise the same NonFiniteLossError within
+    the bound, and the next job of the launch runs on both; before the fix, process 0 waited in the next collective
+    (on NCCL until the watchdog, 10+ minutes)."""
     launch = two_process_launch
     assert not launch.hung, f"the two processes did not stop within {launch.bound} s (a hang):\n" \
                             f"{launch.output[-3000:]}"
-    elapsed = launch.ended - float((launch.folder / "nan.start").read_text())  # from this job's start to the exit
-    assert launch.returncode != 0, launch.output[-3000:]
+    outcomes = [launch.outcome("nan", rank) for rank in (0, 1)]
+    assert [outcome["exit"] for outcome in outcomes] == [1, 1], launch.output[-3000:]  # the job stopped on both
+    elapsed = max(outcome["ended"] for outcome in outcomes) - float((launch.folder / "nan.start").read_text())
     messages = [(launch.folder / f"nan.safetensors.rank{rank}.error") for rank in (0, 1)]
     assert all(path.is_file() for path in messages), launch.output[-3000:]  # each process raised it itself
     first, second = (path.read_text() for path in messages)
@@ -117,6 +118,7 @@ def test_one_process_non_finite_loss_stops_every_process(two_process_launch):
     assert first.startswith("non-finite loss at step 2 on process 1 of 2: {'infonce': nan}. Training stopped on "
                             "every process; no checkpoint was written to ")
     assert elapsed < 120
+    assert launch.outcome("streamed", 0)["exit"] == launch.outcome("streamed", 1)["exit"] == 0  # the next job
 
 
 # ---------------------------------------------------------------- host reads on the hot path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_runs import SENTENCES, STSB, dev_dir, during_training, flags, user_error
+from cli_runs import STSB, dev_dir, during_training, flags, user_error
 
 from sentcse.trainers.cards.files import RUN_FILE
 from sentcse.trainers.cli.train import main
@@ -137,35 +137,14 @@ def test_overwrite_keeps_files_that_are_not_the_runs(tmp_path, backbone, corpus)
     assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
 
 
-@pytest.fixture(scope="module")
-def two_process_runs(tmp_path_factory, backbone):
-    """Two ``sentcse-train`` runs in one ``accelerate launch`` of 2 CPU processes (gloo; tests/cli_runs.py runs
-    them in turn, the interpreters start once): a streamed corpus of short sentences, then a reCSE run that
-    evaluates, under the command's own ``main`` (which ends the processes). The folder and the finished launch."""
-    tmp_path = tmp_path_factory.mktemp("two_processes")
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(SENTENCES) + "\n")
-    short = tmp_path / "short.txt"
-    short.write_text("".join(f"{'the big ' * (i % 5)}cat {i}\n" for i in range(64)))
-    streamed = flags(backbone, short, tmp_path / "streamed", "--streaming", "true", "--max_length", "64",
-                     "--use_cpu", "true", "--max_steps", "3", "--save_steps", "3")
-    evaluated = flags(backbone, corpus, tmp_path / "evaluated", "--method", "recse", "--eval_strategy", "steps",
-                      "--eval_steps", "2", "--load_best_model_at_end", "true", "--use_cpu", "true",
-                      "--logging_steps", "2")
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-              "29547", str(REPO / "tests" / "cli_runs.py"), json.dumps([streamed, evaluated])]
-    done = subprocess.run(launch, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    return tmp_path, done
-
-
-def test_a_two_process_run_trains_evaluates_and_exits(two_process_runs):
-    """Under ``accelerate launch`` (2 processes, gloo): STS-B dev is scored on every evaluation, the folder is
-    written, and both processes exit (gloo's teardown once hung a run at exit)."""
-    folder, done = two_process_runs
-    out = folder / "evaluated"
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_a_two_process_run_trains_evaluates_and_exits(two_process_launch):
+    """Under ``accelerate launch`` (2 processes, gloo; job "evaluated" of the session's shared launch, the last,
+    tests/conftest.py): STS-B dev is scored on every evaluation, the folder is written, and both processes exit as
+    the command ends them (gloo's teardown once hung a run at exit)."""
+    launch = two_process_launch
+    out = launch.folder / "evaluated"
+    assert launch.ok(), launch.output[-3000:]
+    assert [launch.outcome("evaluated", rank)["exit"] for rank in (0, 1)] == [0, 0]
     state = json.loads((out / "trainer_state.json").read_text())
     assert [e["step"] for e in state["log_history"] if "eval_stsb_spearman" in e] == [2, 4]
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
@@ -294,14 +273,15 @@ def test_a_resume_with_anything_that_shapes_training_changed_is_another_run(tmp_
     assert identity.fingerprint(legacy) in identity.accepted_fingerprints(record["run"])
 
 
-def test_a_streamed_corpus_of_short_sentences_trains_on_two_processes(two_process_runs):
+def test_a_streamed_corpus_of_short_sentences_trains_on_two_processes(two_process_launch):
     """accelerate reads a streamed (iterable) corpus on process 0 and concatenates the processes' batches: those
-    of sentences of different lengths must still fit (they are padded to --max_length)."""
-    folder, done = two_process_runs
-    state = folder / "streamed" / "trainer_state.json"
-    assert state.is_file(), done.stderr[-3000:]  # the launch's first run
+    of sentences of different lengths must still fit (they are padded to --max_length). Job "streamed" of the
+    session's shared launch (tests/conftest.py)."""
+    launch = two_process_launch
+    state = launch.folder / "streamed" / "trainer_state.json"
+    assert state.is_file(), launch.output[-3000:]
     assert json.loads(state.read_text())["global_step"] == 3
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert [launch.outcome("streamed", rank)["exit"] for rank in (0, 1)] == [0, 0]
 
 
 # ------------------------------------------------------------------ the output folder is the user's unless the run's
