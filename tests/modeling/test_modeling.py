@@ -592,13 +592,15 @@ def test_encode_dtype_runs_the_forward_on_weights_cast_for_the_call(model_class,
 
 def test_bf16_stsb_dev_agrees_with_fp32_on_the_bundled_backbone(device):
     """STS-B dev Spearman of the bundled backbone (mean pooling): all 1,500 pairs in fp32 give the README's 54.63;
-    in bf16, every second pair (750, spanning all of dev's genres) scores within 0.1 of fp32 on the same pairs.
+    in bf16, every fourth pair (375, spanning all of dev's genres) scores within 0.2 of fp32 on the same pairs.
 
-    A sample, because bf16 is emulated on CPUs without AVX512-BF16 or AMX (all of dev took 38 s there, 5 s in fp32).
-    The tolerance holds for samples of this size: bf16 moves each pair's cosine by at most 0.002 (0.0003 on
-    average), which shifts Spearman by 0.046 on all of dev and by at most 0.086 (mean 0.045) on 200 random samples
-    of 750 pairs (measured on such a CPU); a precision error of the bf16 path (e.g. pooling accumulated in bf16)
-    moves it far more."""
+    A sample, because bf16 is emulated on CPUs without AVX512-BF16 or AMX (all of dev took 48 s there, 8 s in fp32).
+    The tolerance holds for any sample of this size: bf16 moves each pair's cosine by at most 0.002 (0.0003 on
+    average), which shifts Spearman by 0.044 on all of dev and by at most 0.152 (99th percentile 0.117) on 500
+    random samples of 375 pairs (measured on such a CPU). What it catches is a gross error of the bf16 path (a mask
+    or a dtype mixed up), which moves the score by points; a finer one (mean pooling summed in bf16 shifted this
+    sample by 0.02) is below what a Spearman can tell; the embeddings themselves are compared with fp32 in
+    test_encode_dtype_runs_the_forward_on_weights_cast_for_the_call."""
     from sentcse.trainers.sts import StsEvaluator, load_sts_task
     from sentcse.trainers.sts.loading import StsPairs, StsTask
 
@@ -607,13 +609,13 @@ def test_bf16_stsb_dev_agrees_with_fp32_on_the_bundled_backbone(device):
     assert full["STSBenchmark-dev"].spearman == pytest.approx(54.63, abs=0.01)  # README: the raw backbone
     dev = load_sts_task("STSBenchmark-dev", BUNDLED_STSB).concatenated()
     assert len(dev) == 1500
-    sample = StsPairs("sample", dev.sentences1[::2], dev.sentences2[::2], dev.scores[::2])
+    sample = StsPairs("sample", dev.sentences1[::4], dev.sentences2[::4], dev.scores[::4])
     scores = {}
     for dtype in (None, "bf16"):
-        evaluator = StsEvaluator(pairs=StsTask("sample", {"sample": sample}, "every second STS-B dev pair"),
+        evaluator = StsEvaluator(pairs=StsTask("sample", {"sample": sample}, "every fourth STS-B dev pair"),
                                  dtype=dtype, batch_size=128)
         scores[dtype] = evaluator.evaluate(model)["sample"].spearman
-    assert abs(scores["bf16"] - scores[None]) < 0.1, scores
+    assert abs(scores["bf16"] - scores[None]) < 0.2, scores
 
 
 class _FakeSentenceTransformer(torch.nn.Module):
