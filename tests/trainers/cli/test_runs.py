@@ -110,15 +110,17 @@ def test_input_files_fail_in_one_line(tmp_path, backbone, corpus, capsys):
 
 
 def test_the_trainers_dev_score_is_the_evaluators(tmp_path, backbone, corpus):
-    """Model selection scores every STS-B dev pair, read as encode() reads it (no training-length cut)."""
+    """Model selection scores every pair of --dev_dir (150 of STS-B dev here, cli_runs.dev_dir), read as encode()
+    reads it (no training-length cut)."""
     from sentcse.trainers.sts import DEV_TASK, StsEvaluator
 
     bundled = REPO / "examples" / "data" / "bert-mini-wiki-mlm50m"  # a real backbone: a random one ties its cosines
     trainer = main(flags(bundled, corpus, tmp_path / "out", "--max_length", "8", "--per_device_eval_batch_size", "7",
-                         "--max_steps", "1", "--save_strategy", "no", "--dev_dir", str(STSB)))
+                         "--max_steps", "1", "--save_strategy", "no"))
     metrics = trainer.state.log_history[-1]  # the final trainer.evaluate() of the run, on the saved weights
     assert "eval_stsb_spearman" in metrics and metrics["step"] == 1, trainer.state.log_history
-    expected = StsEvaluator(sts_dir=STSB, tasks=[DEV_TASK]).evaluate_task(trainer.model, DEV_TASK)
+    expected = StsEvaluator(sts_dir=dev_dir(), tasks=[DEV_TASK]).evaluate_task(trainer.model, DEV_TASK)
+    assert expected.n_pairs == 150
     assert metrics["eval_stsb_spearman"] == pytest.approx(expected.spearman, abs=1e-3)
 
 
