@@ -667,8 +667,10 @@ def test_evaluator_passes_dtype_to_sentcse_models_only(tokenizer, device, monkey
 
 
 def test_evaluate_cli_dtype_flag(tmp_path, device, capsys, monkeypatch):
-    """--dtype reaches encode() and the output; on a real encoder (the bundled backbone, 400 STS-B dev pairs as a
-    --dev_file) bf16 scores within 0.1 of fp32. A tiny random model is no judge of precision: its embeddings of
+    """--dtype reaches encode() and the output; on a real encoder (the bundled backbone, 150 STS-B dev pairs as a
+    --dev_file) bf16 scores within 0.5 of fp32: a gross error (the flag ignored half-way, a mask or a dtype mixed up)
+    moves it by points, while bf16 itself moved random samples of 150 pairs by at most 0.28 (1,000 samples; the
+    bundled-backbone test above bounds it finer). A tiny random model is no judge of precision: its embeddings of
     different sentences agree to a cosine of 0.99999, below bf16's resolution."""
     from sentcse.modeling.inputs import ALLOW_EMULATED_BF16
     from sentcse.trainers.cli.evaluate import main
@@ -678,7 +680,7 @@ def test_evaluate_cli_dtype_flag(tmp_path, device, capsys, monkeypatch):
     model = SimCseModel.from_backbone(str(BUNDLED_BACKBONE), pooler="avg")
     model.save_pretrained(tmp_path / "model")
     model.get_tokenizer().save_pretrained(tmp_path / "model")
-    rows = [line.split("\t") for line in (BUNDLED_STSB / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:400]]
+    rows = [line.split("\t") for line in (BUNDLED_STSB / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:150]]
     dev = tmp_path / "pairs.jsonl"
     dev.write_text("".join(json.dumps({"sentence1": r[5], "sentence2": r[6], "score": float(r[4])}) + "\n"
                            for r in rows))
@@ -688,7 +690,7 @@ def test_evaluate_cli_dtype_flag(tmp_path, device, capsys, monkeypatch):
     assert "evaluated in bfloat16 in" in capsys.readouterr().out
     assert fp32.meta["dtype"] is None and bf16.meta["dtype"] == "bfloat16"
     task = DEV_FILE_TASK
-    assert abs(bf16[task].spearman - fp32[task].spearman) < 0.1, (bf16[task], fp32[task])
+    assert abs(bf16[task].spearman - fp32[task].spearman) < 0.5, (bf16[task], fp32[task])
     with pytest.raises(SystemExit) as stopped:
         main(argv + ["--dtype", "int8"])
     assert stopped.value.code == 2 and "--dtype: invalid choice: 'int8'" in capsys.readouterr().err
