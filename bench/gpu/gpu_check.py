@@ -50,6 +50,7 @@ PEAK_BF16_FLOPS = 790e12  # H200 dense bf16 (measured 769-798 TFLOP/s on 8192^3 
 NEEDED_PACKAGES = ("sentcse", "torch", "transformers", "accelerate", "datasets", "sentence_transformers", "scipy")
 DATA = REPO / ".gpu-data"
 METHODS = ("simcse", "sarcse", "recse")
+DRY_RUN_SHAPE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
 
 
 def parse_args(argv=None):
@@ -133,9 +134,7 @@ def suite(check: Check) -> dict:
 def _backbones(check: Check, work: Path) -> dict:
     """name -> folder: the bundled backbone and a random bert-base-shaped encoder with its tokenizer (tiny in a dry
     run)."""
-    tiny = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
-    shape = tiny if check.args.dry_run else {}
-    folder = write_bert_base_random(work / "bert-base-random", **shape)
+    folder = write_bert_base_random(work / "bert-base-random", **(DRY_RUN_SHAPE if check.args.dry_run else {}))
     if check.args.dry_run:
         return {"bert-base-random": folder}
     return {BUNDLED_BACKBONE.name: BUNDLED_BACKBONE, "bert-base-random": folder}
@@ -211,14 +210,15 @@ def quality(check: Check) -> dict:
     from sentcse.trainers.cli.train import main
 
     dry = check.args.dry_run
-    backbone = BUNDLED_BACKBONE
-    train_file = REPO / "examples" / "data" / "wiki-sample-4k.txt.gz" if dry else check.args.train_file
-    dev = check.args.sts_dir
-    if dry:  # the code path, not the figure: 16 dev pairs keep the three runs' evaluations short
-        dev = Path(tempfile.mkdtemp(prefix="gpu-check-dev-"))
-        dev_file = REPO / "examples" / "data" / "stsb" / "sts-dev.csv"
-        pairs = dev_file.read_text(encoding="utf-8").splitlines(keepends=True)
-        (dev / "sts-dev.csv").write_text("".join(pairs[:16]), encoding="utf-8")
+    backbone, train_file, dev = BUNDLED_BACKBONE, check.args.train_file, check.args.sts_dir
+    if dry:  # the code path, not the figure: a tiny random encoder, and 16 dev pairs keep the evaluations short
+        work = Path(tempfile.mkdtemp(prefix="gpu-check-dry-"))
+        backbone = write_bert_base_random(work / "bert", **DRY_RUN_SHAPE)
+        train_file = REPO / "examples" / "data" / "wiki-sample-4k.txt.gz"
+        dev = work / "dev"
+        dev.mkdir()
+        pairs = (REPO / "examples" / "data" / "stsb" / "sts-dev.csv").read_text(encoding="utf-8")
+        (dev / "sts-dev.csv").write_text("".join(pairs.splitlines(keepends=True)[:16]), encoding="utf-8")
     results = {}
     for method in METHODS:
         out = Path(tempfile.mkdtemp(prefix=f"gpu-check-{method}-"))
