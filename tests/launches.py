@@ -8,8 +8,9 @@ one of
 
 - ``"step": [METHOD, PER_DEVICE_BATCH, STEPS]``, optionally with ``"nan_at": [RANK, STEP]``: SGD steps of
   tests/dist_train_step.py's tiny model, written to FOLDER/NAME.safetensors and its companions;
-- ``"train": ARGV``: a ``sentcse-train`` run, as the command's ``main`` runs it (its lines, its exit status); the
-  last job of a launch ends the processes as the command does.
+- ``"train": ARGV``: a ``sentcse-train`` run, as the command's ``main`` runs it (its lines, its exit status), with
+  ``"interrupt_after": STEP`` interrupted (KeyboardInterrupt, as Ctrl-C) on every process at the end of step STEP;
+  the last job of a launch ends the processes as the command does.
 
 A job that stops the way the code under test should stop it (a NonFiniteLossError, an exit status of
 ``sentcse-train``) ends that job only, so a fault's job need not come last. Each process writes FOLDER/NAME.start
@@ -105,19 +106,37 @@ def run_job(folder: Path, job: dict, last: bool) -> int:
         nan_at = tuple(job["nan_at"]) if "nan_at" in job else None
         return 0 if train(str(folder / f"{job['name']}.safetensors"), batch, method, steps, nan_at,
                           trainer_dir=str(folder / f"{job['name']}_trainer_out")) else 1
+    from contextlib import ExitStack
     from unittest import mock
 
     from sentcse.trainers.cli import train as command
 
-    try:
-        if last:
+    with ExitStack() as patches:
+        if not last:  # the processes live on for the next job
+            patches.enter_context(mock.patch.object(command, "end_processes", lambda trainer: None))
+        if "interrupt_after" in job:
+            patches.enter_context(mock.patch.object(command, "build_trainer",
+                                                    interrupting(command.build_trainer, job["interrupt_after"])))
+        try:
             command.main(job["train"])
-        else:  # the processes live on for the next job
-            with mock.patch.object(command, "end_processes", lambda trainer: None):
-                command.main(job["train"])
-    except SystemExit as stopped:
-        return stopped.code if isinstance(stopped.code, int) else 1
+        except SystemExit as stopped:
+            return stopped.code if isinstance(stopped.code, int) else 1
     return 0
+
+
+def interrupting(build_trainer, step: int):
+    """``build_trainer`` with a callback that raises KeyboardInterrupt at the end of optimizer step ``step``."""
+    from transformers import TrainerCallback
+
+    class Interrupt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise KeyboardInterrupt
+
+    def build(*args, callbacks=(), **kwargs):
+        return build_trainer(*args, callbacks=[*callbacks, Interrupt()], **kwargs)
+
+    return build
 
 
 def run_jobs(folder: Path, jobs: list[dict]) -> None:
