@@ -160,7 +160,7 @@ def two_process_launch(tmp_path_factory):
     jobs = [{"name": "simcse", "step": ["simcse", 4, 1]}, {"name": "recse", "step": ["recse", 4, 1]},
             {"name": "nan", "step": ["simcse", 4, 4], "nan_at": [1, 2]},
             {"name": "streamed", "train": streamed}, {"name": "evaluated", "train": evaluated}]
-    return launch(folder, jobs, bound=300)  # about 50 s on one loaded core; past the bound, a hang
+    return launch(folder, jobs, bound=300)  # 28-41 s on one core, loaded or not; past the bound, a hang
 
 
 @pytest.fixture(scope="session")

@@ -33,11 +33,10 @@ HERE = Path(__file__).resolve().parent
 @dataclass
 class Launch:
     """A finished (or killed) launch: its folder of outputs, one finished process per machine (rank 0 first; stdout
-    and stderr apart), when it ended (time.time()), and whether it was killed for running past ``bound`` seconds."""
+    and stderr apart), and whether it was killed for running past ``bound`` seconds (a hang)."""
 
     folder: Path
     machines: list[subprocess.CompletedProcess]
-    ended: float
     hung: bool
     bound: int
 
@@ -93,7 +92,7 @@ def launch(folder: Path, jobs: list[dict], machines: int = 1, bound: int = 240) 
                     os.killpg(each.pid, signal.SIGKILL)
             out, err = process.communicate()
         finished.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
-    return Launch(folder, finished, time.time(), hung, bound)
+    return Launch(folder, finished, hung, bound)
 
 
 # ------------------------------------------------------------------ in the launched processes
