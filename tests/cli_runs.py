@@ -55,18 +55,21 @@ def user_error(capsys, argv, entry=main, program: str = "sentcse-train", absent=
 def during_training(monkeypatch, step: int, action) -> None:
     """Every later ``main`` calls ``action()`` at the end of optimizer step ``step``: the user acting while the run
     trains (a callback slipped into the CLI's trainer)."""
-    from transformers import TrainerCallback
-
     from sentcse.trainers.cli import train
+
+    monkeypatch.setattr(train, "build_trainer", acting_at(train.build_trainer, step, action))
+
+
+def acting_at(build_trainer, step: int, action):
+    """``build_trainer`` with a callback that calls ``action()`` at the end of optimizer step ``step``."""
+    from transformers import TrainerCallback
 
     class At(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step == step:
                 action()
 
-    def build_trainer(*args, callbacks=(), **kwargs):
-        return real(*args, callbacks=[*callbacks, At()], **kwargs)
+    def build(*args, callbacks=(), **kwargs):
+        return build_trainer(*args, callbacks=[*callbacks, At()], **kwargs)
 
-    real = train.build_trainer
-    monkeypatch.setattr(train, "build_trainer", build_trainer)
-
+    return build

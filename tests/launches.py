@@ -114,8 +114,10 @@ def run_job(folder: Path, job: dict, last: bool) -> int:
         if not last:  # the processes live on for the next job
             patches.enter_context(mock.patch.object(command, "end_processes", lambda trainer: None))
         if "interrupt_after" in job:
-            patches.enter_context(mock.patch.object(command, "build_trainer",
-                                                    interrupting(command.build_trainer, job["interrupt_after"])))
+            from cli_runs import acting_at
+
+            patches.enter_context(mock.patch.object(command, "build_trainer", acting_at(
+                command.build_trainer, job["interrupt_after"], interrupt)))
         try:
             command.main(job["train"])
         except SystemExit as stopped:
@@ -123,19 +125,8 @@ def run_job(folder: Path, job: dict, last: bool) -> int:
     return 0
 
 
-def interrupting(build_trainer, step: int):
-    """``build_trainer`` with a callback that raises KeyboardInterrupt at the end of optimizer step ``step``."""
-    from transformers import TrainerCallback
-
-    class Interrupt(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == step:
-                raise KeyboardInterrupt
-
-    def build(*args, callbacks=(), **kwargs):
-        return build_trainer(*args, callbacks=[*callbacks, Interrupt()], **kwargs)
-
-    return build
+def interrupt():
+    raise KeyboardInterrupt
 
 
 def run_jobs(folder: Path, jobs: list[dict]) -> None:
